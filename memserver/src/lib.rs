@@ -4,4 +4,6 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 extern crate alloc;
 
+pub mod buddy;
+pub mod platform;
 pub mod topology;
