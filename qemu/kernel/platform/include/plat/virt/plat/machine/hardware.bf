@@ -1,0 +1,2 @@
+-- memserver: QEMU `virt` platform port. No platform-specific bitfields.
+base 32

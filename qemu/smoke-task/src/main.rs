@@ -1,0 +1,76 @@
+//! Temporary root task for bringing up the kernel and the loader (the real root task is
+//! `roottask/`): sets its own stack (seL4 starts the root task with sp = 0), prints one line through
+//! the debug kernel's seL4_DebugPutChar, reads the PMU cycle counter at EL0 to prove the loader's
+//! grant, and stops the kernel with seL4_DebugHalt.
+#![no_std]
+#![no_main]
+
+use core::arch::{asm, global_asm};
+
+const SYS_DEBUG_PUT_CHAR: i64 = -9;
+const SYS_DEBUG_HALT: i64 = -10;
+
+#[repr(C, align(16))]
+struct Stack([u8; 16384]);
+#[no_mangle]
+static mut SMOKE_STACK: Stack = Stack([0; 16384]);
+
+global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .global _start
+_start:
+    ldr x9, =SMOKE_STACK + 16384
+    mov sp, x9
+    bl smoke_main
+1:  b 1b
+"#
+);
+
+fn put_char(c: u8) {
+    // SAFETY: the seL4_DebugPutChar system call only prints one byte.
+    unsafe { asm!("svc #0", in("x0") u64::from(c), in("x7") SYS_DEBUG_PUT_CHAR, options(nostack)) };
+}
+
+fn put_str(s: &str) {
+    s.bytes().for_each(put_char);
+}
+
+fn put_dec(mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i..].iter().copied().for_each(put_char);
+}
+
+#[no_mangle]
+extern "C" fn smoke_main(bootinfo: u64) -> ! {
+    put_str("smoke: root task running, bootinfo at ");
+    put_dec(bootinfo);
+    let cycles: u64;
+    // SAFETY: reading the PMU cycle counter; the loader granted EL0 read access.
+    unsafe { asm!("mrs {}, pmccntr_el0", out(reg) cycles, options(nomem, nostack)) };
+    put_str(", cycle counter readable at EL0: ");
+    put_dec(cycles);
+    put_str("\nsmoke: 1 passed, 0 failed\n");
+    // SAFETY: seL4_DebugHalt stops the kernel; it does not return.
+    unsafe { asm!("svc #0", in("x7") SYS_DEBUG_HALT, options(nostack)) };
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    put_str("smoke: panic\n");
+    loop {
+        core::hint::spin_loop();
+    }
+}
