@@ -1,0 +1,295 @@
+//! Request and reply bodies: `#[repr(C)]` zerocopy structs of whole words. Every hot operation
+//! (Alloc, Free, Refill, Drain, Kmalloc, Kfree, KmallocRefill, KfreeDrain) has a request and a reply of
+//! at most [`crate::MSG_REGISTERS`] words. `check()` validates what can be validated without server
+//! state (reserved bits, ranges); the server validates the rest.
+use crate::{Error, Failure, Label, MAGAZINE_SLOTS, MAX_BATCH, MSG_REGISTERS};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// A fixed-size body of whole words.
+pub trait Body: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + Sized {
+    const WORDS: usize = core::mem::size_of::<Self>() / 8;
+
+    /// Decodes exactly `Self::WORDS` words.
+    fn decode(words: &[u64]) -> Result<Self, Failure> {
+        if words.len() != Self::WORDS {
+            return Err(Failure::with(
+                Error::BadLength,
+                [Self::WORDS as u64, words.len() as u64, 0],
+            ));
+        }
+        Self::read_from_bytes(words.as_bytes()).map_err(|_| Failure::new(Error::Internal))
+    }
+
+    /// Writes the body into `words` and returns its length in words.
+    fn encode(&self, words: &mut [u64]) -> usize {
+        words[..Self::WORDS]
+            .as_mut_bytes()
+            .copy_from_slice(self.as_bytes());
+        Self::WORDS
+    }
+}
+
+/// A request body: its label, its reply, and its stateless checks.
+pub trait Op: Body {
+    const LABEL: Label;
+    type Reply: Body;
+    fn check(&self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+macro_rules! body {
+    ($($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: u64),* $(,)? })*) => {$(
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+        #[repr(C)]
+        pub struct $name { $($(#[$fm])* pub $f: u64),* }
+        impl Body for $name {}
+    )*};
+}
+
+body! {
+    /// Empty body.
+    pub struct Empty {}
+    pub struct HelloReq { pub version: u64 }
+    pub struct HelloReply {
+        pub version: u64,
+        /// The core whose endpoint this is.
+        pub core: u64,
+        /// The largest batch a Refill or Drain may move.
+        pub max_batch: u64,
+    }
+    pub struct StatsReply {
+        pub live_objects: u64,
+        pub live_bytes: u64,
+        pub quota_objects: u64,
+        pub quota_bytes: u64,
+    }
+    /// Followed by the cache name as variable data ([`crate::varlen`]).
+    pub struct CacheCreateReq {
+        pub size: u64,
+        pub align: u64,
+        /// [`cache_flags`].
+        pub flags: u64,
+        /// 0: no constructor; 1: the client runs its constructor over every fresh slab.
+        pub ctor: u64,
+    }
+    pub struct CacheCreateReply {
+        pub handle: u64,
+        /// Distance between consecutive objects of a slab.
+        pub stride: u64,
+        pub objects_per_slab: u64,
+        /// Usable bytes of one object.
+        pub object_size: u64,
+    }
+    pub struct DetachReq {}
+    pub struct StatsReq {}
+    pub struct DestroyReq { pub handle: u64 }
+    pub struct ShrinkReq { pub handle: u64 }
+    pub struct ShrinkReply { pub pages_freed: u64 }
+    pub struct AllocReq {
+        pub handle: u64,
+        /// [`alloc_flags`].
+        pub flags: u64,
+    }
+    pub struct AllocReply {
+        pub addr: u64,
+        /// Fresh slab records written to the magazine page (constructor runs over them first).
+        pub fresh: u64,
+    }
+    pub struct FreeReq { pub handle: u64, pub addr: u64 }
+    pub struct RefillReq {
+        pub handle: u64,
+        pub slot: u64,
+        pub count: u64,
+        pub flags: u64,
+    }
+    pub struct RefillReply { pub count: u64, pub fresh: u64 }
+    pub struct DrainReq { pub handle: u64, pub slot: u64, pub count: u64 }
+    pub struct CountReply { pub count: u64 }
+    pub struct KmallocReq { pub size: u64, pub flags: u64 }
+    pub struct KmallocReply { pub addr: u64, pub usable: u64 }
+    pub struct KfreeReq { pub addr: u64 }
+    pub struct KsizeReq { pub addr: u64 }
+    pub struct KsizeReply { pub usable: u64 }
+    pub struct KmallocRefillReq {
+        pub size: u64,
+        pub slot: u64,
+        pub count: u64,
+        pub flags: u64,
+    }
+    pub struct KmallocRefillReply { pub count: u64, pub usable: u64 }
+    pub struct KfreeDrainReq { pub slot: u64, pub count: u64 }
+    /// Variable data follows the reply ([`crate::slabinfo`]).
+    pub struct SlabinfoReq {
+        /// [`SlabinfoScope`] as a word.
+        pub scope: u64,
+        /// 0 for the first row, then the `next` of the previous reply.
+        pub cursor: u64,
+    }
+}
+
+/// Cache creation flags on the wire (the server maps them to its core's flags).
+pub mod cache_flags {
+    /// Align objects to the cache line.
+    pub const HWCACHE_ALIGN: u64 = 1 << 0;
+    pub const RED_ZONE: u64 = 1 << 1;
+    pub const POISON: u64 = 1 << 2;
+    pub const STORE_USER: u64 = 1 << 3;
+    pub const CONSISTENCY_CHECKS: u64 = 1 << 4;
+    /// Randomised free order in each new slab.
+    pub const RANDOM_ORDER: u64 = 1 << 5;
+    pub const DEBUG: u64 = RED_ZONE | POISON | STORE_USER | CONSISTENCY_CHECKS;
+    pub const ALL: u64 = HWCACHE_ALIGN | DEBUG | RANDOM_ORDER;
+}
+
+/// Allocation flags on the wire.
+pub mod alloc_flags {
+    /// Zero the object(s) before handing them out.
+    pub const ZERO: u64 = 1 << 0;
+    pub const ALL: u64 = ZERO;
+}
+
+/// Which caches a slabinfo request covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum SlabinfoScope {
+    /// The caller's own caches.
+    Own = 0,
+    /// Every cache of every client, as the root's `/proc/slabinfo`.
+    All = 1,
+}
+
+fn check_flags(flags: u64, known: u64) -> Result<(), Failure> {
+    if flags & !known != 0 {
+        return Err(Failure::with(Error::UnknownFlag, [flags & !known, 0, 0]));
+    }
+    Ok(())
+}
+
+fn check_slot(slot: u64) -> Result<(), Failure> {
+    if slot >= MAGAZINE_SLOTS as u64 {
+        return Err(Failure::with(Error::BadSlot, [slot, 0, 0]));
+    }
+    Ok(())
+}
+
+fn check_count(count: u64) -> Result<(), Failure> {
+    if count == 0 || count > MAX_BATCH as u64 {
+        return Err(Failure::with(Error::BadBatch, [count, MAX_BATCH as u64, 0]));
+    }
+    Ok(())
+}
+
+fn check_size(size: u64) -> Result<(), Failure> {
+    if size == 0 {
+        return Err(Failure::new(Error::SizeZero));
+    }
+    Ok(())
+}
+
+macro_rules! op {
+    ($req:ty, $label:expr, $reply:ty, |$s:ident| $check:expr) => {
+        impl Op for $req {
+            const LABEL: Label = $label;
+            type Reply = $reply;
+            fn check(&self) -> Result<(), Failure> {
+                let $s = self;
+                $check
+            }
+        }
+    };
+}
+
+op!(HelloReq, Label::Hello, HelloReply, |_s| Ok(()));
+op!(AllocReq, Label::Alloc, AllocReply, |s| check_flags(
+    s.flags,
+    alloc_flags::ALL
+));
+op!(FreeReq, Label::Free, Empty, |s| if s.addr == 0 {
+    Err(Failure::new(Error::NullPointer))
+} else {
+    Ok(())
+});
+op!(RefillReq, Label::Refill, RefillReply, |s| {
+    check_slot(s.slot)?;
+    check_count(s.count)?;
+    check_flags(s.flags, alloc_flags::ALL)
+});
+op!(DrainReq, Label::Drain, CountReply, |s| {
+    check_slot(s.slot)?;
+    check_count(s.count)
+});
+op!(KmallocReq, Label::Kmalloc, KmallocReply, |s| {
+    check_size(s.size)?;
+    check_flags(s.flags, alloc_flags::ALL)
+});
+op!(KfreeReq, Label::Kfree, Empty, |s| if s.addr == 0 {
+    Err(Failure::new(Error::NullPointer))
+} else {
+    Ok(())
+});
+op!(KsizeReq, Label::Ksize, KsizeReply, |s| if s.addr == 0 {
+    Err(Failure::new(Error::NullPointer))
+} else {
+    Ok(())
+});
+op!(DetachReq, Label::Detach, Empty, |_s| Ok(()));
+op!(StatsReq, Label::Stats, StatsReply, |_s| Ok(()));
+op!(DestroyReq, Label::CacheDestroy, Empty, |_s| Ok(()));
+op!(ShrinkReq, Label::CacheShrink, ShrinkReply, |_s| Ok(()));
+op!(
+    KmallocRefillReq,
+    Label::KmallocRefill,
+    KmallocRefillReply,
+    |s| {
+        check_size(s.size)?;
+        check_slot(s.slot)?;
+        check_count(s.count)?;
+        check_flags(s.flags, alloc_flags::ALL)
+    }
+);
+op!(KfreeDrainReq, Label::KfreeDrain, CountReply, |s| {
+    check_slot(s.slot)?;
+    check_count(s.count)
+});
+op!(SlabinfoReq, Label::Slabinfo, Empty, |s| if s.scope > 1 {
+    Err(Failure::with(Error::BadField, [s.scope, 0, 0]))
+} else {
+    Ok(())
+});
+op!(CacheCreateReq, Label::CacheCreate, CacheCreateReply, |s| {
+    check_size(s.size)?;
+    if s.align != 0 && !s.align.is_power_of_two() {
+        return Err(Failure::with(Error::BadAlign, [s.align, 0, 0]));
+    }
+    check_flags(s.flags, cache_flags::ALL)?;
+    if s.ctor > 1 {
+        return Err(Failure::with(Error::BadField, [s.ctor, 0, 0]));
+    }
+    Ok(())
+});
+
+impl SlabinfoReq {
+    pub fn scope(&self) -> SlabinfoScope {
+        if self.scope == 1 {
+            SlabinfoScope::All
+        } else {
+            SlabinfoScope::Own
+        }
+    }
+}
+
+/// Every hot request and reply fits in registers (checked at compile time).
+const _: () = {
+    assert!(AllocReq::WORDS <= MSG_REGISTERS && AllocReply::WORDS <= MSG_REGISTERS);
+    assert!(FreeReq::WORDS <= MSG_REGISTERS);
+    assert!(RefillReq::WORDS <= MSG_REGISTERS && RefillReply::WORDS <= MSG_REGISTERS);
+    assert!(DrainReq::WORDS <= MSG_REGISTERS && CountReply::WORDS <= MSG_REGISTERS);
+    assert!(KmallocReq::WORDS <= MSG_REGISTERS && KmallocReply::WORDS <= MSG_REGISTERS);
+    assert!(KfreeReq::WORDS <= MSG_REGISTERS && KsizeReply::WORDS <= MSG_REGISTERS);
+    assert!(KmallocRefillReq::WORDS <= MSG_REGISTERS);
+    assert!(KmallocRefillReply::WORDS <= MSG_REGISTERS);
+    assert!(KfreeDrainReq::WORDS <= MSG_REGISTERS);
+    assert!(crate::error::DETAIL_WORDS <= MSG_REGISTERS);
+};
