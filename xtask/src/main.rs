@@ -1,18 +1,190 @@
-//! `cargo xtask run | test | bench`: set-up, builds, QEMU, reports.
-fn main() {
-    let cmd = std::env::args().nth(1).unwrap_or_default();
+//! `cargo xtask`: the project's set-up, builds, QEMU runs and test entry point.
+//! `run` builds the seL4 kernel, the root task (with its clients) and the loader, and boots QEMU
+//! streaming the console; `test` installs what is missing, runs the host test suite, then the
+//! on-target harness. Every external step announces itself on one line (`[xtask] ...`).
+mod error;
+mod images;
+mod kernel;
+mod paths;
+mod qemu;
+mod setup;
+mod step;
+
+use error::{Error, Result};
+use images::RootTask;
+use kernel::{Flavor, KernelConfig};
+use paths::Paths;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use step::Logs;
+
+pub const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+commands:
+  test    install what is missing, run the host tests, then the on-target harness under QEMU
+  run     build everything and boot QEMU, streaming the console (stops at `N passed, M failed`)
+  build   build the kernel, the root task, the clients and the loader; print the image paths
+  setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
+          rustup: aarch64-unknown-none)
+options (run, build):
+  --kernel debug|release   kernel configuration (default debug: printing, debug syscalls)
+  --smp N                  cores (kernel CONFIG_MAX_NUM_NODES and QEMU -smp; default 1)
+  --root-task memserver|smoke
+                           root task (default memserver when roottask/ exists)
+  --timeout SECONDS        QEMU time limit (default 120)
+  --no-icount              let guest time follow wall time (default -icount shift=0,sleep=off)";
+
+#[derive(Debug, Clone)]
+struct Options {
+    kernel: KernelConfig,
+    root: Option<RootTask>,
+    timeout: Duration,
+    icount: bool,
+}
+
+fn parse_options(args: &[String]) -> Result<Options> {
+    let mut opts = Options {
+        kernel: KernelConfig {
+            flavor: Flavor::Debug,
+            nodes: 1,
+        },
+        root: None,
+        timeout: Duration::from_secs(120),
+        icount: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--kernel" => {
+                opts.kernel.flavor = match value("--kernel")?.as_str() {
+                    "debug" => Flavor::Debug,
+                    "release" => Flavor::Release,
+                    other => return Err(Error::Usage(format!("unknown kernel flavor `{other}`"))),
+                }
+            }
+            "--smp" => {
+                let v = value("--smp")?;
+                opts.kernel.nodes = match v.parse() {
+                    Ok(n @ 1..=4) => n,
+                    _ => return Err(Error::Usage(format!("--smp takes 1..=4, not `{v}`"))),
+                }
+            }
+            "--root-task" => {
+                opts.root = Some(match value("--root-task")?.as_str() {
+                    "memserver" => RootTask::Memserver,
+                    "smoke" => RootTask::Smoke,
+                    other => return Err(Error::Usage(format!("unknown root task `{other}`"))),
+                })
+            }
+            "--timeout" => {
+                let v = value("--timeout")?;
+                opts.timeout =
+                    Duration::from_secs(v.parse().map_err(|_| {
+                        Error::Usage(format!("--timeout takes seconds, not `{v}`"))
+                    })?);
+            }
+            "--no-icount" => opts.icount = false,
+            other => return Err(Error::Usage(format!("unknown option `{other}`"))),
+        }
+    }
+    Ok(opts)
+}
+
+fn build_all(paths: &Paths, logs: &Logs, opts: &Options) -> Result<images::Image> {
+    setup::ensure_tools(logs)?;
+    let t = Instant::now();
+    let src = kernel::prepare_source(paths, logs)?;
+    let kernel = kernel::build(paths, logs, &src, opts.kernel)?;
+    println!(
+        "[xtask] kernel {} ready in {:.1} s: {}",
+        opts.kernel.name(),
+        t.elapsed().as_secs_f64(),
+        kernel.elf.display()
+    );
+    let t = Instant::now();
+    let root = opts.root.unwrap_or_else(|| RootTask::default_for(paths));
+    let image = images::build(paths, logs, &kernel, root)?;
+    println!(
+        "[xtask] images ready in {:.1} s: {}",
+        t.elapsed().as_secs_f64(),
+        image.loader.display()
+    );
+    Ok(image)
+}
+
+fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
+    let passed = qemu::boot(&qemu::BootConfig {
+        loader: image.loader.clone(),
+        cores: opts.kernel.nodes,
+        icount: opts.icount,
+        timeout: opts.timeout,
+        echo,
+    })
+    .map_err(Error::Boot)?;
+    println!(
+        "[xtask] on-target: {} passed, 0 failed ({} core{}, {:.2} s from QEMU start to the closing line)",
+        passed.passed,
+        opts.kernel.nodes,
+        if opts.kernel.nodes == 1 { "" } else { "s" },
+        passed.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn test(paths: &Paths, logs: &Logs) -> Result<()> {
+    setup::ensure_tools(logs)?;
+    step::run_visible(
+        "host tests (cargo test --workspace)",
+        Command::new(paths::cargo())
+            .current_dir(&paths.root)
+            .args(["test", "--workspace"]),
+    )?;
+    let single = parse_options(&[])?;
+    let image = build_all(paths, logs, &single)?;
+    boot(&image, &single, true)
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let paths = Paths::discover();
+    let logs = Logs::new(paths.logs())?;
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(Error::Usage("no command given".into()));
+    };
     match cmd.as_str() {
-        "test" => {
-            let ok = std::process::Command::new(env!("CARGO"))
-                .args(["test", "--workspace"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            std::process::exit(if ok { 0 } else { 1 });
+        "setup" => setup::ensure_tools(&logs),
+        "test" if rest.is_empty() => test(&paths, &logs),
+        "build" => {
+            let opts = parse_options(rest)?;
+            let image = build_all(&paths, &logs, &opts)?;
+            println!(
+                "loader (boot with qemu -kernel): {}",
+                image.loader.display()
+            );
+            println!("root task: {}", image.root_task.display());
+            Ok(())
         }
-        _ => {
-            eprintln!("usage: cargo xtask run | test | bench");
-            std::process::exit(2);
+        "run" => {
+            let opts = parse_options(rest)?;
+            let image = build_all(&paths, &logs, &opts)?;
+            boot(&image, &opts, true)
         }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(Error::Usage(format!("unknown command `{other}` {rest:?}"))),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("xtask: error: {e}");
+        std::process::exit(1);
     }
 }

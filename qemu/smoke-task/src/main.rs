@@ -1,7 +1,8 @@
 //! Temporary root task for bringing up the kernel and the loader (the real root task is
-//! `roottask/`): sets its own stack (seL4 starts the root task with sp = 0), prints one line through
-//! the debug kernel's seL4_DebugPutChar, reads the PMU cycle counter at EL0 to prove the loader's
-//! grant, and stops the kernel with seL4_DebugHalt.
+//! `roottask/`): sets its own stack (seL4 starts the root task with sp = 0), prints through the debug
+//! kernel's seL4_DebugPutChar, checks that it got a bootinfo address and that the PMU cycle counter
+//! is readable at EL0 and advancing (the loader's grant), prints `N passed, M failed`, and stops
+//! the kernel with seL4_DebugHalt.
 #![no_std]
 #![no_main]
 
@@ -50,16 +51,49 @@ fn put_dec(mut n: u64) {
     buf[i..].iter().copied().for_each(put_char);
 }
 
+fn cycles() -> u64 {
+    let c: u64;
+    // SAFETY: reading the PMU cycle counter; the loader granted EL0 read access (without the
+    // grant this traps and the kernel reports a fault instead of the closing line).
+    unsafe { asm!("mrs {}, pmccntr_el0", out(reg) c, options(nomem, nostack)) };
+    c
+}
+
+fn report(passed: &mut u64, failed: &mut u64, ok: bool, name: &str) {
+    put_str(if ok { "ok " } else { "FAILED " });
+    put_str(name);
+    put_char(b'\n');
+    if ok {
+        *passed += 1;
+    } else {
+        *failed += 1;
+    }
+}
+
 #[no_mangle]
 extern "C" fn smoke_main(bootinfo: u64) -> ! {
-    put_str("smoke: root task running, bootinfo at ");
+    let (mut passed, mut failed) = (0, 0);
+    put_str("smoke: bootinfo at ");
     put_dec(bootinfo);
-    let cycles: u64;
-    // SAFETY: reading the PMU cycle counter; the loader granted EL0 read access.
-    unsafe { asm!("mrs {}, pmccntr_el0", out(reg) cycles, options(nomem, nostack)) };
-    put_str(", cycle counter readable at EL0: ");
-    put_dec(cycles);
-    put_str("\nsmoke: 1 passed, 0 failed\n");
+    put_char(b'\n');
+    report(
+        &mut passed,
+        &mut failed,
+        bootinfo != 0,
+        "root task boots with a bootinfo address",
+    );
+    let first = cycles();
+    let second = cycles();
+    report(
+        &mut passed,
+        &mut failed,
+        second > first,
+        "cycle counter readable at EL0 and advancing",
+    );
+    put_dec(passed);
+    put_str(" passed, ");
+    put_dec(failed);
+    put_str(" failed\n");
     // SAFETY: seL4_DebugHalt stops the kernel; it does not return.
     unsafe { asm!("svc #0", in("x7") SYS_DEBUG_HALT, options(nostack)) };
     loop {

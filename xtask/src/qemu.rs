@@ -1,0 +1,271 @@
+//! Owns booting an image under `qemu-system-aarch64 -machine virt,gic-version=2 -cpu cortex-a53`
+//! with a time limit: the console is streamed line by line, the run ends at the harness's closing
+//! line `N passed, M failed` (QEMU is then stopped: seL4_DebugHalt does not stop it), and fails on
+//! a kernel failure message, a root-task panic, QEMU exiting, or the time limit, showing the last
+//! console lines.
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const KEEP_LINES: usize = 40;
+
+/// Console text that means the system failed, with what it means.
+const FAILURE_MARKERS: &[(&str, &str)] = &[
+    ("seL4 called fail", "kernel failure"),
+    ("seL4 failed assertion", "kernel assertion failed"),
+    ("halting...", "kernel halted before the closing line"),
+    ("panicked at", "root task panicked"),
+    ("loader: panic", "loader panicked"),
+    (
+        "loader: kernel image rejected",
+        "loader rejected the kernel",
+    ),
+    (
+        "loader: root task image rejected",
+        "loader rejected the root task",
+    ),
+    ("PSCI CPU_ON", "loader could not start a core"),
+];
+
+#[derive(Debug, Clone)]
+pub struct BootConfig {
+    pub loader: PathBuf,
+    pub cores: u32,
+    /// `-icount shift=0,sleep=off`: guest instruction counts are exact and repeatable.
+    pub icount: bool,
+    pub timeout: Duration,
+    /// Echo the console while it runs.
+    pub echo: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Passed {
+    pub passed: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum BootFailureKind {
+    Spawn(String),
+    Timeout(Duration),
+    QemuExited(String),
+    Marker { line: String, meaning: &'static str },
+    TestsFailed { passed: u64, failed: u64 },
+    NoTests,
+}
+
+#[derive(Debug, Clone)]
+pub struct BootFailure {
+    pub kind: BootFailureKind,
+    pub last_lines: Vec<String>,
+}
+
+impl fmt::Display for BootFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step `boot QEMU`: ")?;
+        match &self.kind {
+            BootFailureKind::Spawn(e) => write!(f, "cannot start qemu-system-aarch64: {e}")?,
+            BootFailureKind::Timeout(t) => write!(
+                f,
+                "no closing line `N passed, M failed` within {} s",
+                t.as_secs()
+            )?,
+            BootFailureKind::QemuExited(s) => {
+                write!(f, "QEMU exited ({s}) before the closing line")?
+            }
+            BootFailureKind::Marker { line, meaning } => write!(f, "{meaning}: `{line}`")?,
+            BootFailureKind::TestsFailed { passed, failed } => {
+                write!(f, "on-target tests: {passed} passed, {failed} failed")?
+            }
+            BootFailureKind::NoTests => write!(f, "the closing line reports no test at all")?,
+        }
+        if !self.last_lines.is_empty() {
+            write!(f, "\nlast console lines:")?;
+            for line in &self.last_lines {
+                write!(f, "\n  | {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses the harness's closing line `N passed, M failed`.
+pub fn closing_line(line: &str) -> Option<(u64, u64)> {
+    let (passed, rest) = line.trim().split_once(" passed, ")?;
+    let failed = rest.strip_suffix(" failed")?;
+    Some((passed.parse().ok()?, failed.parse().ok()?))
+}
+
+fn marker(line: &str) -> Option<&'static str> {
+    FAILURE_MARKERS
+        .iter()
+        .find(|(m, _)| line.contains(m))
+        .map(|(_, meaning)| *meaning)
+}
+
+pub fn command(config: &BootConfig) -> Command {
+    let mut cmd = Command::new("qemu-system-aarch64");
+    cmd.args([
+        "-machine",
+        "virt,gic-version=2",
+        "-cpu",
+        "cortex-a53",
+        "-m",
+        "1G",
+    ])
+    .args(["-smp", &config.cores.to_string()])
+    .args(["-nographic", "-kernel"])
+    .arg(&config.loader);
+    if config.icount {
+        cmd.args(["-icount", "shift=0,sleep=off"]);
+    }
+    cmd
+}
+
+enum Event {
+    Line(String),
+    Eof,
+}
+
+fn spawn_reader(mut out: impl Read + Send + 'static, tx: mpsc::Sender<Event>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut line = Vec::new();
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        match b {
+                            b'\n' => {
+                                let text = String::from_utf8_lossy(&line).into_owned();
+                                line.clear();
+                                if tx.send(Event::Line(text)).is_err() {
+                                    return;
+                                }
+                            }
+                            b'\r' => {}
+                            _ => line.push(b),
+                        }
+                    }
+                }
+            }
+        }
+        if !line.is_empty() {
+            let _ = tx.send(Event::Line(String::from_utf8_lossy(&line).into_owned()));
+        }
+        let _ = tx.send(Event::Eof);
+    });
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Boots and waits for the closing line.
+pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
+    crate::step::announce(&format!(
+        "boot QEMU ({} core{}, time limit {} s): {}",
+        config.cores,
+        if config.cores == 1 { "" } else { "s" },
+        config.timeout.as_secs(),
+        config.loader.display()
+    ));
+    let start = Instant::now();
+    let mut child = command(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| BootFailure {
+            kind: BootFailureKind::Spawn(e.to_string()),
+            last_lines: Vec::new(),
+        })?;
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        spawn_reader(out, tx.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        spawn_reader(err, tx);
+    }
+    let mut last: VecDeque<String> = VecDeque::new();
+    let mut open_streams = 2;
+    let fail = |child: &mut Child, kind, last: &VecDeque<String>| {
+        stop(child);
+        Err(BootFailure {
+            kind,
+            last_lines: last.iter().cloned().collect(),
+        })
+    };
+    loop {
+        let left = config.timeout.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(Event::Line(line)) => {
+                if config.echo {
+                    println!("{line}");
+                }
+                if last.len() == KEEP_LINES {
+                    last.pop_front();
+                }
+                last.push_back(line.clone());
+                if let Some((passed, failed)) = closing_line(&line) {
+                    let elapsed = start.elapsed();
+                    stop(&mut child);
+                    return match (passed, failed) {
+                        (0, 0) => fail(&mut child, BootFailureKind::NoTests, &last),
+                        (p, 0) => Ok(Passed { passed: p, elapsed }),
+                        (passed, failed) => fail(
+                            &mut child,
+                            BootFailureKind::TestsFailed { passed, failed },
+                            &last,
+                        ),
+                    };
+                }
+                if let Some(meaning) = marker(&line) {
+                    return fail(&mut child, BootFailureKind::Marker { line, meaning }, &last);
+                }
+            }
+            Ok(Event::Eof) => {
+                open_streams -= 1;
+                if open_streams == 0 {
+                    let status = child
+                        .wait()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string());
+                    return fail(&mut child, BootFailureKind::QemuExited(status), &last);
+                }
+            }
+            Err(_) => {
+                return fail(&mut child, BootFailureKind::Timeout(config.timeout), &last);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_line_is_recognised_exactly() {
+        assert_eq!(closing_line("7 passed, 0 failed"), Some((7, 0)));
+        assert_eq!(closing_line("  3 passed, 2 failed  "), Some((3, 2)));
+        assert_eq!(closing_line("test x passed, 0 failed"), None);
+        assert_eq!(closing_line("7 passed, 0 failed!"), None);
+        assert_eq!(closing_line("7 passed"), None);
+    }
+
+    #[test]
+    fn failure_markers_are_found() {
+        assert_eq!(
+            marker("seL4 called fail at src/x.c:1"),
+            Some("kernel failure")
+        );
+        assert_eq!(marker("ok 3 round trip"), None);
+    }
+}
