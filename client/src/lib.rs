@@ -1,3 +1,24 @@
-//! The client stub: a `Transport` trait, the kernel-shaped API on top of it, magazines and a
-//! `GlobalAlloc` adapter.
-#![no_std]
+//! The client stub: a [`Transport`] trait, the kernel-shaped API on top of it ([`Client`]), magazines,
+//! a typed wrapper ([`TypedCache`]) and a `GlobalAlloc` adapter ([`GlobalClient`]).
+//!
+//! Hot operations pop from and push to a private magazine per cache (and per kmalloc class); only an
+//! empty or full magazine costs a message, which moves a whole batch through the shared magazine page.
+//! Caches with debug flags bypass magazines so the server checks every operation.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+mod cache;
+mod client;
+mod ctor;
+mod global;
+#[cfg(feature = "std")]
+pub mod host;
+mod magazine;
+mod transport;
+mod typed;
+
+pub use cache::{Ctor, KmemCache};
+pub use client::{Client, Config, Stats};
+pub use global::GlobalClient;
+pub use memserver_protocol::{ops::cache_flags, Error, Failure};
+pub use transport::Transport;
+pub use typed::{Obj, TypedCache};

@@ -1,0 +1,206 @@
+//! [`KmemCache`] and the kernel-shaped `kmem_cache_*` calls. A cache keeps a private magazine of
+//! objects it already holds; debug caches (and `batch == 0`) send one message per operation so the
+//! server checks each one. Fresh slabs reported by the server are constructed before use.
+use crate::client::{Client, SLOT};
+use crate::ctor;
+use crate::magazine::Magazine;
+use crate::transport::Transport;
+use memserver_protocol::ops::*;
+use memserver_protocol::{Error, Failure, Request, MAX_BATCH};
+
+/// A constructor: runs once over every object of a new slab, in the client.
+pub type Ctor = fn(*mut u8);
+
+pub struct KmemCache {
+    pub(crate) handle: u64,
+    stride: usize,
+    object_size: usize,
+    objects_per_slab: usize,
+    flags: u64,
+    ctor: Option<Ctor>,
+    mag: Magazine,
+}
+
+impl KmemCache {
+    /// Usable bytes of one object.
+    pub fn object_size(&self) -> usize {
+        self.object_size
+    }
+
+    pub fn objects_per_slab(&self) -> usize {
+        self.objects_per_slab
+    }
+
+    /// Objects currently held in the private magazine.
+    pub fn magazine_len(&self) -> usize {
+        self.mag.len()
+    }
+
+    /// The wire handle (for tests that speak the protocol directly).
+    pub fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    fn bypasses_magazine(&self, batch: usize) -> bool {
+        batch == 0 || self.flags & cache_flags::DEBUG != 0
+    }
+}
+
+impl<T: Transport> Client<T> {
+    /// `kmem_cache_create(name, size, align, flags, ctor)`.
+    pub fn kmem_cache_create(
+        &mut self,
+        name: &str,
+        size: usize,
+        align: usize,
+        flags: u64,
+        ctor: Option<Ctor>,
+    ) -> Result<KmemCache, Failure> {
+        let req = CacheCreateReq {
+            size: size as u64,
+            align: align as u64,
+            flags,
+            ctor: ctor.is_some() as u64,
+        };
+        memserver_protocol::varlen::check_name(name)?;
+        self.call_request(&Request::CacheCreate(req, name))?;
+        let r: CacheCreateReply = self.reply()?;
+        Ok(KmemCache {
+            handle: r.handle,
+            stride: r.stride as usize,
+            object_size: r.object_size as usize,
+            objects_per_slab: r.objects_per_slab as usize,
+            flags,
+            ctor,
+            mag: Magazine::new(),
+        })
+    }
+
+    /// `kmem_cache_alloc(cache)`.
+    #[inline]
+    pub fn kmem_cache_alloc(&mut self, cache: &mut KmemCache) -> Result<usize, Failure> {
+        match cache.mag.pop() {
+            Some(addr) => Ok(addr),
+            None => self.cache_alloc_slow(cache, 0),
+        }
+    }
+
+    /// `kmem_cache_zalloc(cache)`: the object zeroed.
+    pub fn kmem_cache_zalloc(&mut self, cache: &mut KmemCache) -> Result<usize, Failure> {
+        if cache.bypasses_magazine(self.batch) {
+            return self.cache_alloc_slow(cache, alloc_flags::ZERO);
+        }
+        let addr = self.kmem_cache_alloc(cache)?;
+        // SAFETY: `addr` is an object of `cache` that the server handed to this client and that
+        // no one else holds; it spans `object_size` bytes.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, cache.object_size) };
+        Ok(addr)
+    }
+
+    #[cold]
+    fn cache_alloc_slow(&mut self, cache: &mut KmemCache, flags: u64) -> Result<usize, Failure> {
+        if cache.bypasses_magazine(self.batch) {
+            let r: AllocReply = self.call(AllocReq {
+                handle: cache.handle,
+                flags,
+            })?;
+            self.construct(cache, r.fresh);
+            return Ok(r.addr as usize);
+        }
+        let r: RefillReply = self.call(RefillReq {
+            handle: cache.handle,
+            slot: SLOT,
+            count: self.batch as u64,
+            flags,
+        })?;
+        self.construct(cache, r.fresh);
+        let n = (r.count as usize).min(MAX_BATCH);
+        let mut addrs = [0u64; MAX_BATCH];
+        self.transport
+            .magazine()
+            .read_slot(SLOT as usize, &mut addrs[..n]);
+        let (last, rest) = addrs[..n]
+            .split_last()
+            .ok_or(Failure::new(Error::Internal))?;
+        cache.mag.extend(rest);
+        Ok(*last as usize)
+    }
+
+    fn construct(&self, cache: &KmemCache, fresh: u64) {
+        if let Some(f) = cache.ctor {
+            ctor::run(self.transport.magazine(), fresh, cache.stride, f);
+        }
+    }
+
+    /// `kmem_cache_free(cache, addr)`.
+    #[inline]
+    pub fn kmem_cache_free(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
+        if addr == 0 {
+            return Err(Failure::new(Error::NullPointer));
+        }
+        if cache.bypasses_magazine(self.batch) {
+            return self
+                .call(FreeReq {
+                    handle: cache.handle,
+                    addr: addr as u64,
+                })
+                .map(|_| ());
+        }
+        if cache.mag.push(addr, 2 * self.batch) {
+            return Ok(());
+        }
+        self.cache_drain(cache, self.batch)?;
+        cache.mag.push(addr, 2 * self.batch);
+        Ok(())
+    }
+
+    #[cold]
+    fn cache_drain(&mut self, cache: &mut KmemCache, n: usize) -> Result<(), Failure> {
+        let mut addrs = [0u64; MAX_BATCH];
+        let n = cache.mag.take_bottom(n, &mut addrs);
+        if n == 0 {
+            return Ok(());
+        }
+        self.transport
+            .magazine()
+            .write_slot(SLOT as usize, &addrs[..n]);
+        let r = self.call(DrainReq {
+            handle: cache.handle,
+            slot: SLOT,
+            count: n as u64,
+        });
+        if r.is_err() {
+            // The server changed nothing: keep the objects.
+            cache.mag.extend(&addrs[..n]);
+        }
+        r.map(|_| ())
+    }
+
+    /// Returns every object of the private magazine to the server.
+    pub fn kmem_cache_flush(&mut self, cache: &mut KmemCache) -> Result<(), Failure> {
+        while cache.mag.len() > 0 {
+            self.cache_drain(cache, MAX_BATCH)?;
+        }
+        Ok(())
+    }
+
+    /// `kmem_cache_shrink(cache)`: flushes the magazine, then frees empty slabs beyond the cache's
+    /// minimum; returns the pages freed.
+    pub fn kmem_cache_shrink(&mut self, cache: &mut KmemCache) -> Result<u64, Failure> {
+        self.kmem_cache_flush(cache)?;
+        let r: ShrinkReply = self.call(ShrinkReq {
+            handle: cache.handle,
+        })?;
+        Ok(r.pages_freed)
+    }
+
+    /// `kmem_cache_destroy(cache)`. With live objects it fails with `CacheBusy` (detail: their
+    /// count) and the cache stays usable; after success the handle is stale (`StaleHandle`).
+    pub fn kmem_cache_destroy(&mut self, cache: &mut KmemCache) -> Result<(), Failure> {
+        self.kmem_cache_flush(cache)?;
+        self.call(DestroyReq {
+            handle: cache.handle,
+        })
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,294 @@
+//! [`Client`]: one client's connection to the server core its transport talks to, with the
+//! handshake, the message plumbing and the kmalloc family (magazines per size class).
+use crate::magazine::Magazine;
+use crate::transport::Transport;
+use memserver_protocol::ops::*;
+use memserver_protocol::slabinfo::{RowReader, END, HEADER};
+use memserver_protocol::{
+    Error, Failure, Message, Request, SlabinfoRow, MAX_BATCH, MSG_MAX_WORDS, PROTOCOL_VERSION,
+};
+
+/// Client-side tuning.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Objects per Refill/Drain message, `1..=MAX_BATCH`; 0 turns magazines off (one message per
+    /// operation).
+    pub batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { batch: 32 }
+    }
+}
+
+/// The client's accounting as the server sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    pub live_objects: u64,
+    pub live_bytes: u64,
+    pub quota_objects: u64,
+    pub quota_bytes: u64,
+}
+
+/// Magazine slot used for a batch; calls are synchronous, so one slot suffices per client thread.
+pub(crate) const SLOT: u64 = 0;
+
+pub struct Client<T: Transport> {
+    pub(crate) transport: T,
+    pub(crate) msg: Message,
+    pub(crate) batch: usize,
+    core: u64,
+    kmags: [Magazine; KMALLOC_CLASSES.len()],
+}
+
+impl<T: Transport> Client<T> {
+    /// Greets the server (version handshake) and returns the connected client.
+    pub fn connect(transport: T, config: Config) -> Result<Self, Failure> {
+        if config.batch > MAX_BATCH {
+            return Err(Failure::with(
+                Error::BadBatch,
+                [config.batch as u64, MAX_BATCH as u64, 0],
+            ));
+        }
+        let mut c = Client {
+            transport,
+            msg: Message::default(),
+            batch: config.batch,
+            core: 0,
+            kmags: [const { Magazine::new() }; KMALLOC_CLASSES.len()],
+        };
+        let reply: HelloReply = c.call(HelloReq {
+            version: PROTOCOL_VERSION,
+        })?;
+        if reply.max_batch < c.batch as u64 {
+            c.batch = reply.max_batch as usize;
+        }
+        c.core = reply.core;
+        Ok(c)
+    }
+
+    /// The server core this client talks to.
+    pub fn core(&self) -> u64 {
+        self.core
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Messages sent so far.
+    pub fn messages(&self) -> u64 {
+        self.transport.messages()
+    }
+
+    /// Sends one fixed-size request and decodes its reply.
+    pub(crate) fn call<O: Op>(&mut self, req: O) -> Result<O::Reply, Failure> {
+        self.msg.label = O::LABEL.word();
+        self.msg.len = req.encode(&mut self.msg.words);
+        self.transport.call(&mut self.msg);
+        self.reply::<O::Reply>()
+    }
+
+    pub(crate) fn call_request(&mut self, req: &Request<'_>) -> Result<(), Failure> {
+        let (label, len) = req.encode(&mut self.msg.words);
+        self.msg.label = label;
+        self.msg.len = len;
+        self.transport.call(&mut self.msg);
+        if self.msg.label != 0 {
+            return Err(self.failure());
+        }
+        Ok(())
+    }
+
+    fn failure(&self) -> Failure {
+        let body = self.msg.words.get(..self.msg.len).unwrap_or(&[]);
+        Failure::from_reply(self.msg.label, body)
+    }
+
+    pub(crate) fn reply<R: Body>(&self) -> Result<R, Failure> {
+        if self.msg.label != 0 {
+            return Err(self.failure());
+        }
+        let body = self
+            .msg
+            .words
+            .get(..self.msg.len)
+            .ok_or(Failure::new(Error::Internal))?;
+        R::decode(body)
+    }
+
+    /// Sends a raw message (for tests of the server's validation); returns the reply.
+    pub fn raw_call(&mut self, label: u64, words: &[u64]) -> (u64, &[u64]) {
+        let n = words.len().min(MSG_MAX_WORDS);
+        self.msg.label = label;
+        self.msg.len = n;
+        self.msg.words[..n].copy_from_slice(&words[..n]);
+        self.transport.call(&mut self.msg);
+        let len = self.msg.len.min(MSG_MAX_WORDS);
+        (self.msg.label, &self.msg.words[..len])
+    }
+
+    pub fn stats(&mut self) -> Result<Stats, Failure> {
+        let r: StatsReply = self.call(StatsReq {})?;
+        Ok(Stats {
+            live_objects: r.live_objects,
+            live_bytes: r.live_bytes,
+            quota_objects: r.quota_objects,
+            quota_bytes: r.quota_bytes,
+        })
+    }
+
+    /// Returns every kmalloc object held in magazines to the server.
+    pub fn flush_kmalloc(&mut self) -> Result<(), Failure> {
+        for class in 0..self.kmags.len() {
+            while self.kmags[class].len() > 0 {
+                let mut addrs = [0u64; MAX_BATCH];
+                let n = self.kmags[class].take_bottom(MAX_BATCH, &mut addrs);
+                self.kfree_drain(&addrs[..n])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves: everything this client owns returns to the server. Objects still in use become
+    /// invalid.
+    pub fn detach(mut self) -> Result<(), Failure> {
+        self.call(DetachReq {}).map(|_| ())
+    }
+
+    /// `kmalloc(size)`: a block of at least `size` bytes. Sizes up to the largest class go through
+    /// that class's magazine.
+    pub fn kmalloc(&mut self, size: usize) -> Result<usize, Failure> {
+        self.kmalloc_flags(size, 0)
+    }
+
+    /// `kzalloc(size)`: as `kmalloc`, zeroed.
+    pub fn kzalloc(&mut self, size: usize) -> Result<usize, Failure> {
+        self.kmalloc_flags(size, alloc_flags::ZERO)
+    }
+
+    fn kmalloc_flags(&mut self, size: usize, flags: u64) -> Result<usize, Failure> {
+        let class = match kmalloc_class(size as u64) {
+            Some(class) if self.batch > 0 && size > 0 => class,
+            _ => {
+                let r: KmallocReply = self.call(KmallocReq {
+                    size: size as u64,
+                    flags,
+                })?;
+                return Ok(r.addr as usize);
+            }
+        };
+        let addr = match self.kmags[class].pop() {
+            Some(a) => a,
+            None => self.kmalloc_refill(class)?,
+        };
+        if flags & alloc_flags::ZERO != 0 {
+            // SAFETY: `addr` is a kmalloc object of class `class` that the server handed to this
+            // client and that nobody else holds (it was in our magazine); it spans the class size.
+            unsafe { core::ptr::write_bytes(addr as *mut u8, 0, KMALLOC_CLASSES[class] as usize) };
+        }
+        Ok(addr)
+    }
+
+    #[cold]
+    fn kmalloc_refill(&mut self, class: usize) -> Result<usize, Failure> {
+        let r: KmallocRefillReply = self.call(KmallocRefillReq {
+            size: KMALLOC_CLASSES[class],
+            slot: SLOT,
+            count: self.batch as u64,
+            flags: 0,
+        })?;
+        let n = (r.count as usize).min(MAX_BATCH);
+        let mut addrs = [0u64; MAX_BATCH];
+        self.transport
+            .magazine()
+            .read_slot(SLOT as usize, &mut addrs[..n]);
+        let (last, rest) = addrs[..n]
+            .split_last()
+            .ok_or(Failure::new(Error::Internal))?;
+        self.kmags[class].extend(rest);
+        Ok(*last as usize)
+    }
+
+    /// `kfree(addr)` without a size: one message (the stub cannot know the class).
+    pub fn kfree(&mut self, addr: usize) -> Result<(), Failure> {
+        self.call(KfreeReq { addr: addr as u64 }).map(|_| ())
+    }
+
+    /// `kfree` of a block allocated with `kmalloc(size)`: goes through the class magazine.
+    pub fn kfree_sized(&mut self, addr: usize, size: usize) -> Result<(), Failure> {
+        if addr == 0 {
+            return Err(Failure::new(Error::NullPointer));
+        }
+        let class = match kmalloc_class(size as u64) {
+            Some(class) if self.batch > 0 && size > 0 => class,
+            _ => return self.kfree(addr),
+        };
+        let limit = 2 * self.batch;
+        if self.kmags[class].push(addr, limit) {
+            return Ok(());
+        }
+        let mut addrs = [0u64; MAX_BATCH];
+        let n = self.kmags[class].take_bottom(self.batch, &mut addrs);
+        self.kfree_drain(&addrs[..n])?;
+        self.kmags[class].push(addr, limit);
+        Ok(())
+    }
+
+    fn kfree_drain(&mut self, addrs: &[u64]) -> Result<(), Failure> {
+        self.transport.magazine().write_slot(SLOT as usize, addrs);
+        self.call(KfreeDrainReq {
+            slot: SLOT,
+            count: addrs.len() as u64,
+        })
+        .map(|_| ())
+    }
+
+    /// `ksize(addr)`: the usable size of a kmalloc block.
+    pub fn ksize(&mut self, addr: usize) -> Result<usize, Failure> {
+        let r: KsizeReply = self.call(KsizeReq { addr: addr as u64 })?;
+        Ok(r.usable as usize)
+    }
+
+    /// Writes `/proc/slabinfo` text (both header lines, one row per cache) for this client's caches
+    /// (`all == false`) or for every cache of the server. Rows travel in as many messages as needed.
+    pub fn slabinfo(&mut self, all: bool, out: &mut impl core::fmt::Write) -> Result<(), Failure> {
+        out.write_str(HEADER)
+            .map_err(|_| Failure::new(Error::Internal))?;
+        self.slabinfo_rows(all, |row| {
+            let _ = row.write_line(out);
+        })
+    }
+
+    /// Calls `f` for every slabinfo row.
+    pub fn slabinfo_rows(
+        &mut self,
+        all: bool,
+        mut f: impl FnMut(&SlabinfoRow<'_>),
+    ) -> Result<(), Failure> {
+        let mut cursor = 0;
+        loop {
+            self.call_request(&Request::Slabinfo(SlabinfoReq {
+                scope: all as u64,
+                cursor,
+            }))?;
+            let body = &self.msg.words[..self.msg.len.min(MSG_MAX_WORDS)];
+            let mut rows = RowReader::new(body)?;
+            while let Some(row) = rows.next_row() {
+                f(&row?);
+            }
+            if rows.next == END {
+                return Ok(());
+            }
+            if rows.next <= cursor {
+                return Err(Failure::new(Error::BadCursor));
+            }
+            cursor = rows.next;
+        }
+    }
+}
