@@ -143,6 +143,19 @@ pub mod cache_flags {
     pub const ALL: u64 = HWCACHE_ALIGN | DEBUG | RANDOM_ORDER;
 }
 
+/// kmalloc size classes: a request is served from the smallest class that holds it; larger requests
+/// up to [`KMALLOC_MAX`] come straight from the page allocator (no magazines).
+pub const KMALLOC_CLASSES: [u64; 13] = [
+    8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192,
+];
+/// Largest kmalloc request (4 MiB, the largest page block).
+pub const KMALLOC_MAX: u64 = 4 << 20;
+
+/// Index of the smallest class holding `size`, or `None` above the largest class.
+pub fn kmalloc_class(size: u64) -> Option<usize> {
+    KMALLOC_CLASSES.iter().position(|&c| size <= c)
+}
+
 /// Allocation flags on the wire.
 pub mod alloc_flags {
     /// Zero the object(s) before handing them out.
