@@ -1,3 +1,5 @@
+//! Unit tests of the buddy layer: carving, split and merge, fallback order, frame numbering, and
+//! refused requests that must leave every free count unchanged.
 use alloc::vec;
 use alloc::vec::Vec;
 
