@@ -4,6 +4,18 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 extern crate alloc;
 
+pub mod allocator;
 pub mod buddy;
+pub mod kmalloc;
 pub mod platform;
+pub mod slab;
+pub mod slabinfo;
 pub mod topology;
+
+pub use allocator::{Allocator, CacheInfo, CoreGuard, OwnerStats, PurgeReport, Stats};
+pub use kmalloc::KmallocSet;
+pub use slab::{
+    AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
+    CreateError, Ctor, DestroyError, FreeError, InitError, Invariant, KmallocError, NewSlab,
+    OwnerId, Track, Violation, ViolationKind,
+};

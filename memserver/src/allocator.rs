@@ -1,0 +1,1274 @@
+//! The top-level [`Allocator`]: buddy layer, page map, per-core state and the registry of caches;
+//! and the [`CoreGuard`] through which one core allocates and frees.
+//!
+//! Hot path: `Allocator::core(c)` takes core `c`'s spin lock once for a batch of work; the
+//! guard's `alloc`/`free` then resolve the handle in the core's own table and pop or push the
+//! core's array, with no further lock. The only atomic read-modify-write is the free's
+//! compare-exchange of the object's state byte (double frees from two cores at once stay
+//! detectable). Refill, flush, alien flush and debug checks are separate cold functions.
+//!
+//! Maintenance (create, destroy, shrink, purge, slabinfo, validate, statistics) takes the
+//! registry lock, then, where it must see or change every core, all core locks in ascending
+//! order, then node locks; see the `slab` module for the full lock order. A thread holding a
+//! `CoreGuard` must not call maintenance, nor take a second guard.
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::buddy::Buddy;
+use crate::kmalloc::{
+    class_of, large_order, KmallocSet, LargeBlocks, LargeRec, KMALLOC_MAX_SIZE, KMALLOC_NAMES,
+    KMALLOC_SIZES,
+};
+use crate::platform::MemRange;
+use crate::slab::array::Obj;
+use crate::slab::cache::{locate, Cache, Env};
+use crate::slab::debug::{Track, TrackPair};
+use crate::slab::merge;
+use crate::slab::node::List;
+use crate::slab::page_map::{Entry, PageMap, ALLOCATED, FREED, FRESH, MAX_REAL_CACHES};
+use crate::slab::percore::{CoreCache, CoreState, Handle, NO_CACHE};
+use crate::slab::{
+    AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
+    CreateError, DestroyError, FreeError, InitError, Invariant, KmallocError, Layout, NewSlab,
+    OwnerId, Padded, Tunables, MAX_NAME,
+};
+use crate::slabinfo::{SlabinfoRow, HEADER};
+use crate::topology::{CoreId, NodeId, Topology};
+
+/// Most cache handles alive at once.
+pub const MAX_HANDLES: usize = 1 << 20;
+
+#[derive(Debug)]
+struct RealEntry {
+    cache: Arc<Cache>,
+    /// Handles naming this cache (its own plus aliases).
+    refs: u32,
+    /// Creation sequence number (slabinfo lists newest first, as Linux does).
+    created: u64,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    handles: Vec<Handle>,
+    free_handles: Vec<u32>,
+    reals: Vec<Option<RealEntry>>,
+    free_reals: Vec<u32>,
+    created: u64,
+}
+
+impl Registry {
+    fn resolve(&self, id: CacheId) -> Option<u32> {
+        let h = self.handles.get(id.index as usize)?;
+        (h.generation == id.generation && h.real != NO_CACHE).then_some(h.real)
+    }
+
+    fn real(&self, real: u32) -> &RealEntry {
+        self.reals[real as usize].as_ref().expect("live real cache")
+    }
+
+    fn new_handle(&mut self, real: u32) -> Result<CacheId, CreateError> {
+        let index = match self.free_handles.pop() {
+            Some(i) => i,
+            None if self.handles.len() < MAX_HANDLES => {
+                self.handles.push(Handle {
+                    generation: 0,
+                    real: NO_CACHE,
+                });
+                (self.handles.len() - 1) as u32
+            }
+            None => return Err(CreateError::TooManyCaches),
+        };
+        let h = &mut self.handles[index as usize];
+        h.generation = h.generation.wrapping_add(1).max(1);
+        h.real = real;
+        Ok(CacheId {
+            index,
+            generation: h.generation,
+        })
+    }
+
+    fn drop_handle(&mut self, index: u32) -> Handle {
+        let h = &mut self.handles[index as usize];
+        h.real = NO_CACHE;
+        self.free_handles.push(index);
+        *h
+    }
+
+    fn live_reals(&self) -> impl Iterator<Item = (u32, &RealEntry)> {
+        self.reals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i as u32, r)))
+    }
+}
+
+/// Description of a cache, for callers (e.g. the server telling a client its object size).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheInfo {
+    pub name: String,
+    pub owner: OwnerId,
+    pub flags: CacheFlags,
+    pub layout: Layout,
+    pub tunables: Tunables,
+    /// The handle names an alias of a cache created earlier (merged).
+    pub is_alias: bool,
+    /// Handles naming the same real cache, this one included.
+    pub refs: u32,
+}
+
+/// What `purge_owner` returned to the buddy layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub caches: usize,
+    pub handles: usize,
+    pub slab_frames: usize,
+    pub large_blocks: usize,
+    pub large_frames: usize,
+    /// Objects that were still allocated.
+    pub live_objects: usize,
+}
+
+/// Whole-allocator accounting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub total_frames: usize,
+    pub free_frames: usize,
+    pub slab_frames: usize,
+    pub large_frames: usize,
+    pub real_caches: usize,
+    pub handles: usize,
+    /// Objects handed out and not freed (objects in arrays are not counted).
+    pub objects_in_use: usize,
+    /// Bytes of objects handed out (objects × object size) plus large blocks.
+    pub bytes_in_use: usize,
+}
+
+/// One owner's accounting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerStats {
+    pub caches: usize,
+    pub slab_frames: usize,
+    pub large_blocks: usize,
+    pub large_frames: usize,
+    pub objects_in_use: usize,
+}
+
+/// The allocator core: buddy zones, slab caches per core and node, kmalloc.
+pub struct Allocator {
+    topology: Topology,
+    buddy: Buddy,
+    map: PageMap,
+    cores: Box<[Padded<spin::Mutex<CoreState>>]>,
+    registry: spin::Mutex<Registry>,
+    large: spin::Mutex<LargeBlocks>,
+    seq: AtomicU64,
+}
+
+impl fmt::Debug for Allocator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Allocator")
+            .field("cores", &self.topology.cores())
+            .field("nodes", &self.topology.nodes())
+            .field("total_frames", &self.buddy.total_frames())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Allocator {
+    /// An allocator over `memory` (ranges tagged with nodes of `topology`).
+    pub fn new(topology: Topology, memory: &[MemRange]) -> Result<Allocator, InitError> {
+        let buddy = Buddy::new(&topology, memory).map_err(InitError::Buddy)?;
+        let map = PageMap::new(memory)?;
+        let cores = (0..topology.cores())
+            .map(|_| Padded(spin::Mutex::new(CoreState::default())))
+            .collect();
+        Ok(Allocator {
+            topology,
+            buddy,
+            map,
+            cores,
+            registry: spin::Mutex::new(Registry::default()),
+            large: spin::Mutex::new(LargeBlocks::default()),
+            seq: AtomicU64::new(1),
+        })
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn buddy(&self) -> &Buddy {
+        &self.buddy
+    }
+
+    fn env(&self) -> Env<'_> {
+        Env {
+            buddy: &self.buddy,
+            map: &self.map,
+            topology: &self.topology,
+        }
+    }
+
+    /// Takes core `core`'s lock for a batch of operations.
+    pub fn core(&self, core: CoreId) -> Result<CoreGuard<'_>, CoreError> {
+        let node = self
+            .topology
+            .node_of(core)
+            .ok_or(CoreError::NoSuchCore(core))?;
+        let mut state = self.cores[core.0 as usize].lock();
+        state.new_slabs.clear();
+        state.call_site = 0;
+        Ok(CoreGuard {
+            alloc: self,
+            state,
+            core,
+            node,
+        })
+    }
+
+    fn lock_cores(&self) -> Vec<spin::MutexGuard<'_, CoreState>> {
+        self.cores.iter().map(|c| c.lock()).collect()
+    }
+
+    /// Creates a cache, or an alias of a compatible cache of the same owner (SLUB merging).
+    pub fn cache_create(&self, p: CacheParams<'_>) -> Result<CacheId, CreateError> {
+        check_name(p.name)?;
+        let unknown = p.flags.bits() & !CacheFlags::all().bits();
+        if unknown != 0 {
+            return Err(CreateError::UnknownFlags { bits: unknown });
+        }
+        let layout = Layout::compute(p.size, p.align, p.flags, self.topology.cores())?;
+        let mut reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        if merge::mergeable(p.flags, !p.ctor.is_none()) {
+            let target = reg
+                .live_reals()
+                .filter(|(_, r)| {
+                    r.cache.owner == p.owner
+                        && merge::compatible(
+                            &p,
+                            &layout,
+                            r.cache.flags,
+                            !r.cache.ctor.is_none(),
+                            &r.cache.layout,
+                        )
+                })
+                .min_by_key(|(_, r)| r.created)
+                .map(|(i, _)| i);
+            if let Some(real) = target {
+                let id = reg.new_handle(real)?;
+                reg.reals[real as usize].as_mut().expect("live").refs += 1;
+                for c in cores.iter_mut() {
+                    c.set_handle(id.index, reg.handles[id.index as usize]);
+                }
+                return Ok(id);
+            }
+        }
+        let real = match reg.free_reals.last() {
+            Some(&r) => r,
+            None if reg.reals.len() < MAX_REAL_CACHES => reg.reals.len() as u32,
+            None => return Err(CreateError::TooManyCaches),
+        };
+        let id = reg.new_handle(real)?;
+        if reg.free_reals.last() == Some(&real) {
+            reg.free_reals.pop();
+        } else {
+            reg.reals.push(None);
+        }
+        let cache = Arc::new(Cache::new(
+            real,
+            id,
+            String::from(p.name),
+            p.owner,
+            p.flags,
+            p.ctor,
+            layout,
+            &self.topology,
+        ));
+        reg.created += 1;
+        let created = reg.created;
+        reg.reals[real as usize] = Some(RealEntry {
+            cache: cache.clone(),
+            refs: 1,
+            created,
+        });
+        for c in cores.iter_mut() {
+            c.set_cache(
+                real,
+                Some(CoreCache::new(cache.clone(), self.topology.nodes())),
+            );
+            c.set_handle(id.index, reg.handles[id.index as usize]);
+        }
+        Ok(id)
+    }
+
+    /// Description of the cache `id` names.
+    pub fn cache_info(&self, id: CacheId) -> Result<CacheInfo, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        let r = reg.real(real);
+        Ok(CacheInfo {
+            name: r.cache.name.clone(),
+            owner: r.cache.owner,
+            flags: r.cache.flags,
+            layout: r.cache.layout,
+            tunables: r.cache.tunables,
+            is_alias: r.cache.own_id != id,
+            refs: r.refs,
+        })
+    }
+
+    /// Destroys a cache handle. The last handle of a cache destroys the cache, refusing with
+    /// `Busy` while objects are allocated (the cache then stays usable); an alias handle only
+    /// drops its reference.
+    pub fn cache_destroy(&self, id: CacheId) -> Result<(), DestroyError> {
+        let mut reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(DestroyError::BadCache(id))?;
+        let mut cores = self.lock_cores();
+        if reg.real(real).refs > 1 {
+            reg.reals[real as usize].as_mut().expect("live").refs -= 1;
+            let h = reg.drop_handle(id.index);
+            for c in cores.iter_mut() {
+                c.set_handle(id.index, h);
+            }
+            return Ok(());
+        }
+        let cache = reg.real(real).cache.clone();
+        let live = self.live_objects(&cache, &cores);
+        if live > 0 {
+            return Err(DestroyError::Busy { live });
+        }
+        self.drain(&cache, &mut cores);
+        self.release_cache(&cache, &mut cores);
+        let h = reg.drop_handle(id.index);
+        for c in cores.iter_mut() {
+            c.set_handle(id.index, h);
+        }
+        reg.reals[real as usize] = None;
+        reg.free_reals.push(real);
+        Ok(())
+    }
+
+    /// Returns the cache's objects from every array to the slabs, then free slabs beyond
+    /// `min_partial` per node to the buddy layer. Returns the frames released.
+    pub fn cache_shrink(&self, id: CacheId) -> Result<usize, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        let cache = reg.real(real).cache.clone();
+        let mut cores = self.lock_cores();
+        self.drain(&cache, &mut cores);
+        Ok(self.release_free(&cache, cache.min_partial))
+    }
+
+    /// Drains every cache and returns every free slab to the buddy layer (what to do before
+    /// reporting out of memory). Returns the frames released.
+    pub fn shrink_all(&self) -> usize {
+        let reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        let mut frames = 0;
+        for (_, r) in reg.live_reals() {
+            self.drain(&r.cache, &mut cores);
+            frames += self.release_free(&r.cache, 0);
+        }
+        frames
+    }
+
+    /// Returns everything `owner` holds to the buddy layer, live objects included: all its
+    /// caches and handles (they become stale) and its large kmalloc blocks.
+    pub fn purge_owner(&self, owner: OwnerId) -> PurgeReport {
+        let mut reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        let mut report = PurgeReport::default();
+        let reals: Vec<u32> = reg
+            .live_reals()
+            .filter(|(_, r)| r.cache.owner == owner)
+            .map(|(i, _)| i)
+            .collect();
+        for &real in &reals {
+            let cache = reg.real(real).cache.clone();
+            report.live_objects += self.live_objects(&cache, &cores);
+            report.slab_frames += self.release_cache(&cache, &mut cores);
+            reg.reals[real as usize] = None;
+            reg.free_reals.push(real);
+            report.caches += 1;
+        }
+        for index in 0..reg.handles.len() as u32 {
+            let h = reg.handles[index as usize];
+            if h.real != NO_CACHE && reals.contains(&h.real) {
+                let h = reg.drop_handle(index);
+                for c in cores.iter_mut() {
+                    c.set_handle(index, h);
+                }
+                report.handles += 1;
+            }
+        }
+        let mut large = self.large.lock();
+        let blocks: Vec<(usize, LargeRec)> = large
+            .blocks
+            .iter()
+            .filter(|(_, b)| b.owner == owner)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        for (addr, b) in blocks {
+            large.blocks.remove(&addr);
+            self.free_large_block(addr, b.order);
+            report.large_blocks += 1;
+            report.large_frames += 1 << b.order;
+        }
+        report
+    }
+
+    /// The 13 kmalloc caches of `owner` (8 … 8K bytes).
+    pub fn kmalloc_set_create(&self, owner: OwnerId) -> Result<KmallocSet, CreateError> {
+        let mut caches = [CacheId {
+            index: 0,
+            generation: 0,
+        }; 13];
+        for (i, c) in caches.iter_mut().enumerate() {
+            let made = self.cache_create(CacheParams {
+                name: KMALLOC_NAMES[i],
+                size: KMALLOC_SIZES[i],
+                align: 8,
+                flags: CacheFlags::empty(),
+                ctor: crate::slab::Ctor::None,
+                owner,
+            });
+            match made {
+                Ok(id) => *c = id,
+                Err(e) => {
+                    for made in &caches[..i] {
+                        let _ = self.cache_destroy(*made);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(KmallocSet { owner, caches })
+    }
+
+    /// Writes `/proc/slabinfo` (version 2.1): all real caches, or only `filter`'s, newest first.
+    pub fn slabinfo(&self, filter: Option<OwnerId>, out: &mut impl fmt::Write) -> fmt::Result {
+        out.write_str(HEADER)?;
+        for row in self.slabinfo_rows(filter) {
+            row.write(out)?;
+        }
+        Ok(())
+    }
+
+    /// The numbers of `slabinfo`, one row per real cache, newest first.
+    pub fn slabinfo_rows(&self, filter: Option<OwnerId>) -> Vec<SlabinfoRow> {
+        let reg = self.registry.lock();
+        let mut reals: Vec<&RealEntry> = reg
+            .live_reals()
+            .map(|(_, r)| r)
+            .filter(|r| filter.is_none_or(|o| r.cache.owner == o))
+            .collect();
+        reals.sort_by_key(|r| core::cmp::Reverse(r.created));
+        reals
+            .into_iter()
+            .map(|r| {
+                let c = &r.cache;
+                let l = &c.layout;
+                let mut row = SlabinfoRow {
+                    name: c.name.clone(),
+                    objsize: l.stride,
+                    objperslab: l.objects,
+                    pagesperslab: 1 << l.order,
+                    limit: c.tunables.limit,
+                    batchcount: c.tunables.batchcount,
+                    sharedfactor: c.tunables.sharedfactor,
+                    ..SlabinfoRow::default()
+                };
+                for n in c.nodes.iter() {
+                    let nc = n.lock();
+                    let slabs = nc.slabs();
+                    row.num_slabs += slabs;
+                    row.active_slabs += slabs - nc.slabs_on(List::Free);
+                    row.num_objs += slabs * l.objects as usize;
+                    row.active_objs += slabs * l.objects as usize - nc.free_in_slabs();
+                    row.sharedavail += nc.shared.len();
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// Objects of `cache` handed out and not freed.
+    fn live_objects(&self, cache: &Cache, cores: &[spin::MutexGuard<'_, CoreState>]) -> usize {
+        let mut live: usize = 0;
+        for n in cache.nodes.iter() {
+            let nc = n.lock();
+            live += nc.inuse() - nc.shared.len();
+        }
+        for c in cores {
+            if let Some(Some(cc)) = c.caches.get(cache.real as usize) {
+                live -= cc.cached();
+            }
+        }
+        live
+    }
+
+    /// Moves every cached object of `cache` (core arrays, alien arrays, shared arrays) back to
+    /// its slab.
+    fn drain(&self, cache: &Cache, cores: &mut [spin::MutexGuard<'_, CoreState>]) {
+        let env = self.env();
+        let mut objs: Vec<Obj> = Vec::new();
+        for c in cores.iter_mut() {
+            if let Some(Some(cc)) = c.caches.get_mut(cache.real as usize) {
+                objs.extend(cc.array.drain_all());
+                for a in cc.alien.iter_mut() {
+                    objs.extend(a.drain_all());
+                }
+            }
+        }
+        cache.flush(env, &mut objs, false);
+        for n in cache.nodes.iter() {
+            let mut nc = n.lock();
+            let shared = core::mem::take(&mut nc.shared);
+            nc.give_back(shared.into_iter(), env.map, false);
+        }
+    }
+
+    /// Releases free slabs beyond `keep` per node. All core locks must be held.
+    fn release_free(&self, cache: &Cache, keep: usize) -> usize {
+        let mut frames = 0;
+        for n in cache.nodes.iter() {
+            let recs = n.lock().release_free(keep);
+            frames += cache.release(self.env(), recs);
+        }
+        frames
+    }
+
+    /// Forgets `cache` on every core and releases all its slabs. All core locks must be held.
+    fn release_cache(&self, cache: &Cache, cores: &mut [spin::MutexGuard<'_, CoreState>]) -> usize {
+        for c in cores.iter_mut() {
+            c.set_cache(cache.real, None);
+        }
+        let mut frames = 0;
+        for n in cache.nodes.iter() {
+            let recs = n.lock().release_all();
+            frames += cache.release(self.env(), recs);
+        }
+        frames
+    }
+
+    fn free_large_block(&self, addr: usize, order: u8) {
+        if let Some(head) = self.map.frame_of(addr) {
+            self.map.clear(head, 1 << order);
+        }
+        let r = self.buddy.free(addr, order);
+        debug_assert!(r.is_ok(), "large block {addr:#x}: {r:?}");
+    }
+
+    /// Whole-allocator accounting (takes every lock in turn).
+    pub fn stats(&self) -> Stats {
+        let reg = self.registry.lock();
+        let cores = self.lock_cores();
+        let mut s = Stats {
+            total_frames: self.buddy.total_frames(),
+            free_frames: self.buddy.free_frames(),
+            real_caches: reg.live_reals().count(),
+            handles: reg.handles.iter().filter(|h| h.real != NO_CACHE).count(),
+            ..Stats::default()
+        };
+        for (_, r) in reg.live_reals() {
+            let live = self.live_objects(&r.cache, &cores);
+            s.objects_in_use += live;
+            s.bytes_in_use += live * r.cache.layout.object_size as usize;
+            s.slab_frames += slab_frames(&r.cache);
+        }
+        let large = self.large.lock();
+        s.large_frames = large.frames();
+        s.bytes_in_use += s.large_frames * crate::buddy::PAGE_SIZE;
+        s
+    }
+
+    /// One owner's accounting.
+    pub fn owner_stats(&self, owner: OwnerId) -> OwnerStats {
+        let reg = self.registry.lock();
+        let cores = self.lock_cores();
+        let mut s = OwnerStats::default();
+        for (_, r) in reg.live_reals().filter(|(_, r)| r.cache.owner == owner) {
+            s.caches += 1;
+            s.objects_in_use += self.live_objects(&r.cache, &cores);
+            s.slab_frames += slab_frames(&r.cache);
+        }
+        let large = self.large.lock();
+        s.large_blocks = large.blocks.values().filter(|b| b.owner == owner).count();
+        s.large_frames = large.frames_of(owner);
+        s
+    }
+
+    /// Debug violations counted in the cache `id` names (found on alloc, free or `check`).
+    pub fn violations(&self, id: CacheId) -> Result<u64, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        Ok(reg.real(real).cache.violations.load(Ordering::Relaxed))
+    }
+
+    /// Checks every debug invariant held in object memory of cache `id` (red zones of all
+    /// objects, poison of free objects, slab padding). Returns the violations found (they are
+    /// not repaired, and are counted).
+    pub fn check_cache(&self, id: CacheId) -> Result<Vec<crate::slab::Violation>, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        let cache = reg.real(real).cache.clone();
+        let _cores = self.lock_cores();
+        let l = &cache.layout;
+        let mut found = Vec::new();
+        for n in cache.nodes.iter() {
+            let nc = n.lock();
+            for (_, rec) in nc.recs() {
+                if let Some(v) = cache.checks.check_padding(l, rec.base) {
+                    found.push(v);
+                }
+                for i in 0..rec.objects() {
+                    let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
+                    let v = if rec.states[i].load(Ordering::Acquire) == ALLOCATED {
+                        cache.checks.check_allocated(l, obj)
+                    } else {
+                        cache.checks.check_free(l, obj)
+                    };
+                    if let Some(mut v) = v {
+                        v.last = rec.tracks.get(i).copied().unwrap_or_default();
+                        found.push(v);
+                    }
+                }
+            }
+        }
+        cache
+            .violations
+            .fetch_add(found.len() as u64, Ordering::Relaxed);
+        Ok(found)
+    }
+
+    /// Checks every internal invariant: buddy zones, slab lists, free stacks, per-object states,
+    /// arrays, page map, handle tables and frame accounting.
+    pub fn validate(&self) -> Result<(), Invariant> {
+        let reg = self.registry.lock();
+        let cores = self.lock_cores();
+        self.buddy.validate().map_err(Invariant::Buddy)?;
+        for (ci, c) in cores.iter().enumerate() {
+            for (i, h) in reg.handles.iter().enumerate() {
+                let mine = c.handles.get(i).copied().unwrap_or(Handle {
+                    generation: 0,
+                    real: NO_CACHE,
+                });
+                let same =
+                    mine.real == h.real && (h.real == NO_CACHE || mine.generation == h.generation);
+                if !same {
+                    return Err(Invariant::HandleTable {
+                        core: ci as u8,
+                        index: i as u32,
+                    });
+                }
+            }
+            for (real, cc) in c.caches.iter().enumerate() {
+                let live = reg.reals.get(real).is_some_and(Option::is_some);
+                if cc.is_some() != live {
+                    return Err(Invariant::HandleTable {
+                        core: ci as u8,
+                        index: real as u32,
+                    });
+                }
+            }
+        }
+        let mut slab_frames = 0;
+        for (real, r) in reg.live_reals() {
+            slab_frames += self.validate_cache(real, &r.cache, &cores)?;
+        }
+        let large = self.large.lock();
+        for (&addr, b) in &large.blocks {
+            let head = self
+                .map
+                .frame_of(addr)
+                .ok_or(Invariant::PageMap { frame: 0 })?;
+            for f in head..head + (1u32 << b.order) {
+                if !matches!(self.map.entry_at(f), Entry::Large { head: h, .. } if h == head) {
+                    return Err(Invariant::PageMap { frame: f as usize });
+                }
+            }
+        }
+        let free = self.buddy.free_frames();
+        let total = self.buddy.total_frames();
+        let large_frames = large.frames();
+        if free + slab_frames + large_frames != total {
+            return Err(Invariant::FrameAccounting {
+                free,
+                slab: slab_frames,
+                large: large_frames,
+                total,
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_cache(
+        &self,
+        real: u32,
+        cache: &Cache,
+        cores: &[spin::MutexGuard<'_, CoreState>],
+    ) -> Result<usize, Invariant> {
+        let l = &cache.layout;
+        let objects = l.objects as usize;
+        // Every cached object: which (head, index) it is.
+        let mut cached: Vec<(u32, usize)> = Vec::new();
+        let mut note = |o: &Obj| -> Result<(), Invariant> {
+            let stray = Invariant::StrayObject {
+                cache: real,
+                addr: o.addr,
+            };
+            let (state, _) = locate(&self.map, real, l, o.addr).map_err(|_| stray)?;
+            if state != o.state {
+                return Err(stray);
+            }
+            if state.get().load(Ordering::Acquire) == ALLOCATED {
+                return Err(Invariant::ObjectState {
+                    cache: real,
+                    addr: o.addr,
+                });
+            }
+            let Entry::Slab { head, .. } = self.map.lookup(o.addr) else {
+                return Err(stray);
+            };
+            let first = self.map.frame_addr(head) + l.obj_offset as usize;
+            cached.push((head, (o.addr - first) / l.stride as usize));
+            Ok(())
+        };
+        for c in cores {
+            if let Some(Some(cc)) = c.caches.get(real as usize) {
+                for o in cc.array.objs() {
+                    note(o)?;
+                }
+                for a in &cc.alien {
+                    for o in a.objs() {
+                        note(o)?;
+                    }
+                }
+            }
+        }
+        let mut frames = 0;
+        let mut nodes = Vec::with_capacity(cache.nodes.len());
+        for (n, node) in cache.nodes.iter().enumerate() {
+            let nc = node.lock();
+            nc.validate(real, n as u8, objects)?;
+            for o in &nc.shared {
+                note(o)?;
+            }
+            nodes.push(nc);
+        }
+        cached.sort_unstable();
+        if let Some(w) = cached.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Invariant::ObjectState {
+                cache: real,
+                addr: self.map.frame_addr(w[0].0),
+            });
+        }
+        for (n, nc) in nodes.iter().enumerate() {
+            for (i, rec) in nc.recs() {
+                let head = rec.head;
+                frames += 1usize << l.order;
+                for f in head..head + (1u32 << l.order) {
+                    let want = Entry::Slab {
+                        cache: real,
+                        node: NodeId(n as u8),
+                        head,
+                    };
+                    if self.map.entry_at(f) != want {
+                        return Err(Invariant::PageMap { frame: f as usize });
+                    }
+                }
+                if self.map.rec_of(head) != i
+                    || self.map.states_base(head) != rec.states.as_ptr()
+                    || self.map.frame_addr(head) != rec.base
+                {
+                    return Err(Invariant::PageMap {
+                        frame: head as usize,
+                    });
+                }
+                let lo = cached.partition_point(|&(h, _)| h < head);
+                let hi = cached.partition_point(|&(h, _)| h <= head);
+                let in_arrays = &cached[lo..hi];
+                let mut free_mark = alloc::vec![false; objects];
+                for &f in &rec.free {
+                    free_mark[f as usize] = true;
+                }
+                for &(_, idx) in in_arrays {
+                    if free_mark[idx] {
+                        return Err(Invariant::ObjectState {
+                            cache: real,
+                            addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
+                        });
+                    }
+                }
+                let allocated = rec
+                    .states
+                    .iter()
+                    .filter(|s| s.load(Ordering::Acquire) == ALLOCATED)
+                    .count();
+                if rec.free.len() + in_arrays.len() + allocated != objects {
+                    return Err(Invariant::SlabCount {
+                        cache: real,
+                        slab: rec.base,
+                    });
+                }
+            }
+        }
+        Ok(frames)
+    }
+}
+
+fn slab_frames(cache: &Cache) -> usize {
+    cache.nodes.iter().map(|n| n.lock().slabs()).sum::<usize>() << cache.layout.order
+}
+
+fn check_name(name: &str) -> Result<(), CreateError> {
+    if name.is_empty() {
+        return Err(CreateError::EmptyName);
+    }
+    if name.len() > MAX_NAME {
+        return Err(CreateError::NameTooLong {
+            len: name.len(),
+            max: MAX_NAME,
+        });
+    }
+    if let Some(at) = name.bytes().position(|b| !b.is_ascii_graphic()) {
+        return Err(CreateError::BadNameByte { at });
+    }
+    Ok(())
+}
+
+/// One core's access to the allocator, holding that core's lock (see the module docs).
+pub struct CoreGuard<'a> {
+    alloc: &'a Allocator,
+    state: spin::MutexGuard<'a, CoreState>,
+    core: CoreId,
+    node: NodeId,
+}
+
+impl fmt::Debug for CoreGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoreGuard")
+            .field("core", &self.core)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> CoreGuard<'a> {
+    pub fn core(&self) -> CoreId {
+        self.core
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// Call site recorded by `STORE_USER` for the following operations (e.g. the client's
+    /// return address); 0 by default.
+    pub fn set_call_site(&mut self, site: u64) {
+        self.state.call_site = site;
+    }
+
+    /// Slabs of `Ctor::Remote` caches created since this guard was taken (or last cleared).
+    pub fn new_slabs(&self) -> &[NewSlab] {
+        &self.state.new_slabs
+    }
+
+    pub fn clear_new_slabs(&mut self) {
+        self.state.new_slabs.clear();
+    }
+
+    /// One object of cache `id`.
+    #[inline]
+    pub fn alloc(&mut self, id: CacheId) -> Result<usize, AllocError> {
+        let st = &mut *self.state;
+        let Some(real) = st.resolve(id) else {
+            return Err(AllocError::BadCache(id));
+        };
+        if let Some(Some(cc)) = st.caches.get_mut(real) {
+            if !cc.checked {
+                if let Some(o) = cc.array.pop() {
+                    o.state.get().store(ALLOCATED, Ordering::Release);
+                    return Ok(o.addr);
+                }
+            }
+        }
+        self.alloc_slow(real)
+    }
+
+    /// One zeroed object of cache `id`.
+    pub fn zalloc(&mut self, id: CacheId) -> Result<usize, AllocError> {
+        let addr = self.alloc(id)?;
+        let real = self.state.resolve(id).expect("just allocated");
+        let usable = self.cache_at(real).layout.usable as usize;
+        crate::slab::object_mem::fill(addr, usable, 0);
+        Ok(addr)
+    }
+
+    /// Fills `out` with objects; returns how many (all of `out`, unless memory ran out after at
+    /// least one). Fails only when not even one object could be allocated.
+    pub fn alloc_batch(&mut self, id: CacheId, out: &mut [usize]) -> Result<usize, AllocError> {
+        for (i, slot) in out.iter_mut().enumerate() {
+            match self.alloc(id) {
+                Ok(a) => *slot = a,
+                Err(e) if i == 0 => return Err(e),
+                Err(_) => return Ok(i),
+            }
+        }
+        Ok(out.len())
+    }
+
+    /// Frees `addr`, an object of cache `id`. Every free is validated; on error nothing changed.
+    #[inline]
+    pub fn free(&mut self, id: CacheId, addr: usize) -> Result<(), FreeError> {
+        let Some(real) = self.state.resolve(id) else {
+            return Err(FreeError::BadCache(id));
+        };
+        self.free_real(real, addr)
+    }
+
+    /// Frees `addrs` in order, stopping at the first refused one.
+    pub fn free_batch(&mut self, id: CacheId, addrs: &[usize]) -> Result<(), BatchFreeError> {
+        for (i, &a) in addrs.iter().enumerate() {
+            self.free(id, a)
+                .map_err(|error| BatchFreeError { freed: i, error })?;
+        }
+        Ok(())
+    }
+
+    fn cache_at(&self, real: usize) -> &CoreCache {
+        self.state.caches[real].as_ref().expect("live real cache")
+    }
+
+    #[inline(always)]
+    fn free_real(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let map = &self.alloc.map;
+        let node = self.node;
+        let Some(Some(cc)) = self.state.caches.get_mut(real) else {
+            return Err(FreeError::NotOurs { addr });
+        };
+        if cc.checked {
+            return self.free_checked(real, addr);
+        }
+        let (state, home) = locate(map, real as u32, &cc.layout, addr)?;
+        if let Err(s) =
+            state
+                .get()
+                .compare_exchange(ALLOCATED, FREED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            return Err(not_allocated(addr, s, None));
+        }
+        let obj = Obj { addr, state };
+        if home == node && cc.array.push(obj) {
+            return Ok(());
+        }
+        self.free_slow(real, obj, home);
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, real: usize) -> Result<usize, AllocError> {
+        let env = self.alloc.env();
+        let CoreState {
+            caches, new_slabs, ..
+        } = &mut *self.state;
+        let Some(Some(cc)) = caches.get_mut(real) else {
+            return Err(AllocError::OutOfMemory);
+        };
+        if cc.array.is_empty() {
+            let want = cc.array.batch();
+            cc.cache
+                .refill(env, self.node, want, cc.array.objs_mut(), new_slabs)?;
+        }
+        let o = cc.array.pop().expect("refilled");
+        if !cc.checked {
+            o.state.get().store(ALLOCATED, Ordering::Release);
+            return Ok(o.addr);
+        }
+        let cache = cc.cache.clone();
+        let l = &cache.layout;
+        if let Some(mut v) = cache.checks.check_free(l, o.addr) {
+            cache.violations.fetch_add(1, Ordering::Relaxed);
+            cache.checks.init_free(l, o.addr);
+            v.last = self.tracks(&cache, o.addr);
+            self.put_back(real, o);
+            return Err(AllocError::Corrupted(v));
+        }
+        cache.checks.mark_allocated(l, o.addr);
+        o.state.get().store(ALLOCATED, Ordering::Release);
+        self.record(&cache, o.addr, true);
+        Ok(o.addr)
+    }
+
+    /// Returns an object just popped for a checked alloc that failed its checks.
+    fn put_back(&mut self, real: usize, o: Obj) {
+        let env = self.alloc.env();
+        let CoreState {
+            caches, scratch, ..
+        } = &mut *self.state;
+        let cc = caches[real].as_mut().expect("live");
+        if !cc.array.push(o) {
+            scratch.push(o);
+            cc.cache.flush(env, scratch, false);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_checked(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let cc = self.cache_at(real);
+        let cache = cc.cache.clone();
+        let l = &cache.layout;
+        let (state, home) = locate(&self.alloc.map, real as u32, l, addr)?;
+        let s = state.get().load(Ordering::Acquire);
+        if s != ALLOCATED {
+            let last = self.tracks(&cache, addr).free;
+            return Err(not_allocated(addr, s, last));
+        }
+        if let Some(mut v) = cache.checks.check_allocated(l, addr) {
+            cache.violations.fetch_add(1, Ordering::Relaxed);
+            v.last = self.tracks(&cache, addr);
+            return Err(FreeError::Corrupted(v));
+        }
+        if let Err(s) =
+            state
+                .get()
+                .compare_exchange(ALLOCATED, FREED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            return Err(not_allocated(addr, s, None));
+        }
+        cache.checks.init_free(l, addr);
+        self.record(&cache, addr, false);
+        let obj = Obj { addr, state };
+        let cc = self.state.caches[real].as_mut().expect("live");
+        if home == self.node && cc.array.push(obj) {
+            return Ok(());
+        }
+        self.free_slow(real, obj, home);
+        Ok(())
+    }
+
+    /// The array (or alien array) was full, or the cache bypasses arrays: flush a batch.
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&mut self, real: usize, obj: Obj, home: NodeId) {
+        let env = self.alloc.env();
+        let node = self.node;
+        let CoreState {
+            caches, scratch, ..
+        } = &mut *self.state;
+        let cc = caches[real].as_mut().expect("live");
+        if cc.cache.direct() {
+            scratch.push(obj);
+            cc.cache.flush(env, scratch, false);
+        } else if home != node {
+            let alien = &mut cc.alien[home.0 as usize];
+            if !alien.push(obj) {
+                scratch.extend(alien.drain_all());
+                scratch.push(obj);
+                cc.cache.flush(env, scratch, true);
+            }
+        } else {
+            let batch = cc.array.batch();
+            scratch.extend(cc.array.drain_oldest(batch));
+            cc.cache.flush(env, scratch, true);
+            let pushed = cc.array.push(obj);
+            debug_assert!(pushed);
+        }
+    }
+
+    /// The `STORE_USER` records of the object at `addr`.
+    fn tracks(&self, cache: &Cache, addr: usize) -> TrackPair {
+        if !cache.checks.store_user {
+            return TrackPair::default();
+        }
+        let map = &self.alloc.map;
+        let Entry::Slab { node, head, .. } = map.lookup(addr) else {
+            return TrackPair::default();
+        };
+        let nc = cache.node(node).lock();
+        let Some(rec) = nc.rec(map.rec_of(head)) else {
+            return TrackPair::default();
+        };
+        let idx =
+            (addr - rec.base - cache.layout.obj_offset as usize) / cache.layout.stride as usize;
+        rec.tracks.get(idx).copied().unwrap_or_default()
+    }
+
+    /// Records an alloc (or free) of `addr` with `STORE_USER`.
+    fn record(&self, cache: &Cache, addr: usize, is_alloc: bool) {
+        if !cache.checks.store_user {
+            return;
+        }
+        let map = &self.alloc.map;
+        let Entry::Slab { node, head, .. } = map.lookup(addr) else {
+            return;
+        };
+        let t = Track {
+            owner: cache.owner,
+            core: self.core,
+            call_site: self.state.call_site,
+            seq: self.alloc.seq.fetch_add(1, Ordering::Relaxed),
+        };
+        let mut nc = cache.node(node).lock();
+        let Some(rec) = nc.rec_mut(map.rec_of(head)) else {
+            return;
+        };
+        let idx =
+            (addr - rec.base - cache.layout.obj_offset as usize) / cache.layout.stride as usize;
+        if let Some(p) = rec.tracks.get_mut(idx) {
+            if is_alloc {
+                p.alloc = Some(t);
+            } else {
+                p.free = Some(t);
+            }
+        }
+    }
+
+    /// `size` bytes from `set`'s size classes, or a buddy block above 8 KiB.
+    #[inline]
+    pub fn kmalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
+        match class_of(size) {
+            Some(_) if size == 0 => Err(KmallocError::ZeroSize),
+            Some(c) => self.alloc(set.caches[c]).map_err(|e| match e {
+                AllocError::BadCache(_) => KmallocError::BadSet,
+                AllocError::OutOfMemory => KmallocError::OutOfMemory,
+                AllocError::Corrupted(v) => KmallocError::Corrupted(v),
+            }),
+            None => self.kmalloc_large(set, size),
+        }
+    }
+
+    /// Like `kmalloc`, zeroing the usable size.
+    pub fn kzalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
+        let addr = self.kmalloc(set, size)?;
+        let usable = self.ksize(set, addr).expect("just allocated");
+        crate::slab::object_mem::fill(addr, usable, 0);
+        Ok(addr)
+    }
+
+    #[cold]
+    fn kmalloc_large(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
+        if size > KMALLOC_MAX_SIZE {
+            return Err(KmallocError::TooLarge {
+                size,
+                max: KMALLOC_MAX_SIZE,
+            });
+        }
+        if self.state.resolve(set.caches[0]).is_none() {
+            return Err(KmallocError::BadSet);
+        }
+        let order = large_order(size);
+        let mut large = self.alloc.large.lock();
+        let block = self
+            .alloc
+            .buddy
+            .alloc(order, self.node)
+            .map_err(|_| KmallocError::OutOfMemory)?;
+        let head = self
+            .alloc
+            .map
+            .frame_of(block.addr)
+            .expect("buddy block in map");
+        large.blocks.insert(
+            block.addr,
+            LargeRec {
+                owner: set.owner,
+                order,
+            },
+        );
+        self.alloc.map.publish_large(head, 1 << order, block.node);
+        Ok(block.addr)
+    }
+
+    /// Frees a kmalloc'd address (any object or large block of `set`'s owner).
+    #[inline]
+    pub fn kfree(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
+        match self.alloc.map.lookup(addr) {
+            Entry::Slab { cache, .. } => {
+                let owner = self.cache_at(cache as usize).cache.owner;
+                if owner != set.owner {
+                    return Err(FreeError::ForeignOwner { addr });
+                }
+                self.free_real(cache as usize, addr)
+            }
+            Entry::Large { .. } => self.kfree_large(set, addr),
+            Entry::None if addr == 0 => Err(FreeError::Null),
+            Entry::None => Err(FreeError::NotOurs { addr }),
+        }
+    }
+
+    #[cold]
+    fn kfree_large(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
+        let mut large = self.alloc.large.lock();
+        let (start, b) = self.large_block(&large, set, addr)?;
+        large.blocks.remove(&start);
+        self.alloc.free_large_block(start, b.order);
+        Ok(())
+    }
+
+    fn large_block(
+        &self,
+        large: &LargeBlocks,
+        set: &KmallocSet,
+        addr: usize,
+    ) -> Result<(usize, LargeRec), FreeError> {
+        let Entry::Large { head, .. } = self.alloc.map.lookup(addr) else {
+            return Err(FreeError::NotOurs { addr });
+        };
+        let start = self.alloc.map.frame_addr(head);
+        let b = *large
+            .blocks
+            .get(&start)
+            .ok_or(FreeError::NotOurs { addr })?;
+        if b.owner != set.owner {
+            return Err(FreeError::ForeignOwner { addr });
+        }
+        if addr != start {
+            return Err(FreeError::Interior {
+                addr,
+                object: start,
+            });
+        }
+        Ok((start, b))
+    }
+
+    /// Usable size of the allocated object (or large block) at `addr` of `set`'s owner.
+    pub fn ksize(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
+        match self.alloc.map.lookup(addr) {
+            Entry::Slab { cache, .. } => {
+                let cc = self.cache_at(cache as usize);
+                if cc.cache.owner != set.owner {
+                    return Err(FreeError::ForeignOwner { addr });
+                }
+                let (state, _) = locate(&self.alloc.map, cache, &cc.layout, addr)?;
+                let s = state.get().load(Ordering::Acquire);
+                if s != ALLOCATED {
+                    return Err(not_allocated(addr, s, None));
+                }
+                Ok(cc.layout.usable as usize)
+            }
+            Entry::Large { .. } => {
+                let large = self.alloc.large.lock();
+                let (_, b) = self.large_block(&large, set, addr)?;
+                Ok(crate::buddy::PAGE_SIZE << b.order)
+            }
+            Entry::None if addr == 0 => Err(FreeError::Null),
+            Entry::None => Err(FreeError::NotOurs { addr }),
+        }
+    }
+}
+
+fn not_allocated(addr: usize, state: u8, last_free: Option<Track>) -> FreeError {
+    if state == FRESH {
+        FreeError::NeverAllocated { addr }
+    } else {
+        FreeError::DoubleFree { addr, last_free }
+    }
+}

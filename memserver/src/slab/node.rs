@@ -1,0 +1,361 @@
+//! One cache's state on one memory node (SLAB's `kmem_cache_node`): the slab records on the
+//! partial, full and free lists, and the node's shared array. Behind the cache's per-node
+//! `spin::Mutex`; every method here runs under it.
+//!
+//! A slab record owns the slab's out-of-line metadata: its free index stack (the top is the next
+//! object handed out), its per-object state bytes (published in the page map) and, with
+//! `STORE_USER`, its owner records. Invariants (checked by `validate`): a record is on exactly
+//! one list, the one its free count says (all free: Free, none: Full, else Partial); free indexes
+//! are distinct and in range; `free_in_slabs` is the sum of the free stacks.
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use super::array::Obj;
+use super::debug::TrackPair;
+use super::error::Invariant;
+use super::layout::Layout;
+use super::page_map::{Entry, PageMap, FRESH};
+use super::random::FreelistRng;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List {
+    Partial = 0,
+    Full = 1,
+    Free = 2,
+}
+
+#[derive(Debug)]
+pub struct SlabRec {
+    /// First byte of the slab.
+    pub base: usize,
+    /// Head frame in the page map.
+    pub head: u32,
+    pub free: Vec<u16>,
+    pub states: Box<[AtomicU8]>,
+    /// Per object, with `STORE_USER`; empty otherwise.
+    pub tracks: Vec<TrackPair>,
+    list: List,
+    prev: u32,
+    next: u32,
+}
+
+impl SlabRec {
+    /// A new slab at `base` with all `objects` free, handed out in index order (or shuffled).
+    pub fn new(
+        base: usize,
+        head: u32,
+        objects: usize,
+        store_user: bool,
+        rng: Option<&mut FreelistRng>,
+    ) -> SlabRec {
+        let mut free: Vec<u16> = (0..objects as u16).rev().collect();
+        if let Some(r) = rng {
+            r.shuffle(&mut free);
+        }
+        SlabRec {
+            base,
+            head,
+            free,
+            states: (0..objects).map(|_| AtomicU8::new(FRESH)).collect(),
+            tracks: if store_user {
+                alloc::vec![TrackPair::default(); objects]
+            } else {
+                Vec::new()
+            },
+            list: List::Free,
+            prev: NIL,
+            next: NIL,
+        }
+    }
+
+    pub fn objects(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn inuse(&self) -> usize {
+        self.objects() - self.free.len()
+    }
+
+    fn wanted_list(&self) -> List {
+        if self.free.is_empty() {
+            List::Full
+        } else if self.free.len() == self.objects() {
+            List::Free
+        } else {
+            List::Partial
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NodeCache {
+    recs: Vec<Option<SlabRec>>,
+    vacant: Vec<u32>,
+    heads: [u32; 3],
+    lens: [usize; 3],
+    pub shared: Vec<Obj>,
+    pub shared_limit: usize,
+    free_in_slabs: usize,
+    pub rng: Option<FreelistRng>,
+}
+
+impl NodeCache {
+    pub fn new(shared_limit: usize, rng: Option<FreelistRng>) -> NodeCache {
+        NodeCache {
+            recs: Vec::new(),
+            vacant: Vec::new(),
+            heads: [NIL; 3],
+            lens: [0; 3],
+            shared: Vec::new(),
+            shared_limit,
+            free_in_slabs: 0,
+            rng,
+        }
+    }
+
+    pub fn slabs_on(&self, list: List) -> usize {
+        self.lens[list as usize]
+    }
+
+    pub fn slabs(&self) -> usize {
+        self.lens.iter().sum()
+    }
+
+    pub fn free_in_slabs(&self) -> usize {
+        self.free_in_slabs
+    }
+
+    /// Objects not on any slab's free stack (allocated, or cached in some array).
+    pub fn inuse(&self) -> usize {
+        self.recs.iter().flatten().map(SlabRec::inuse).sum()
+    }
+
+    /// Adds a new (all free) slab; returns its record index.
+    pub fn add_slab(&mut self, rec: SlabRec) -> u32 {
+        debug_assert_eq!(rec.free.len(), rec.objects());
+        self.free_in_slabs += rec.free.len();
+        let i = match self.vacant.pop() {
+            Some(i) => {
+                self.recs[i as usize] = Some(rec);
+                i
+            }
+            None => {
+                self.recs.push(Some(rec));
+                (self.recs.len() - 1) as u32
+            }
+        };
+        self.link(i, List::Free);
+        i
+    }
+
+    pub fn rec(&self, i: u32) -> Option<&SlabRec> {
+        self.recs.get(i as usize)?.as_ref()
+    }
+
+    pub fn rec_mut(&mut self, i: u32) -> Option<&mut SlabRec> {
+        self.recs.get_mut(i as usize)?.as_mut()
+    }
+
+    pub fn recs(&self) -> impl Iterator<Item = (u32, &SlabRec)> {
+        self.recs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i as u32, r)))
+    }
+
+    /// Moves up to `want - out.len()` free objects into `out`: shared array first, then partial
+    /// slabs, then free slabs. Returns how many it moved.
+    pub fn take(&mut self, want: usize, l: &Layout, map: &PageMap, out: &mut Vec<Obj>) -> usize {
+        let start = out.len();
+        while out.len() < want {
+            match self.shared.pop() {
+                Some(o) => out.push(o),
+                None => break,
+            }
+        }
+        for list in [List::Partial, List::Free] {
+            while out.len() < want {
+                let i = self.heads[list as usize];
+                if i == NIL {
+                    break;
+                }
+                let rec = self.recs[i as usize]
+                    .as_mut()
+                    .expect("listed record exists");
+                let n = (want - out.len()).min(rec.free.len());
+                for _ in 0..n {
+                    let idx = rec.free.pop().expect("counted") as usize;
+                    out.push(Obj {
+                        addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
+                        state: map.state(rec.head, idx),
+                    });
+                }
+                self.free_in_slabs -= n;
+                self.relist(i);
+            }
+        }
+        out.len() - start
+    }
+
+    /// Returns objects of this node: into the shared array while it has room, the rest to their
+    /// slabs. `rec_of` maps a head frame to its record index.
+    pub fn give_back(&mut self, objs: impl Iterator<Item = Obj>, map: &PageMap, use_shared: bool) {
+        for o in objs {
+            if use_shared && self.shared.len() < self.shared_limit {
+                self.shared.push(o);
+            } else {
+                self.put(o, map);
+            }
+        }
+    }
+
+    /// Returns one object to its slab's free stack.
+    pub fn put(&mut self, o: Obj, map: &PageMap) {
+        let Entry::Slab { head, .. } = map.lookup(o.addr) else {
+            debug_assert!(false, "object {:#x} has no slab", o.addr);
+            return;
+        };
+        let i = map.rec_of(head);
+        let Some(rec) = self.recs.get_mut(i as usize).and_then(Option::as_mut) else {
+            debug_assert!(false, "slab record {i} missing");
+            return;
+        };
+        let idx = o.state.index_in(rec.states.as_ptr());
+        debug_assert!(idx < rec.objects() && !rec.free.contains(&(idx as u16)));
+        rec.free.push(idx as u16);
+        self.free_in_slabs += 1;
+        self.relist(i);
+    }
+
+    /// Unlinks and returns free slabs beyond the first `keep`.
+    pub fn release_free(&mut self, keep: usize) -> Vec<SlabRec> {
+        let mut out = Vec::new();
+        while self.lens[List::Free as usize] > keep {
+            let i = self.heads[List::Free as usize];
+            out.push(self.remove(i));
+        }
+        out
+    }
+
+    /// Unlinks and returns every slab, whatever its state, and forgets the shared array.
+    pub fn release_all(&mut self) -> Vec<SlabRec> {
+        self.shared.clear();
+        let idx: Vec<u32> = self.recs().map(|(i, _)| i).collect();
+        idx.into_iter().map(|i| self.remove(i)).collect()
+    }
+
+    fn remove(&mut self, i: u32) -> SlabRec {
+        self.unlink(i);
+        let rec = self.recs[i as usize].take().expect("listed record exists");
+        self.free_in_slabs -= rec.free.len();
+        self.vacant.push(i);
+        rec
+    }
+
+    fn relist(&mut self, i: u32) {
+        let rec = self.recs[i as usize].as_ref().expect("record exists");
+        let want = rec.wanted_list();
+        if rec.list != want {
+            self.unlink(i);
+            self.link(i, want);
+        }
+    }
+
+    fn link(&mut self, i: u32, list: List) {
+        let head = self.heads[list as usize];
+        {
+            let rec = self.recs[i as usize].as_mut().expect("record exists");
+            rec.list = list;
+            rec.prev = NIL;
+            rec.next = head;
+        }
+        if head != NIL {
+            self.recs[head as usize].as_mut().expect("linked").prev = i;
+        }
+        self.heads[list as usize] = i;
+        self.lens[list as usize] += 1;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (list, prev, next) = {
+            let r = self.recs[i as usize].as_ref().expect("record exists");
+            (r.list, r.prev, r.next)
+        };
+        if prev != NIL {
+            self.recs[prev as usize].as_mut().expect("linked").next = next;
+        } else {
+            self.heads[list as usize] = next;
+        }
+        if next != NIL {
+            self.recs[next as usize].as_mut().expect("linked").prev = prev;
+        }
+        self.lens[list as usize] -= 1;
+    }
+
+    /// Checks lists, counts and free stacks. `cache` names the cache in errors.
+    pub fn validate(&self, cache: u32, node: u8, objects: usize) -> Result<(), Invariant> {
+        let corrupt = Invariant::ListCorrupt { cache, node };
+        let mut seen = 0;
+        for list in [List::Partial, List::Full, List::Free] {
+            let mut i = self.heads[list as usize];
+            let mut prev = NIL;
+            let mut n = 0;
+            while i != NIL {
+                let rec = self.rec(i).ok_or(corrupt)?;
+                if rec.prev != prev || n > self.recs.len() {
+                    return Err(corrupt);
+                }
+                if rec.list != list || rec.wanted_list() != list {
+                    return Err(Invariant::WrongList {
+                        cache,
+                        slab: rec.base,
+                    });
+                }
+                n += 1;
+                prev = i;
+                i = rec.next;
+            }
+            if n != self.lens[list as usize] {
+                return Err(corrupt);
+            }
+            seen += n;
+        }
+        if seen != self.recs().count() {
+            return Err(corrupt);
+        }
+        let mut free = 0;
+        for (_, rec) in self.recs() {
+            if rec.objects() != objects {
+                return Err(Invariant::SlabCount {
+                    cache,
+                    slab: rec.base,
+                });
+            }
+            let mut mark = alloc::vec![false; objects];
+            for &f in &rec.free {
+                let f = f as usize;
+                if f >= objects || mark[f] {
+                    return Err(Invariant::BadFreeIndex {
+                        cache,
+                        slab: rec.base,
+                    });
+                }
+                mark[f] = true;
+                if rec.states[f].load(Ordering::Acquire) == super::page_map::ALLOCATED {
+                    return Err(Invariant::ObjectState {
+                        cache,
+                        addr: rec.base,
+                    });
+                }
+            }
+            free += rec.free.len();
+        }
+        if free != self.free_in_slabs || self.shared.len() > self.shared_limit {
+            return Err(corrupt);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The per-frame side table (like Linux's `struct page` → slab): for every frame of the managed
+//! span, which slab (real cache, node, head frame) or large kmalloc block owns it; and for every
+//! slab head, a pointer to that slab's per-object state bytes. This is what makes every free
+//! checkable in O(1) from the address alone, with no read of object memory.
+//!
+//! Concurrency: entries and state pointers are atomics. A slab is published (state pointer, then
+//! entries with `Release`) by the core that creates it, under that cache's node lock, before any
+//! of its objects is handed out; readers load entries with `Acquire`. Entries of a slab are
+//! cleared, and its state bytes dropped, only while all core locks are held (see `slab` module
+//! docs), and every reader holds a core lock: a [`StateRef`] never outlives its slab.
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use super::error::InitError;
+use crate::buddy::{PAGE_SHIFT, PAGE_SIZE};
+use crate::platform::MemRange;
+use crate::topology::NodeId;
+
+/// Per-object state byte: never handed out since its slab was made.
+pub const FRESH: u8 = 0;
+/// Per-object state byte: handed out, not yet freed.
+pub const ALLOCATED: u8 = 1;
+/// Per-object state byte: freed (in an array, a shared array or its slab's free stack).
+pub const FREED: u8 = 2;
+
+const KIND_SHIFT: u32 = 60;
+const KIND_SLAB: u64 = 1;
+const KIND_LARGE: u64 = 2;
+const NODE_SHIFT: u32 = 56;
+const CACHE_SHIFT: u32 = 32;
+/// Real cache indexes must fit the entry's 24-bit field.
+pub const MAX_REAL_CACHES: usize = 1 << 24;
+
+/// What owns a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    None,
+    Slab { cache: u32, node: NodeId, head: u32 },
+    Large { node: NodeId, head: u32 },
+}
+
+impl Entry {
+    fn encode(self) -> u64 {
+        match self {
+            Entry::None => 0,
+            Entry::Slab { cache, node, head } => {
+                KIND_SLAB << KIND_SHIFT
+                    | (node.0 as u64) << NODE_SHIFT
+                    | (cache as u64) << CACHE_SHIFT
+                    | head as u64
+            }
+            Entry::Large { node, head } => {
+                KIND_LARGE << KIND_SHIFT | (node.0 as u64) << NODE_SHIFT | head as u64
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn decode(e: u64) -> Entry {
+        let node = NodeId(((e >> NODE_SHIFT) & 0xf) as u8);
+        let head = e as u32;
+        match e >> KIND_SHIFT {
+            KIND_SLAB => Entry::Slab {
+                cache: ((e >> CACHE_SHIFT) & 0xff_ffff) as u32,
+                node,
+                head,
+            },
+            KIND_LARGE => Entry::Large { node, head },
+            _ => Entry::None,
+        }
+    }
+}
+
+/// A pointer to one object's state byte, valid while its slab is published (module invariant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateRef(NonNull<AtomicU8>);
+
+// SAFETY: a StateRef is a pointer into a heap allocation of atomics that outlives every holder
+// (module invariant); atomics may be used from any thread.
+unsafe impl Send for StateRef {}
+// SAFETY: as above.
+unsafe impl Sync for StateRef {}
+
+impl StateRef {
+    #[inline(always)]
+    pub fn get(&self) -> &AtomicU8 {
+        // SAFETY: the slab's state bytes stay allocated while any StateRef into them is held by a
+        // core-lock or node-lock holder, which every holder is (module invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Index of this object in the state bytes starting at `base`.
+    pub fn index_in(&self, base: *const AtomicU8) -> usize {
+        (self.0.as_ptr() as usize - base as usize) / core::mem::size_of::<AtomicU8>()
+    }
+}
+
+/// The side table over `[lo, lo + frames * PAGE_SIZE)`.
+#[derive(Debug)]
+pub struct PageMap {
+    lo: usize,
+    entries: Box<[AtomicU64]>,
+    /// At each slab's head frame: its state bytes.
+    states: Box<[AtomicPtr<AtomicU8>]>,
+    /// At each slab's head frame: its record index in its `NodeCache`.
+    recs: Box<[AtomicU32]>,
+}
+
+impl PageMap {
+    /// Covers the span of `ranges`; refuses a span more than 4x (plus 1 GiB) larger than the memory.
+    pub fn new(ranges: &[MemRange]) -> Result<PageMap, InitError> {
+        let lo = ranges.iter().map(|r| r.base).min().unwrap_or(0);
+        let hi = ranges.iter().map(|r| r.base + r.len).max().unwrap_or(0);
+        let span_frames = (hi - lo) / PAGE_SIZE;
+        let frames: usize = ranges.iter().map(|r| r.len / PAGE_SIZE).sum();
+        if span_frames > 4 * frames + (1 << 18) || span_frames > u32::MAX as usize {
+            return Err(InitError::SparseMemory {
+                span_frames,
+                frames,
+            });
+        }
+        let entries: Vec<AtomicU64> = (0..span_frames).map(|_| AtomicU64::new(0)).collect();
+        let states: Vec<AtomicPtr<AtomicU8>> = (0..span_frames)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect();
+        Ok(PageMap {
+            lo,
+            entries: entries.into_boxed_slice(),
+            states: states.into_boxed_slice(),
+            recs: (0..span_frames).map(|_| AtomicU32::new(0)).collect(),
+        })
+    }
+
+    /// The frame number of `addr` in this map.
+    #[inline(always)]
+    pub fn frame_of(&self, addr: usize) -> Option<u32> {
+        let f = addr.wrapping_sub(self.lo) >> PAGE_SHIFT;
+        (f < self.entries.len()).then_some(f as u32)
+    }
+
+    #[inline(always)]
+    pub fn frame_addr(&self, frame: u32) -> usize {
+        self.lo + ((frame as usize) << PAGE_SHIFT)
+    }
+
+    #[inline(always)]
+    pub fn lookup(&self, addr: usize) -> Entry {
+        match self.entries.get(addr.wrapping_sub(self.lo) >> PAGE_SHIFT) {
+            Some(e) => Entry::decode(e.load(Ordering::Acquire)),
+            None => Entry::None,
+        }
+    }
+
+    pub fn entry_at(&self, frame: u32) -> Entry {
+        self.entries
+            .get(frame as usize)
+            .map_or(Entry::None, |e| Entry::decode(e.load(Ordering::Acquire)))
+    }
+
+    /// The state byte of object `idx` of the slab whose head frame is `head`.
+    ///
+    /// The caller has read an `Entry::Slab` with this head and checked `idx` against the cache's
+    /// objects per slab.
+    #[inline(always)]
+    pub fn state(&self, head: u32, idx: usize) -> StateRef {
+        let base = self.states[head as usize].load(Ordering::Relaxed);
+        debug_assert!(!base.is_null());
+        // SAFETY: `base` points to the slab's `objects` state bytes (published before the entry
+        // the caller read) and `idx < objects`; `wrapping_add` keeps this free of UB regardless.
+        StateRef(unsafe { NonNull::new_unchecked(base.wrapping_add(idx)) })
+    }
+
+    /// The state bytes base of the slab at `head` (null when none).
+    pub fn states_base(&self, head: u32) -> *const AtomicU8 {
+        self.states[head as usize].load(Ordering::Relaxed)
+    }
+
+    /// The record index of the slab at `head` (meaningful under its node lock).
+    pub fn rec_of(&self, head: u32) -> u32 {
+        self.recs[head as usize].load(Ordering::Relaxed)
+    }
+
+    /// Publishes a slab of `frames` frames at `head`. `states` must stay allocated until `clear`.
+    pub fn publish_slab(
+        &self,
+        head: u32,
+        frames: usize,
+        cache: u32,
+        node: NodeId,
+        states: &[AtomicU8],
+        rec: u32,
+    ) {
+        self.recs[head as usize].store(rec, Ordering::Relaxed);
+        self.states[head as usize].store(states.as_ptr() as *mut AtomicU8, Ordering::Relaxed);
+        let e = Entry::Slab { cache, node, head }.encode();
+        for f in head as usize..head as usize + frames {
+            self.entries[f].store(e, Ordering::Release);
+        }
+    }
+
+    pub fn publish_large(&self, head: u32, frames: usize, node: NodeId) {
+        let e = Entry::Large { node, head }.encode();
+        for f in head as usize..head as usize + frames {
+            self.entries[f].store(e, Ordering::Release);
+        }
+    }
+
+    /// Forgets the slab or large block of `frames` frames at `head`.
+    pub fn clear(&self, head: u32, frames: usize) {
+        for f in head as usize..head as usize + frames {
+            self.entries[f].store(0, Ordering::Release);
+        }
+        self.states[head as usize].store(ptr::null_mut(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        for e in [
+            Entry::None,
+            Entry::Slab {
+                cache: 0xab_cdef,
+                node: NodeId(3),
+                head: u32::MAX,
+            },
+            Entry::Large {
+                node: NodeId(1),
+                head: 7,
+            },
+        ] {
+            assert_eq!(Entry::decode(e.encode()), e);
+        }
+    }
+
+    #[test]
+    fn lookup_outside_the_span_is_none() {
+        let m = PageMap::new(&[MemRange {
+            node: NodeId(0),
+            base: 0x10_0000,
+            len: 4 * PAGE_SIZE,
+        }])
+        .unwrap();
+        let states: Vec<AtomicU8> = (0..4).map(|_| AtomicU8::new(FRESH)).collect();
+        m.publish_slab(1, 2, 5, NodeId(0), &states, 0);
+        assert_eq!(m.lookup(0x10_0000), Entry::None);
+        assert_eq!(
+            m.lookup(0x10_0000 + 2 * PAGE_SIZE + 17),
+            Entry::Slab {
+                cache: 5,
+                node: NodeId(0),
+                head: 1
+            }
+        );
+        assert_eq!(m.lookup(0x10_0000 - 1), Entry::None);
+        assert_eq!(m.lookup(0x10_0000 + 4 * PAGE_SIZE), Entry::None);
+        assert_eq!(m.lookup(0), Entry::None);
+        m.state(1, 3).get().store(ALLOCATED, Ordering::Relaxed);
+        assert_eq!(states[3].load(Ordering::Relaxed), ALLOCATED);
+        m.clear(1, 2);
+        assert_eq!(m.lookup(0x10_0000 + PAGE_SIZE), Entry::None);
+    }
+}
