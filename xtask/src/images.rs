@@ -1,9 +1,10 @@
 //! Owns building the aarch64 images with cargo: the client task images (`clients/<name>/`), the
 //! root task (`roottask/`, package `memserver-root-task`, which embeds the clients; or, while that
-//! does not exist, the temporary smoke task `qemu/smoke-task`), and the loader (`qemu/loader`),
+//! does not exist, the temporary smoke task `qemu/smoke-task`); a folder under `clients/` whose
+//! package has no binary (a shared library of the clients) is built but not embedded, and the loader (`qemu/loader`),
 //! which embeds the kernel and the root task. Paths travel as environment variables:
-//! - to every image: `SEL4_SOURCE` (patched kernel source), `SEL4_AUTOCONF` (its configuration),
-//!   `MEMSERVER_KERNEL_NODES` (cores);
+//! - to every image: `SEL4_SOURCE` (patched kernel source), `SEL4_CONFIG` (the kernel's
+//!   `autoconf.h`), `MEMSERVER_KERNEL_NODES` (cores);
 //! - to the root task: `MEMSERVER_CLIENTS` (comma-separated client names) and, per client,
 //!   `MEMSERVER_CLIENT_<NAME>_ELF` (name upper-cased, `-` as `_`);
 //! - to the loader: `MEMSERVER_KERNEL_ELF`, `MEMSERVER_ROOT_TASK_ELF`.
@@ -50,12 +51,18 @@ fn env_name(client: &str) -> String {
 
 fn kernel_env(cmd: &mut Command, kernel: &Kernel) {
     cmd.env("SEL4_SOURCE", &kernel.source)
-        .env("SEL4_AUTOCONF", &kernel.autoconf)
+        .env("SEL4_CONFIG", &kernel.autoconf)
         .env("MEMSERVER_KERNEL_NODES", kernel.config.nodes.to_string());
 }
 
-/// `cargo build --release --target aarch64-unknown-none` of one package; returns its executables.
-fn cargo_build(logs: &Logs, step: &str, manifest: &Path, mut cmd: Command) -> Result<Vec<PathBuf>> {
+/// `cargo build --release --target aarch64-unknown-none` of one package; returns its executables
+/// (none for a library).
+fn cargo_build_any(
+    logs: &Logs,
+    step: &str,
+    manifest: &Path,
+    mut cmd: Command,
+) -> Result<Vec<PathBuf>> {
     cmd.args(["build", "--release", "--target", TARGET])
         .args([
             "--message-format",
@@ -75,13 +82,18 @@ fn cargo_build(logs: &Logs, step: &str, manifest: &Path, mut cmd: Command) -> Re
             }
         }
     }
-    if exes.is_empty() {
-        return Err(Error::MissingArtifact {
+    Ok(exes)
+}
+
+/// Like `cargo_build_any`, for a package that must produce an executable.
+fn cargo_build(logs: &Logs, step: &str, manifest: &Path, cmd: Command) -> Result<PathBuf> {
+    cargo_build_any(logs, step, manifest, cmd)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::MissingArtifact {
             step: step.to_owned(),
             name: manifest.display().to_string(),
-        });
-    }
-    Ok(exes)
+        })
 }
 
 fn client_dirs(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
@@ -117,7 +129,7 @@ pub fn build(paths: &Paths, logs: &Logs, kernel: &Kernel, root: RootTask) -> Res
             let mut cmd = Command::new(paths::cargo());
             kernel_env(&mut cmd, kernel);
             let manifest = paths.qemu().join("smoke-task").join("Cargo.toml");
-            cargo_build(logs, "build smoke root task", &manifest, cmd)?.remove(0)
+            cargo_build(logs, "build smoke root task", &manifest, cmd)?
         }
         RootTask::Memserver => {
             let mut names = Vec::new();
@@ -125,19 +137,17 @@ pub fn build(paths: &Paths, logs: &Logs, kernel: &Kernel, root: RootTask) -> Res
             for (name, dir) in client_dirs(paths)? {
                 let mut c = Command::new(paths::cargo());
                 kernel_env(&mut c, kernel);
-                let exes = cargo_build(
-                    logs,
-                    &format!("build client {name}"),
-                    &dir.join("Cargo.toml"),
-                    c,
-                )?;
-                cmd.env(env_name(&name), &exes[0]);
-                names.push(name);
+                let step = format!("build client {name}");
+                let exes = cargo_build_any(logs, &step, &dir.join("Cargo.toml"), c)?;
+                if let Some(exe) = exes.first() {
+                    cmd.env(env_name(&name), exe);
+                    names.push(name);
+                }
             }
             cmd.env("MEMSERVER_CLIENTS", names.join(","));
             kernel_env(&mut cmd, kernel);
             let manifest = paths.root.join("roottask").join("Cargo.toml");
-            cargo_build(logs, "build root task", &manifest, cmd)?.remove(0)
+            cargo_build(logs, "build root task", &manifest, cmd)?
         }
     };
     let images = paths.images().join(kernel.config.name());
@@ -147,7 +157,7 @@ pub fn build(paths: &Paths, logs: &Logs, kernel: &Kernel, root: RootTask) -> Res
         .env("MEMSERVER_ROOT_TASK_ELF", &root_task)
         .env("MEMSERVER_KERNEL_NODES", kernel.config.nodes.to_string());
     let manifest = paths.qemu().join("loader").join("Cargo.toml");
-    let loader = cargo_build(logs, "build loader", &manifest, cmd)?.remove(0);
+    let loader = cargo_build(logs, "build loader", &manifest, cmd)?;
     let loader = copy_to(&images, &loader, "loader.elf")?;
     Ok(Image { loader, root_task })
 }

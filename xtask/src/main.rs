@@ -139,10 +139,10 @@ fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
 fn test(paths: &Paths, logs: &Logs) -> Result<()> {
     setup::ensure_tools(logs)?;
     step::run_visible(
-        "host tests (cargo test --workspace)",
+        "host tests (cargo test: the workspace's default members, i.e. every host crate)",
         Command::new(paths::cargo())
             .current_dir(&paths.root)
-            .args(["test", "--workspace"]),
+            .arg("test"),
     )?;
     let single = parse_options(&[])?;
     let image = build_all(paths, logs, &single)?;
