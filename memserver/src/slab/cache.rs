@@ -106,8 +106,9 @@ impl Cache {
         &self.nodes[n.0 as usize]
     }
 
-    /// Fills `out` up to `want` objects, from `local` first and then the other nodes in
-    /// distance order, growing a node by new slabs when its lists run dry.
+    /// Fills `out` with up to `want` objects, from `local` first and then the other nodes in
+    /// distance order; a node whose shared array and lists are empty grows by one slab (as
+    /// SLAB's `cache_alloc_refill`).
     pub fn refill(
         &self,
         env: Env<'_>,
@@ -119,11 +120,14 @@ impl Cache {
         let start = out.len();
         for &node in env.topology.fallback_order(local) {
             let mut nc = self.node(node).lock();
-            nc.take(want, &self.layout, env.map, out);
-            while out.len() < want && self.grow(&mut nc, node, env, new_slabs) {
+            if nc.take(want, &self.layout, env.map, out) == 0
+                && self.grow(&mut nc, node, env, new_slabs)
+            {
                 nc.take(want, &self.layout, env.map, out);
             }
             if out.len() > start {
+                // Popped from the end: hand out in the order taken (address order in a new slab).
+                out[start..].reverse();
                 return Ok(());
             }
         }

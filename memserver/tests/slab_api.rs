@@ -1,0 +1,514 @@
+//! Behaviour of caches, kmalloc and slabinfo through the public API: the kernel-module example,
+//! bad input (each its own error, nothing changed), debug checks, destroy/shrink, merging.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{fixture, params, peek, poke};
+use memserver::slab::debug::{POISON_END, POISON_FREE, SLUB_RED_ACTIVE};
+use memserver::topology::CoreId;
+use memserver::{
+    AllocError, CacheFlags, CacheParams, CreateError, Ctor, DestroyError, FreeError, KmallocError,
+    OwnerId, ViolationKind,
+};
+
+const MIB: usize = 1 << 20;
+
+static CTOR_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+fn fill_aa(p: *mut u8) {
+    CTOR_RUNS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the allocator passes the start of a 40-byte object of the test cache.
+    unsafe { std::ptr::write_bytes(p, 0xAA, 40) }
+}
+
+#[test]
+fn slab_test_cache_runs_the_constructor_objperslab_times() {
+    let a = fixture(16 * MIB, 1, 1);
+    let id = a
+        .cache_create(CacheParams {
+            name: "slab_test_cache",
+            size: 40,
+            align: 8,
+            flags: CacheFlags::HWCACHE_ALIGN,
+            ctor: Ctor::Local(fill_aa),
+            owner: OwnerId(1),
+        })
+        .unwrap();
+    let info = a.cache_info(id).unwrap();
+    assert_eq!(info.layout.objects, 64);
+    assert_eq!(info.layout.order, 0);
+    let before = CTOR_RUNS.load(Ordering::Relaxed);
+    let mut g = a.core(CoreId(0)).unwrap();
+    let obj = g.alloc(id).unwrap();
+    assert_eq!(CTOR_RUNS.load(Ordering::Relaxed) - before, 64);
+    assert!((0..40).all(|i| peek(obj + i) == 0xAA));
+    g.free(id, obj).unwrap();
+    drop(g);
+    a.validate().unwrap();
+    a.cache_destroy(id).unwrap();
+    a.validate().unwrap();
+    assert_eq!(a.stats().free_frames, a.stats().total_frames);
+}
+
+#[test]
+fn bad_create_parameters_each_have_their_own_error() {
+    let a = fixture(4 * MIB, 1, 1);
+    let f = CacheFlags::empty();
+    let cases: Vec<(CacheParams, CreateError)> = vec![
+        (params("", 8, f), CreateError::EmptyName),
+        (
+            params("a-name-that-is-far-too-long-for-slabinfo", 8, f),
+            CreateError::NameTooLong { len: 40, max: 32 },
+        ),
+        (
+            params("has space", 8, f),
+            CreateError::BadNameByte { at: 3 },
+        ),
+        (params("zero", 0, f), CreateError::ZeroSize),
+        (
+            params("huge", 5 * MIB, f),
+            CreateError::TooLarge {
+                size: 5 * MIB,
+                max: 4 * MIB,
+            },
+        ),
+        (
+            CacheParams {
+                align: 12,
+                ..params("al", 8, f)
+            },
+            CreateError::BadAlign { align: 12 },
+        ),
+        (
+            CacheParams {
+                align: 8192,
+                ..params("al", 8, f)
+            },
+            CreateError::AlignTooLarge { align: 8192 },
+        ),
+        (
+            params("flags", 8, CacheFlags::from_bits_retain(1 << 20)),
+            CreateError::UnknownFlags { bits: 1 << 20 },
+        ),
+    ];
+    for (p, want) in cases {
+        assert_eq!(a.cache_create(p), Err(want));
+    }
+    assert_eq!(a.stats().handles, 0);
+    a.validate().unwrap();
+}
+
+#[test]
+fn bad_frees_each_have_their_own_error_and_change_nothing() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(params("c", 64, CacheFlags::NO_MERGE))
+        .unwrap();
+    let d = a
+        .cache_create(params("d", 64, CacheFlags::NO_MERGE))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let x = g.alloc(c).unwrap();
+    let y = g.alloc(c).unwrap();
+    let other = g.alloc(d).unwrap();
+    g.free(c, y).unwrap();
+    let never = x + 64 * 10;
+    assert_eq!(y - x, 64, "handed out in address order");
+    let stale = memserver::CacheId {
+        index: c.index,
+        generation: c.generation + 1,
+    };
+    assert_eq!(g.free(c, 0), Err(FreeError::Null));
+    assert_eq!(g.free(c, 8), Err(FreeError::NotOurs { addr: 8 }));
+    assert_eq!(g.free(c, other), Err(FreeError::WrongCache { addr: other }));
+    assert_eq!(
+        g.free(c, x + 8),
+        Err(FreeError::Interior {
+            addr: x + 8,
+            object: x
+        })
+    );
+    assert_eq!(
+        g.free(c, never),
+        Err(FreeError::NeverAllocated { addr: never })
+    );
+    assert_eq!(
+        g.free(c, y),
+        Err(FreeError::DoubleFree {
+            addr: y,
+            last_free: None
+        })
+    );
+    assert_eq!(g.free(stale, x), Err(FreeError::BadCache(stale)));
+    drop(g);
+    a.validate().unwrap();
+    let s = a.stats();
+    assert_eq!(s.objects_in_use, 2);
+    let mut g = a.core(CoreId(0)).unwrap();
+    g.free(c, x).unwrap();
+    g.free(d, other).unwrap();
+    drop(g);
+    assert_eq!(a.stats().objects_in_use, 0);
+    a.validate().unwrap();
+}
+
+#[test]
+fn red_zone_overwrite_is_reported_at_free_with_its_offset() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(params(
+            "rz",
+            40,
+            CacheFlags::RED_ZONE | CacheFlags::STORE_USER,
+        ))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    g.set_call_site(0x1234);
+    let x = g.alloc(c).unwrap();
+    assert_eq!(peek(x + 40), SLUB_RED_ACTIVE);
+    poke(x + 40, 0x00);
+    let Err(FreeError::Corrupted(v)) = g.free(c, x) else {
+        panic!("overwrite not reported");
+    };
+    assert_eq!(v.kind, ViolationKind::RedZoneRight);
+    assert_eq!(
+        (v.object, v.offset, v.expected, v.found),
+        (x, 40, 0xcc, 0x00)
+    );
+    let t = v.last.alloc.expect("STORE_USER record");
+    assert_eq!(
+        (t.owner, t.core, t.call_site),
+        (OwnerId(1), CoreId(0), 0x1234)
+    );
+    // Nothing changed: the object is still allocated; repairing lets it go.
+    poke(x + 40, SLUB_RED_ACTIVE);
+    poke(x - 1, 0x11);
+    let Err(FreeError::Corrupted(v)) = g.free(c, x) else {
+        panic!("left overwrite not reported");
+    };
+    assert_eq!(
+        (v.kind, v.offset, v.found),
+        (ViolationKind::RedZoneLeft, -1, 0x11)
+    );
+    poke(x - 1, SLUB_RED_ACTIVE);
+    g.free(c, x).unwrap();
+    let Err(FreeError::DoubleFree { last_free, .. }) = g.free(c, x) else {
+        panic!("double free not reported");
+    };
+    assert_eq!(last_free.unwrap().call_site, 0x1234);
+    drop(g);
+    assert_eq!(a.violations(c).unwrap(), 2);
+    a.validate().unwrap();
+}
+
+#[test]
+fn write_after_free_is_reported_at_the_next_alloc() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(params("po", 64, CacheFlags::POISON))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let x = g.alloc(c).unwrap();
+    assert!((0..63).all(|i| peek(x + i) == POISON_FREE) && peek(x + 63) == POISON_END);
+    g.free(c, x).unwrap();
+    poke(x + 17, 0x42);
+    let Err(AllocError::Corrupted(v)) = g.alloc(c) else {
+        panic!("write after free not reported");
+    };
+    assert_eq!(
+        (v.kind, v.object, v.offset, v.expected, v.found),
+        (ViolationKind::Poison, x, 17, POISON_FREE, 0x42)
+    );
+    // Repaired and still free: the next alloc hands it out.
+    assert_eq!(g.alloc(c), Ok(x));
+    drop(g);
+    assert_eq!(a.violations(c).unwrap(), 1);
+    assert!(a.check_cache(c).unwrap().is_empty());
+    a.validate().unwrap();
+}
+
+#[test]
+fn consistency_checked_caches_bypass_arrays() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(params(
+            "cc",
+            100,
+            CacheFlags::CONSISTENCY_CHECKS | CacheFlags::POISON | CacheFlags::RED_ZONE,
+        ))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let xs: Vec<usize> = (0..100).map(|_| g.alloc(c).unwrap()).collect();
+    for &x in &xs {
+        g.free(c, x).unwrap();
+    }
+    drop(g);
+    let row = &a.slabinfo_rows(None)[0];
+    assert_eq!(
+        row.active_objs, 0,
+        "every object went straight back to its slab"
+    );
+    assert!(a.check_cache(c).unwrap().is_empty());
+    a.validate().unwrap();
+}
+
+#[test]
+fn destroy_refuses_while_objects_live_and_leaves_the_cache_usable() {
+    let a = fixture(16 * MIB, 1, 2);
+    let c = a
+        .cache_create(params("busy", 128, CacheFlags::empty()))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let xs: Vec<usize> = (0..300).map(|_| g.alloc(c).unwrap()).collect();
+    drop(g);
+    assert_eq!(a.cache_destroy(c), Err(DestroyError::Busy { live: 300 }));
+    let mut g = a.core(CoreId(1)).unwrap();
+    for &x in &xs[..299] {
+        g.free(c, x).unwrap();
+    }
+    drop(g);
+    assert_eq!(a.cache_destroy(c), Err(DestroyError::Busy { live: 1 }));
+    a.validate().unwrap();
+    a.core(CoreId(0)).unwrap().free(c, xs[299]).unwrap();
+    a.cache_destroy(c).unwrap();
+    assert_eq!(a.cache_destroy(c), Err(DestroyError::BadCache(c)));
+    a.validate().unwrap();
+    assert_eq!(a.stats().free_frames, a.stats().total_frames);
+}
+
+#[test]
+fn shrink_keeps_min_partial_free_slabs() {
+    let a = fixture(32 * MIB, 1, 1);
+    let c = a
+        .cache_create(params("shr", 64, CacheFlags::empty()))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let xs: Vec<usize> = (0..64 * 20).map(|_| g.alloc(c).unwrap()).collect();
+    for &x in &xs {
+        g.free(c, x).unwrap();
+    }
+    drop(g);
+    let before = a.stats().slab_frames;
+    assert!(before >= 20);
+    let released = a.cache_shrink(c).unwrap();
+    assert_eq!(released, before - 5, "min_partial for 64-byte objects is 5");
+    assert_eq!(a.stats().slab_frames, 5);
+    assert_eq!(a.shrink_all(), 5);
+    a.validate().unwrap();
+}
+
+#[test]
+fn compatible_caches_merge_and_slabinfo_shows_the_real_one() {
+    let a = fixture(16 * MIB, 1, 1);
+    let first = a
+        .cache_create(params("first", 64, CacheFlags::empty()))
+        .unwrap();
+    let alias = a
+        .cache_create(params("second", 60, CacheFlags::empty()))
+        .unwrap();
+    let other_owner = a
+        .cache_create(CacheParams {
+            owner: OwnerId(2),
+            ..params("third", 64, CacheFlags::empty())
+        })
+        .unwrap();
+    let debug = a
+        .cache_create(params("dbg", 64, CacheFlags::POISON))
+        .unwrap();
+    assert!(a.cache_info(alias).unwrap().is_alias);
+    assert!(!a.cache_info(other_owner).unwrap().is_alias);
+    assert!(!a.cache_info(debug).unwrap().is_alias);
+    assert_eq!(a.stats().real_caches, 3);
+    let mut g = a.core(CoreId(0)).unwrap();
+    let x = g.alloc(alias).unwrap();
+    let y = g.alloc(first).unwrap();
+    // One cache: objects of either handle free through either.
+    g.free(first, x).unwrap();
+    g.free(alias, y).unwrap();
+    let z = g.alloc(alias).unwrap();
+    drop(g);
+    let mut text = String::new();
+    a.slabinfo(Some(OwnerId(1)), &mut text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "slabinfo - version: 2.1");
+    assert_eq!(lines.len(), 4, "header, dbg, first:\n{text}");
+    assert!(lines[2].starts_with("dbg "));
+    assert_eq!(
+        lines[3],
+        "first                 60     64     64   64    1 : tunables  120   60    0 : slabdata      1      1      0"
+    );
+    // Destroying the first handle leaves the alias working.
+    a.cache_destroy(first).unwrap();
+    a.core(CoreId(0)).unwrap().free(alias, z).unwrap();
+    a.cache_destroy(alias).unwrap();
+    a.validate().unwrap();
+}
+
+#[test]
+fn kmalloc_serves_every_class_and_large_sizes() {
+    let a = fixture(64 * MIB, 2, 1);
+    let set = a.kmalloc_set_create(OwnerId(7)).unwrap();
+    let other = a.kmalloc_set_create(OwnerId(8)).unwrap();
+    let mut g = a.core(CoreId(1)).unwrap();
+    let sizes = [
+        1, 8, 9, 24, 33, 64, 65, 96, 100, 128, 129, 192, 200, 256, 300, 512, 1000, 2048, 4000,
+        8192, 8193, 100_000,
+    ];
+    let mut got = Vec::new();
+    for &s in &sizes {
+        let p = g.kmalloc(&set, s).unwrap();
+        let k = g.ksize(&set, p).unwrap();
+        assert!(k >= s, "ksize {k} < {s}");
+        if s <= 8192 {
+            assert!(k < 2 * s.max(8), "class too big for {s}: {k}");
+        }
+        got.push(p);
+    }
+    assert_eq!(g.kmalloc(&set, 0), Err(KmallocError::ZeroSize));
+    assert_eq!(
+        g.kmalloc(&set, 5 * MIB),
+        Err(KmallocError::TooLarge {
+            size: 5 * MIB,
+            max: 4 * MIB
+        })
+    );
+    let z = g.kzalloc(&set, 500).unwrap();
+    assert!((0..500).all(|i| peek(z + i) == 0));
+    assert_eq!(
+        g.kfree(&other, got[0]),
+        Err(FreeError::ForeignOwner { addr: got[0] })
+    );
+    let big = *got.last().unwrap();
+    assert_eq!(
+        g.kfree(&other, big),
+        Err(FreeError::ForeignOwner { addr: big })
+    );
+    assert_eq!(
+        g.kfree(&set, big + 4096),
+        Err(FreeError::Interior {
+            addr: big + 4096,
+            object: big
+        })
+    );
+    for &p in &got {
+        g.kfree(&set, p).unwrap();
+    }
+    g.kfree(&set, z).unwrap();
+    assert!(matches!(g.kfree(&set, big), Err(FreeError::NotOurs { .. })));
+    assert!(matches!(
+        g.kfree(&set, got[3]),
+        Err(FreeError::DoubleFree { .. })
+    ));
+    drop(g);
+    a.validate().unwrap();
+    let report = a.purge_owner(OwnerId(7));
+    assert_eq!(report.caches, 13);
+    assert_eq!(report.live_objects, 0);
+    assert_eq!(
+        a.core(CoreId(0)).unwrap().kmalloc(&set, 8),
+        Err(KmallocError::BadSet)
+    );
+    a.purge_owner(OwnerId(8));
+    a.validate().unwrap();
+    assert_eq!(a.stats().free_frames, a.stats().total_frames);
+}
+
+#[test]
+fn purge_returns_live_objects_and_large_blocks() {
+    let a = fixture(32 * MIB, 2, 2);
+    let base = a.stats();
+    let set = a.kmalloc_set_create(OwnerId(3)).unwrap();
+    let c = a
+        .cache_create(CacheParams {
+            owner: OwnerId(3),
+            ..params("mine", 300, CacheFlags::RED_ZONE)
+        })
+        .unwrap();
+    for core in 0..4 {
+        let mut g = a.core(CoreId(core)).unwrap();
+        for i in 0..200 {
+            g.kmalloc(&set, 1 + i * 37 % 9000).unwrap();
+            g.alloc(c).unwrap();
+        }
+    }
+    let s = a.owner_stats(OwnerId(3));
+    assert_eq!(s.objects_in_use + s.large_blocks, 2 * 4 * 200);
+    assert!(s.large_blocks > 0);
+    let r = a.purge_owner(OwnerId(3));
+    assert_eq!(r.live_objects + r.large_blocks, 1600);
+    a.validate().unwrap();
+    assert_eq!(a.stats(), base);
+}
+
+#[test]
+fn remote_constructor_slabs_are_reported() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(CacheParams {
+            ctor: Ctor::Remote,
+            ..params("remote", 256, CacheFlags::empty())
+        })
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let x = g.alloc(c).unwrap();
+    let slabs = g.new_slabs().to_vec();
+    assert_eq!(slabs.len(), 1);
+    let s = slabs[0];
+    assert_eq!(
+        (s.cache, s.objects, s.stride, s.object_size),
+        (c, 16, 256, 256)
+    );
+    assert!(x >= s.first && x < s.first + 16 * 256);
+    g.clear_new_slabs();
+    for _ in 0..15 {
+        g.alloc(c).unwrap();
+    }
+    assert!(g.new_slabs().is_empty());
+    g.alloc(c).unwrap();
+    assert_eq!(g.new_slabs().len(), 1);
+    drop(g);
+    assert!(a.core(CoreId(0)).unwrap().new_slabs().is_empty());
+}
+
+#[test]
+fn random_freelist_shuffles_new_slabs() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(params("rnd", 64, CacheFlags::RANDOM_FREELIST))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    // One refill: a batch of 60 from the first slab.
+    let xs: Vec<usize> = (0..60).map(|_| g.alloc(c).unwrap()).collect();
+    let mut sorted = xs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 60);
+    assert!(sorted[59] - sorted[0] < 4096, "one slab");
+    assert_ne!(xs, sorted, "address order would mean no shuffle");
+    drop(g);
+    a.validate().unwrap();
+}
+
+#[test]
+fn stale_handles_and_unknown_cores_are_refused() {
+    let a = fixture(4 * MIB, 1, 2);
+    assert!(a.core(CoreId(2)).is_err());
+    let c = a
+        .cache_create(params("s", 32, CacheFlags::empty()))
+        .unwrap();
+    a.cache_destroy(c).unwrap();
+    let c2 = a
+        .cache_create(params("s", 32, CacheFlags::empty()))
+        .unwrap();
+    assert_eq!(c2.index, c.index);
+    assert_ne!(c2.generation, c.generation);
+    let mut g = a.core(CoreId(1)).unwrap();
+    assert_eq!(g.alloc(c), Err(AllocError::BadCache(c)));
+    let forged = memserver::CacheId {
+        index: 999,
+        generation: 1,
+    };
+    assert_eq!(g.alloc(forged), Err(AllocError::BadCache(forged)));
+    assert!(g.alloc(c2).is_ok());
+}
