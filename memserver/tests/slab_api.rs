@@ -428,7 +428,7 @@ fn purge_returns_live_objects_and_large_blocks() {
     for core in 0..4 {
         let mut g = a.core(CoreId(core)).unwrap();
         for i in 0..200 {
-            g.kmalloc(&set, 1 + i * 37 % 9000).unwrap();
+            g.kmalloc(&set, 1 + i * 61 % 12000).unwrap();
             g.alloc(c).unwrap();
         }
     }
