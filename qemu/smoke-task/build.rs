@@ -1,6 +1,70 @@
-//! Links the smoke task at the user address 0x400000.
+//! Links the smoke task at the user address 0x400000 and generates the few kernel numbers it uses
+//! (syscalls, invocation labels, the TCB object type) from the kernel's interface files for the
+//! configuration being built (`SEL4_SOURCE`, `SEL4_CONFIG` from xtask; defaults: cargo's registry
+//! copy and the debug configuration).
+use sel4_codegen::{Api, Config, SourceTree};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+fn fail(msg: &str) -> ! {
+    eprintln!("smoke-task build: {msg}");
+    std::process::exit(1);
+}
+
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
-    println!("cargo:rerun-if-changed=link.ld");
+    println!("cargo::rustc-link-arg-bins=-T{dir}/link.ld");
+    println!("cargo::rerun-if-changed=link.ld");
+    println!("cargo::rerun-if-env-changed=SEL4_SOURCE");
+    println!("cargo::rerun-if-env-changed=SEL4_CONFIG");
+    let config_path = std::env::var_os("SEL4_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(&dir).join("../kernel/config/autoconf-debug.h"));
+    println!("cargo::rerun-if-changed={}", config_path.display());
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", config_path.display())));
+    let config = Config::from_autoconf(&text).unwrap_or_else(|e| fail(&e.to_string()));
+    let source = SourceTree::locate(
+        std::env::var_os("SEL4_SOURCE").map(PathBuf::from),
+        SourceTree::default_cargo_home(),
+    )
+    .unwrap_or_else(|e| fail(&e.to_string()));
+    let api = Api::load(&source, &config).unwrap_or_else(|e| fail(&e.to_string()));
+
+    let mut out = String::new();
+    for (name, id) in [
+        ("UNTYPED_RETYPE", "UntypedRetype"),
+        ("TCB_CONFIGURE", "TCBConfigure"),
+        ("TCB_WRITE_REGISTERS", "TCBWriteRegisters"),
+    ] {
+        let label = api
+            .label(id)
+            .unwrap_or_else(|| fail(&format!("no invocation {id}")));
+        let _ = writeln!(out, "pub const {name}: u64 = {label};");
+    }
+    let affinity = api.label("TCBSetAffinity");
+    let _ = writeln!(
+        out,
+        "pub const TCB_SET_AFFINITY: Option<u64> = {affinity:?};"
+    );
+    for (name, sys) in [
+        ("SYS_CALL", "Call"),
+        ("SYS_DEBUG_PUT_CHAR", "DebugPutChar"),
+        ("SYS_DEBUG_HALT", "DebugHalt"),
+    ] {
+        let n = api
+            .syscall(sys)
+            .unwrap_or_else(|| fail(&format!("no syscall {sys} (a debug kernel is needed)")));
+        let _ = writeln!(out, "pub const {name}: i64 = {n};");
+    }
+    let tcb = api
+        .object_types
+        .iter()
+        .find(|v| v.c_name == "seL4_TCBObject")
+        .unwrap_or_else(|| fail("no seL4_TCBObject"));
+    let _ = writeln!(out, "pub const TCB_OBJECT: u64 = {};", tcb.value);
+    let nodes = config.get("CONFIG_MAX_NUM_NODES").unwrap_or(1);
+    let _ = writeln!(out, "pub const MAX_NUM_NODES: u64 = {nodes};");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out_dir.join("kernel.rs"), out).unwrap_or_else(|e| fail(&e.to_string()));
 }

@@ -136,6 +136,19 @@ fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
     Ok(())
 }
 
+/// The on-target runs of `cargo xtask test`: the harness on one core, then the kernel bring-up
+/// checks of the smoke task on two cores (SMP: PSCI start, kernel SMP boot, reschedule IPI).
+fn on_target_runs() -> Result<Vec<Options>> {
+    let single = parse_options(&[])?;
+    let smp = parse_options(&[
+        "--smp".into(),
+        "2".into(),
+        "--root-task".into(),
+        "smoke".into(),
+    ])?;
+    Ok(vec![single, smp])
+}
+
 fn test(paths: &Paths, logs: &Logs) -> Result<()> {
     setup::ensure_tools(logs)?;
     step::run_visible(
@@ -144,9 +157,11 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
             .current_dir(&paths.root)
             .arg("test"),
     )?;
-    let single = parse_options(&[])?;
-    let image = build_all(paths, logs, &single)?;
-    boot(&image, &single, true)
+    for opts in on_target_runs()? {
+        let image = build_all(paths, logs, &opts)?;
+        boot(&image, &opts, true)?;
+    }
+    Ok(())
 }
 
 fn run(args: &[String]) -> Result<()> {
