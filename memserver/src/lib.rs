@@ -8,6 +8,7 @@ pub mod allocator;
 pub mod buddy;
 pub mod kmalloc;
 pub mod platform;
+pub mod server;
 pub mod slab;
 pub mod slabinfo;
 pub mod topology;

@@ -63,6 +63,29 @@ impl<'a> Request<'a> {
         })
     }
 
+    /// Splits off the borrowed cache name, so that the rest of the request no longer borrows
+    /// the message (the server reuses the message buffer for the reply).
+    pub fn split_name(self) -> (Request<'static>, Option<&'a str>) {
+        match self {
+            Request::CacheCreate(r, name) => (Request::CacheCreate(r, ""), Some(name)),
+            Request::Hello(r) => (Request::Hello(r), None),
+            Request::Detach(r) => (Request::Detach(r), None),
+            Request::Stats(r) => (Request::Stats(r), None),
+            Request::CacheDestroy(r) => (Request::CacheDestroy(r), None),
+            Request::CacheShrink(r) => (Request::CacheShrink(r), None),
+            Request::Alloc(r) => (Request::Alloc(r), None),
+            Request::Free(r) => (Request::Free(r), None),
+            Request::Refill(r) => (Request::Refill(r), None),
+            Request::Drain(r) => (Request::Drain(r), None),
+            Request::Kmalloc(r) => (Request::Kmalloc(r), None),
+            Request::Kfree(r) => (Request::Kfree(r), None),
+            Request::Ksize(r) => (Request::Ksize(r), None),
+            Request::KmallocRefill(r) => (Request::KmallocRefill(r), None),
+            Request::KfreeDrain(r) => (Request::KfreeDrain(r), None),
+            Request::Slabinfo(r) => (Request::Slabinfo(r), None),
+        }
+    }
+
     pub fn label(&self) -> Label {
         match self {
             Request::Hello(_) => Label::Hello,

@@ -1,0 +1,114 @@
+//! The client table: a fixed number of slots, each behind its own spin lock, holding one attached
+//! client's record. A badge is `generation << 32 | (slot + 1)`; detaching bumps the slot's
+//! generation, so an old badge (a dead client's, or a guessed one) is `UnknownClient`.
+//!
+//! Locking: a request locks its client's slot for the whole operation, then (inside) at most one
+//! core guard or the allocator's maintenance locks. No code holds a core guard while locking a
+//! slot, and no code holds two slots, so slot locks cannot deadlock with the core's locks.
+use super::errors::Window;
+use super::handles::Handles;
+use super::page::PageRef;
+use super::quota::{Quota, Usage};
+use crate::kmalloc::{KmallocSet, KMALLOC_SIZES};
+use crate::slab::OwnerId;
+use crate::topology::MAX_CORES;
+use alloc::vec::Vec;
+use memserver_protocol::{Error, Failure};
+use spin::{Mutex, MutexGuard};
+
+/// One attached client.
+pub struct ClientRecord {
+    pub owner: OwnerId,
+    pub greeted: bool,
+    pub quota: Quota,
+    pub usage: Usage,
+    pub handles: Handles,
+    pub kmalloc: KmallocSet,
+    /// Usable bytes of each kmalloc class's objects.
+    pub kmalloc_usable: [usize; KMALLOC_SIZES.len()],
+    /// Magazine page per core (`None`: the client may not use that core's endpoint).
+    pub pages: [Option<PageRef>; MAX_CORES],
+    pub window: Window,
+}
+
+#[derive(Default)]
+pub struct Slot {
+    generation: u32,
+    pub record: Option<ClientRecord>,
+}
+
+pub struct Clients {
+    slots: Vec<Mutex<Slot>>,
+}
+
+pub fn badge_of(slot: usize, generation: u32) -> u64 {
+    ((generation as u64) << 32) | (slot as u64 + 1)
+}
+
+impl Clients {
+    pub fn new(max: usize) -> Self {
+        Clients {
+            slots: (0..max).map(|_| Mutex::new(Slot::default())).collect(),
+        }
+    }
+
+    /// Puts `record` in a free slot; returns its badge.
+    pub fn insert(&self, record: ClientRecord) -> Result<u64, Failure> {
+        for (i, slot) in self.slots.iter().enumerate() {
+            let mut s = slot.lock();
+            if s.record.is_none() {
+                s.generation = s.generation.wrapping_add(1).max(1);
+                s.record = Some(record);
+                return Ok(badge_of(i, s.generation));
+            }
+        }
+        Err(Failure::with(
+            Error::TooMany,
+            [self.slots.len() as u64, 0, 0],
+        ))
+    }
+
+    /// Locks the slot of `badge` if it names an attached client.
+    pub fn lock(&self, badge: u64) -> Result<ClientGuard<'_>, Failure> {
+        let unknown = Failure::with(Error::UnknownClient, [badge, 0, 0]);
+        let index = (badge & 0xffff_ffff).wrapping_sub(1) as usize;
+        let slot = self.slots.get(index).ok_or(unknown)?.lock();
+        if slot.generation != (badge >> 32) as u32 || slot.record.is_none() {
+            return Err(unknown);
+        }
+        Ok(ClientGuard { slot })
+    }
+
+    /// Calls `f` on every attached client's record (one slot lock at a time), stopping at the
+    /// first error.
+    pub fn for_each<E>(&self, mut f: impl FnMut(&ClientRecord) -> Result<(), E>) -> Result<(), E> {
+        for slot in &self.slots {
+            if let Some(r) = slot.lock().record.as_ref() {
+                f(r)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A locked, attached client.
+pub struct ClientGuard<'a> {
+    slot: MutexGuard<'a, Slot>,
+}
+
+impl ClientGuard<'_> {
+    pub fn record(&mut self) -> &mut ClientRecord {
+        self.slot
+            .record
+            .as_mut()
+            .expect("ClientGuard is only made for an attached slot")
+    }
+
+    /// Empties the slot (its badge becomes unknown) and returns the record.
+    pub fn remove(mut self) -> ClientRecord {
+        self.slot
+            .record
+            .take()
+            .expect("ClientGuard is only made for an attached slot")
+    }
+}

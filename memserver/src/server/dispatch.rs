@@ -1,0 +1,138 @@
+//! One message in, one reply out: find the client by badge, decode the request from its untrusted
+//! words, route it to its operation, and encode the reply (label 0 and the body, or the error code
+//! and its detail words). Nothing here panics on input.
+use super::clients::ClientRecord;
+use super::page::PageRef;
+use super::Server;
+use crate::allocator::CoreGuard;
+use crate::topology::CoreId;
+use memserver_protocol::error::DETAIL_WORDS;
+use memserver_protocol::ops::{Body, Empty, HelloReply};
+use memserver_protocol::varlen::MAX_NAME_LEN;
+use memserver_protocol::{Error, Failure, Message, Request, MSG_MAX_WORDS, PROTOCOL_VERSION};
+
+/// What an operation sees: the serving core and the locked client.
+pub struct Ctx<'a> {
+    pub core: CoreId,
+    pub rec: &'a mut ClientRecord,
+}
+
+impl Ctx<'_> {
+    /// The client's magazine page on this core.
+    pub fn page(&self) -> Result<PageRef, Failure> {
+        self.rec
+            .pages
+            .get(self.core.0 as usize)
+            .copied()
+            .flatten()
+            .ok_or(Failure::with(Error::BadSlot, [0, self.core.0 as u64, 0]))
+    }
+}
+
+impl Server {
+    /// Serves one message on `core` from the client with `badge`; `msg` becomes the reply.
+    pub fn dispatch(&self, core: usize, badge: u64, msg: &mut Message) {
+        match self.handle(core, badge, msg) {
+            Ok(len) => {
+                msg.label = 0;
+                msg.len = len;
+            }
+            Err(f) => {
+                msg.label = f.error.code();
+                msg.words[..DETAIL_WORDS].copy_from_slice(&f.detail);
+                msg.len = DETAIL_WORDS;
+            }
+        }
+    }
+
+    fn handle(&self, core: usize, badge: u64, msg: &mut Message) -> Result<usize, Failure> {
+        let core = u8::try_from(core)
+            .ok()
+            .filter(|&c| (c as usize) < self.alloc.topology().cores())
+            .map(CoreId)
+            .ok_or(Failure::new(Error::Internal))?;
+        let mut client = self.clients.lock(badge)?;
+        let len = msg.len.min(MSG_MAX_WORDS);
+        let (req, name) = Request::decode(msg.label, &msg.words[..len])?.split_name();
+        let mut name_buf = [0u8; MAX_NAME_LEN];
+        let name_len = name.map_or(0, |n| n.len().min(MAX_NAME_LEN));
+        if let Some(n) = name {
+            name_buf[..name_len].copy_from_slice(&n.as_bytes()[..name_len]);
+        }
+        let rec = client.record();
+        let out = &mut msg.words;
+        if let Request::Detach(_) = req {
+            let owner = client.remove().owner;
+            self.alloc.purge_owner(owner);
+            return Ok(Empty {}.encode(out));
+        }
+        if let Request::Hello(h) = req {
+            if h.version != PROTOCOL_VERSION {
+                return Err(Failure::with(
+                    Error::VersionMismatch,
+                    [PROTOCOL_VERSION, 0, 0],
+                ));
+            }
+            rec.greeted = true;
+            let reply = HelloReply {
+                version: PROTOCOL_VERSION,
+                core: core.0 as u64,
+                max_batch: self.config.max_batch as u64,
+            };
+            return Ok(reply.encode(out));
+        }
+        if !rec.greeted {
+            return Err(Failure::new(Error::NotGreeted));
+        }
+        let mut c = Ctx { core, rec };
+        match req {
+            Request::Hello(_) | Request::Detach(_) => Err(Failure::new(Error::Internal)),
+            Request::Stats(_) => self.stats(&mut c, out),
+            Request::CacheCreate(r, _) => {
+                let name = core::str::from_utf8(&name_buf[..name_len])
+                    .map_err(|_| Failure::new(Error::BadName))?;
+                self.cache_create(&mut c, r, name, out)
+            }
+            Request::CacheDestroy(r) => self.cache_destroy(&mut c, r, out),
+            Request::CacheShrink(r) => self.cache_shrink(&mut c, r, out),
+            Request::Alloc(r) => self.alloc_one(&mut c, r, out),
+            Request::Free(r) => self.free_one(&mut c, r, out),
+            Request::Refill(r) => self.refill(&mut c, r, out),
+            Request::Drain(r) => self.drain(&mut c, r, out),
+            Request::Kmalloc(r) => self.kmalloc(&mut c, r, out),
+            Request::Kfree(r) => self.kfree(&mut c, r, out),
+            Request::Ksize(r) => self.ksize(&mut c, r, out),
+            Request::KmallocRefill(r) => self.kmalloc_refill(&mut c, r, out),
+            Request::KfreeDrain(r) => self.kfree_drain(&mut c, r, out),
+            Request::Slabinfo(r) => self.slabinfo(&mut c, r, out),
+        }
+    }
+
+    pub(super) fn guard(&self, core: CoreId) -> Result<CoreGuard<'_>, Failure> {
+        self.alloc
+            .core(core)
+            .map_err(|_| Failure::new(Error::Internal))
+    }
+
+    /// Runs `op` under the core's guard; if it ran out of memory, shrinks every cache (no guard
+    /// held) and runs it once more.
+    pub(super) fn with_retry<T, E>(
+        &self,
+        core: CoreId,
+        oom: impl Fn(&E) -> bool,
+        mut op: impl FnMut(&mut CoreGuard<'_>) -> Result<T, E>,
+    ) -> Result<(CoreGuard<'_>, Result<T, E>), Failure> {
+        let mut g = self.guard(core)?;
+        let r = op(&mut g);
+        match r {
+            Err(e) if oom(&e) => {
+                drop(g);
+                self.alloc.shrink_all();
+                let mut g = self.guard(core)?;
+                let r = op(&mut g);
+                Ok((g, r))
+            }
+            r => Ok((g, r)),
+        }
+    }
+}

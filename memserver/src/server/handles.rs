@@ -1,0 +1,118 @@
+//! One client's cache handles: a table of slots, each with a generation, so that a handle word is
+//! `generation << 32 | (index + 1)`. A handle never issued is `BadHandle`; one whose cache was
+//! destroyed (or whose slot was reused) is `StaleHandle`. Owned by the client's record (behind its
+//! lock); no locking of its own.
+use crate::slab::CacheId;
+use alloc::vec::Vec;
+use memserver_protocol::{Error, Failure};
+
+/// Caches one client may have at once.
+pub const MAX_CACHES: usize = 256;
+
+/// What the server remembers about one of a client's caches.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheEntry {
+    pub id: CacheId,
+    /// Usable bytes per object (quota accounting).
+    pub usable: usize,
+    pub stride: usize,
+    /// The client runs a constructor over each fresh slab.
+    pub remote_ctor: bool,
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    entry: Option<CacheEntry>,
+}
+
+#[derive(Default)]
+pub struct Handles {
+    slots: Vec<Slot>,
+}
+
+impl Handles {
+    /// Stores `entry` and returns its new handle word.
+    pub fn insert(&mut self, entry: CacheEntry) -> Result<u64, Failure> {
+        let index = match self.slots.iter().position(|s| s.entry.is_none()) {
+            Some(i) => i,
+            None if self.slots.len() < MAX_CACHES => {
+                self.slots.push(Slot::default());
+                self.slots.len() - 1
+            }
+            None => return Err(Failure::with(Error::TooMany, [MAX_CACHES as u64, 0, 0])),
+        };
+        let slot = &mut self.slots[index];
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        slot.entry = Some(entry);
+        Ok(((slot.generation as u64) << 32) | (index as u64 + 1))
+    }
+
+    fn slot(&self, handle: u64) -> Result<&Slot, Failure> {
+        let index = (handle & 0xffff_ffff).wrapping_sub(1) as usize;
+        let generation = (handle >> 32) as u32;
+        let forged = Failure::with(Error::BadHandle, [handle, 0, 0]);
+        let slot = self.slots.get(index).ok_or(forged)?;
+        if generation == 0 || generation > slot.generation {
+            return Err(forged);
+        }
+        if generation < slot.generation || slot.entry.is_none() {
+            return Err(Failure::with(Error::StaleHandle, [handle, 0, 0]));
+        }
+        Ok(slot)
+    }
+
+    pub fn get(&self, handle: u64) -> Result<CacheEntry, Failure> {
+        self.slot(handle)?
+            .entry
+            .ok_or(Failure::new(Error::Internal))
+    }
+
+    /// Forgets the cache of `handle` (after the core destroyed it).
+    pub fn remove(&mut self, handle: u64) -> Result<CacheEntry, Failure> {
+        self.slot(handle)?;
+        let index = (handle & 0xffff_ffff) as usize - 1;
+        self.slots[index]
+            .entry
+            .take()
+            .ok_or(Failure::new(Error::Internal))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &CacheEntry> {
+        self.slots.iter().filter_map(|s| s.entry.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u32) -> CacheEntry {
+        CacheEntry {
+            id: CacheId {
+                index: i,
+                generation: 1,
+            },
+            usable: 8,
+            stride: 8,
+            remote_ctor: false,
+        }
+    }
+
+    #[test]
+    fn forged_and_stale_handles_are_told_apart() {
+        let mut h = Handles::default();
+        let a = h.insert(entry(1)).unwrap();
+        assert_eq!(h.get(a).unwrap().id.index, 1);
+        assert_eq!(h.get(0).unwrap_err().error, Error::BadHandle);
+        assert_eq!(h.get(a + 1).unwrap_err().error, Error::BadHandle);
+        assert_eq!(h.get(a + (1 << 32)).unwrap_err().error, Error::BadHandle);
+        h.remove(a).unwrap();
+        assert_eq!(h.get(a).unwrap_err().error, Error::StaleHandle);
+        let b = h.insert(entry(2)).unwrap();
+        assert_eq!(b & 0xffff_ffff, a & 0xffff_ffff, "slot reused");
+        assert_eq!(h.get(a).unwrap_err().error, Error::StaleHandle);
+        assert_eq!(h.get(b).unwrap().id.index, 2);
+        assert_eq!(h.remove(a).unwrap_err().error, Error::StaleHandle);
+    }
+}

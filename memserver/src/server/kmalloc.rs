@@ -1,0 +1,173 @@
+//! The kmalloc family over the wire: one block (Kmalloc, Kfree, Ksize) and batches of one size
+//! class through the magazine page (KmallocRefill, KfreeDrain). Usage counts each block's usable
+//! size (class size, or whole pages for large blocks).
+use super::dispatch::Ctx;
+use super::errors;
+use super::objects::{alloc_many, check_owned, read_batch};
+use super::Server;
+use crate::buddy::PAGE_SIZE;
+use crate::kmalloc::{class_of, large_order, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE};
+use crate::slab::KmallocError;
+use memserver_protocol::ops::*;
+use memserver_protocol::{Error, Failure, MAX_BATCH};
+
+impl Server {
+    pub(super) fn kmalloc(
+        &self,
+        c: &mut Ctx<'_>,
+        r: KmallocReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        let size = usize::try_from(r.size)
+            .ok()
+            .filter(|&s| s <= KMALLOC_MAX_SIZE)
+            .ok_or(Failure::with(
+                Error::SizeTooLarge,
+                [r.size, KMALLOC_MAX_SIZE as u64, 0],
+            ))?;
+        let usable = match class_of(size) {
+            Some(class) => c.rec.kmalloc_usable[class],
+            None => PAGE_SIZE << large_order(size),
+        };
+        c.rec.usage.check(&c.rec.quota, 1, usable as u64)?;
+        let w = c.rec.window;
+        let set = c.rec.kmalloc;
+        let zero = r.flags & alloc_flags::ZERO != 0;
+        let oom = |e: &KmallocError| matches!(e, KmallocError::OutOfMemory);
+        let (g, res) = self.with_retry(c.core, oom, |g| {
+            if zero {
+                g.kzalloc(&set, size)
+            } else {
+                g.kmalloc(&set, size)
+            }
+        })?;
+        drop(g);
+        let addr = res.map_err(|e| errors::kmalloc(&e, w))?;
+        c.rec.usage.charge(1, usable as u64);
+        Ok(KmallocReply {
+            addr: w.to_client(addr),
+            usable: usable as u64,
+        }
+        .encode(out))
+    }
+
+    pub(super) fn kfree(
+        &self,
+        c: &mut Ctx<'_>,
+        r: KfreeReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        let w = c.rec.window;
+        let addr = w
+            .to_server(r.addr)
+            .ok_or(Failure::with(Error::NotAllocated, [r.addr, 0, 0]))?;
+        let mut g = self.guard(c.core)?;
+        let usable = check_owned(&g, &c.rec.kmalloc, addr, w)?;
+        g.kfree(&c.rec.kmalloc, addr)
+            .map_err(|e| errors::free(&e, w))?;
+        drop(g);
+        c.rec.usage.release(1, usable as u64);
+        Ok(Empty {}.encode(out))
+    }
+
+    pub(super) fn ksize(
+        &self,
+        c: &mut Ctx<'_>,
+        r: KsizeReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        let w = c.rec.window;
+        let addr = w
+            .to_server(r.addr)
+            .ok_or(Failure::with(Error::NotAllocated, [r.addr, 0, 0]))?;
+        let g = self.guard(c.core)?;
+        let usable = check_owned(&g, &c.rec.kmalloc, addr, w)?;
+        Ok(KsizeReply {
+            usable: usable as u64,
+        }
+        .encode(out))
+    }
+
+    pub(super) fn kmalloc_refill(
+        &self,
+        c: &mut Ctx<'_>,
+        r: KmallocRefillReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        if r.count as usize > self.config.max_batch {
+            return Err(Failure::with(
+                Error::BadBatch,
+                [r.count, self.config.max_batch as u64, 0],
+            ));
+        }
+        let class = usize::try_from(r.size)
+            .ok()
+            .and_then(class_of)
+            .ok_or(Failure::with(
+                Error::SizeTooLarge,
+                [r.size, KMALLOC_MAX_CACHE_SIZE as u64, 0],
+            ))?;
+        let usable = c.rec.kmalloc_usable[class];
+        let n = r.count as usize;
+        c.rec
+            .usage
+            .check(&c.rec.quota, n as u64, (n * usable) as u64)?;
+        let page = c.page()?;
+        let w = c.rec.window;
+        let id = c.rec.kmalloc.caches[class];
+        let zero = r.flags & alloc_flags::ZERO != 0;
+        let mut addrs = [0usize; MAX_BATCH];
+        let (g, got) = alloc_many(self, c, id, zero, None, &mut addrs[..n])?;
+        drop(g);
+        let mut words = [0u64; MAX_BATCH];
+        for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
+            *o = w.to_client(a);
+        }
+        page.page()
+            .write_slot(r.slot as usize, &words[..got])
+            .ok_or(Failure::new(Error::Internal))?;
+        c.rec.usage.charge(got as u64, (got * usable) as u64);
+        Ok(KmallocRefillReply {
+            count: got as u64,
+            usable: usable as u64,
+        }
+        .encode(out))
+    }
+
+    pub(super) fn kfree_drain(
+        &self,
+        c: &mut Ctx<'_>,
+        r: KfreeDrainReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        if r.count as usize > self.config.max_batch {
+            return Err(Failure::with(
+                Error::BadBatch,
+                [r.count, self.config.max_batch as u64, 0],
+            ));
+        }
+        let w = c.rec.window;
+        let mut addrs = [0usize; MAX_BATCH];
+        let n = read_batch(c.page()?, r.slot, r.count, w, &mut addrs)?;
+        let set = c.rec.kmalloc;
+        let mut g = self.guard(c.core)?;
+        let mut sizes = [0usize; MAX_BATCH];
+        for (s, &a) in sizes.iter_mut().zip(&addrs[..n]) {
+            *s = check_owned(&g, &set, a, w)?;
+        }
+        for (i, &a) in addrs[..n].iter().enumerate() {
+            if let Err(e) = g.kfree(&set, a) {
+                drop(g);
+                let freed: usize = sizes[..i].iter().sum();
+                c.rec.usage.release(i as u64, freed as u64);
+                let mut f = errors::free(&e, w);
+                f.detail[2] = i as u64;
+                return Err(f);
+            }
+        }
+        let bytes: usize = sizes[..n].iter().sum();
+        drop(g);
+        c.rec.usage.release(n as u64, bytes as u64);
+        Ok(CountReply { count: n as u64 }.encode(out))
+    }
+}

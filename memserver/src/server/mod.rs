@@ -1,0 +1,183 @@
+//! The server: many untrusting clients use the allocator core through protocol messages.
+//!
+//! - [`clients`]: who is attached (badge = slot + generation), each client's record behind its lock.
+//! - [`handles`]: a client's cache handles (with generations); [`quota`]: its usage and limits.
+//! - [`page`]: the shared magazine pages (the server's only `unsafe`); [`errors`]: core errors to
+//!   wire errors, with addresses translated into the client's window.
+//! - [`dispatch`]: one message in, one reply out: decode, route, encode. [`objects`],
+//!   [`kmalloc`], [`caches`], [`info`]: the operations.
+//!
+//! Trust: every word of a request and of a magazine page is untrusted. Requests are decoded by the
+//! protocol crate into typed values; the operation then checks the client's own state (handles,
+//! quota, page) and the core checks every address. A refused request changes nothing (the one
+//! exception, a batch free stopped by a check only the core can make, is reported with the count
+//! freed). A client's objects and pages belong to its owner id only.
+//!
+//! Locking: a request holds its client's slot lock, then at most one core guard at a time;
+//! maintenance (create, destroy, shrink, purge) runs with no guard held. Nothing holds two slots.
+pub mod caches;
+pub mod clients;
+pub mod dispatch;
+pub mod errors;
+pub mod handles;
+pub mod info;
+pub mod kmalloc;
+pub mod objects;
+pub mod page;
+pub mod quota;
+
+use crate::allocator::{Allocator, PurgeReport};
+use crate::kmalloc::KMALLOC_SIZES;
+use crate::slab::OwnerId;
+use crate::topology::MAX_CORES;
+use clients::{ClientRecord, Clients};
+use core::sync::atomic::{AtomicU32, Ordering};
+use errors::Window;
+use memserver_protocol::{Error, Failure};
+use page::PageRef;
+
+pub use quota::{Quota, Usage};
+
+#[derive(Clone, Copy, Debug)]
+pub struct ServerConfig {
+    /// Clients attached at once.
+    pub max_clients: usize,
+    /// Largest batch a Refill or Drain may move (at most [`memserver_protocol::MAX_BATCH`]).
+    pub max_batch: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_clients: 64,
+            max_batch: memserver_protocol::MAX_BATCH,
+        }
+    }
+}
+
+/// What the system (root task, or the host harness) says about a new client.
+#[derive(Clone, Copy, Debug)]
+pub struct AttachParams {
+    /// Server address of the client's magazine page on each core (0: none on that core).
+    pub pages: [usize; MAX_CORES],
+    /// Client address = server address + `offset` (wrapping) for every object handed out.
+    pub offset: usize,
+    pub quota: Quota,
+}
+
+/// A broken invariant of the server (beyond the core's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerInvariant {
+    Core(crate::slab::Invariant),
+    /// A client's counted live objects differ from what the core holds for its owner.
+    Usage {
+        owner: OwnerId,
+        counted: u64,
+        core: u64,
+    },
+}
+
+pub struct Server {
+    alloc: Allocator,
+    clients: Clients,
+    next_owner: AtomicU32,
+    config: ServerConfig,
+}
+
+impl Server {
+    pub fn new(alloc: Allocator, config: ServerConfig) -> Server {
+        let config = ServerConfig {
+            max_batch: config.max_batch.clamp(1, memserver_protocol::MAX_BATCH),
+            ..config
+        };
+        Server {
+            alloc,
+            clients: Clients::new(config.max_clients),
+            next_owner: AtomicU32::new(1),
+            config,
+        }
+    }
+
+    pub fn allocator(&self) -> &Allocator {
+        &self.alloc
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Attaches a client; returns its badge (the endpoint capability is minted with it).
+    ///
+    /// # Safety
+    /// Every nonzero `params.pages[i]` must be the server address of a mapped, 4 KiB-aligned page
+    /// reserved for this client until it is detached (see [`page::PageRef::new`]).
+    pub unsafe fn attach(&self, params: &AttachParams) -> Result<u64, Failure> {
+        let mut pages = [None; MAX_CORES];
+        for (p, &addr) in pages.iter_mut().zip(&params.pages) {
+            if addr != 0 {
+                // SAFETY: the caller's contract above.
+                *p = Some(unsafe { PageRef::new(addr) }.ok_or(Failure::new(Error::BadField))?);
+            }
+        }
+        let owner = OwnerId(self.next_owner.fetch_add(1, Ordering::Relaxed));
+        let kmalloc = self
+            .alloc
+            .kmalloc_set_create(owner)
+            .map_err(|e| errors::create(&e))?;
+        let mut kmalloc_usable = [0; KMALLOC_SIZES.len()];
+        for (u, id) in kmalloc_usable.iter_mut().zip(&kmalloc.caches) {
+            *u = self
+                .alloc
+                .cache_info(*id)
+                .map(|i| i.layout.usable as usize)
+                .map_err(|_| Failure::new(Error::Internal))?;
+        }
+        let record = ClientRecord {
+            owner,
+            greeted: false,
+            quota: params.quota,
+            usage: Usage::default(),
+            handles: Default::default(),
+            kmalloc,
+            kmalloc_usable,
+            pages,
+            window: Window {
+                offset: params.offset,
+            },
+        };
+        self.clients.insert(record).inspect_err(|_| {
+            self.alloc.purge_owner(owner);
+        })
+    }
+
+    /// Detaches a client (it left, faulted or exited): everything it owned returns to the buddy
+    /// layer and its badge becomes unknown.
+    pub fn detach(&self, badge: u64) -> Result<PurgeReport, Failure> {
+        let guard = self.clients.lock(badge)?;
+        let record = guard.remove();
+        Ok(self.alloc.purge_owner(record.owner))
+    }
+
+    /// The usage the server counts for a client.
+    pub fn usage(&self, badge: u64) -> Result<Usage, Failure> {
+        Ok(self.clients.lock(badge)?.record().usage)
+    }
+
+    /// The core's invariants, plus: every client's counted live objects equal the core's count
+    /// for its owner.
+    pub fn validate(&self) -> Result<(), ServerInvariant> {
+        self.alloc.validate().map_err(ServerInvariant::Core)?;
+        self.clients.for_each(|r| {
+            let s = self.alloc.owner_stats(r.owner);
+            let core = (s.objects_in_use + s.large_blocks) as u64;
+            if core != r.usage.objects {
+                return Err(ServerInvariant::Usage {
+                    owner: r.owner,
+                    counted: r.usage.objects,
+                    core,
+                });
+            }
+            Ok(())
+        })
+    }
+}
