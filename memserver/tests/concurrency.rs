@@ -1,0 +1,153 @@
+//! Real threads bound to simulated cores on two nodes: allocation and free, objects freed on the
+//! other node (alien arrays), kmalloc, shrinks racing with the hot path, and double frees racing
+//! from two cores. Afterwards `validate()` holds and the accounting is exact.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Barrier;
+
+use common::{fixture, peek, poke};
+use memserver::topology::CoreId;
+use memserver::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
+
+const ROUNDS: usize = 300;
+const BATCH: usize = 40;
+
+#[test]
+fn threads_on_two_nodes_allocate_and_free_across_nodes() {
+    let a = fixture(64 << 20, 2, 2);
+    let base = a.stats();
+    let c = a
+        .cache_create(CacheParams {
+            name: "shared",
+            size: 72,
+            align: 8,
+            flags: CacheFlags::empty(),
+            ctor: Ctor::None,
+            owner: OwnerId(1),
+        })
+        .unwrap();
+    let set = a.kmalloc_set_create(OwnerId(1)).unwrap();
+    let allocs = AtomicUsize::new(0);
+    let frees = AtomicUsize::new(0);
+    // Core t sends to core (t + 2) % 4: always the other node.
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..4)
+        .map(|_| mpsc::channel::<Vec<(usize, u8, bool)>>())
+        .unzip();
+    let barrier = Barrier::new(4);
+    std::thread::scope(|s| {
+        for (t, rx) in rxs.into_iter().enumerate() {
+            let tx = txs[(t + 2) % 4].clone();
+            let (a, allocs, frees, barrier) = (&a, &allocs, &frees, &barrier);
+            s.spawn(move || {
+                let core = CoreId(t as u8);
+                for round in 0..ROUNDS {
+                    let mut mine = Vec::with_capacity(BATCH);
+                    {
+                        let mut g = a.core(core).unwrap();
+                        for i in 0..BATCH {
+                            let tag = (t * 31 + round + i) as u8;
+                            let (addr, is_k) = if i % 3 == 0 {
+                                (g.kmalloc(&set, 1 + (i * 97 + round) % 3000).unwrap(), true)
+                            } else {
+                                (g.alloc(c).unwrap(), false)
+                            };
+                            poke(addr, tag);
+                            mine.push((addr, tag, is_k));
+                        }
+                        allocs.fetch_add(BATCH, Ordering::Relaxed);
+                        // Free half locally.
+                        for (addr, tag, is_k) in mine.drain(..BATCH / 2) {
+                            assert_eq!(peek(addr), tag, "object changed under its owner");
+                            if is_k {
+                                g.kfree(&set, addr)
+                            } else {
+                                g.free(c, addr)
+                            }
+                            .unwrap();
+                            frees.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    tx.send(mine).unwrap();
+                    let theirs = rx.recv().unwrap();
+                    let mut g = a.core(core).unwrap();
+                    for (addr, tag, is_k) in theirs {
+                        assert_eq!(peek(addr), tag, "object changed in flight");
+                        if is_k {
+                            g.kfree(&set, addr)
+                        } else {
+                            g.free(c, addr)
+                        }
+                        .unwrap();
+                        frees.fetch_add(1, Ordering::Relaxed);
+                    }
+                    drop(g);
+                    if t == 0 && round % 50 == 0 {
+                        a.cache_shrink(c).unwrap();
+                    }
+                }
+                barrier.wait();
+            });
+        }
+    });
+    a.validate().unwrap();
+    assert_eq!(allocs.load(Ordering::Relaxed), 4 * ROUNDS * BATCH);
+    assert_eq!(
+        frees.load(Ordering::Relaxed),
+        allocs.load(Ordering::Relaxed)
+    );
+    let s = a.stats();
+    assert_eq!(s.objects_in_use, 0);
+    assert_eq!(a.owner_stats(OwnerId(1)).objects_in_use, 0);
+    a.cache_destroy(c).unwrap();
+    a.purge_owner(OwnerId(1));
+    a.validate().unwrap();
+    assert_eq!(a.stats(), base);
+}
+
+#[test]
+fn racing_double_frees_succeed_exactly_once() {
+    let a = fixture(32 << 20, 2, 1);
+    let c = a
+        .cache_create(CacheParams {
+            name: "race",
+            size: 32,
+            align: 8,
+            flags: CacheFlags::empty(),
+            ctor: Ctor::None,
+            owner: OwnerId(1),
+        })
+        .unwrap();
+    for _ in 0..20 {
+        let objs: Vec<usize> = {
+            let mut g = a.core(CoreId(0)).unwrap();
+            (0..2000).map(|_| g.alloc(c).unwrap()).collect()
+        };
+        let ok = AtomicUsize::new(0);
+        let barrier = Barrier::new(2);
+        std::thread::scope(|s| {
+            for core in 0..2u8 {
+                let (a, objs, ok, barrier) = (&a, &objs, &ok, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    for &x in objs {
+                        let mut g = a.core(CoreId(core)).unwrap();
+                        match g.free(c, x) {
+                            Ok(()) => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(FreeError::DoubleFree { .. }) => {}
+                            Err(e) => panic!("unexpected {e:?}"),
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(ok.load(Ordering::Relaxed), objs.len());
+        a.validate().unwrap();
+        assert_eq!(a.stats().objects_in_use, 0);
+    }
+    a.cache_destroy(c).unwrap();
+    assert_eq!(a.stats().free_frames, a.stats().total_frames);
+}

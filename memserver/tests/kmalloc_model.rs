@@ -1,0 +1,153 @@
+//! Model-based test of kmalloc: two owners allocate sizes over every class and above (large
+//! blocks) on random cores of two nodes, free through `kfree`, check `ksize`, try foreign and
+//! double frees; the model holds each live block's size and contents. `validate()` after every
+//! step; purging both owners returns the allocator to its initial accounting.
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{fixture, peek, poke};
+use memserver::kmalloc::KMALLOC_MAX_CACHE_SIZE;
+use memserver::topology::CoreId;
+use memserver::{FreeError, KmallocSet, OwnerId};
+use proptest::prelude::*;
+
+const CORES: u8 = 4;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Kmalloc(u8, u8, usize),
+    Kzalloc(u8, u8, usize),
+    Kfree(u8, usize),
+    ForeignFree(u8, usize),
+    DoubleFree(u8, usize),
+    Shrink,
+}
+
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        6 => 1usize..=256,
+        3 => 257usize..=KMALLOC_MAX_CACHE_SIZE,
+        1 => KMALLOC_MAX_CACHE_SIZE + 1..=64 * 1024,
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let core = 0..CORES;
+    prop_oneof![
+        5 => (core.clone(), 0..2u8, size()).prop_map(|(c, o, s)| Op::Kmalloc(c, o, s)),
+        1 => (core.clone(), 0..2u8, size()).prop_map(|(c, o, s)| Op::Kzalloc(c, o, s)),
+        5 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::Kfree(c, i)),
+        1 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::ForeignFree(c, i)),
+        1 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::DoubleFree(c, i)),
+        1 => Just(Op::Shrink),
+    ]
+}
+
+#[derive(Clone, Copy)]
+struct Live {
+    owner: usize,
+    size: usize,
+    tag: u8,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn kmalloc_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let a = fixture(16 << 20, 2, 2);
+        let base = a.stats();
+        let sets: [KmallocSet; 2] = [
+            a.kmalloc_set_create(OwnerId(10)).unwrap(),
+            a.kmalloc_set_create(OwnerId(11)).unwrap(),
+        ];
+        let mut live: BTreeMap<usize, Live> = BTreeMap::new();
+        let mut freed: Vec<usize> = Vec::new();
+        let mut tag = 0u8;
+        let nth = |live: &BTreeMap<usize, Live>, i: usize| {
+            (!live.is_empty()).then(|| *live.keys().nth(i % live.len()).unwrap())
+        };
+        for op in ops {
+            match op {
+                Op::Kmalloc(c, o, s) | Op::Kzalloc(c, o, s) => {
+                    let zero = matches!(op, Op::Kzalloc(..));
+                    let mut g = a.core(CoreId(c)).unwrap();
+                    let set = &sets[o as usize];
+                    let addr = if zero { g.kzalloc(set, s) } else { g.kmalloc(set, s) }.unwrap();
+                    let k = g.ksize(set, addr).unwrap();
+                    prop_assert!(k >= s);
+                    if zero {
+                        prop_assert!((0..s).all(|i| peek(addr + i) == 0));
+                    }
+                    // No overlap with any live block.
+                    if let Some((&prev, l)) = live.range(..=addr).next_back() {
+                        prop_assert!(prev + l.size <= addr, "overlap {prev:#x}+{} / {addr:#x}", l.size);
+                    }
+                    if let Some((&next, _)) = live.range(addr..).next() {
+                        prop_assert!(addr + s <= next);
+                    }
+                    tag = tag.wrapping_add(1);
+                    poke(addr, tag);
+                    poke(addr + s - 1, tag);
+                    live.insert(addr, Live { owner: o as usize, size: s, tag });
+                    freed.retain(|&f| f != addr);
+                }
+                Op::Kfree(c, i) => {
+                    if let Some(addr) = nth(&live, i) {
+                        let l = live[&addr];
+                        prop_assert_eq!(peek(addr), l.tag);
+                        prop_assert_eq!(peek(addr + l.size - 1), l.tag);
+                        a.core(CoreId(c)).unwrap().kfree(&sets[l.owner], addr).unwrap();
+                        live.remove(&addr);
+                        freed.push(addr);
+                    }
+                }
+                Op::ForeignFree(c, i) => {
+                    if let Some(addr) = nth(&live, i) {
+                        let other = &sets[1 - live[&addr].owner];
+                        prop_assert_eq!(
+                            a.core(CoreId(c)).unwrap().kfree(other, addr),
+                            Err(FreeError::ForeignOwner { addr })
+                        );
+                    }
+                }
+                Op::DoubleFree(c, i) => {
+                    if !freed.is_empty() {
+                        let addr = freed[i % freed.len()];
+                        let mut g = a.core(CoreId(c)).unwrap();
+                        let r0 = g.kfree(&sets[0], addr);
+                        let r1 = g.kfree(&sets[1], addr);
+                        // Freed slab objects report a double free (or another owner's slab);
+                        // freed large blocks are gone (or now belong to a slab of either owner).
+                        for r in [r0, r1] {
+                            prop_assert!(
+                                matches!(
+                                    r,
+                                    Err(FreeError::DoubleFree { .. }
+                                        | FreeError::NeverAllocated { .. }
+                                        | FreeError::ForeignOwner { .. }
+                                        | FreeError::NotOurs { .. }
+                                        | FreeError::Interior { .. })
+                                ),
+                                "second free of {addr:#x}: {r:?}"
+                            );
+                        }
+                    }
+                }
+                Op::Shrink => {
+                    a.shrink_all();
+                }
+            }
+            a.validate().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let s = a.stats();
+            let large = live.values().filter(|l| l.size > KMALLOC_MAX_CACHE_SIZE).count();
+            prop_assert_eq!(s.objects_in_use, live.len() - large);
+        }
+        for o in [10, 11] {
+            a.purge_owner(OwnerId(o));
+        }
+        a.validate().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(a.stats(), base);
+    }
+}
