@@ -1,1 +1,104 @@
-//! Host end-to-end tests live in `tests/tests/`; this library holds their shared helpers.
+//! Host end-to-end tests live in `tests/tests/`; this library holds their shared set-up: a
+//! [`World`] is an arena standing in for RAM, the allocator over it, the server, one server thread
+//! per simulated core (the in-process transport) and the magazine pages of the attached clients.
+use memserver::platform::host::HostArena;
+use memserver::platform::Platform;
+use memserver::server::{AttachParams, Quota, Server, ServerConfig};
+use memserver::topology::{Topology, MAX_CORES};
+use memserver::{Allocator, Stats};
+use memserver_client::host::{magazine_page, HostSystem, HostTransport};
+use memserver_client::{Client, Config};
+use memserver_protocol::MagazinePage;
+use std::sync::{Arc, Mutex};
+
+/// A running server with its threads. Field order is drop order: threads stop first, then the
+/// server goes, then the arena it allocated from.
+pub struct World {
+    pub system: HostSystem,
+    pub server: Arc<Server>,
+    pages: Mutex<Vec<Arc<MagazinePage>>>,
+    _arena: HostArena,
+}
+
+impl World {
+    /// `nodes` memory nodes with `cores_per_node` cores each, over `mib` MiB of arena.
+    pub fn new(nodes: usize, cores_per_node: usize, mib: usize) -> World {
+        let arena = HostArena::new(mib << 20, nodes).expect("arena");
+        let topology = Topology::uniform(nodes, cores_per_node).expect("topology");
+        let alloc = Allocator::new(topology, arena.memory()).expect("allocator");
+        let server = Arc::new(Server::new(alloc, ServerConfig::default()));
+        let s = server.clone();
+        let system = HostSystem::start(nodes * cores_per_node, move |core, badge, msg| {
+            s.dispatch(core, badge, msg)
+        });
+        World {
+            system,
+            server,
+            pages: Mutex::new(Vec::new()),
+            _arena: arena,
+        }
+    }
+
+    /// Attaches a client with a magazine page on every core; returns its badge and pages.
+    pub fn attach(&self, quota: Quota) -> (u64, Vec<Arc<MagazinePage>>) {
+        let pages: Vec<_> = (0..self.system.cores()).map(|_| magazine_page()).collect();
+        let mut addrs = [0usize; MAX_CORES];
+        for (a, p) in addrs.iter_mut().zip(&pages) {
+            *a = Arc::as_ptr(p) as usize;
+        }
+        // SAFETY: the pages are kept alive in `self.pages` for the whole life of the server.
+        let badge = unsafe {
+            self.server.attach(&AttachParams {
+                pages: addrs,
+                offset: 0,
+                quota,
+            })
+        }
+        .expect("attach");
+        self.pages.lock().unwrap().extend(pages.iter().cloned());
+        (badge, pages)
+    }
+
+    /// A transport for `badge` to `core`.
+    pub fn transport(&self, core: usize, badge: u64, pages: &[Arc<MagazinePage>]) -> HostTransport {
+        self.system
+            .transport(core, badge, pages[core].clone())
+            .expect("core exists")
+    }
+
+    /// An attached, greeted client on `core`.
+    pub fn client(&self, core: usize, quota: Quota, batch: usize) -> Client<HostTransport> {
+        let (badge, pages) = self.attach(quota);
+        Client::connect(self.transport(core, badge, &pages), Config { batch }).expect("connect")
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.server.allocator().stats()
+    }
+
+    /// `validate()` of the server (core invariants and per-client accounting).
+    pub fn validate(&self) {
+        self.server.validate().expect("server invariants");
+        assert_eq!(self.system.panics(), 0, "the server panicked");
+    }
+}
+
+/// Fills an object with a pattern derived from `tag`.
+pub fn stamp(addr: usize, len: usize, tag: u64) {
+    let bytes = tag.to_le_bytes();
+    // SAFETY: callers pass objects the server handed to one of their clients (`len` usable bytes).
+    let obj = unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, len) };
+    for (i, b) in obj.iter_mut().enumerate() {
+        *b = bytes[i % 8] ^ (i as u8);
+    }
+}
+
+/// Whether an object still holds the pattern of `tag`.
+pub fn intact(addr: usize, len: usize, tag: u64) -> bool {
+    let bytes = tag.to_le_bytes();
+    // SAFETY: as in `stamp`.
+    let obj = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
+    obj.iter()
+        .enumerate()
+        .all(|(i, b)| *b == bytes[i % 8] ^ (i as u8))
+}
