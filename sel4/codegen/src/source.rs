@@ -71,6 +71,32 @@ impl SourceTree {
         Err(GenError::SourceNotFound { searched })
     }
 
+    /// As [`locate`](Self::locate); if nothing is found, runs `cargo fetch` on `fetch_manifest`
+    /// (a package depending on sel4-sys 0.0.28, e.g. `qemu/kernel-src/Cargo.toml`), which unpacks
+    /// the package into the registry, and looks again.
+    pub fn locate_or_fetch(
+        sel4_source: Option<PathBuf>,
+        cargo_home: Option<PathBuf>,
+        fetch_manifest: &Path,
+    ) -> Result<Self, GenError> {
+        match Self::locate(sel4_source.clone(), cargo_home.clone()) {
+            Ok(tree) => Ok(tree),
+            Err(e) if sel4_source.is_some() => Err(e),
+            Err(e) => {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = std::process::Command::new(cargo)
+                    .arg("fetch")
+                    .arg("--manifest-path")
+                    .arg(fetch_manifest)
+                    .status();
+                match status {
+                    Ok(s) if s.success() => Self::locate(None, cargo_home),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
     /// Cargo's home: `CARGO_HOME`, else `$HOME/.cargo`.
     pub fn default_cargo_home() -> Option<PathBuf> {
         std::env::var_os("CARGO_HOME")

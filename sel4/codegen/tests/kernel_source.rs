@@ -5,9 +5,12 @@
 use sel4_codegen::{Api, Config, SourceTree};
 
 fn source() -> SourceTree {
-    SourceTree::locate(
+    let fetch =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../qemu/kernel-src/Cargo.toml");
+    SourceTree::locate_or_fetch(
         std::env::var_os("SEL4_SOURCE").map(Into::into),
         SourceTree::default_cargo_home(),
+        &fetch,
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -1,0 +1,41 @@
+//! Build contract of the root task (xtask drives it; see `xtask`):
+//!
+//! 1. xtask first builds the client task packages for `aarch64-unknown-none`
+//!    (`client-echo`, `client-faulter`, same profile), then builds this package with one
+//!    environment variable per client holding the absolute path of its ELF:
+//!    `MEMSERVER_CLIENT_ECHO_ELF`, `MEMSERVER_CLIENT_FAULTER_ELF` (folder name upper-cased, `-` as `_`). The images are embedded with
+//!    `include_bytes!` and parsed at run time (xmas-elf).
+//! 2. The root task is linked at 0x400000 with `sel4/runtime/task.ld` (page-separated
+//!    segments; .bss inside the last segment: the loader must map/zero up to its memsz).
+//! 3. The kernel configuration the `sel4` crate generates for comes from `SEL4_CONFIG`
+//!    (default `qemu/kernel/config/autoconf-debug.h`); the source from `SEL4_SOURCE`.
+//!
+//! Console contract with the runner: one line `test <name> ... ok` or
+//! `test <name> ... FAILED: <why>` per test, lines `measure <name> <value>` that must be
+//! identical between two boots under `-icount shift=0,sleep=off`, and the closing line
+//! `<N> passed, <M> failed`, after which the root task calls seL4_DebugHalt.
+
+const CLIENTS: [&str; 2] = ["MEMSERVER_CLIENT_ECHO_ELF", "MEMSERVER_CLIENT_FAULTER_ELF"];
+
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo::rustc-link-arg-bins=-T{dir}/../sel4/runtime/task.ld");
+    println!("cargo::rerun-if-changed=../sel4/runtime/task.ld");
+    for var in CLIENTS {
+        println!("cargo::rerun-if-env-changed={var}");
+        match std::env::var(var) {
+            Ok(path) if std::path::Path::new(&path).is_file() => {
+                println!("cargo::rerun-if-changed={path}");
+            }
+            Ok(path) => fail(&format!("{var}={path} is not a file (build the client first)")),
+            Err(_) => fail(&format!(
+                "{var} is not set: build the root task through `cargo xtask`, which builds the client tasks first"
+            )),
+        }
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("memserver-root-task build: {message}");
+    std::process::exit(1);
+}

@@ -1,0 +1,38 @@
+//! Named tests with one line each and a closing count; the runner reads this output.
+
+use crate::failure::Failure;
+use sel4_root_task::debug_println;
+
+/// Pass/fail counts.
+#[derive(Debug, Default)]
+pub struct Harness {
+    passed: usize,
+    failed: usize,
+}
+
+impl Harness {
+    /// Records and prints the outcome of test `name`.
+    pub fn record(&mut self, name: &str, outcome: Result<(), Failure>) {
+        match outcome {
+            Ok(()) => {
+                self.passed += 1;
+                debug_println!("test {name} ... ok");
+            }
+            Err(why) => {
+                self.failed += 1;
+                debug_println!("test {name} ... FAILED: {why}");
+            }
+        }
+    }
+
+    /// Prints a measurement that must be identical between two deterministic boots.
+    pub fn measure(&self, name: &str, value: u64) {
+        debug_println!("measure {name} {value}");
+    }
+
+    /// Prints the closing line and halts the kernel.
+    pub fn finish(&self) -> ! {
+        debug_println!("{} passed, {} failed", self.passed, self.failed);
+        sel4::debug_halt()
+    }
+}

@@ -1,0 +1,370 @@
+//! The on-target tests: boot checks, echo clients in their own address spaces (4-word and
+//! 120-word round trips, badges, instruction counts) and faulting clients (fault endpoint).
+//! Clients run one at a time, each served to completion, so measurements see an idle system.
+
+use crate::failure::{expect_eq, Failure};
+use crate::harness::Harness;
+use crate::images;
+use harness_protocol::{
+    check, echo4_reply, echo4_request, fault_mode, full_reply, full_request, label, ping_reply,
+    FAULT_ADDRESS, FULL_WORDS, HELLO_MAGIC,
+};
+use sel4::cap_type::Endpoint;
+use sel4::{
+    init_thread, with_ipc_buffer, with_ipc_buffer_mut, BootInfo, Cap, CapRights, Fault,
+    MessageInfo, ObjectBlueprint, Word,
+};
+use sel4_root_task::{
+    spawn, GrantedCap, ObjectAllocator, Process, ProcessSpec, Scratch, DEFAULT_SCRATCH_VADDR,
+};
+
+/// Client priority: the root task's (the maximum), as the IPC fastpath requires.
+const PRIORITY: u8 = 255;
+/// Yields to wait for a client's first message or fault before giving up.
+const POLL_YIELDS: usize = 10_000;
+/// Fault badges are this bit plus the client id.
+const FAULT_BADGE: Word = 0x8000;
+/// Client CNode: 16 slots.
+const CNODE_BITS: usize = 4;
+/// Client stack pages.
+const STACK_PAGES: usize = 4;
+
+struct Echo {
+    id: Word,
+    badge: Word,
+}
+
+const ECHO_A: Echo = Echo { id: 1, badge: 0x11 };
+const ECHO_B: Echo = Echo { id: 2, badge: 0x22 };
+
+/// Everything the root task needs to spawn and serve clients.
+struct Env {
+    alloc: ObjectAllocator,
+    scratch: Scratch,
+    endpoint: Cap<Endpoint>,
+    fault_endpoint: Cap<Endpoint>,
+}
+
+/// What serving one echo client established.
+#[derive(Debug, Default)]
+struct EchoRun {
+    hello: Option<(Word, Word)>,
+    badges_ok: bool,
+    echo4: Option<Result<(), Failure>>,
+    full: Option<Result<(), Failure>>,
+    report: Option<[Word; 4]>,
+}
+
+/// Runs every test in order.
+pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
+    h.record("root_task_boots", check_boot(bootinfo));
+    let mut env = match setup(bootinfo) {
+        Ok(env) => env,
+        Err(why) => {
+            h.record("client_task_starts", Err(why));
+            return;
+        }
+    };
+
+    let a = run_echo(&mut env, &ECHO_A);
+    h.record(
+        "client_task_starts",
+        a.as_ref().map_err(|f| *f).and_then(|run| match run.hello {
+            Some((id, magic)) => {
+                expect_eq("HELLO id", ECHO_A.id, id)?;
+                expect_eq("HELLO magic", HELLO_MAGIC, magic)
+            }
+            None => Err(Failure::NoMessage {
+                waiting_for: "HELLO",
+            }),
+        }),
+    );
+    let a_run = a.ok();
+    let client_checks = a_run.as_ref().and_then(|r| r.report).map_or(0, |r| r[0]);
+    h.record(
+        "round_trip_4_words",
+        outcome(a_run.as_ref().and_then(|r| r.echo4), "4-word echo")
+            .and_then(|()| client_bit(client_checks, check::ECHO4, "4-word reply")),
+    );
+    h.record(
+        "round_trip_full_ipc_buffer",
+        outcome(a_run.as_ref().and_then(|r| r.full), "120-word echo")
+            .and_then(|()| client_bit(client_checks, check::FULL, "120-word reply")),
+    );
+
+    let b = run_echo(&mut env, &ECHO_B);
+    h.record(
+        "badge_identifies_client",
+        check_badges(a_run.as_ref(), b.as_ref()),
+    );
+
+    h.record(
+        "client_fault_reported",
+        run_faulter(&mut env, 3, fault_mode::VM_FAULT).and_then(|fault| match fault {
+            Fault::VmFault {
+                addr,
+                prefetch: false,
+                ..
+            } => expect_eq("fault address", FAULT_ADDRESS, addr),
+            other => Err(Failure::WrongFault(other)),
+        }),
+    );
+    h.record(
+        "client_exception_reported",
+        run_faulter(&mut env, 4, fault_mode::UNDEFINED_INSTRUCTION).and_then(|fault| match fault {
+            Fault::UserException { .. } => Ok(()),
+            other => Err(Failure::WrongFault(other)),
+        }),
+    );
+
+    h.record(
+        "register_round_trip_instructions",
+        check_measurements(h, a_run.as_ref()),
+    );
+}
+
+fn outcome(result: Option<Result<(), Failure>>, what: &'static str) -> Result<(), Failure> {
+    result.unwrap_or(Err(Failure::NoMessage { waiting_for: what }))
+}
+
+fn client_bit(checks: Word, bit: Word, what: &'static str) -> Result<(), Failure> {
+    if checks & bit != 0 {
+        Ok(())
+    } else {
+        Err(Failure::ClientCheck { what })
+    }
+}
+
+fn check_boot(bootinfo: &BootInfo<'_>) -> Result<(), Failure> {
+    let ram: Word = bootinfo
+        .untyped_list()
+        .filter(|u| !u.is_device)
+        .map(|u| 1u64 << u.size_bits)
+        .sum();
+    if ram == 0 {
+        return Err(Failure::Prerequisite {
+            what: "RAM untyped memory in bootinfo",
+        });
+    }
+    if bootinfo.empty().len() < 64 {
+        return Err(Failure::Prerequisite {
+            what: "empty slots in the root CNode",
+        });
+    }
+    expect_eq(
+        "bootinfo IPC buffer address",
+        bootinfo.ipc_buffer_addr(),
+        ipc_buffer_addr(),
+    )?;
+    expect_eq("node id", 0, bootinfo.node_id())
+}
+
+fn ipc_buffer_addr() -> Word {
+    with_ipc_buffer(|ipc| ipc as *const _ as Word)
+}
+
+fn setup(bootinfo: &BootInfo<'_>) -> Result<Env, Failure> {
+    let mut alloc = ObjectAllocator::new(bootinfo);
+    let scratch = Scratch::new(&mut alloc, DEFAULT_SCRATCH_VADDR)?;
+    let endpoint = alloc.allocate(ObjectBlueprint::Endpoint)?;
+    let fault_endpoint = alloc.allocate(ObjectBlueprint::Endpoint)?;
+    Ok(Env {
+        alloc,
+        scratch,
+        endpoint,
+        fault_endpoint,
+    })
+}
+
+fn spawn_client(
+    env: &mut Env,
+    elf: &[u8],
+    fault_endpoint: Cap<Endpoint>,
+    fault_badge: Word,
+    caps: &[GrantedCap],
+) -> Result<Process, Failure> {
+    let spec = ProcessSpec {
+        elf,
+        priority: PRIORITY,
+        cnode_size_bits: CNODE_BITS,
+        stack_pages: STACK_PAGES,
+        fault_endpoint,
+        fault_badge,
+        caps,
+    };
+    Ok(spawn(
+        &mut env.alloc,
+        &mut env.scratch,
+        init_thread::ASID_POOL,
+        &spec,
+    )?)
+}
+
+/// Polls `ep` (whose senders all hold non-zero badges) for a message, yielding in between.
+fn poll(
+    ep: Cap<Endpoint>,
+    waiting_for: &'static str,
+) -> Result<(MessageInfo, Word, [Word; 4]), Failure> {
+    for _ in 0..POLL_YIELDS {
+        let (info, badge, mrs) = ep.nb_recv_with_mrs();
+        if badge != 0 {
+            return Ok((info, badge, mrs));
+        }
+        sel4::yield_now();
+    }
+    Err(Failure::NoMessage { waiting_for })
+}
+
+fn run_echo(env: &mut Env, echo: &Echo) -> Result<EchoRun, Failure> {
+    let caps = [GrantedCap {
+        src: init_thread::CNODE.relative(env.endpoint),
+        rights: CapRights {
+            write: true,
+            read: false,
+            grant: true,
+        },
+        badge: Some(echo.badge),
+    }];
+    // Echo clients fault to the serving endpoint itself, so a fault ends the serve loop.
+    let process = spawn_client(
+        env,
+        images::ECHO,
+        env.endpoint,
+        FAULT_BADGE | echo.id,
+        &caps,
+    )?;
+    process.start([echo.id, 0, 0, 0])?;
+    let first = poll(env.endpoint, "HELLO from the echo client")?;
+    let run = serve(env.endpoint, echo, first);
+    process.suspend()?;
+    run
+}
+
+/// Serves one echo client until it says DONE.
+fn serve(
+    ep: Cap<Endpoint>,
+    echo: &Echo,
+    first: (MessageInfo, Word, [Word; 4]),
+) -> Result<EchoRun, Failure> {
+    let mut run = EchoRun {
+        badges_ok: true,
+        ..EchoRun::default()
+    };
+    let (mut info, mut badge, mut mrs) = first;
+    loop {
+        if badge == FAULT_BADGE | echo.id {
+            let fault = Fault::decode(info.label(), |i| message_word(&mrs, i));
+            return Err(Failure::Faulted(fault));
+        }
+        run.badges_ok &= badge == echo.badge;
+        let length = info.length();
+        let reply_length = match (info.label(), length) {
+            (label::HELLO, 2) => {
+                run.hello = Some((mrs[0], mrs[1]));
+                0
+            }
+            (label::ECHO, 4) => {
+                let expected = echo4_request(echo.id);
+                run.echo4 = Some(compare_words("4-word request", &expected, &mrs));
+                mrs = echo4_reply(mrs);
+                4
+            }
+            (label::ECHO, FULL_WORDS) => {
+                run.full = Some(check_full_request(echo.id, &mrs));
+                mrs = mrs.map(full_reply);
+                with_ipc_buffer_mut(|ipc| {
+                    for w in &mut ipc.msg[4..FULL_WORDS] {
+                        *w = full_reply(*w);
+                    }
+                });
+                FULL_WORDS
+            }
+            (label::PING, 4) | (label::PING5, 5) => {
+                mrs = ping_reply(mrs);
+                length
+            }
+            (label::REPORT, 4) => {
+                run.report = Some(mrs);
+                0
+            }
+            (label::DONE, _) => return Ok(run),
+            (label, length) => return Err(Failure::UnexpectedMessage { label, length }),
+        };
+        let reply = MessageInfo::new(info.label(), 0, 0, reply_length);
+        (info, badge) = ep.reply_recv_with_mrs(reply, &mut mrs);
+    }
+}
+
+fn message_word(mrs: &[Word; 4], i: usize) -> Word {
+    if i < 4 {
+        mrs[i]
+    } else {
+        with_ipc_buffer(|ipc| ipc.msg[i])
+    }
+}
+
+fn compare_words(what: &'static str, expected: &[Word], got: &[Word]) -> Result<(), Failure> {
+    for (e, g) in expected.iter().zip(got) {
+        expect_eq(what, *e, *g)?;
+    }
+    Ok(())
+}
+
+fn check_full_request(id: Word, mrs: &[Word; 4]) -> Result<(), Failure> {
+    for i in 0..FULL_WORDS {
+        expect_eq(
+            "120-word request",
+            full_request(id, i),
+            message_word(mrs, i),
+        )?;
+    }
+    Ok(())
+}
+
+fn check_badges(a: Option<&EchoRun>, b: Result<&EchoRun, &Failure>) -> Result<(), Failure> {
+    let a = a.ok_or(Failure::Prerequisite {
+        what: "echo client A",
+    })?;
+    let b = b.map_err(|f| *f)?;
+    if !a.badges_ok || !b.badges_ok {
+        return Err(Failure::Prerequisite {
+            what: "every message carries its client's badge",
+        });
+    }
+    expect_eq("client A HELLO id", ECHO_A.id, a.hello.map_or(0, |h| h.0))?;
+    expect_eq("client B HELLO id", ECHO_B.id, b.hello.map_or(0, |h| h.0))
+}
+
+/// Spawns the faulting client in `mode` and waits for its fault on the fault endpoint.
+fn run_faulter(env: &mut Env, id: Word, mode: Word) -> Result<Fault, Failure> {
+    let process = spawn_client(
+        env,
+        images::FAULTER,
+        env.fault_endpoint,
+        FAULT_BADGE | id,
+        &[],
+    )?;
+    process.start([mode, 0, 0, 0])?;
+    let (info, badge, mrs) = poll(env.fault_endpoint, "fault message")?;
+    process.suspend()?;
+    expect_eq("fault badge", FAULT_BADGE | id, badge)?;
+    Ok(Fault::decode(info.label(), |i| message_word(&mrs, i)))
+}
+
+fn check_measurements(h: &Harness, a: Option<&EchoRun>) -> Result<(), Failure> {
+    let report = a.and_then(|r| r.report).ok_or(Failure::Prerequisite {
+        what: "report of echo client A",
+    })?;
+    client_bit(report[0], check::PING, "measured replies")?;
+    let (fast, slow) = (report[1], report[2]);
+    h.measure("ipc_round_trip_4_registers_instructions", fast);
+    h.measure("ipc_round_trip_5_words_instructions", slow);
+    if fast == 0 || fast >= slow {
+        return Err(Failure::Mismatch {
+            what: "register-only round trip cheaper than 5 words",
+            expected: slow,
+            got: fast,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Runtime and building blocks of an seL4 root task (shaped like rust-sel4's `sel4-root-task`):
+//!
+//! - [`declare_root_task!`]: the entry (the kernel starts the root task with sp = 0: `_start`
+//!   switches to a stack in .bss, validates the bootinfo and calls `main(&BootInfo) -> !`).
+//! - [`SlotAllocator`], [`ObjectAllocator`]: free slots of the root CNode, and kernel objects
+//!   retyped from the RAM untyped memory listed in bootinfo.
+//! - [`AddressSpace`]: a VSpace with its paging structures created on demand.
+//! - [`Scratch`]: a window of the root task's own address space for filling frames.
+//! - [`spawn`] with [`ProcessSpec`]: a task in its own CSpace and VSpace from an ELF image.
+//!
+//! Console macros and the panic handler come from `sel4-runtime` (re-exported).
+
+#![no_std]
+
+#[cfg(target_arch = "aarch64")]
+mod elf_loader;
+#[cfg(target_arch = "aarch64")]
+mod entry;
+mod error;
+#[cfg(target_arch = "aarch64")]
+mod object_allocator;
+#[cfg(target_arch = "aarch64")]
+mod process;
+#[cfg(target_arch = "aarch64")]
+mod scratch;
+mod slots;
+mod untyped_pool;
+#[cfg(target_arch = "aarch64")]
+mod vspace;
+
+pub use error::{AllocError, SpawnError};
+pub use slots::SlotAllocator;
+pub use untyped_pool::{UntypedPool, UntypedRecord};
+
+#[cfg(target_arch = "aarch64")]
+pub use elf_loader::{load_elf, LoadedImage};
+#[cfg(target_arch = "aarch64")]
+pub use object_allocator::ObjectAllocator;
+#[cfg(target_arch = "aarch64")]
+pub use process::{
+    child_slots, spawn, GrantedCap, Process, ProcessSpec, IPC_BUFFER_VADDR, STACK_TOP,
+};
+#[cfg(target_arch = "aarch64")]
+pub use scratch::{Scratch, DEFAULT_SCRATCH_VADDR};
+#[cfg(target_arch = "aarch64")]
+pub use vspace::AddressSpace;
+
+pub use sel4_runtime::{debug_print, debug_println};
+
+#[doc(hidden)]
+pub use sel4 as _sel4;
+
+/// Bytes of the root task's stack.
+pub const ROOT_STACK_BYTES: usize = 256 * 1024;
