@@ -159,6 +159,7 @@ impl From<Error> for Failure {
 
 impl core::fmt::Display for Failure {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:?} {:#x?}", self.error, self.detail)
+        let [a, b, c] = self.detail;
+        write!(f, "{:?} [{a:#x}, {b:#x}, {c:#x}]", self.error)
     }
 }
