@@ -28,6 +28,14 @@ const FAULT_BADGE: Word = 0x8000;
 const CNODE_BITS: usize = 4;
 /// Client stack pages.
 const STACK_PAGES: usize = 4;
+/// Each client's objects come from its own untyped of this size (reclaimed after its test).
+const CLIENT_MEMORY_BITS: u8 = 20;
+/// Root CNode slots for each client's objects.
+const CLIENT_SLOTS: usize = 64;
+/// The reclaim test's untyped: room for two faulting clients, not three.
+const RECLAIM_MEMORY_BITS: u8 = 17;
+/// Spawns in the reclaim test.
+const RECLAIM_ROUNDS: Word = 3;
 
 struct Echo {
     id: Word,
@@ -117,6 +125,8 @@ pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
         }),
     );
 
+    h.record("client_memory_reclaimed", check_reclaim(&mut env));
+
     h.record(
         "register_round_trip_instructions",
         check_measurements(h, a_run.as_ref()),
@@ -178,6 +188,7 @@ fn setup(bootinfo: &BootInfo<'_>) -> Result<Env, Failure> {
 
 fn spawn_client(
     env: &mut Env,
+    mem: &mut ObjectAllocator,
     elf: &[u8],
     fault_endpoint: Cap<Endpoint>,
     fault_badge: Word,
@@ -192,12 +203,7 @@ fn spawn_client(
         fault_badge,
         caps,
     };
-    Ok(spawn(
-        &mut env.alloc,
-        &mut env.scratch,
-        init_thread::ASID_POOL,
-        &spec,
-    )?)
+    Ok(spawn(mem, &mut env.scratch, init_thread::ASID_POOL, &spec)?)
 }
 
 /// Polls `ep` (whose senders all hold non-zero badges) for a message, yielding in between.
@@ -225,18 +231,14 @@ fn run_echo(env: &mut Env, echo: &Echo) -> Result<EchoRun, Failure> {
         },
         badge: Some(echo.badge),
     }];
+    let mut mem = env.alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
     // Echo clients fault to the serving endpoint itself, so a fault ends the serve loop.
-    let process = spawn_client(
-        env,
-        images::ECHO,
-        env.endpoint,
-        FAULT_BADGE | echo.id,
-        &caps,
-    )?;
+    let (ep, badge) = (env.endpoint, FAULT_BADGE | echo.id);
+    let process = spawn_client(env, &mut mem, images::ECHO, ep, badge, &caps)?;
     process.start([echo.id, 0, 0, 0])?;
     let first = poll(env.endpoint, "HELLO from the echo client")?;
     let run = serve(env.endpoint, echo, first);
-    process.suspend()?;
+    mem.reclaim()?;
     run
 }
 
@@ -337,18 +339,43 @@ fn check_badges(a: Option<&EchoRun>, b: Result<&EchoRun, &Failure>) -> Result<()
 
 /// Spawns the faulting client in `mode` and waits for its fault on the fault endpoint.
 fn run_faulter(env: &mut Env, id: Word, mode: Word) -> Result<Fault, Failure> {
-    let process = spawn_client(
-        env,
-        images::FAULTER,
-        env.fault_endpoint,
-        FAULT_BADGE | id,
-        &[],
-    )?;
+    let mut mem = env.alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
+    let fault = fault_in(env, &mut mem, id, mode);
+    mem.reclaim()?;
+    fault
+}
+
+fn fault_in(
+    env: &mut Env,
+    mem: &mut ObjectAllocator,
+    id: Word,
+    mode: Word,
+) -> Result<Fault, Failure> {
+    let ep = env.fault_endpoint;
+    let process = spawn_client(env, mem, images::FAULTER, ep, FAULT_BADGE | id, &[])?;
     process.start([mode, 0, 0, 0])?;
-    let (info, badge, mrs) = poll(env.fault_endpoint, "fault message")?;
-    process.suspend()?;
+    let (info, badge, mrs) = poll(ep, "fault message")?;
     expect_eq("fault badge", FAULT_BADGE | id, badge)?;
     Ok(Fault::decode(info.label(), |i| message_word(&mrs, i)))
+}
+
+/// Spawns a faulting client three times from an untyped with room for two: each time the fault
+/// must arrive, and after reclaiming, the client's TCB slot must be empty and the memory usable.
+fn check_reclaim(env: &mut Env) -> Result<(), Failure> {
+    let mut mem = env.alloc.child(RECLAIM_MEMORY_BITS, CLIENT_SLOTS)?;
+    for round in 0..RECLAIM_ROUNDS {
+        let ep = env.fault_endpoint;
+        let id = 0x10 + round;
+        let process = spawn_client(env, &mut mem, images::FAULTER, ep, FAULT_BADGE | id, &[])?;
+        process.start([fault_mode::VM_FAULT, 0, 0, 0])?;
+        let (_, badge, _) = poll(ep, "fault message of a respawned client")?;
+        expect_eq("fault badge", FAULT_BADGE | id, badge)?;
+        mem.reclaim()?;
+        if let Some(tag) = sel4::debug_cap_identify(process.tcb.bits()) {
+            expect_eq("cap type in the reclaimed TCB's slot", 0, tag)?;
+        }
+    }
+    Ok(())
 }
 
 fn check_measurements(h: &Harness, a: Option<&EchoRun>) -> Result<(), Failure> {

@@ -18,6 +18,21 @@ pub fn debug_halt() -> ! {
     }
 }
 
+/// The kernel's type tag of the capability at `cap` (0 for an empty slot); `None` on a release
+/// kernel, which lacks the call.
+pub fn debug_cap_identify(cap: crate::Word) -> Option<crate::Word> {
+    #[cfg(sel4_debug_build)]
+    return Some(crate::syscalls::one_arg_result(
+        crate::Syscall::DebugCapIdentify,
+        cap,
+    ));
+    #[cfg(not(sel4_debug_build))]
+    {
+        let _ = cap;
+        None
+    }
+}
+
 /// `core::fmt::Write` over [`debug_put_char`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DebugWriter;

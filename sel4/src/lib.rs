@@ -47,7 +47,7 @@ pub use object::ObjectBlueprint;
 pub use user_context::UserContext;
 
 #[cfg(target_arch = "aarch64")]
-pub use debug::{debug_halt, debug_put_char, DebugWriter};
+pub use debug::{debug_cap_identify, debug_halt, debug_put_char, DebugWriter};
 #[cfg(target_arch = "aarch64")]
 pub use endpoint::{reply, reply_with_mrs};
 #[cfg(target_arch = "aarch64")]

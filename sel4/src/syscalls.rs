@@ -113,6 +113,27 @@ pub(crate) fn one_arg(sys: Syscall, arg: Word) {
     }
 }
 
+/// A syscall with one argument in x0 and a result in x0 (DebugCapIdentify).
+#[cfg_attr(not(sel4_debug_build), allow(dead_code))]
+pub(crate) fn one_arg_result(sys: Syscall, arg: Word) -> Word {
+    let mut x0 = arg;
+    // SAFETY: as in `send`.
+    unsafe {
+        asm!(
+            "svc #0",
+            inout("x0") x0,
+            out("x1") _,
+            out("x2") _,
+            out("x3") _,
+            out("x4") _,
+            out("x5") _,
+            in("x7") sys as isize,
+            options(nostack),
+        );
+    }
+    x0
+}
+
 /// Gives up the rest of this thread's time slice.
 pub fn yield_now() {
     one_arg(Syscall::Yield, 0);

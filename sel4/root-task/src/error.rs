@@ -11,6 +11,10 @@ pub enum AllocError {
     OutOfMemory { size_bits: usize },
     /// The kernel refused the retype.
     Retype(sel4::Error),
+    /// The kernel refused to revoke a child allocator's untyped.
+    Revoke(sel4::Error),
+    /// Only a child allocator can be reclaimed.
+    NotAChild,
 }
 
 /// Why a task could not be created or started.

@@ -1,14 +1,23 @@
 //! Kernel objects from RAM untyped memory, each placed in a fresh slot of the root CNode.
+//!
+//! A *child* allocator owns one untyped object and a range of slots carved from its parent:
+//! everything made from it can be destroyed at once with [`ObjectAllocator::reclaim`] (revoke of
+//! the untyped: the kernel deletes every derived capability, so the objects, their mappings and
+//! the CNodes' contents go away, and the next retype starts again at offset 0). Give each task its
+//! own child allocator and its reclaim returns exactly what the task took.
+//! Invariant: only this allocator retypes from its untypeds (so the watermarks mirror the kernel's).
 
-use crate::{AllocError, SlotAllocator, UntypedPool};
+use crate::{AllocError, SlotAllocator, UntypedPool, UntypedRecord};
 use sel4::cap_type::Untyped;
-use sel4::{init_thread, BootInfo, Cap, CapType, ObjectBlueprint, Word};
+use sel4::{init_thread, BootInfo, Cap, CapType, ObjectBlueprint, SlotRegion, Word};
 
 /// Allocates slots and objects for the root task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ObjectAllocator {
     slots: SlotAllocator,
     untyped: UntypedPool,
+    /// For a child allocator: its untyped, its slot region, its size.
+    owner: Option<(Cap<Untyped>, SlotRegion, u8)>,
 }
 
 impl ObjectAllocator {
@@ -17,7 +26,48 @@ impl ObjectAllocator {
         Self {
             slots: SlotAllocator::new(bootinfo.empty()),
             untyped: UntypedPool::from_bootinfo(bootinfo),
+            owner: None,
         }
+    }
+
+    /// A child allocator over a new untyped of `2^size_bits` bytes and `slots` slots, both taken
+    /// from this allocator.
+    pub fn child(&mut self, size_bits: u8, slots: usize) -> Result<ObjectAllocator, AllocError> {
+        let untyped: Cap<Untyped> = self.allocate(ObjectBlueprint::Untyped {
+            size_bits: usize::from(size_bits),
+        })?;
+        let range = self.slots.alloc_range(slots)?;
+        let region = SlotRegion {
+            start: range.start,
+            end: range.end,
+        };
+        Ok(Self {
+            slots: SlotAllocator::new(region),
+            untyped: UntypedPool::from_records([Self::record(untyped, size_bits)]),
+            owner: Some((untyped, region, size_bits)),
+        })
+    }
+
+    fn record(untyped: Cap<Untyped>, size_bits: u8) -> UntypedRecord {
+        UntypedRecord {
+            slot: untyped.bits(),
+            paddr: 0,
+            size_bits,
+            used: 0,
+        }
+    }
+
+    /// Destroys everything this child allocator made (revoke of its untyped) and makes all its
+    /// memory and slots available again. Fails with `NotAChild` on the root allocator.
+    pub fn reclaim(&mut self) -> Result<(), AllocError> {
+        let (untyped, region, size_bits) = self.owner.ok_or(AllocError::NotAChild)?;
+        init_thread::CNODE
+            .relative(untyped)
+            .revoke()
+            .map_err(AllocError::Revoke)?;
+        self.slots = SlotAllocator::new(region);
+        self.untyped = UntypedPool::from_records([Self::record(untyped, size_bits)]);
+        Ok(())
     }
 
     /// A free slot of the root CNode.
