@@ -7,7 +7,8 @@
 //! - `SEL4_CONFIG`: the kernel's `autoconf.h`; otherwise `qemu/kernel/config/autoconf-debug.h`
 //!   of this repository.
 //!
-//! Sets `cfg(sel4_debug_build)` when the configuration defines `CONFIG_DEBUG_BUILD`.
+//! Sets `cfg(sel4_debug_build)` when the configuration defines `CONFIG_DEBUG_BUILD`, and
+//! `cfg(sel4_smp)` when `CONFIG_MAX_NUM_NODES > 1`.
 
 use sel4_codegen::{Api, Config, SourceTree};
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=SEL4_SOURCE");
     println!("cargo::rerun-if-env-changed=SEL4_CONFIG");
     println!("cargo::rustc-check-cfg=cfg(sel4_debug_build)");
+    println!("cargo::rustc-check-cfg=cfg(sel4_smp)");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config_path = std::env::var_os("SEL4_CONFIG")
         .map(PathBuf::from)
@@ -43,6 +45,9 @@ fn main() {
     );
     if config.is_defined("CONFIG_DEBUG_BUILD") {
         println!("cargo::rustc-cfg=sel4_debug_build");
+    }
+    if config.get("CONFIG_MAX_NUM_NODES").unwrap_or(1) > 1 {
+        println!("cargo::rustc-cfg=sel4_smp");
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::failure::{expect_eq, Failure};
 use crate::harness::Harness;
 use crate::images;
+use core::sync::atomic::{AtomicU64, Ordering};
 use harness_protocol::{
     check, echo4_reply, echo4_request, fault_mode, full_reply, full_request, label, ping_reply,
     FAULT_ADDRESS, FULL_WORDS, HELLO_MAGIC,
@@ -15,7 +16,8 @@ use sel4::{
     MessageInfo, ObjectBlueprint, Word,
 };
 use sel4_root_task::{
-    spawn, GrantedCap, ObjectAllocator, Process, ProcessSpec, Scratch, DEFAULT_SCRATCH_VADDR,
+    spawn, spawn_local_thread, GrantedCap, LocalThreadSpec, LocalWindow, ObjectAllocator, Process,
+    ProcessSpec, Scratch, DEFAULT_LOCAL_WINDOW_VADDR, DEFAULT_SCRATCH_VADDR,
 };
 
 /// Client priority: the root task's (the maximum), as the IPC fastpath requires.
@@ -45,10 +47,21 @@ struct Echo {
 const ECHO_A: Echo = Echo { id: 1, badge: 0x11 };
 const ECHO_B: Echo = Echo { id: 2, badge: 0x22 };
 
+/// Badge of the local thread's endpoint.
+const THREAD_BADGE: Word = 0x33;
+/// What the root task writes for the local thread to read.
+const SHARED_BEFORE: Word = 0x5eed_1234;
+/// What the local thread XORs into it.
+const SHARED_XOR: Word = 0xffff;
+/// Memory shared between the root task and its local thread.
+static SHARED: AtomicU64 = AtomicU64::new(0);
+
 /// Everything the root task needs to spawn and serve clients.
 struct Env {
     alloc: ObjectAllocator,
     scratch: Scratch,
+    window: LocalWindow,
+    root_cnode_bits: usize,
     endpoint: Cap<Endpoint>,
     fault_endpoint: Cap<Endpoint>,
 }
@@ -125,6 +138,14 @@ pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
         }),
     );
 
+    h.record(
+        "thread_in_root_address_space",
+        check_local_thread(&mut env, 0),
+    );
+    if bootinfo.num_nodes() > 1 {
+        h.record("thread_on_second_core", check_local_thread(&mut env, 1));
+        h.record("second_core_runs_in_parallel", check_parallel(&mut env));
+    }
     h.record("client_memory_reclaimed", check_reclaim(&mut env));
 
     h.record(
@@ -181,6 +202,8 @@ fn setup(bootinfo: &BootInfo<'_>) -> Result<Env, Failure> {
     Ok(Env {
         alloc,
         scratch,
+        window: LocalWindow::new(DEFAULT_LOCAL_WINDOW_VADDR),
+        root_cnode_bits: usize::from(bootinfo.init_thread_cnode_size_bits()),
         endpoint,
         fault_endpoint,
     })
@@ -202,6 +225,7 @@ fn spawn_client(
         fault_endpoint,
         fault_badge,
         caps,
+        affinity: 0,
     };
     Ok(spawn(mem, &mut env.scratch, init_thread::ASID_POOL, &spec)?)
 }
@@ -394,4 +418,141 @@ fn check_measurements(h: &Harness, a: Option<&EchoRun>) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// A thread on `core` in the root task's own address space: it reads what the root task wrote to a
+/// static, reports it over a badged endpoint, writes back, and the root task sees the write.
+fn check_local_thread(env: &mut Env, core: usize) -> Result<(), Failure> {
+    SHARED.store(SHARED_BEFORE, Ordering::SeqCst);
+    let slot = env.alloc.slot()?;
+    let rights = CapRights {
+        write: true,
+        read: false,
+        grant: true,
+    };
+    init_thread::CNODE
+        .relative_bits_with_depth(slot, sel4::WORD_BITS)
+        .mint(
+            &init_thread::CNODE.relative(env.endpoint),
+            rights,
+            THREAD_BADGE,
+        )
+        .map_err(|_| Failure::Prerequisite {
+            what: "mint of the thread's endpoint",
+        })?;
+    let spec = LocalThreadSpec {
+        entry: local_thread_main,
+        arg: slot,
+        stack_pages: 4,
+        priority: PRIORITY,
+        affinity: core,
+        fault_endpoint: None,
+        root_cnode_bits: env.root_cnode_bits,
+    };
+    let thread = spawn_local_thread(&mut env.alloc, &mut env.window, &spec)?;
+    let (info, badge, mrs) = poll(env.endpoint, "HELLO from the local thread")?;
+    expect_eq("local thread badge", THREAD_BADGE, badge)?;
+    expect_eq("local thread label", label::HELLO, info.label())?;
+    expect_eq("value the thread read", SHARED_BEFORE, mrs[0])?;
+    sel4::reply_with_mrs(MessageInfo::new(label::HELLO, 0, 0, 0), &[0; 4]);
+    let (info, badge, _) = poll(env.endpoint, "DONE from the local thread")?;
+    thread
+        .tcb
+        .tcb_suspend()
+        .map_err(|_| Failure::Prerequisite {
+            what: "suspend of the local thread",
+        })?;
+    expect_eq("local thread badge", THREAD_BADGE, badge)?;
+    expect_eq("local thread label", label::DONE, info.label())?;
+    expect_eq(
+        "value the thread wrote",
+        SHARED_BEFORE ^ SHARED_XOR,
+        SHARED.load(Ordering::SeqCst),
+    )
+}
+
+extern "C" fn local_thread_main(endpoint_slot: Word) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_bits(endpoint_slot);
+    let seen = SHARED.load(Ordering::SeqCst);
+    let mut mrs = [seen, 0, 0, 0];
+    ep.call_with_mrs(MessageInfo::new(label::HELLO, 0, 0, 1), &mut mrs);
+    SHARED.store(seen ^ SHARED_XOR, Ordering::SeqCst);
+    loop {
+        let mut mrs = [0; 4];
+        ep.call_with_mrs(MessageInfo::new(label::DONE, 0, 0, 0), &mut mrs);
+    }
+}
+
+/// Value the root task publishes for the parallel thread.
+const GO: Word = 0x60;
+/// Iterations the parallel thread waits for [`GO`].
+const SPIN_LIMIT: Word = 10_000_000;
+
+/// A thread on core 1 with a higher priority than the root task spins (boundedly) until the
+/// root task writes [`GO`]: on the same core the root task could not run during the spin, so
+/// seeing `GO` proves the two ran in parallel on different cores.
+fn check_parallel(env: &mut Env) -> Result<(), Failure> {
+    SHARED.store(0, Ordering::SeqCst);
+    let slot = env.alloc.slot()?;
+    let rights = CapRights {
+        write: true,
+        read: false,
+        grant: true,
+    };
+    init_thread::CNODE
+        .relative_bits_with_depth(slot, sel4::WORD_BITS)
+        .mint(
+            &init_thread::CNODE.relative(env.endpoint),
+            rights,
+            THREAD_BADGE,
+        )
+        .map_err(|_| Failure::Prerequisite {
+            what: "mint of the thread's endpoint",
+        })?;
+    let lower = PRIORITY - 1;
+    init_thread::TCB
+        .tcb_set_priority(lower)
+        .map_err(|_| Failure::Prerequisite {
+            what: "lowering the root task's priority",
+        })?;
+    let spec = LocalThreadSpec {
+        entry: parallel_thread_main,
+        arg: slot,
+        stack_pages: 4,
+        priority: PRIORITY,
+        affinity: 1,
+        fault_endpoint: None,
+        root_cnode_bits: env.root_cnode_bits,
+    };
+    let result = spawn_local_thread(&mut env.alloc, &mut env.window, &spec)
+        .map_err(Failure::from)
+        .and_then(|thread| {
+            SHARED.store(GO, Ordering::SeqCst);
+            let (_, badge, mrs) = poll(env.endpoint, "report of the parallel thread")?;
+            let _ = thread.tcb.tcb_suspend();
+            expect_eq("parallel thread badge", THREAD_BADGE, badge)?;
+            expect_eq("parallel thread saw GO while spinning", 1, mrs[0])
+        });
+    init_thread::TCB
+        .tcb_set_priority(PRIORITY)
+        .map_err(|_| Failure::Prerequisite {
+            what: "restoring the root task's priority",
+        })?;
+    result
+}
+
+extern "C" fn parallel_thread_main(endpoint_slot: Word) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_bits(endpoint_slot);
+    let mut seen = 0;
+    for _ in 0..SPIN_LIMIT {
+        if SHARED.load(Ordering::SeqCst) == GO {
+            seen = 1;
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    loop {
+        let mut mrs = [seen, 0, 0, 0];
+        ep.call_with_mrs(MessageInfo::new(label::REPORT, 0, 0, 1), &mut mrs);
+    }
 }

@@ -79,6 +79,19 @@ impl Cap<Tcb> {
         )
     }
 
+    /// Pins the thread to `core`. A single-core kernel has no such call: core 0 is then a no-op
+    /// and any other core fails with `NotInThisConfiguration`.
+    pub fn tcb_set_affinity(self, core: usize) -> Result<()> {
+        #[cfg(sel4_smp)]
+        return raw::tcb_set_affinity(self.bits(), core as Word);
+        #[cfg(not(sel4_smp))]
+        if core == 0 {
+            Ok(())
+        } else {
+            Err(crate::Error::NotInThisConfiguration)
+        }
+    }
+
     /// Makes the thread runnable.
     pub fn tcb_resume(self) -> Result<()> {
         raw::tcb_resume(self.bits())

@@ -9,6 +9,9 @@ pub enum Error {
     Kernel(KernelError),
     /// The reply label was neither 0 nor a known error code.
     UnknownCode(Word),
+    /// The request needs a kernel configuration this one lacks (e.g. another core on a
+    /// single-core kernel); nothing was sent.
+    NotInThisConfiguration,
 }
 
 impl Error {

@@ -7,6 +7,7 @@
 //! - [`AddressSpace`]: a VSpace with its paging structures created on demand.
 //! - [`Scratch`]: a window of the root task's own address space for filling frames.
 //! - [`spawn`] with [`ProcessSpec`]: a task in its own CSpace and VSpace from an ELF image.
+//! - [`spawn_local_thread`]: a thread in the root task's own address space (server threads).
 //!
 //! Console macros and the panic handler come from `sel4-runtime` (re-exported).
 
@@ -17,6 +18,8 @@ mod elf_loader;
 #[cfg(target_arch = "aarch64")]
 mod entry;
 mod error;
+#[cfg(target_arch = "aarch64")]
+mod local_thread;
 #[cfg(target_arch = "aarch64")]
 mod object_allocator;
 #[cfg(target_arch = "aarch64")]
@@ -34,6 +37,10 @@ pub use untyped_pool::{UntypedPool, UntypedRecord};
 
 #[cfg(target_arch = "aarch64")]
 pub use elf_loader::{load_elf, LoadedImage};
+#[cfg(target_arch = "aarch64")]
+pub use local_thread::{
+    spawn_local_thread, LocalThread, LocalThreadSpec, LocalWindow, DEFAULT_LOCAL_WINDOW_VADDR,
+};
 #[cfg(target_arch = "aarch64")]
 pub use object_allocator::ObjectAllocator;
 #[cfg(target_arch = "aarch64")]

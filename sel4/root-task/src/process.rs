@@ -55,6 +55,8 @@ pub struct ProcessSpec<'a> {
     pub fault_badge: Word,
     /// Capabilities for slots `FIRST_GRANTED..`.
     pub caps: &'a [GrantedCap],
+    /// Core to pin the thread to (0 on a single-core kernel).
+    pub affinity: usize,
 }
 
 /// A created task.
@@ -145,6 +147,8 @@ pub fn spawn(
         ipc_frame,
     )
     .step("TCB_Configure")?;
+    tcb.tcb_set_affinity(spec.affinity)
+        .step("TCB_SetAffinity")?;
     Ok(p)
 }
 
