@@ -1,0 +1,292 @@
+//! The speed targets of issue 6 that run on the host, each against its peers in the same run.
+//! `report` (run by `cargo xtask bench`) turns the medians into ratios.
+//!
+//! - `fast_path_64`: one alloc + free of a 64-byte object; memserver through a held `CoreGuard`.
+//! - `kmalloc_mixed`: the fixed-seed trace of `workload` (one element = free + alloc of one slot).
+//! - `class_batch`: per kmalloc class, 32 allocations then 32 frees (the plot's throughput).
+//! - `two_cores`: alloc + free pairs on one pinned thread, and on two threads on two cores.
+//! - `producer_consumer`: a pinned producer allocates batches of 64, a pinned consumer on the
+//!   other core frees them (remote frees), against one thread doing both (`local`); with one
+//!   node (frees go to the consumer core's array) and two nodes (frees go through alien arrays).
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use memserver::kmalloc::KMALLOC_SIZES;
+use memserver::CacheId;
+use memserver_bench::fixture::{Fixture, CORE0, CORE1, OWNER};
+use memserver_bench::peers::{Block, Glibc, Mimalloc, Peer};
+use memserver_bench::pin;
+use memserver_bench::workload::Trace;
+
+const ARENA: usize = 256 << 20;
+const BATCH: usize = 32;
+const PC_BATCH: usize = 64;
+
+fn fast_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fast_path_64");
+    g.throughput(Throughput::Elements(1));
+    let f = Fixture::new(1, 1, ARENA).unwrap();
+    let id = f.cache("bench-64", 64).unwrap();
+    let mut guard = f.alloc.core(CORE0).unwrap();
+    g.bench_function("memserver", |b| {
+        b.iter(|| {
+            let a = guard.alloc(black_box(id)).unwrap();
+            guard.free(id, black_box(a)).unwrap();
+        })
+    });
+    drop(guard);
+    peer_pair::<Mimalloc>(&mut g, 64);
+    peer_pair::<Glibc>(&mut g, 64);
+    g.finish();
+}
+
+fn peer_pair<P: Peer>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: usize,
+) {
+    g.bench_function(P::NAME, |b| {
+        b.iter(|| {
+            let blk = P::alloc(black_box(size)).unwrap();
+            P::free(black_box(blk));
+        })
+    });
+}
+
+fn kmalloc_mixed(c: &mut Criterion) {
+    let trace = Trace::standard();
+    let mut g = c.benchmark_group("kmalloc_mixed");
+    g.throughput(Throughput::Elements(trace.steps.len() as u64));
+    let f = Fixture::new(1, 1, ARENA).unwrap();
+    let set = f.alloc.kmalloc_set_create(OWNER).unwrap();
+    {
+        let mut guard = f.alloc.core(CORE0).unwrap();
+        let mut live: Vec<usize> = trace
+            .initial
+            .iter()
+            .map(|&s| guard.kmalloc(&set, s).unwrap())
+            .collect();
+        g.bench_function("memserver", |b| {
+            b.iter(|| {
+                for s in &trace.steps {
+                    let slot = &mut live[s.slot as usize];
+                    guard.kfree(&set, *slot).unwrap();
+                    *slot = guard.kmalloc(&set, black_box(s.size as usize)).unwrap();
+                }
+            })
+        });
+        for a in live {
+            guard.kfree(&set, a).unwrap();
+        }
+    }
+    peer_mixed::<Mimalloc>(&mut g, &trace);
+    peer_mixed::<Glibc>(&mut g, &trace);
+    g.finish();
+}
+
+fn peer_mixed<P: Peer>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    trace: &Trace,
+) {
+    let mut live: Vec<Option<Block<P>>> = trace.initial.iter().map(|&s| P::alloc(s)).collect();
+    g.bench_function(P::NAME, |b| {
+        b.iter(|| {
+            for s in &trace.steps {
+                let slot = &mut live[s.slot as usize];
+                if let Some(old) = slot.take() {
+                    P::free(old);
+                }
+                *slot = P::alloc(black_box(s.size as usize));
+            }
+        })
+    });
+    for b in live.into_iter().flatten() {
+        P::free(b);
+    }
+}
+
+fn class_batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("class_batch");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let f = Fixture::new(1, 1, ARENA).unwrap();
+    let set = f.alloc.kmalloc_set_create(OWNER).unwrap();
+    let mut held = [0usize; BATCH];
+    for &size in KMALLOC_SIZES.iter() {
+        let mut guard = f.alloc.core(CORE0).unwrap();
+        g.bench_with_input(BenchmarkId::new("memserver", size), &size, |b, &size| {
+            b.iter(|| {
+                for h in held.iter_mut() {
+                    *h = guard.kmalloc(&set, black_box(size)).unwrap();
+                }
+                for &h in held.iter() {
+                    guard.kfree(&set, h).unwrap();
+                }
+            })
+        });
+        drop(guard);
+        peer_batch::<Mimalloc>(&mut g, size);
+        peer_batch::<Glibc>(&mut g, size);
+    }
+    g.finish();
+}
+
+fn peer_batch<P: Peer>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: usize,
+) {
+    let mut held: Vec<Block<P>> = Vec::with_capacity(BATCH);
+    g.bench_with_input(BenchmarkId::new(P::NAME, size), &size, |b, &size| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                held.push(P::alloc(black_box(size)).unwrap());
+            }
+            for blk in held.drain(..) {
+                P::free(blk);
+            }
+        })
+    });
+}
+
+/// Runs `work(core, iters)` on one pinned thread per core in `cores`, started together; returns
+/// the time until the last one finished.
+fn on_cores(cores: &[usize], iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
+    let barrier = Barrier::new(cores.len() + 1);
+    std::thread::scope(|s| {
+        for &c in cores {
+            let (barrier, work) = (&barrier, &work);
+            s.spawn(move || {
+                pin::to_cpu(c % pin::online_cpus()).expect("pin thread");
+                barrier.wait();
+                work(c, iters);
+            });
+        }
+        barrier.wait();
+        Instant::now()
+    })
+    .elapsed()
+}
+
+fn pairs(f: &Fixture, id: CacheId, core: usize, iters: u64) {
+    let mut guard = f
+        .alloc
+        .core(memserver::topology::CoreId(core as u8))
+        .unwrap();
+    for _ in 0..iters {
+        let a = guard.alloc(black_box(id)).unwrap();
+        guard.free(id, black_box(a)).unwrap();
+    }
+}
+
+fn two_cores(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_cores");
+    g.throughput(Throughput::Elements(1));
+    let f = Fixture::new(1, 2, ARENA).unwrap();
+    let id = f.cache("bench-64", 64).unwrap();
+    g.bench_function("one_thread", |b| {
+        b.iter_custom(|iters| on_cores(&[0], iters, |c, n| pairs(&f, id, c, n)))
+    });
+    // Each of the two threads does `iters` pairs: throughput is twice the elements per time.
+    g.bench_function("two_threads", |b| {
+        b.iter_custom(|iters| on_cores(&[0, 1], iters, |c, n| pairs(&f, id, c, n)))
+    });
+    g.finish();
+}
+
+/// One thread allocating and freeing batches of `PC_BATCH` (the local reference).
+fn local_batches(f: &Fixture, id: CacheId, objects: u64) -> Duration {
+    on_cores(&[0], objects, |_, n| {
+        let mut guard = f.alloc.core(CORE0).unwrap();
+        let mut held = [0usize; PC_BATCH];
+        for _ in 0..n.div_ceil(PC_BATCH as u64) {
+            for h in held.iter_mut() {
+                *h = guard.alloc(id).unwrap();
+            }
+            for &h in held.iter() {
+                guard.free(id, black_box(h)).unwrap();
+            }
+        }
+    })
+}
+
+/// A producer on core 0 allocating batches, a consumer on core 1 freeing them. Batches travel
+/// through a channel polled without sleeping (both threads spin on their own core); at most four
+/// batch buffers circulate.
+fn remote_batches(f: &Fixture, id: CacheId, objects: u64) -> Duration {
+    let batches = objects.div_ceil(PC_BATCH as u64);
+    let (full_tx, full_rx) = mpsc::channel::<Box<[usize; PC_BATCH]>>();
+    let (empty_tx, empty_rx) = mpsc::channel::<Box<[usize; PC_BATCH]>>();
+    for _ in 0..4 {
+        empty_tx.send(Box::new([0; PC_BATCH])).unwrap();
+    }
+    let full_rx = Arc::new(std::sync::Mutex::new(full_rx));
+    let empty_rx = std::sync::Mutex::new(empty_rx);
+    let full_tx = std::sync::Mutex::new(full_tx);
+    let empty_tx = std::sync::Mutex::new(empty_tx);
+    on_cores(&[0, 1], batches, |core, n| {
+        if core == 0 {
+            let mut guard = f.alloc.core(CORE0).unwrap();
+            let rx = empty_rx.lock().unwrap();
+            let tx = full_tx.lock().unwrap().clone();
+            for _ in 0..n {
+                let mut buf = loop {
+                    match rx.try_recv() {
+                        Ok(b) => break b,
+                        Err(_) => std::hint::spin_loop(),
+                    }
+                };
+                for h in buf.iter_mut() {
+                    *h = guard.alloc(id).unwrap();
+                }
+                tx.send(buf).unwrap();
+            }
+        } else {
+            let mut guard = f.alloc.core(CORE1).unwrap();
+            let rx = full_rx.lock().unwrap();
+            let tx = empty_tx.lock().unwrap().clone();
+            for _ in 0..n {
+                let buf = loop {
+                    match rx.try_recv() {
+                        Ok(b) => break b,
+                        Err(_) => std::hint::spin_loop(),
+                    }
+                };
+                for &h in buf.iter() {
+                    guard.free(id, h).unwrap();
+                }
+                // The producer may have finished and dropped its receiver.
+                let _ = tx.send(buf);
+            }
+        }
+    })
+}
+
+fn producer_consumer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("producer_consumer");
+    g.throughput(Throughput::Elements(PC_BATCH as u64));
+    let one = Fixture::new(1, 2, ARENA).unwrap();
+    let id1 = one.cache("bench-64", 64).unwrap();
+    g.bench_function("local", |b| {
+        b.iter_custom(|iters| local_batches(&one, id1, iters * PC_BATCH as u64))
+    });
+    g.bench_function("remote_1node", |b| {
+        b.iter_custom(|iters| remote_batches(&one, id1, iters * PC_BATCH as u64))
+    });
+    let two = Fixture::new(2, 1, ARENA).unwrap();
+    let id2 = two.cache("bench-64", 64).unwrap();
+    g.bench_function("remote_2nodes", |b| {
+        b.iter_custom(|iters| remote_batches(&two, id2, iters * PC_BATCH as u64))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    fast_path,
+    kmalloc_mixed,
+    class_batch,
+    two_cores,
+    producer_consumer
+);
+criterion_main!(benches);
