@@ -72,6 +72,11 @@ impl World {
         Client::connect(self.transport(core, badge, &pages), Config { batch }).expect("connect")
     }
 
+    /// The arena's address range `[start, end)` (every object the server hands out lies in it).
+    pub fn arena_range(&self) -> (usize, usize) {
+        (self._arena.base(), self._arena.base() + self._arena.len())
+    }
+
     pub fn stats(&self) -> Stats {
         self.server.allocator().stats()
     }

@@ -364,8 +364,10 @@ fn every_bad_request_gets_its_own_error_and_changes_nothing() {
     // A forged badge, and a client that has not greeted.
     let (badge, pages) = world.attach(Quota::UNLIMITED);
     let mut t = world.transport(0, badge, &pages);
-    let mut msg = Message::default();
-    msg.label = Label::Stats.word();
+    let mut msg = Message {
+        label: Label::Stats.word(),
+        ..Default::default()
+    };
     t.call(&mut msg);
     assert_eq!(Error::from_code(msg.label), Some(Error::NotGreeted));
     let mut forged = world.transport(0, badge ^ (1 << 40), &pages);
