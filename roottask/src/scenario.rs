@@ -8,7 +8,7 @@ use crate::images;
 use core::sync::atomic::{AtomicU64, Ordering};
 use harness_protocol::{
     check, echo4_reply, echo4_request, fault_mode, full_reply, full_request, label, ping_reply,
-    FAULT_ADDRESS, FULL_WORDS, HELLO_MAGIC,
+    shared_pattern, shared_reply, FAULT_ADDRESS, FULL_WORDS, HELLO_MAGIC, SHARED_PAGE_VADDR,
 };
 use sel4::cap_type::Endpoint;
 use sel4::{
@@ -17,7 +17,7 @@ use sel4::{
 };
 use sel4_root_task::{
     spawn, spawn_local_thread, GrantedCap, LocalThreadSpec, LocalWindow, ObjectAllocator, Process,
-    ProcessSpec, Scratch, DEFAULT_LOCAL_WINDOW_VADDR, DEFAULT_SCRATCH_VADDR,
+    ProcessSpec, Scratch, SharedPage, DEFAULT_LOCAL_WINDOW_VADDR, DEFAULT_SCRATCH_VADDR,
 };
 
 /// Client priority: the root task's (the maximum), as the IPC fastpath requires.
@@ -70,6 +70,8 @@ struct Env {
 #[derive(Debug, Default)]
 struct EchoRun {
     hello: Option<(Word, Word)>,
+    /// Word 0 of the shared page as the client read it, and word 1 as the harness read it.
+    shared: Option<(Word, Word)>,
     badges_ok: bool,
     echo4: Option<Result<(), Failure>>,
     full: Option<Result<(), Failure>>,
@@ -111,6 +113,32 @@ pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
         "round_trip_full_ipc_buffer",
         outcome(a_run.as_ref().and_then(|r| r.full), "120-word echo")
             .and_then(|()| client_bit(client_checks, check::FULL, "120-word reply")),
+    );
+
+    h.record(
+        "page_shared_with_client",
+        a_run
+            .as_ref()
+            .and_then(|r| r.shared)
+            .ok_or(Failure::Prerequisite {
+                what: "HELLO with the shared word",
+            })
+            .and_then(|(seen, written)| {
+                expect_eq(
+                    "word 0 as the client read it",
+                    shared_pattern(ECHO_A.id),
+                    seen,
+                )?;
+                expect_eq(
+                    "word 1 as the harness read it",
+                    shared_reply(ECHO_A.id),
+                    written,
+                )
+            }),
+    );
+    h.record(
+        "untyped_watermark_matches_kernel",
+        check_watermark(&mut env),
     );
 
     let b = run_echo(&mut env, &ECHO_B);
@@ -258,10 +286,23 @@ fn run_echo(env: &mut Env, echo: &Echo) -> Result<EchoRun, Failure> {
     let mut mem = env.alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
     // Echo clients fault to the serving endpoint itself, so a fault ends the serve loop.
     let (ep, badge) = (env.endpoint, FAULT_BADGE | echo.id);
-    let process = spawn_client(env, &mut mem, images::ECHO, ep, badge, &caps)?;
+    let mut process = spawn_client(env, &mut mem, images::ECHO, ep, badge, &caps)?;
+    let shared = SharedPage::create(
+        &mut mem,
+        &mut process,
+        SHARED_PAGE_VADDR as usize,
+        &mut env.window,
+        &mut env.alloc,
+    )?;
+    shared.write(0, shared_pattern(echo.id));
     process.start([echo.id, 0, 0, 0])?;
     let first = poll(env.endpoint, "HELLO from the echo client")?;
-    let run = serve(env.endpoint, echo, first);
+    let mut run = serve(env.endpoint, echo, first);
+    if let Ok(r) = &mut run {
+        if let Some((seen, _)) = r.shared {
+            r.shared = Some((seen, shared.read(1).unwrap_or(0)));
+        }
+    }
     mem.reclaim()?;
     run
 }
@@ -285,8 +326,9 @@ fn serve(
         run.badges_ok &= badge == echo.badge;
         let length = info.length();
         let reply_length = match (info.label(), length) {
-            (label::HELLO, 2) => {
+            (label::HELLO, 3) => {
                 run.hello = Some((mrs[0], mrs[1]));
+                run.shared = Some((mrs[2], 0));
                 0
             }
             (label::ECHO, 4) => {
@@ -555,4 +597,42 @@ extern "C" fn parallel_thread_main(endpoint_slot: Word) -> ! {
         let mut mrs = [seen, 0, 0, 0];
         ep.call_with_mrs(MessageInfo::new(label::REPORT, 0, 0, 1), &mut mrs);
     }
+}
+
+/// Retypes an endpoint (forcing an alignment gap), a run of frames and a TCB from a fresh child
+/// untyped and checks every frame's physical address, as the kernel reports it, against the
+/// allocator's mirror of the untyped's watermark.
+fn check_watermark(env: &mut Env) -> Result<(), Failure> {
+    let mut mem = env.alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
+    let result = (|| {
+        mem.allocate::<Endpoint>(ObjectBlueprint::Endpoint)?;
+        let run = mem.allocate_run(ObjectBlueprint::SmallPage, 16)?;
+        mem.allocate::<sel4::cap_type::Tcb>(ObjectBlueprint::Tcb)?;
+        let last = mem.allocate_run(ObjectBlueprint::SmallPage, 1)?;
+        for i in 0..run.count {
+            let frame = Cap::<sel4::cap_type::Granule>::from_bits(run.first_slot + i as Word);
+            let paddr = frame
+                .frame_get_address()
+                .map_err(|_| Failure::Prerequisite {
+                    what: "Page_GetAddress",
+                })?;
+            expect_eq("frame physical address", run.paddr(i).unwrap_or(0), paddr)?;
+            expect_eq(
+                "slot found from the address",
+                frame.bits(),
+                run.slot_of_paddr(paddr + 100).unwrap_or(0),
+            )?;
+        }
+        let frame = Cap::<sel4::cap_type::Granule>::from_bits(last.first_slot);
+        let paddr = frame
+            .frame_get_address()
+            .map_err(|_| Failure::Prerequisite {
+                what: "Page_GetAddress",
+            })?;
+        // The TCB (2 KiB) after 16 pages leaves the next page 4 KiB further on.
+        expect_eq("page after the TCB", run.first_paddr + 17 * 4096, paddr)?;
+        expect_eq("same page from the run", last.first_paddr, paddr)
+    })();
+    mem.reclaim()?;
+    result
 }

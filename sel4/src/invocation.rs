@@ -14,15 +14,20 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// Reply message register `i` (0 if beyond the reply's length).
+    /// Reply message register `i`, read whatever the reply's length says (as libsel4's stubs
+    /// do): seL4 5.0.0 answers `Page_GetAddress` with the address in register 0 but a length of 0
+    /// (its generic "success" reply overwrites the tag after the invocation set it).
     pub fn mr(&self, i: usize) -> Word {
-        if i >= self.length {
-            0
-        } else if i < self.regs.len() {
+        if i < self.regs.len() {
             self.regs[i]
         } else {
-            with_ipc_buffer(|ipc| ipc.msg[i])
+            with_ipc_buffer(|ipc| ipc.msg.get(i).copied().unwrap_or(0))
         }
+    }
+
+    /// The length the reply's tag states.
+    pub fn length(&self) -> usize {
+        self.length
     }
 }
 

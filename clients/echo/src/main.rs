@@ -1,7 +1,8 @@
 //! Harness client: says hello with its id, echoes 4 register words and a full 120-word IPC
 //! buffer, checks the replies, measures register-only and 5-word round trips with the PMU cycle
 //! counter (guest instructions under QEMU `-icount shift=0`), reports, and says done.
-//! Start arguments: x0 = its id. Slot `FIRST_GRANTED` holds its badged endpoint to the harness.
+//! Start arguments: x0 = its id. Slot `FIRST_GRANTED` holds its badged endpoint to the harness;
+//! a page shared with the harness is mapped at `SHARED_PAGE_VADDR`.
 
 #![no_std]
 #![no_main]
@@ -9,7 +10,7 @@
 use harness_protocol::{
     check, echo4_reply, echo4_request, full_reply, full_request, label, ping_reply,
 };
-use harness_protocol::{FULL_WORDS, HELLO_MAGIC, MEASURE_ROUNDS};
+use harness_protocol::{shared_reply, FULL_WORDS, HELLO_MAGIC, MEASURE_ROUNDS, SHARED_PAGE_VADDR};
 use sel4::cap_type::Endpoint;
 use sel4::{pmu, with_ipc_buffer, with_ipc_buffer_mut, Cap, MessageInfo, Word};
 
@@ -20,8 +21,14 @@ sel4_runtime::declare_child_task!(main);
 
 fn main(args: [Word; 4]) {
     let id = args[0];
-    let mut mrs = [id, HELLO_MAGIC, 0, 0];
-    SERVER.call_with_mrs(MessageInfo::new(label::HELLO, 0, 0, 2), &mut mrs);
+    let shared = SHARED_PAGE_VADDR as *mut Word;
+    // SAFETY: the harness maps a read-write page at SHARED_PAGE_VADDR before starting this task
+    // (harness protocol); volatile because the harness reads and writes it too.
+    let seen = unsafe { core::ptr::read_volatile(shared) };
+    // SAFETY: as above; word 1 lies in the same page.
+    unsafe { core::ptr::write_volatile(shared.add(1), shared_reply(id)) };
+    let mut mrs = [id, HELLO_MAGIC, seen, 0];
+    SERVER.call_with_mrs(MessageInfo::new(label::HELLO, 0, 0, 3), &mut mrs);
 
     let mut checks = 0;
     let req = echo4_request(id);

@@ -10,7 +10,7 @@ pub type Word = u64;
 /// Message labels (the seL4 message label of each call).
 pub mod label {
     use super::Word;
-    /// `[id, HELLO_MAGIC]`: the client runs.
+    /// `[id, HELLO_MAGIC, word 0 of the shared page]`: the client runs.
     pub const HELLO: Word = 1;
     /// Four words `echo4_request(id)`, reply `echo4_reply(..)`; or 120 words `full_request`.
     pub const ECHO: Word = 2;
@@ -30,6 +30,19 @@ pub const HELLO_MAGIC: Word = 0x6d65_6d73_6572_7665;
 pub const FULL_WORDS: usize = 120;
 /// Measured round trips of each kind (the minimum is reported).
 pub const MEASURE_ROUNDS: usize = 16;
+/// Where the harness maps a page shared with the echo client.
+pub const SHARED_PAGE_VADDR: Word = 0x2000_0000;
+
+/// What the harness writes to word 0 of client `id`'s shared page before starting it.
+pub const fn shared_pattern(id: Word) -> Word {
+    0x5a5a_0000_0000 | id
+}
+
+/// What client `id` writes to word 1 of its shared page.
+pub const fn shared_reply(id: Word) -> Word {
+    id.wrapping_mul(0x1_0001) ^ 0xc0de
+}
+
 /// Address the faulting client reads (never mapped).
 pub const FAULT_ADDRESS: Word = 0xdead_0000;
 

@@ -15,6 +15,8 @@ pub enum AllocError {
     Revoke(sel4::Error),
     /// Only a child allocator can be reclaimed.
     NotAChild,
+    /// The kernel refused to copy a capability.
+    Copy(sel4::Error),
 }
 
 /// Why a task could not be created or started.

@@ -22,18 +22,22 @@ mod error;
 mod local_thread;
 #[cfg(target_arch = "aarch64")]
 mod object_allocator;
+mod object_run;
 #[cfg(target_arch = "aarch64")]
 mod process;
 #[cfg(target_arch = "aarch64")]
 mod scratch;
+#[cfg(target_arch = "aarch64")]
+mod shared_page;
 mod slots;
 mod untyped_pool;
 #[cfg(target_arch = "aarch64")]
 mod vspace;
 
 pub use error::{AllocError, SpawnError};
+pub use object_run::ObjectRun;
 pub use slots::SlotAllocator;
-pub use untyped_pool::{UntypedPool, UntypedRecord};
+pub use untyped_pool::{UntypedPool, UntypedRecord, MAX_UNTYPED};
 
 #[cfg(target_arch = "aarch64")]
 pub use elf_loader::{load_elf, LoadedImage};
@@ -49,6 +53,8 @@ pub use process::{
 };
 #[cfg(target_arch = "aarch64")]
 pub use scratch::{Scratch, DEFAULT_SCRATCH_VADDR};
+#[cfg(target_arch = "aarch64")]
+pub use shared_page::SharedPage;
 #[cfg(target_arch = "aarch64")]
 pub use vspace::AddressSpace;
 

@@ -56,6 +56,27 @@ impl LocalWindow {
     }
 }
 
+impl LocalWindow {
+    /// Maps the existing frame `frame` (read-write, not executable) after a guard page; returns
+    /// its address. The frame's cap must not be mapped elsewhere (copy it first).
+    pub fn map_existing(
+        &mut self,
+        alloc: &mut ObjectAllocator,
+        frame: Cap<Granule>,
+    ) -> Result<usize, SpawnError> {
+        let vaddr = self.next + PAGE_SIZE;
+        self.space.map_frame(
+            alloc,
+            frame,
+            vaddr,
+            CapRights::read_write(),
+            VmAttributes::DATA,
+        )?;
+        self.next = vaddr + PAGE_SIZE;
+        Ok(vaddr)
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone, Copy)]
 pub struct LocalThreadSpec {

@@ -7,7 +7,7 @@
 //! own child allocator and its reclaim returns exactly what the task took.
 //! Invariant: only this allocator retypes from its untypeds (so the watermarks mirror the kernel's).
 
-use crate::{AllocError, SlotAllocator, UntypedPool, UntypedRecord};
+use crate::{AllocError, ObjectRun, SlotAllocator, UntypedPool, UntypedRecord};
 use sel4::cap_type::Untyped;
 use sel4::{init_thread, BootInfo, Cap, CapType, ObjectBlueprint, SlotRegion, Word};
 
@@ -16,8 +16,8 @@ use sel4::{init_thread, BootInfo, Cap, CapType, ObjectBlueprint, SlotRegion, Wor
 pub struct ObjectAllocator {
     slots: SlotAllocator,
     untyped: UntypedPool,
-    /// For a child allocator: its untyped, its slot region, its size.
-    owner: Option<(Cap<Untyped>, SlotRegion, u8)>,
+    /// For a child allocator: its untyped, its slot region, its size, its physical address.
+    owner: Option<(Cap<Untyped>, SlotRegion, u8, Word)>,
 }
 
 impl ObjectAllocator {
@@ -33,9 +33,13 @@ impl ObjectAllocator {
     /// A child allocator over a new untyped of `2^size_bits` bytes and `slots` slots, both taken
     /// from this allocator.
     pub fn child(&mut self, size_bits: u8, slots: usize) -> Result<ObjectAllocator, AllocError> {
-        let untyped: Cap<Untyped> = self.allocate(ObjectBlueprint::Untyped {
-            size_bits: usize::from(size_bits),
-        })?;
+        let run = self.allocate_run(
+            ObjectBlueprint::Untyped {
+                size_bits: usize::from(size_bits),
+            },
+            1,
+        )?;
+        let untyped = Cap::<Untyped>::from_bits(run.first_slot);
         let range = self.slots.alloc_range(slots)?;
         let region = SlotRegion {
             start: range.start,
@@ -43,15 +47,15 @@ impl ObjectAllocator {
         };
         Ok(Self {
             slots: SlotAllocator::new(region),
-            untyped: UntypedPool::from_records([Self::record(untyped, size_bits)]),
-            owner: Some((untyped, region, size_bits)),
+            untyped: UntypedPool::from_records([Self::record(untyped, size_bits, run.first_paddr)]),
+            owner: Some((untyped, region, size_bits, run.first_paddr)),
         })
     }
 
-    fn record(untyped: Cap<Untyped>, size_bits: u8) -> UntypedRecord {
+    fn record(untyped: Cap<Untyped>, size_bits: u8, paddr: Word) -> UntypedRecord {
         UntypedRecord {
             slot: untyped.bits(),
-            paddr: 0,
+            paddr,
             size_bits,
             used: 0,
         }
@@ -60,14 +64,28 @@ impl ObjectAllocator {
     /// Destroys everything this child allocator made (revoke of its untyped) and makes all its
     /// memory and slots available again. Fails with `NotAChild` on the root allocator.
     pub fn reclaim(&mut self) -> Result<(), AllocError> {
-        let (untyped, region, size_bits) = self.owner.ok_or(AllocError::NotAChild)?;
+        let (untyped, region, size_bits, paddr) = self.owner.ok_or(AllocError::NotAChild)?;
         init_thread::CNODE
             .relative(untyped)
             .revoke()
             .map_err(AllocError::Revoke)?;
         self.slots = SlotAllocator::new(region);
-        self.untyped = UntypedPool::from_records([Self::record(untyped, size_bits)]);
+        self.untyped = UntypedPool::from_records([Self::record(untyped, size_bits, paddr)]);
         Ok(())
+    }
+
+    /// A copy of `cap` with `rights` in a fresh slot (e.g. to map a frame a second time).
+    pub fn copy<T: CapType>(
+        &mut self,
+        cap: Cap<T>,
+        rights: sel4::CapRights,
+    ) -> Result<Cap<T>, AllocError> {
+        let slot = self.slots.alloc()?;
+        init_thread::CNODE
+            .relative_bits_with_depth(slot, sel4::WORD_BITS)
+            .copy(&init_thread::CNODE.relative(cap), rights)
+            .map_err(AllocError::Copy)?;
+        Ok(Cap::from_bits(slot))
     }
 
     /// A free slot of the root CNode.
@@ -85,15 +103,32 @@ impl ObjectAllocator {
     }
 
     /// `count` objects of `blueprint` in consecutive slots from one untyped; returns the first
-    /// slot (the physical address follows from [`UntypedPool`] if needed).
+    /// slot.
     pub fn allocate_many(
         &mut self,
         blueprint: ObjectBlueprint,
         count: usize,
     ) -> Result<Word, AllocError> {
-        let slots = self.slots.alloc_range(count)?;
+        self.allocate_run(blueprint, count)
+            .map(|run| run.first_slot)
+    }
+
+    /// `count` objects of `blueprint` in consecutive slots and consecutive physical memory of
+    /// one untyped (e.g. the frames of a buddy zone, findable by physical address).
+    pub fn allocate_run(
+        &mut self,
+        blueprint: ObjectBlueprint,
+        count: usize,
+    ) -> Result<ObjectRun, AllocError> {
         let bits = blueprint.physical_size_bits();
-        let (untyped_slot, _paddr, before) = self.untyped.reserve_undoable(bits, count)?;
+        let (untyped_slot, paddr, before) = self.untyped.reserve_undoable(bits, count)?;
+        let slots = match self.slots.alloc_range(count) {
+            Ok(slots) => slots,
+            Err(e) => {
+                self.untyped.restore(untyped_slot, before);
+                return Err(e);
+            }
+        };
         // Depth 0: the destination CNode is the root CNode itself.
         let dst = init_thread::CNODE.relative_bits_with_depth(0, 0);
         let result = Cap::<Untyped>::from_bits(untyped_slot).untyped_retype(
@@ -103,7 +138,12 @@ impl ObjectAllocator {
             count,
         );
         match result {
-            Ok(()) => Ok(slots.start),
+            Ok(()) => Ok(ObjectRun {
+                first_slot: slots.start,
+                first_paddr: paddr,
+                count,
+                size_bits: bits,
+            }),
             Err(e) => {
                 self.untyped.restore(untyped_slot, before);
                 Err(AllocError::Retype(e))

@@ -179,6 +179,19 @@ impl Process {
         self.map_new_frame(alloc, vaddr, attrs)
     }
 
+    /// Maps the existing frame `frame` into this process at `vaddr` (its cap must not be mapped
+    /// elsewhere: copy it first with [`ObjectAllocator::copy`]).
+    pub fn map_frame(
+        &mut self,
+        alloc: &mut ObjectAllocator,
+        frame: Cap<Granule>,
+        vaddr: usize,
+        rights: CapRights,
+        attrs: VmAttributes,
+    ) -> Result<(), SpawnError> {
+        self.vspace.map_frame(alloc, frame, vaddr, rights, attrs)
+    }
+
     /// Slot `index` of this process's CSpace, addressed from the root task.
     pub fn slot(&self, index: Word) -> AbsoluteCPtr {
         self.cnode
