@@ -62,13 +62,21 @@ impl ObjectAllocator {
     }
 
     /// Destroys everything this child allocator made (revoke of its untyped) and makes all its
-    /// memory and slots available again. Fails with `NotAChild` on the root allocator.
+    /// memory and slots available again; slots it handed out that hold capabilities not derived
+    /// from its untyped (e.g. minted endpoints) are emptied too. Fails with `NotAChild` on the
+    /// root allocator.
     pub fn reclaim(&mut self) -> Result<(), AllocError> {
         let (untyped, region, size_bits, paddr) = self.owner.ok_or(AllocError::NotAChild)?;
         init_thread::CNODE
             .relative(untyped)
             .revoke()
             .map_err(AllocError::Revoke)?;
+        for slot in self.slots.used(region.start) {
+            init_thread::CNODE
+                .relative_bits_with_depth(slot, sel4::WORD_BITS)
+                .delete()
+                .map_err(AllocError::Revoke)?;
+        }
         self.slots = SlotAllocator::new(region);
         self.untyped = UntypedPool::from_records([Self::record(untyped, size_bits, paddr)]);
         Ok(())

@@ -38,6 +38,11 @@ impl SlotAllocator {
         Ok(start..end)
     }
 
+    /// The slots handed out so far.
+    pub fn used(&self, region_start: Word) -> core::ops::Range<Word> {
+        region_start..self.next
+    }
+
     /// Slots still free.
     pub fn remaining(&self) -> usize {
         (self.end - self.next) as usize
@@ -57,5 +62,6 @@ mod tests {
         assert_eq!(s.remaining(), 1);
         assert_eq!(s.alloc(), Ok(13));
         assert_eq!(s.alloc(), Err(AllocError::SlotsExhausted));
+        assert_eq!(s.used(10), 10..14);
     }
 }
