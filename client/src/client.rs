@@ -143,6 +143,11 @@ impl<T: Transport> Client<T> {
         })
     }
 
+    /// kmalloc objects held in this client's magazines (live at the server, not in use here).
+    pub fn kmalloc_cached(&self) -> usize {
+        self.kmags.iter().map(|m| m.len()).sum()
+    }
+
     /// Returns every kmalloc object held in magazines to the server.
     pub fn flush_kmalloc(&mut self) -> Result<(), Failure> {
         for class in 0..self.kmags.len() {
