@@ -36,6 +36,8 @@ fn main() {
         ("UNTYPED_RETYPE", "UntypedRetype"),
         ("TCB_CONFIGURE", "TCBConfigure"),
         ("TCB_WRITE_REGISTERS", "TCBWriteRegisters"),
+        ("PAGE_MAP", "ARMPageMap"),
+        ("PAGE_UNMAP", "ARMPageUnmap"),
     ] {
         let label = api
             .label(id)
@@ -57,12 +59,17 @@ fn main() {
             .unwrap_or_else(|| fail(&format!("no syscall {sys} (a debug kernel is needed)")));
         let _ = writeln!(out, "pub const {name}: i64 = {n};");
     }
-    let tcb = api
-        .object_types
-        .iter()
-        .find(|v| v.c_name == "seL4_TCBObject")
-        .unwrap_or_else(|| fail("no seL4_TCBObject"));
-    let _ = writeln!(out, "pub const TCB_OBJECT: u64 = {};", tcb.value);
+    for (name, c_name) in [
+        ("TCB_OBJECT", "seL4_TCBObject"),
+        ("SMALL_PAGE_OBJECT", "seL4_ARM_SmallPageObject"),
+    ] {
+        let v = api
+            .object_types
+            .iter()
+            .find(|v| v.c_name == c_name)
+            .unwrap_or_else(|| fail(&format!("no {c_name}")));
+        let _ = writeln!(out, "pub const {name}: u64 = {};", v.value);
+    }
     let nodes = config.get("CONFIG_MAX_NUM_NODES").unwrap_or(1);
     let _ = writeln!(out, "pub const MAX_NUM_NODES: u64 = {nodes};");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -2,9 +2,12 @@
 //! (seL4 starts the root task with sp = 0), then checks what the kernel port and the loader
 //! promise, printing one line per check and a closing `N passed, M failed`:
 //! it got a bootinfo address; the PMU cycle counter is readable at EL0 and advancing (the
-//! loader's grant); and, on a kernel with two cores, a thread pinned on core 1 runs while this
+//! loader's grant); and, on a kernel with two cores: a thread pinned on core 1 runs while this
 //! task (higher priority, never blocking) keeps core 0 busy, which takes the loader's PSCI start of
-//! core 1, the kernel's SMP boot and its reschedule IPI. Then it halts the kernel.
+//! core 1, the kernel's SMP boot and its reschedule IPI; that thread reads a page this task mapped
+//! on core 0; and once this task unmaps the page on core 0, the thread's next read faults instead
+//! of going through a stale TLB entry on core 1 (the kernel's broadcast TLB invalidation). Then it
+//! halts the kernel.
 #![no_std]
 #![no_main]
 
@@ -29,7 +32,33 @@ static mut SMOKE_STACK: Stack = Stack([0; STACK_BYTES]);
 #[no_mangle]
 static mut PINNED_STACK: Stack = Stack([0; STACK_BYTES]);
 
-static PINNED_RAN: AtomicU64 = AtomicU64::new(0);
+/// A page mapped (then unmapped) in this address space, inside the page table the kernel made
+/// for the root task's image (0x400000..0x600000).
+const PROBE_VADDR: u64 = 0x5f_f000;
+const PROBE_VALUE: u64 = 0x0dd_ba11;
+const RIGHTS_READ_WRITE: u64 = 3;
+const ATTR_CACHEABLE_NX: u64 = 1 | 4;
+/// Guest time for the pinned thread's second read to fault or not (20 ms).
+const SETTLE_TICKS: u64 = 1_250_000;
+
+const PHASE_READ: u64 = 1;
+const PHASE_READ_AGAIN: u64 = 2;
+
+/// What this task and the pinned thread share (both run in this address space).
+struct Shared {
+    ran: AtomicU64,
+    phase: AtomicU64,
+    /// 1: first read done; 2: second read started; 3: second read returned.
+    progress: AtomicU64,
+    seen: AtomicU64,
+}
+
+static SHARED: Shared = Shared {
+    ran: AtomicU64::new(0),
+    phase: AtomicU64::new(0),
+    progress: AtomicU64::new(0),
+    seen: AtomicU64::new(0),
+};
 
 global_asm!(
     r#"
@@ -94,27 +123,61 @@ impl Report {
     }
 }
 
+fn read_probe() -> u64 {
+    // SAFETY: PROBE_VADDR is mapped by the root task before it asks for a read; after the unmap
+    // the read faults, and the kernel stops this thread (it has no fault handler).
+    unsafe { (PROBE_VADDR as *const u64).read_volatile() }
+}
+
 #[no_mangle]
-extern "C" fn pinned_main(flag: *const AtomicU64) -> ! {
-    // SAFETY: `flag` is the address of PINNED_RAN, passed in x0 by smoke_main.
-    unsafe { (*flag).store(PINNED_MAGIC, Ordering::Release) };
+extern "C" fn pinned_main(shared: *const Shared) -> ! {
+    // SAFETY: `shared` is the address of SHARED, passed in x0 by smoke_main.
+    let s = unsafe { &*shared };
+    s.ran.store(PINNED_MAGIC, Ordering::Release);
     loop {
+        match (
+            s.phase.load(Ordering::Acquire),
+            s.progress.load(Ordering::Relaxed),
+        ) {
+            (PHASE_READ, 0) => {
+                s.seen.store(read_probe(), Ordering::Relaxed);
+                s.progress.store(1, Ordering::Release);
+            }
+            (PHASE_READ_AGAIN, 1) => {
+                s.progress.store(2, Ordering::Release);
+                s.seen.store(read_probe(), Ordering::Relaxed);
+                s.progress.store(3, Ordering::Release);
+            }
+            _ => core::hint::spin_loop(),
+        }
+    }
+}
+
+/// Waits (bounded by guest time) until `done` holds; returns whether it did.
+fn wait_for(limit_ticks: u64, done: impl Fn() -> bool) -> bool {
+    let start = ticks();
+    while !done() {
+        if ticks() - start >= limit_ticks {
+            return false;
+        }
         core::hint::spin_loop();
     }
+    true
 }
 
 /// Why starting the pinned thread failed: the step and the kernel's error code.
 struct StartError(&'static str, u64);
 
-fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<(), StartError> {
+/// Creates the thread pinned on core 1 and maps the probe page; returns the page's cap.
+fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<u64, StartError> {
     let (slot, slots_end) = bi.empty();
-    if slot >= slots_end {
+    if slot + 2 > slots_end {
         return Err(StartError("no free slot", 0));
     }
     let untyped = bi
         .untyped()
-        .find(|u| !u.is_device && u.size_bits >= 11)
-        .ok_or(StartError("no RAM untyped of 2 KiB", 0))?;
+        .find(|u| !u.is_device && u.size_bits >= 13)
+        .ok_or(StartError("no RAM untyped of 8 KiB", 0))?;
     let check = |what, err| {
         if err == 0 {
             Ok(())
@@ -122,7 +185,27 @@ fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<(
             Err(StartError(what, err))
         }
     };
-    let tcb = slot;
+    let (tcb, page) = (slot, slot + 1);
+    check(
+        "Untyped_Retype (page)",
+        kernel::invoke(
+            untyped.cap,
+            kernel::UNTYPED_RETYPE,
+            &[kernel::SMALL_PAGE_OBJECT, 0, 0, 0, page, 1],
+            &[CNODE],
+        ),
+    )?;
+    check(
+        "ARM_Page_Map",
+        kernel::invoke(
+            page,
+            kernel::PAGE_MAP,
+            &[PROBE_VADDR, RIGHTS_READ_WRITE, ATTR_CACHEABLE_NX],
+            &[VSPACE],
+        ),
+    )?;
+    // SAFETY: the page was just mapped read-write at PROBE_VADDR in this address space.
+    unsafe { (PROBE_VADDR as *mut u64).write_volatile(PROBE_VALUE) };
     check(
         "Untyped_Retype",
         kernel::invoke(
@@ -148,17 +231,48 @@ fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<(
     )?;
     let stack_top = core::ptr::addr_of!(PINNED_STACK) as u64 + STACK_BYTES as u64;
     let entry = pinned_main as *const () as u64;
-    let flag = &PINNED_RAN as *const AtomicU64 as u64;
+    let shared = &SHARED as *const Shared as u64;
     // resume = 1; registers pc, sp, spsr (EL0t), x0
     check(
         "TCB_WriteRegisters",
         kernel::invoke(
             tcb,
             kernel::TCB_WRITE_REGISTERS,
-            &[1, 4, entry, stack_top, 0, flag],
+            &[1, 4, entry, stack_top, 0, shared],
             &[],
         ),
-    )
+    )?;
+    Ok(page)
+}
+
+/// The checks that need the thread on core 1.
+fn smp_checks(report: &mut Report, page: u64) {
+    let s = &SHARED;
+    let ran = wait_for(PINNED_WAIT_TICKS, || {
+        s.ran.load(Ordering::Acquire) == PINNED_MAGIC
+    });
+    report.check(ran, "thread pinned on core 1 runs while core 0 stays busy");
+    if !ran {
+        return;
+    }
+    s.phase.store(PHASE_READ, Ordering::Release);
+    let read = wait_for(PINNED_WAIT_TICKS, || {
+        s.progress.load(Ordering::Acquire) == 1
+    }) && s.seen.load(Ordering::Relaxed) == PROBE_VALUE;
+    report.check(read, "thread on core 1 reads a page mapped on core 0");
+    if !read {
+        return;
+    }
+    let unmapped = kernel::invoke(page, kernel::PAGE_UNMAP, &[], &[]);
+    s.phase.store(PHASE_READ_AGAIN, Ordering::Release);
+    let started = wait_for(PINNED_WAIT_TICKS, || {
+        s.progress.load(Ordering::Acquire) >= 2
+    });
+    wait_for(SETTLE_TICKS, || s.progress.load(Ordering::Acquire) == 3);
+    report.check(
+        unmapped == 0 && started && s.progress.load(Ordering::Acquire) == 2,
+        "page unmapped on core 0 faults on core 1 (no stale TLB entry)",
+    );
 }
 
 #[no_mangle]
@@ -178,18 +292,7 @@ extern "C" fn smoke_main(bootinfo: u64) -> ! {
     if let (true, Some(label)) = (kernel::MAX_NUM_NODES > 1, kernel::TCB_SET_AFFINITY) {
         let bi = bootinfo::BootInfo(bootinfo);
         match start_pinned_thread(&bi, label) {
-            Ok(()) => {
-                let start = ticks();
-                while PINNED_RAN.load(Ordering::Acquire) != PINNED_MAGIC
-                    && ticks() - start < PINNED_WAIT_TICKS
-                {
-                    core::hint::spin_loop();
-                }
-                report.check(
-                    PINNED_RAN.load(Ordering::Acquire) == PINNED_MAGIC,
-                    "thread pinned on core 1 runs while core 0 stays busy",
-                );
-            }
+            Ok(page) => smp_checks(&mut report, page),
             Err(StartError(step, err)) => {
                 put_str(step);
                 put_str(" failed with error ");
