@@ -158,6 +158,39 @@ pub struct OwnerStats {
 }
 
 /// The allocator core: buddy zones, slab caches per core and node, kmalloc.
+///
+/// ```
+/// use memserver::platform::{host::HostArena, Platform};
+/// use memserver::topology::{CoreId, Topology};
+/// use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
+///
+/// let arena = HostArena::new(16 << 20, 2).unwrap();
+/// let alloc = Allocator::new(Topology::uniform(2, 1).unwrap(), arena.memory()).unwrap();
+/// let cache = alloc
+///     .cache_create(CacheParams {
+///         name: "demo",
+///         size: 40,
+///         align: 8,
+///         flags: CacheFlags::HWCACHE_ALIGN,
+///         ctor: Ctor::None,
+///         owner: OwnerId(1),
+///     })
+///     .unwrap();
+/// let kmalloc = alloc.kmalloc_set_create(OwnerId(1)).unwrap();
+/// {
+///     let mut core = alloc.core(CoreId(0)).unwrap();
+///     let obj = core.alloc(cache).unwrap();
+///     let buf = core.kmalloc(&kmalloc, 100).unwrap();
+///     assert_eq!(core.ksize(&kmalloc, buf), Ok(128));
+///     core.free(cache, obj).unwrap();
+///     core.kfree(&kmalloc, buf).unwrap();
+/// }
+/// let mut text = String::new();
+/// alloc.slabinfo(Some(OwnerId(1)), &mut text).unwrap();
+/// assert!(text.starts_with("slabinfo - version: 2.1\n"));
+/// alloc.validate().unwrap();
+/// alloc.purge_owner(OwnerId(1));
+/// ```
 pub struct Allocator {
     topology: Topology,
     buddy: Buddy,
@@ -236,6 +269,10 @@ impl Allocator {
 
     /// Creates a cache, or an alias of a compatible cache of the same owner (SLUB merging).
     pub fn cache_create(&self, p: CacheParams<'_>) -> Result<CacheId, CreateError> {
+        self.create(p, true)
+    }
+
+    fn create(&self, p: CacheParams<'_>, may_alias: bool) -> Result<CacheId, CreateError> {
         check_name(p.name)?;
         let unknown = p.flags.bits() & !CacheFlags::all().bits();
         if unknown != 0 {
@@ -244,7 +281,7 @@ impl Allocator {
         let layout = Layout::compute(p.size, p.align, p.flags, self.topology.cores())?;
         let mut reg = self.registry.lock();
         let mut cores = self.lock_cores();
-        if merge::mergeable(p.flags, !p.ctor.is_none()) {
+        if may_alias && merge::mergeable(p.flags, !p.ctor.is_none()) {
             let target = reg
                 .live_reals()
                 .filter(|(_, r)| {
@@ -429,14 +466,18 @@ impl Allocator {
             generation: 0,
         }; 13];
         for (i, c) in caches.iter_mut().enumerate() {
-            let made = self.cache_create(CacheParams {
-                name: KMALLOC_NAMES[i],
-                size: KMALLOC_SIZES[i],
-                align: 8,
-                flags: CacheFlags::empty(),
-                ctor: crate::slab::Ctor::None,
-                owner,
-            });
+            // kmalloc caches are always real caches (others may merge into them).
+            let made = self.create(
+                CacheParams {
+                    name: KMALLOC_NAMES[i],
+                    size: KMALLOC_SIZES[i],
+                    align: 8,
+                    flags: CacheFlags::empty(),
+                    ctor: crate::slab::Ctor::None,
+                    owner,
+                },
+                false,
+            );
             match made {
                 Ok(id) => *c = id,
                 Err(e) => {

@@ -26,7 +26,7 @@ pub struct SlabinfoRow {
 }
 
 impl SlabinfoRow {
-    /// Adds another row's counts (used for totals over owners of the same cache name).
+    /// Writes the row, newline-terminated.
     pub fn write(&self, out: &mut impl Write) -> fmt::Result {
         writeln!(
             out,

@@ -3,19 +3,19 @@
 //! this module holds the pieces they are built from.
 //!
 //! # Data structures (all metadata out of line, in server-private memory)
-//! - [`layout`]: where objects sit in a slab (stride, red zones, order, objects per slab).
-//! - [`page_map`]: one word per frame saying which slab (head frame, real cache, node) or large
+//! - `layout`: where objects sit in a slab (stride, red zones, order, objects per slab).
+//! - `page_map`: one word per frame saying which slab (head frame, real cache, node) or large
 //!   kmalloc block owns it, and per slab head a pointer to that slab's per-object state bytes
 //!   (`FRESH` never handed out, `ALLOCATED`, `FREED`). Every free is checked against it in O(1).
-//! - [`node`]: per cache and node, the slab records (free index stack, state bytes, owner
+//! - `node`: per cache and node, the slab records (free index stack, state bytes, owner
 //!   records) on partial/full/free lists, and the node's shared array.
-//! - [`array`]: per core and cache, the array of free objects (limit / batchcount), plus one alien
+//! - `array`: per core and cache, the array of free objects (limit / batchcount), plus one alien
 //!   array per other node for frees of objects whose slab lives there.
-//! - [`percore`]: everything one core owns: its handle table, arrays and new-slab reports.
-//! - [`cache`]: a real cache's immutable description and its per-node state, and the slow paths
+//! - `percore`: everything one core owns: its handle table, arrays and new-slab reports.
+//! - `cache`: a real cache's immutable description and its per-node state, and the slow paths
 //!   that move objects between arrays and slabs (refill, flush, grow, release).
-//! - [`debug`]: red zone, poison and owner tracking; [`object_mem`]: the only code that touches
-//!   object memory; [`merge`]: which caches alias; [`random`]: free-order shuffling.
+//! - `debug`: red zone, poison and owner tracking; `object_mem`: the only code that touches
+//!   object memory; `merge`: which caches alias; `random`: free-order shuffling.
 //!
 //! # Locking (lock order, outermost first)
 //! 1. the registry lock (`Allocator` maintenance only: create, destroy, shrink, purge, slabinfo,
