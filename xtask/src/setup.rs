@@ -75,51 +75,79 @@ fn install_failed(name: &str, e: Error) -> Error {
     }
 }
 
+/// apt-get, run as root (or through sudo), with `apt-get update` done once before the first install.
+struct Apt<'a> {
+    logs: &'a Logs,
+    sudo: bool,
+    updated: bool,
+}
+
+impl Apt<'_> {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(if self.sudo { "sudo" } else { "apt-get" });
+        if self.sudo {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    }
+
+    fn install(&mut self, package: &str) -> Result<()> {
+        if !self.updated {
+            let name = "install: apt-get update";
+            self.logs
+                .run(name, &mut self.command(&["update"]))
+                .map_err(|e| install_failed(name, e))?;
+            self.updated = true;
+        }
+        let name = format!("install: apt-get install {package}");
+        self.logs
+            .run(
+                &name,
+                &mut self.command(&["install", "-y", "--no-install-recommends", package]),
+            )
+            .map_err(|e| install_failed(&name, e))
+    }
+}
+
 /// Installs whatever is missing; announces and does nothing else when all is present.
 pub fn ensure_tools(logs: &Logs) -> Result<()> {
-    let missing: Vec<&AptTool> = APT_TOOLS.iter().filter(|t| !present(t.probe)).collect();
-    if !missing.is_empty() {
-        let sudo = needs_sudo();
-        let apt = |args: &[&str]| {
-            let mut c = Command::new(if sudo { "sudo" } else { "apt-get" });
-            if sudo {
-                c.arg("apt-get");
-            }
-            c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-            c
-        };
-        let name = "install: apt-get update";
-        logs.run(name, &mut apt(&["update"]))
-            .map_err(|e| install_failed(name, e))?;
-        for tool in missing {
-            let name = format!("install: apt-get install {}", tool.package);
-            logs.run(
-                &name,
-                &mut apt(&["install", "-y", "--no-install-recommends", tool.package]),
-            )
-            .map_err(|e| install_failed(&name, e))?;
-            if !present(tool.probe) {
-                return Err(Error::Install {
-                    step: name,
-                    detail: format!("`{}` still does not run", tool.probe.join(" ")),
-                });
-            }
+    let mut apt = Apt {
+        logs,
+        sudo: needs_sudo(),
+        updated: false,
+    };
+    for tool in APT_TOOLS {
+        if present(tool.probe) {
+            continue;
+        }
+        apt.install(tool.package)?;
+        if !present(tool.probe) {
+            return Err(Error::Install {
+                step: format!("install: apt-get install {}", tool.package),
+                detail: format!("`{}` still does not run", tool.probe.join(" ")),
+            });
         }
     }
     for (module, package) in PYTHON_MODULES {
+        if python_module_present(module) {
+            continue;
+        }
+        let name = format!("install: pip install {package}");
+        let pip = logs.run(
+            &name,
+            Command::new("python3").args(["-m", "pip", "install", "--quiet", package]),
+        );
+        if pip.is_err() || !python_module_present(module) {
+            // A Debian python3 refuses pip installs into the system: use its own package.
+            let deb = format!("python3-{package}");
+            apt.install(&deb)?;
+        }
         if !python_module_present(module) {
-            let name = format!("install: pip install {package}");
-            logs.run(
-                &name,
-                Command::new("python3").args(["-m", "pip", "install", "--quiet", package]),
-            )
-            .map_err(|e| install_failed(&name, e))?;
-            if !python_module_present(module) {
-                return Err(Error::Install {
-                    step: name,
-                    detail: format!("python3 still cannot import `{module}`"),
-                });
-            }
+            return Err(Error::Install {
+                step: name,
+                detail: format!("python3 still cannot import `{module}` (pip and apt tried)"),
+            });
         }
     }
     if !rust_target_present() {
