@@ -161,3 +161,14 @@ pub fn build(paths: &Paths, logs: &Logs, kernel: &Kernel, root: RootTask) -> Res
     let loader = copy_to(&images, &loader, "loader.elf")?;
     Ok(Image { loader, root_task })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_variables_are_upper_case_with_underscores() {
+        assert_eq!(env_name("echo"), "MEMSERVER_CLIENT_ECHO_ELF");
+        assert_eq!(env_name("bad-actor"), "MEMSERVER_CLIENT_BAD_ACTOR_ELF");
+    }
+}

@@ -235,6 +235,13 @@ pub fn prepare_source(paths: &Paths, logs: &Logs) -> Result<PathBuf> {
     Ok(src)
 }
 
+/// Our configuration text with `CONFIG_MAX_NUM_NODES` set to `nodes`.
+fn with_nodes(text: &str, nodes: u32) -> Option<String> {
+    let key = "#define CONFIG_MAX_NUM_NODES 1\n";
+    text.contains(key)
+        .then(|| text.replace(key, &format!("#define CONFIG_MAX_NUM_NODES {nodes}\n")))
+}
+
 /// The `autoconf.h` text for a configuration: our file for the flavor, with the core count set.
 fn autoconf(paths: &Paths, config: KernelConfig) -> Result<String> {
     let file = paths
@@ -244,18 +251,12 @@ fn autoconf(paths: &Paths, config: KernelConfig) -> Result<String> {
         .join(format!("autoconf-{}.h", config.flavor.name()));
     let text = String::from_utf8(read(&file)?)
         .map_err(|_| Error::KernelSource(format!("{} is not UTF-8", file.display())))?;
-    let key = "#define CONFIG_MAX_NUM_NODES 1\n";
-    if !text.contains(key) {
-        return Err(Error::KernelSource(format!(
-            "{} lacks `{}`",
-            file.display(),
-            key.trim()
-        )));
-    }
-    Ok(text.replace(
-        key,
-        &format!("#define CONFIG_MAX_NUM_NODES {}\n", config.nodes),
-    ))
+    with_nodes(&text, config.nodes).ok_or_else(|| {
+        Error::KernelSource(format!(
+            "{} lacks `#define CONFIG_MAX_NUM_NODES 1`",
+            file.display()
+        ))
+    })
 }
 
 pub fn build(paths: &Paths, logs: &Logs, src: &Path, config: KernelConfig) -> Result<Kernel> {
@@ -289,4 +290,67 @@ pub fn build(paths: &Paths, logs: &Logs, src: &Path, config: KernelConfig) -> Re
         autoconf: autoconf_path,
         source: src.to_path_buf(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO_FILES: &str = "\
+description line
+--- a/Makefile
++++ b/Makefile
+@@ -1,2 +1,2 @@
+ keep
+-old
++new
+--- src/x.c
++++ src/x.c
+@@ -1 +1,2 @@
+ a
++b
+";
+
+    #[test]
+    fn multi_file_patches_split_per_file_and_apply() {
+        let files = split_patch(TWO_FILES);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Makefile", "src/x.c"]);
+        let patch = diffy::Patch::from_str(&files[0].1).unwrap();
+        assert_eq!(diffy::apply("keep\nold\n", &patch).unwrap(), "keep\nnew\n");
+        let patch = diffy::Patch::from_str(&files[1].1).unwrap();
+        assert_eq!(diffy::apply("a\n", &patch).unwrap(), "a\nb\n");
+        assert!(diffy::apply("other\n", &patch).is_err());
+    }
+
+    #[test]
+    fn core_count_replaces_the_single_core_line_only() {
+        let text = "#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 1\n";
+        assert_eq!(
+            with_nodes(text, 2).unwrap(),
+            "#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 2\n"
+        );
+        assert_eq!(with_nodes("#define CONFIG_A 1\n", 2), None);
+    }
+
+    #[test]
+    fn our_configurations_are_single_core_and_differ_only_in_debug() {
+        let dir = Paths::discover().qemu().join("kernel").join("config");
+        let debug = std::fs::read_to_string(dir.join("autoconf-debug.h")).unwrap();
+        let release = std::fs::read_to_string(dir.join("autoconf-release.h")).unwrap();
+        let defines = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.starts_with("#define CONFIG_"))
+                .map(str::to_owned)
+                .collect()
+        };
+        let (d, r) = (defines(&debug), defines(&release));
+        assert!(with_nodes(&debug, 2).is_some() && with_nodes(&release, 2).is_some());
+        let only_debug: Vec<&String> = d.iter().filter(|l| !r.contains(l)).collect();
+        assert_eq!(
+            only_debug,
+            ["#define CONFIG_DEBUG_BUILD 1", "#define CONFIG_PRINTING 1"]
+        );
+        assert!(r.iter().all(|l| d.contains(l)));
+    }
 }
