@@ -4,7 +4,8 @@
 //! - `fast_path_64`: one alloc + free of a 64-byte object; memserver through a held `CoreGuard`.
 //! - `kmalloc_mixed`: the fixed-seed trace of `workload` (one element = free + alloc of one slot).
 //! - `class_batch`: per kmalloc class, 32 allocations then 32 frees (the plot's throughput).
-//! - `two_cores`: alloc + free pairs on one pinned thread, and on two threads on two cores.
+//! - `two_cores`: alloc + free pairs on one pinned thread, and on two threads on two cores (one
+//!   shared cache, and as a diagnostic one cache per thread).
 //! - `producer_consumer`: a pinned producer allocates batches of 64, a pinned consumer on the
 //!   other core frees them (remote frees), against one thread doing both (`local`); with one
 //!   node (frees go to the consumer core's array) and two nodes (frees go through alien arrays).
@@ -190,6 +191,12 @@ fn two_cores(c: &mut Criterion) {
     // Each of the two threads does `iters` pairs: throughput is twice the elements per time.
     g.bench_function("two_threads", |b| {
         b.iter_custom(|iters| on_cores(&[0, 1], iters, |c, n| pairs(&f, id, c, n)))
+    });
+    // Diagnostic: the same with one cache per thread, so that no slab (and none of its per-object
+    // state bytes) is shared between the two cores.
+    let own = [id, f.cache("bench-64-b", 64).unwrap()];
+    g.bench_function("two_threads_own_caches", |b| {
+        b.iter_custom(|iters| on_cores(&[0, 1], iters, |c, n| pairs(&f, own[c], c, n)))
     });
     g.finish();
 }

@@ -1,1 +1,557 @@
+//! `BENCHMARKS.md`: the issue-6 target table computed from one run's criterion medians and memory
+//! replays, the throughput plot, every criterion figure of the run (the memserver crate's own
+//! benches included) and the notes on what limits missed targets. Pure: figures in, text out.
+use std::collections::BTreeMap;
+use std::fmt::Write;
 
+use memserver::kmalloc::KMALLOC_SIZES;
+
+use crate::criterion_results::{find, Measurement};
+use crate::memory::MemoryReport;
+use crate::svg::Series;
+
+/// Facts about the run that produced the figures.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub command: String,
+    pub quick: bool,
+    pub date: String,
+    pub machine: String,
+    pub load: String,
+    /// Path of the plot relative to the repository root.
+    pub plot: Option<String>,
+    /// Hand-written analysis (no figures), included verbatim.
+    pub notes: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Met,
+    Missed,
+    NotMeasured,
+}
+
+impl Verdict {
+    fn text(self) -> &'static str {
+        match self {
+            Verdict::Met => "**met**",
+            Verdict::Missed => "**missed**",
+            Verdict::NotMeasured => "not measured yet",
+        }
+    }
+}
+
+/// One row of the target table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub id: &'static str,
+    pub what: String,
+    pub goal: String,
+    pub measured: String,
+    pub verdict: Verdict,
+    pub command: String,
+}
+
+const TARGETS_BENCH: &str = "cargo bench -p memserver-bench --bench targets --";
+const REPLAY: &str = "cargo run --release -p memserver-bench --bin slabinfo_replay --";
+
+fn at_most(ratio: f64, goal: f64) -> Verdict {
+    if ratio <= goal {
+        Verdict::Met
+    } else {
+        Verdict::Missed
+    }
+}
+
+fn at_least(ratio: f64, goal: f64) -> Verdict {
+    if ratio >= goal {
+        Verdict::Met
+    } else {
+        Verdict::Missed
+    }
+}
+
+fn missing(id: &'static str, what: &str, goal: &str, command: String, why: &str) -> Target {
+    Target {
+        id,
+        what: what.into(),
+        goal: goal.into(),
+        measured: why.into(),
+        verdict: Verdict::NotMeasured,
+        command,
+    }
+}
+
+fn per_elem(all: &[Measurement], g: &str, f: &str) -> Option<f64> {
+    find(all, g, f, None).map(Measurement::ns_per_element)
+}
+
+/// Ratio target "ours ÷ peer ≤ goal" within one group.
+fn time_ratio(
+    all: &[Measurement],
+    id: &'static str,
+    what: &str,
+    group: &str,
+    peer: &str,
+    goal: f64,
+) -> Target {
+    let command = format!("{TARGETS_BENCH} {group}");
+    let goal_text = format!("≤ {goal}× {peer}'s time");
+    match (
+        per_elem(all, group, "memserver"),
+        per_elem(all, group, peer),
+    ) {
+        (Some(ours), Some(theirs)) => {
+            let r = ours / theirs;
+            Target {
+                id,
+                what: what.into(),
+                goal: goal_text,
+                measured: format!("{r:.2}× ({ours:.2} ns vs {theirs:.2} ns per element)"),
+                verdict: at_most(r, goal),
+                command,
+            }
+        }
+        _ => missing(id, what, &goal_text, command, "bench did not run"),
+    }
+}
+
+/// Evaluates every target of issue 6 from one run's figures.
+pub fn targets(all: &[Measurement], mem: &[MemoryReport]) -> Vec<Target> {
+    let mut t = vec![
+        time_ratio(
+            all,
+            "1",
+            "local fast path: alloc+free of a 64-byte object through a held CoreGuard",
+            "fast_path_64",
+            "mimalloc",
+            0.8,
+        ),
+        time_ratio(
+            all,
+            "2",
+            "kmalloc mixed workload, 8..8K (slabinfo-weighted sizes, 4096 live objects)",
+            "kmalloc_mixed",
+            "mimalloc",
+            1.0,
+        ),
+        time_ratio(
+            all,
+            "2",
+            "kmalloc mixed workload, 8..8K (same trace)",
+            "kmalloc_mixed",
+            "glibc",
+            0.5,
+        ),
+    ];
+    let cmd = format!("{TARGETS_BENCH} two_cores");
+    t.push(
+        match (
+            per_elem(all, "two_cores", "one_thread"),
+            per_elem(all, "two_cores", "two_threads"),
+        ) {
+            (Some(one), Some(two)) => {
+                let speedup = 2.0 * one / two;
+                Target {
+                    id: "3",
+                    what: "two threads on two cores vs one thread (alloc+free pairs, 64 B)".into(),
+                    goal: "≥ 1.8×".into(),
+                    measured: format!("{speedup:.2}× (one thread {one:.2} ns/pair; two threads {two:.2} ns per pair each)"),
+                    verdict: at_least(speedup, 1.8),
+                    command: cmd,
+                }
+            }
+            _ => missing("3", "two threads on two cores", "≥ 1.8×", cmd, "bench did not run"),
+        },
+    );
+    for (f, what) in [
+        (
+            "remote_1node",
+            "producer/consumer, remote frees on one node (consumer core's array)",
+        ),
+        (
+            "remote_2nodes",
+            "producer/consumer, remote frees across two nodes (alien arrays)",
+        ),
+    ] {
+        let cmd = format!("{TARGETS_BENCH} producer_consumer");
+        t.push(
+            match (
+                per_elem(all, "producer_consumer", "local"),
+                per_elem(all, "producer_consumer", f),
+            ) {
+                (Some(local), Some(remote)) => {
+                    let r = local / remote;
+                    Target {
+                        id: "3",
+                        what: what.into(),
+                        goal: "≥ 0.5× local throughput".into(),
+                        measured: format!(
+                            "{r:.2}× ({remote:.2} ns vs local {local:.2} ns per object)"
+                        ),
+                        verdict: at_least(r, 0.5),
+                        command: cmd,
+                    }
+                }
+                _ => missing("3", what, "≥ 0.5× local", cmd, "bench did not run"),
+            },
+        );
+    }
+    t.push(transport_target(all));
+    t.push(missing(
+        "5",
+        "on target under QEMU -icount: alloc+free via magazines; one IPC per operation",
+        "≤ 100 guest instructions; ≤ 1.3× a bare round trip",
+        "cargo xtask bench (needs the seL4 image)".into(),
+        "not measured yet: the on-target benchmark needs the seL4 root-task image",
+    ));
+    for m in mem {
+        let rows = m.rows.len();
+        let ok = m.rows_at_most_linux();
+        let share = ok as f64 / rows.max(1) as f64;
+        let cmd = format!(
+            "{REPLAY} --input <slabinfo> --label {0} --out {0}.json",
+            m.source
+        );
+        t.push(Target {
+            id: "6a",
+            what: format!("layout per row, bytes per object vs Linux ({})", m.source),
+            goal: "ours ≤ Linux's on ≥ 95% of rows".into(),
+            measured: format!("{ok} of {rows} rows ({:.1}%)", 100.0 * share),
+            verdict: at_least(share, 0.95),
+            command: cmd.clone(),
+        });
+        t.push(Target {
+            id: "6a",
+            what: format!("layout total over active objects ({})", m.source),
+            goal: "≤ 1.0×".into(),
+            measured: format!("{:.4}×", m.total_ratio()),
+            verdict: at_most(m.total_ratio(), 1.0 + 1e-9),
+            command: cmd.clone(),
+        });
+        t.push(Target {
+            id: "6b",
+            what: format!(
+                "churn: alloc all, free random half, alloc again ({}; metadata {:.1} B/object)",
+                m.source,
+                m.metadata_per_object()
+            ),
+            goal: "pages ≤ 1.2× ideal".into(),
+            measured: format!(
+                "{:.3}× ({} pages, ideal {})",
+                m.churn_ratio(),
+                m.churn.pages_after_realloc,
+                m.churn.ideal_pages
+            ),
+            verdict: at_most(m.churn_ratio(), 1.2),
+            command: cmd,
+        });
+    }
+    if mem.is_empty() {
+        t.push(missing(
+            "6",
+            "memory replay",
+            "see issue 6",
+            REPLAY.into(),
+            "replay did not run",
+        ));
+    }
+    t.push(buddy_target(all));
+    t
+}
+
+/// Target 4 from the transport bench of the memserver crate, when it ran: its group
+/// `transport_ops` must hold `direct` and `magazine/32` (ns per object) and its group
+/// `transport_messages` the messages per object as a `magazine/32` figure.
+fn transport_target(all: &[Measurement]) -> Target {
+    let cmd = "cargo bench -p memserver --bench transport".to_string();
+    let direct = all
+        .iter()
+        .find(|m| m.group == "transport" && m.function == "direct");
+    let mag = all.iter().find(|m| {
+        m.group == "transport" && m.function == "magazine" && m.value.as_deref() == Some("32")
+    });
+    match (direct, mag) {
+        (Some(d), Some(m)) => {
+            let r = d.ns_per_element() / m.ns_per_element();
+            Target {
+                id: "4",
+                what: "through the in-process transport, magazines of 32".into(),
+                goal: "≥ 0.5× local throughput; ≤ 1/16 message per object".into(),
+                measured: format!(
+                    "{r:.2}× ({:.2} ns vs direct {:.2} ns per object)",
+                    m.ns_per_element(),
+                    d.ns_per_element()
+                ),
+                verdict: at_least(r, 0.5),
+                command: cmd,
+            }
+        }
+        _ => missing(
+            "4",
+            "through the in-process transport, magazines of 32",
+            "≥ 0.5× local; ≤ 1/16 message per object",
+            cmd,
+            "not measured yet: the transport bench has not run",
+        ),
+    }
+}
+
+fn buddy_target(all: &[Measurement]) -> Target {
+    let cmd = "cargo bench -p memserver --bench buddy".to_string();
+    let mut worst: Option<(f64, String)> = None;
+    let mut parts = Vec::new();
+    for group in ["buddy_pair", "buddy_batch256"] {
+        for order in 0..=3 {
+            let v = order.to_string();
+            let ours = find(all, group, "memserver", Some(&v));
+            let theirs = find(all, group, "buddy_system_allocator", Some(&v));
+            if let (Some(o), Some(b)) = (ours, theirs) {
+                let r = o.median_ns / b.median_ns;
+                parts.push(format!("{group} order {order}: {r:.2}×"));
+                if worst.as_ref().is_none_or(|w| r > w.0) {
+                    worst = Some((r, format!("{group} order {order}")));
+                }
+            }
+        }
+    }
+    match worst {
+        Some((r, at)) => Target {
+            id: "7",
+            what: "buddy alloc/free, orders 0..3".into(),
+            goal: "≤ 1.0× buddy_system_allocator".into(),
+            measured: format!("worst {r:.2}× ({at}); {}", parts.join("; ")),
+            verdict: at_most(r, 1.0),
+            command: cmd,
+        },
+        None => missing(
+            "7",
+            "buddy alloc/free, orders 0..3",
+            "≤ 1.0× buddy_system_allocator",
+            cmd,
+            "bench did not run",
+        ),
+    }
+}
+
+/// The plot's series: `class_batch` throughput per class for each allocator.
+pub fn class_series(all: &[Measurement]) -> Vec<Series> {
+    let mut by_fn: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    for &size in KMALLOC_SIZES.iter() {
+        let v = size.to_string();
+        for m in all
+            .iter()
+            .filter(|m| m.group == "class_batch" && m.value.as_deref() == Some(&v))
+        {
+            let label = if size >= 1024 {
+                format!("{}k", size / 1024)
+            } else {
+                v.clone()
+            };
+            by_fn
+                .entry(m.function.as_str())
+                .or_default()
+                .push((label, 1e9 / m.ns_per_element()));
+        }
+    }
+    let mut out: Vec<Series> = by_fn
+        .into_iter()
+        .map(|(name, points)| Series {
+            name: name.to_owned(),
+            points,
+        })
+        .collect();
+    out.sort_by_key(|s| s.name != "memserver");
+    out
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.2} ns")
+    }
+}
+
+/// The whole `BENCHMARKS.md`.
+pub fn markdown(run: &RunInfo, all: &[Measurement], mem: &[MemoryReport]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Benchmarks\n");
+    let _ = writeln!(
+        s,
+        "Generated by `{}` on {} ({} mode); do not edit by hand, rerun the command. \
+         Every ratio compares figures of this one run: criterion medians of the per-iteration \
+         times (repeated samples), peers measured in the same process.\n",
+        run.command,
+        run.date,
+        if run.quick { "quick" } else { "full" }
+    );
+    let _ = writeln!(s, "Machine: {}. Load average at the end of the run: {}. The machine is shared (other builds run on its two cores during the session), so the two-thread figures in particular carry noise.\n", run.machine, run.load);
+    let _ = writeln!(s, "## Targets (issue 6)\n");
+    let _ = writeln!(s, "| # | target | goal | measured | verdict | command |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for t in targets(all, mem) {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | `{}` |",
+            t.id,
+            t.what,
+            t.goal,
+            t.measured,
+            t.verdict.text(),
+            t.command
+        );
+    }
+    if let Some(p) = &run.plot {
+        let _ = writeln!(s, "\n## Throughput per size class\n");
+        let _ = writeln!(
+            s,
+            "Each point: 32 `kmalloc` (or `malloc`) calls of one class's size, then 32 frees, on one \
+             core (`{TARGETS_BENCH} class_batch`).\n\n![throughput per size class]({p})\n"
+        );
+    }
+    if let Some(m) = mem.first() {
+        let _ = writeln!(s, "## Memory replay ({})\n", m.source);
+        let _ = writeln!(
+            s,
+            "{} caches with active objects, {} live objects. Slab pages: {} after allocating every \
+             row's active count, {} after freeing a random half (kept as partial slabs), {} after \
+             allocating the half again; ideal (perfect packing with our layouts) {}. Allocator \
+             metadata, all out of line in server memory: {} bytes per arena ({} bytes of arena) \
+             plus {} bytes for caches, slab records and arrays = {:.2} bytes per live object \
+             (Linux keeps a 64-byte `struct slab` per slab page plus an in-object free pointer: \
+             {:.2} bytes per object for the same pages).\n",
+            m.rows.len(),
+            m.churn.live_objects,
+            m.churn.pages_after_alloc,
+            m.churn.pages_after_free_half,
+            m.churn.pages_after_realloc,
+            m.churn.ideal_pages,
+            m.metadata.fixed_bytes,
+            m.metadata.arena_bytes,
+            m.metadata.per_cache_and_slab_bytes,
+            m.metadata_per_object(),
+            64.0 * m.churn.pages_after_realloc as f64 / m.churn.live_objects.max(1) as f64
+        );
+        let worse: Vec<String> = m
+            .rows
+            .iter()
+            .filter(|r| r.ours_bpo() > r.linux_bpo() + 1e-9)
+            .map(|r| {
+                format!(
+                    "`{}` ({} B: ours {}/{} vs Linux {}/{} objects/pages)",
+                    r.name,
+                    r.objsize,
+                    r.ours_objperslab,
+                    r.ours_pagesperslab,
+                    r.linux_objperslab,
+                    r.linux_pagesperslab
+                )
+            })
+            .collect();
+        let better = m
+            .rows
+            .iter()
+            .filter(|r| r.ours_bpo() < r.linux_bpo() - 1e-9)
+            .count();
+        let _ = writeln!(
+            s,
+            "Rows where our bytes per object are larger than Linux's: {}. Rows where they are \
+             smaller: {better}.\n",
+            if worse.is_empty() {
+                "none".to_string()
+            } else {
+                worse.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(s, "## Every criterion figure of this run\n");
+    let _ = writeln!(
+        s,
+        "Medians per iteration; \"per element\" divides by the group's declared throughput; \
+         \"memserver ÷ this\" compares with the `memserver` entry of the same group and parameter.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| group | benchmark | parameter | median | per element | memserver ÷ this |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for m in all {
+        let ours = find(all, &m.group, "memserver", m.value.as_deref());
+        let ratio = match ours {
+            Some(o) if m.function != "memserver" => format!("{:.2}×", o.median_ns / m.median_ns),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            m.group,
+            m.function,
+            m.value.as_deref().unwrap_or(""),
+            fmt_ns(m.median_ns),
+            fmt_ns(m.ns_per_element()),
+            ratio
+        );
+    }
+    if let Some(n) = &run.notes {
+        let _ = writeln!(s, "\n{}", n.trim_end());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(
+        group: &str,
+        function: &str,
+        value: Option<&str>,
+        ns: f64,
+        el: Option<u64>,
+    ) -> Measurement {
+        Measurement {
+            group: group.into(),
+            function: function.into(),
+            value: value.map(Into::into),
+            median_ns: ns,
+            elements: el,
+        }
+    }
+
+    #[test]
+    fn ratios_and_verdicts_follow_the_figures() {
+        let all = vec![
+            m("fast_path_64", "memserver", None, 4.0, Some(1)),
+            m("fast_path_64", "mimalloc", None, 6.0, Some(1)),
+            m("kmalloc_mixed", "memserver", None, 100.0, Some(10)),
+            m("kmalloc_mixed", "mimalloc", None, 80.0, Some(10)),
+            m("two_cores", "one_thread", None, 10.0, Some(1)),
+            m("two_cores", "two_threads", None, 10.5, Some(1)),
+            m("buddy_pair", "memserver", Some("0"), 10.0, None),
+            m(
+                "buddy_pair",
+                "buddy_system_allocator",
+                Some("0"),
+                20.0,
+                None,
+            ),
+        ];
+        let t = targets(&all, &[]);
+        assert_eq!(t[0].verdict, Verdict::Met);
+        assert!(t[0].measured.starts_with("0.67×"));
+        assert_eq!(t[1].verdict, Verdict::Missed);
+        assert_eq!(t[2].verdict, Verdict::NotMeasured);
+        assert_eq!(t[3].verdict, Verdict::Met);
+        assert!(t[3].measured.starts_with("1.90×"));
+        let buddy = t.iter().find(|x| x.id == "7").unwrap();
+        assert_eq!(buddy.verdict, Verdict::Met);
+        let five = t.iter().find(|x| x.id == "5").unwrap();
+        assert_eq!(five.verdict, Verdict::NotMeasured);
+        let md = markdown(&RunInfo::default(), &all, &[]);
+        assert!(md
+            .contains("| buddy_pair | buddy_system_allocator | 0 | 20.00 ns | 20.00 ns | 0.50× |"));
+    }
+}

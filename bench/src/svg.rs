@@ -1,1 +1,163 @@
+//! The throughput plot of `BENCHMARKS.md`, written as SVG text: one line per allocator over the
+//! kmalloc size classes (categorical x axis), operations per second on a logarithmic y axis.
+use std::fmt::Write;
 
+/// One allocator's points: (class label, million operations per second).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(String, f64)>,
+}
+
+const W: f64 = 760.0;
+const H: f64 = 420.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 150.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 60.0;
+const COLOURS: [&str; 6] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The plot; `None` when there is nothing positive to draw.
+pub fn throughput_plot(title: &str, series: &[Series]) -> Option<String> {
+    let labels: Vec<&str> = series
+        .first()?
+        .points
+        .iter()
+        .map(|(l, _)| l.as_str())
+        .collect();
+    let values = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if labels.is_empty() || hi <= 0.0 {
+        return None;
+    }
+    let (lo_dec, hi_dec) = (
+        lo.log10().floor(),
+        hi.log10().ceil().max(lo.log10().floor() + 1.0),
+    );
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    let x = |i: usize| LEFT + pw * (i as f64 + 0.5) / labels.len() as f64;
+    let y = |v: f64| TOP + ph * (1.0 - (v.log10() - lo_dec) / (hi_dec - lo_dec));
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
+        LEFT + pw / 2.0,
+        esc(title)
+    );
+    let mut d = lo_dec;
+    while d <= hi_dec + 1e-9 {
+        let yy = y(10f64.powf(d));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT + pw,
+            LEFT - 6.0,
+            yy + 4.0,
+            fmt_ops(10f64.powf(d))
+        );
+        d += 1.0;
+    }
+    for (i, l) in labels.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            x(i),
+            TOP + ph + 18.0,
+            esc(l)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">object size (bytes, kmalloc class)</text>"#,
+        LEFT + pw / 2.0,
+        H - 18.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(18 {}) rotate(-90)" text-anchor="middle">operations per second (alloc or free)</text>"#,
+        TOP + ph / 2.0
+    );
+    for (k, se) in series.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let pts: Vec<String> = se
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.1 > 0.0 && p.1.is_finite())
+            .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+            pts.join(" ")
+        );
+        for p in &pts {
+            let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
+            let _ = writeln!(s, r#"<circle cx="{px}" cy="{py}" r="3" fill="{colour}"/>"#);
+        }
+        let ly = TOP + 10.0 + 20.0 * k as f64;
+        let lx = LEFT + pw + 14.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{}</text>"#,
+            lx + 20.0,
+            lx + 26.0,
+            ly + 4.0,
+            esc(&se.name)
+        );
+    }
+    s.push_str("</svg>\n");
+    Some(s)
+}
+
+fn fmt_ops(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{:.0}G", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{:.0}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plot_has_one_line_per_series_and_every_label() {
+        let s = |n: &str, f: f64| Series {
+            name: n.into(),
+            points: vec![("8".into(), 1e8 * f), ("8k".into(), 3e7 * f)],
+        };
+        let svg = throughput_plot("t<1>", &[s("a", 1.0), s("b", 2.0)]).unwrap();
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains(">8k<") && svg.contains("t&lt;1&gt;"));
+        assert!(svg.contains(">100M<"));
+        assert!(throughput_plot("x", &[]).is_none());
+    }
+}

@@ -2,6 +2,7 @@
 //! `run` builds the seL4 kernel, the root task (with its clients) and the loader, and boots QEMU
 //! streaming the console; `test` installs what is missing, runs the host test suite, then the
 //! on-target harness. Every external step announces itself on one line (`[xtask] ...`).
+mod bench;
 mod error;
 mod images;
 mod kernel;
@@ -183,6 +184,7 @@ fn run(args: &[String]) -> Result<()> {
             println!("root task: {}", image.root_task.display());
             Ok(())
         }
+        "bench" => bench::bench(&paths, rest),
         "run" => {
             let opts = parse_options(rest)?;
             let image = build_all(&paths, &logs, &opts)?;

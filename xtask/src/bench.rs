@@ -1,0 +1,200 @@
+//! Owns `cargo xtask bench [--quick]`: runs every benchmark of the workspace into one criterion
+//! output directory (the memserver crate's benches — buddy, slab, transport — and the issue-6
+//! targets of `memserver-bench`), replays the saved and, when readable, the live
+//! `/proc/slabinfo` for the memory targets, then has `memserver-bench`'s `report` write
+//! `BENCHMARKS.md` and the throughput plot from exactly those results.
+use crate::error::{Error, Result};
+use crate::paths::{self, Paths};
+use crate::step;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Crates whose criterion benches the report includes, with their folders.
+const BENCH_CRATES: [(&str, &str); 2] = [("memserver", "memserver"), ("memserver-bench", "bench")];
+const LIVE_SLABINFO: &str = "/proc/slabinfo";
+const SAMPLE_SLABINFO: &str = "bench/data/slabinfo.sample";
+const PLOT: &str = "bench/results/throughput.svg";
+const NOTES: &str = "bench/NOTES.md";
+
+pub const USAGE: &str =
+    "  bench   run every benchmark (criterion, peers in the same run) and the slabinfo replay,
+          then write BENCHMARKS.md and bench/results/throughput.svg
+          --quick: shorter warm-up and measurement (noisier figures)";
+
+/// The `[[bench]]` names declared in a crate's manifest, in order.
+fn declared_benches(manifest: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(manifest).map_err(|e| Error::io("cannot read", manifest, e))?;
+    let mut names = Vec::new();
+    let mut in_bench = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bench = line == "[[bench]]";
+        } else if in_bench {
+            if let Some(v) = line.strip_prefix("name").map(str::trim) {
+                if let Some(v) = v.strip_prefix('=') {
+                    names.push(v.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn criterion_args(quick: bool) -> Vec<&'static str> {
+    if quick {
+        vec![
+            "--warm-up-time",
+            "1",
+            "--measurement-time",
+            "2",
+            "--sample-size",
+            "20",
+            "--noplot",
+        ]
+    } else {
+        vec!["--warm-up-time", "3", "--measurement-time", "5", "--noplot"]
+    }
+}
+
+fn cargo_in(paths: &Paths) -> Command {
+    let mut c = Command::new(paths::cargo());
+    c.current_dir(&paths.root);
+    c
+}
+
+fn replay(paths: &Paths, input: &Path, label: &str, out: &Path) -> Result<()> {
+    step::run_visible(
+        &format!("memory replay of {} ({label})", input.display()),
+        cargo_in(paths)
+            .args(["run", "--quiet", "--release", "-p", "memserver-bench"])
+            .args(["--bin", "slabinfo_replay", "--", "--input"])
+            .arg(input)
+            .args(["--label", label, "--out"])
+            .arg(out),
+    )
+}
+
+pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
+    let mut quick = false;
+    for a in args {
+        match a.as_str() {
+            "--quick" => quick = true,
+            other => {
+                return Err(Error::Usage(format!(
+                    "bench: unknown option `{other}`\n{USAGE}"
+                )))
+            }
+        }
+    }
+    let out = paths.target.join("bench-report");
+    let crit = out.join("criterion");
+    if crit.exists() {
+        std::fs::remove_dir_all(&crit).map_err(|e| Error::io("cannot clear", &crit, e))?;
+    }
+    std::fs::create_dir_all(&crit).map_err(|e| Error::io("cannot create", &crit, e))?;
+    for (package, dir) in BENCH_CRATES {
+        let names = declared_benches(&paths.root.join(dir).join("Cargo.toml"))?;
+        if names.is_empty() {
+            continue;
+        }
+        let mut cmd = cargo_in(paths);
+        cmd.env("CRITERION_HOME", &crit)
+            .args(["bench", "-p", package]);
+        for n in &names {
+            cmd.args(["--bench", n]);
+        }
+        cmd.arg("--").args(criterion_args(quick));
+        step::run_visible(
+            &format!("criterion benches of {package}: {}", names.join(", ")),
+            &mut cmd,
+        )?;
+    }
+    let mut memory: Vec<PathBuf> = Vec::new();
+    let sample_json = out.join("memory-sample.json");
+    replay(
+        paths,
+        &paths.root.join(SAMPLE_SLABINFO),
+        "saved sample bench/data/slabinfo.sample",
+        &sample_json,
+    )?;
+    memory.push(sample_json);
+    let live = Path::new(LIVE_SLABINFO);
+    if std::fs::read_to_string(live).is_ok() {
+        let live_json = out.join("memory-live.json");
+        replay(
+            paths,
+            live,
+            "this machine's live /proc/slabinfo",
+            &live_json,
+        )?;
+        memory.push(live_json);
+    } else {
+        step::announce(
+            "/proc/slabinfo is not readable here: the report uses the saved sample only",
+        );
+    }
+    let plot = paths.root.join(PLOT);
+    if let Some(dir) = plot.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    let command = if quick {
+        "cargo xtask bench --quick"
+    } else {
+        "cargo xtask bench"
+    };
+    let mut cmd = cargo_in(paths);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "memserver-bench",
+        "--bin",
+        "report",
+        "--",
+    ])
+    .arg("--criterion")
+    .arg(&crit)
+    .arg("--out")
+    .arg(paths.root.join("BENCHMARKS.md"))
+    .arg("--plot")
+    .arg(&plot)
+    .args(["--plot-link", PLOT, "--command", command]);
+    for m in &memory {
+        cmd.arg("--memory").arg(m);
+    }
+    let notes = paths.root.join(NOTES);
+    if notes.is_file() {
+        cmd.arg("--notes").arg(notes);
+    }
+    if quick {
+        cmd.arg("--quick");
+    }
+    step::run_visible("report: BENCHMARKS.md and the throughput plot", &mut cmd)?;
+    println!(
+        "[xtask] wrote {}",
+        paths.root.join("BENCHMARKS.md").display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_names_come_from_the_manifest() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = dir.join("Cargo.toml");
+        std::fs::write(
+            &m,
+            "[package]\nname = \"x\"\n\n[[bench]]\nname = \"buddy\"\nharness = false\n\n[[bench]]\nharness = false\nname = \"slab\"\n\n[dev-dependencies]\nname = \"not-a-bench\"\n",
+        )
+        .unwrap();
+        let names = declared_benches(&m).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(names, ["buddy", "slab"]);
+    }
+}
