@@ -1,0 +1,142 @@
+//! `report`: writes `BENCHMARKS.md` and the throughput plot from one run's criterion results and
+//! memory replays (see `memserver_bench::report`). Run by `cargo xtask bench`.
+//!
+//! Options: `--criterion DIR` (criterion's output of the run), `--memory JSON` (repeatable),
+//! `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
+//! links it), `--notes FILE`, `--command TEXT`, `--quick`.
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use memserver_bench::criterion_results;
+use memserver_bench::memory::MemoryReport;
+use memserver_bench::report::{self, RunInfo};
+use memserver_bench::svg;
+
+fn fail(msg: String) -> ! {
+    eprintln!("report: {msg}");
+    std::process::exit(1)
+}
+
+/// `YYYY-MM-DD HH:MM UTC` from the system clock (days to civil date, proleptic Gregorian).
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "{cpu}, {} CPUs online, Linux {kernel}, {}",
+        memserver_bench::pin::online_cpus(),
+        std::env::consts::ARCH
+    )
+}
+
+fn main() {
+    let mut crit = None;
+    let mut mems = Vec::new();
+    let mut out = None;
+    let mut plot = None;
+    let mut plot_link = None;
+    let mut notes = None;
+    let mut command = "cargo xtask bench".to_string();
+    let mut quick = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--quick" {
+            quick = true;
+            continue;
+        }
+        let v = args
+            .next()
+            .unwrap_or_else(|| fail(format!("{a} needs a value")));
+        match a.as_str() {
+            "--criterion" => crit = Some(PathBuf::from(v)),
+            "--memory" => mems.push(PathBuf::from(v)),
+            "--out" => out = Some(PathBuf::from(v)),
+            "--plot" => plot = Some(PathBuf::from(v)),
+            "--plot-link" => plot_link = Some(v),
+            "--notes" => notes = Some(PathBuf::from(v)),
+            "--command" => command = v,
+            _ => fail(format!("unknown option {a}")),
+        }
+    }
+    let crit = crit.unwrap_or_else(|| fail("--criterion is required".into()));
+    let out = out.unwrap_or_else(|| fail("--out is required".into()));
+    let all = criterion_results::collect(&crit).unwrap_or_else(|e| fail(e.to_string()));
+    let mem: Vec<MemoryReport> = mems
+        .iter()
+        .map(|p| {
+            let t = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+        })
+        .collect();
+    let mut plotted = None;
+    if let Some(path) = &plot {
+        let series = report::class_series(&all);
+        if let Some(svg) = svg::throughput_plot(
+            "kmalloc throughput per size class (32 allocs then 32 frees)",
+            &series,
+        ) {
+            std::fs::write(path, svg).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+            plotted = Some(
+                plot_link
+                    .clone()
+                    .unwrap_or_else(|| path.display().to_string()),
+            );
+        }
+    }
+    let notes = notes.map(|p| {
+        std::fs::read_to_string(&p).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+    });
+    let run = RunInfo {
+        command,
+        quick,
+        date: utc_now(),
+        machine: machine(),
+        load: std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into()),
+        plot: plotted,
+        notes,
+    };
+    let md = report::markdown(&run, &all, &mem);
+    std::fs::write(&out, &md).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
+    for t in report::targets(&all, &mem) {
+        println!(
+            "target {:<3} {:<10} {}  ({})",
+            t.id,
+            format!("{:?}", t.verdict),
+            t.measured,
+            t.what
+        );
+    }
+}
