@@ -1,0 +1,138 @@
+//! Object allocation through the in-process transport (client thread -> server thread of core 0,
+//! the protocol's exact words, the shared magazine page) with magazine batches of 1, 8 and 32 and
+//! with magazines off, next to the direct core path, in the same run. The workload per iteration
+//! allocates 256 objects of a 64-byte cache and frees them all (512 operations), so magazines
+//! must really refill and drain. Messages per object are counted over a fixed run and printed.
+//! `cargo bench -p memserver --bench transport`.
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use memserver::platform::host::HostArena;
+use memserver::platform::Platform;
+use memserver::server::{AttachParams, Quota, Server, ServerConfig};
+use memserver::topology::{CoreId, Topology, MAX_CORES};
+use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
+use memserver_client::host::{magazine_page, HostSystem, HostTransport};
+use memserver_client::{Client, Config, KmemCache};
+
+const N: usize = 256;
+const SIZE: usize = 64;
+
+fn client(system: &HostSystem, server: &Server, batch: usize) -> Client<HostTransport> {
+    let page = magazine_page();
+    let mut pages = [0usize; MAX_CORES];
+    pages[0] = Arc::as_ptr(&page) as usize;
+    // SAFETY: `page` is kept alive by the transport (an `Arc`), which outlives the bench.
+    let badge = unsafe {
+        server.attach(&AttachParams {
+            pages,
+            offset: 0,
+            quota: Quota::UNLIMITED,
+        })
+    }
+    .unwrap();
+    let t = system.transport(0, badge, page).unwrap();
+    Client::connect(t, Config { batch }).unwrap()
+}
+
+fn round(c: &mut Client<HostTransport>, cache: &mut KmemCache, objs: &mut Vec<usize>) {
+    for _ in 0..N {
+        objs.push(c.kmem_cache_alloc(cache).unwrap());
+    }
+    for o in objs.drain(..) {
+        c.kmem_cache_free(cache, black_box(o)).unwrap();
+    }
+}
+
+fn transport(cr: &mut Criterion) {
+    let arena = HostArena::new(64 << 20, 1).unwrap();
+    let alloc = Allocator::new(Topology::uniform(1, 2).unwrap(), arena.memory()).unwrap();
+    let server = Arc::new(Server::new(alloc, ServerConfig::default()));
+    let s = server.clone();
+    let system = HostSystem::start(1, move |core, badge, msg| s.dispatch(core, badge, msg));
+
+    let mut group = cr.benchmark_group("transport");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .throughput(Throughput::Elements(2 * N as u64));
+
+    // The direct core path: the same workload on a core guard, no messages.
+    let direct = server
+        .allocator()
+        .cache_create(CacheParams {
+            name: "direct",
+            size: SIZE,
+            align: 8,
+            flags: CacheFlags::empty(),
+            ctor: Ctor::None,
+            owner: OwnerId(u32::MAX),
+        })
+        .unwrap();
+    let mut objs = Vec::with_capacity(N);
+    group.bench_function(BenchmarkId::new("direct", "guard per round"), |b| {
+        b.iter(|| {
+            let mut g = server.allocator().core(CoreId(1)).unwrap();
+            for _ in 0..N {
+                objs.push(g.alloc(direct).unwrap());
+            }
+            for o in objs.drain(..) {
+                g.free(direct, black_box(o)).unwrap();
+            }
+        })
+    });
+    group.bench_function(BenchmarkId::new("direct", "guard per op"), |b| {
+        b.iter(|| {
+            for _ in 0..N {
+                objs.push(
+                    server
+                        .allocator()
+                        .core(CoreId(1))
+                        .unwrap()
+                        .alloc(direct)
+                        .unwrap(),
+                );
+            }
+            for o in objs.drain(..) {
+                let mut g = server.allocator().core(CoreId(1)).unwrap();
+                g.free(direct, black_box(o)).unwrap();
+            }
+        })
+    });
+
+    for batch in [0usize, 1, 8, 32] {
+        let mut c = client(&system, &server, batch);
+        let mut cache = c.kmem_cache_create("bench", SIZE, 8, 0, None).unwrap();
+        // Messages per object over a fixed run (after one warm round).
+        round(&mut c, &mut cache, &mut objs);
+        let before = c.messages();
+        let rounds = 64;
+        for _ in 0..rounds {
+            round(&mut c, &mut cache, &mut objs);
+        }
+        let per_object = (c.messages() - before) as f64 / (rounds * N) as f64;
+        eprintln!(
+            "transport/batch-{batch}: {per_object:.4} messages per object (alloc+free), {:.4} per operation",
+            per_object / 2.0
+        );
+        let name = if batch == 0 {
+            "magazines off".to_string()
+        } else {
+            format!("batch {batch}")
+        };
+        group.bench_function(BenchmarkId::new("client", name), |b| {
+            b.iter(|| round(&mut c, &mut cache, &mut objs))
+        });
+        c.kmem_cache_flush(&mut cache).unwrap();
+        c.kmem_cache_destroy(&mut cache).unwrap();
+        c.detach().unwrap();
+    }
+    group.finish();
+    drop(system);
+}
+
+criterion_group!(benches, transport);
+criterion_main!(benches);
