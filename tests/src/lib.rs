@@ -1,6 +1,10 @@
 //! Host end-to-end tests live in `tests/tests/`; this library holds their shared set-up: a
 //! [`World`] is an arena standing in for RAM, the allocator over it, the server, one server thread
 //! per simulated core (the in-process transport) and the magazine pages of the attached clients.
+/// The README's client example, compiled and run as a doc test.
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
 use memserver::platform::host::HostArena;
 use memserver::platform::Platform;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
