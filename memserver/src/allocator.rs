@@ -28,8 +28,9 @@ use crate::slab::array::Obj;
 use crate::slab::cache::{locate, Cache, Env};
 use crate::slab::debug::{Track, TrackPair};
 use crate::slab::merge;
+use crate::slab::node::Holder;
 use crate::slab::node::List;
-use crate::slab::page_map::{Entry, PageMap, ALLOCATED, FREED, FRESH, MAX_REAL_CACHES};
+use crate::slab::page_map::{state, Entry, PageMap, StateRef, MAX_REAL_CACHES};
 use crate::slab::percore::{CoreCache, CoreState, Handle, NO_CACHE};
 use crate::slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
@@ -375,7 +376,7 @@ impl Allocator {
             return Ok(());
         }
         let cache = reg.real(real).cache.clone();
-        let live = self.live_objects(&cache, &cores);
+        let live = self.live_objects(&cache);
         if live > 0 {
             return Err(DestroyError::Busy { live });
         }
@@ -427,7 +428,7 @@ impl Allocator {
             .collect();
         for &real in &reals {
             let cache = reg.real(real).cache.clone();
-            report.live_objects += self.live_objects(&cache, &cores);
+            report.live_objects += self.live_objects(&cache);
             report.slab_frames += self.release_cache(&cache, &mut cores);
             reg.reals[real as usize] = None;
             reg.free_reals.push(real);
@@ -538,19 +539,9 @@ impl Allocator {
             .collect()
     }
 
-    /// Objects of `cache` handed out and not freed.
-    fn live_objects(&self, cache: &Cache, cores: &[spin::MutexGuard<'_, CoreState>]) -> usize {
-        let mut live: usize = 0;
-        for n in cache.nodes.iter() {
-            let nc = n.lock();
-            live += nc.inuse() - nc.shared.len();
-        }
-        for c in cores {
-            if let Some(Some(cc)) = c.caches.get(cache.real as usize) {
-                live -= cc.cached();
-            }
-        }
-        live
+    /// Objects of `cache` handed out and not freed (counted from the state bytes).
+    fn live_objects(&self, cache: &Cache) -> usize {
+        cache.nodes.iter().map(|n| n.lock().allocated()).sum()
     }
 
     /// Moves every cached object of `cache` (core arrays, alien arrays, shared arrays) back to
@@ -558,19 +549,19 @@ impl Allocator {
     fn drain(&self, cache: &Cache, cores: &mut [spin::MutexGuard<'_, CoreState>]) {
         let env = self.env();
         let mut objs: Vec<Obj> = Vec::new();
-        for c in cores.iter_mut() {
+        for (core, c) in cores.iter_mut().enumerate() {
             if let Some(Some(cc)) = c.caches.get_mut(cache.real as usize) {
                 objs.extend(cc.array.drain_all());
                 for a in cc.alien.iter_mut() {
                     objs.extend(a.drain_all());
                 }
             }
+            cache.flush(env, &mut objs, false, Holder::Core(core as u8));
         }
-        cache.flush(env, &mut objs, false);
         for n in cache.nodes.iter() {
             let mut nc = n.lock();
             let shared = core::mem::take(&mut nc.shared);
-            nc.give_back(shared.into_iter(), env.map, false);
+            nc.give_back(shared.into_iter(), env.map, false, Holder::Shared);
         }
     }
 
@@ -608,7 +599,8 @@ impl Allocator {
     /// Whole-allocator accounting (takes every lock in turn).
     pub fn stats(&self) -> Stats {
         let reg = self.registry.lock();
-        let cores = self.lock_cores();
+        // A consistent snapshot: no core moves objects meanwhile.
+        let _cores = self.lock_cores();
         let mut s = Stats {
             total_frames: self.buddy.total_frames(),
             free_frames: self.buddy.free_frames(),
@@ -617,7 +609,7 @@ impl Allocator {
             ..Stats::default()
         };
         for (_, r) in reg.live_reals() {
-            let live = self.live_objects(&r.cache, &cores);
+            let live = self.live_objects(&r.cache);
             s.objects_in_use += live;
             s.bytes_in_use += live * r.cache.layout.object_size as usize;
             s.slab_frames += slab_frames(&r.cache);
@@ -631,11 +623,11 @@ impl Allocator {
     /// One owner's accounting.
     pub fn owner_stats(&self, owner: OwnerId) -> OwnerStats {
         let reg = self.registry.lock();
-        let cores = self.lock_cores();
+        let _cores = self.lock_cores();
         let mut s = OwnerStats::default();
         for (_, r) in reg.live_reals().filter(|(_, r)| r.cache.owner == owner) {
             s.caches += 1;
-            s.objects_in_use += self.live_objects(&r.cache, &cores);
+            s.objects_in_use += self.live_objects(&r.cache);
             s.slab_frames += slab_frames(&r.cache);
         }
         let large = self.large.lock();
@@ -669,7 +661,8 @@ impl Allocator {
                 }
                 for i in 0..rec.objects() {
                     let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
-                    let v = if rec.states[i].load(Ordering::Acquire) == ALLOCATED {
+                    let s = rec.states[i].load(Ordering::Acquire);
+                    let v = if state::kind(s) == state::ALLOCATED {
                         cache.checks.check_allocated(l, obj)
                     } else {
                         cache.checks.check_free(l, obj)
@@ -756,39 +749,44 @@ impl Allocator {
     ) -> Result<usize, Invariant> {
         let l = &cache.layout;
         let objects = l.objects as usize;
-        // Every cached object: which (head, index) it is.
-        let mut cached: Vec<(u32, usize)> = Vec::new();
-        let mut note = |o: &Obj| -> Result<(), Invariant> {
+        // Objects validly held by some array, as (head frame, index). Stale entries (state names
+        // another holder, left by a double free racing on two cores) are allowed.
+        let mut held: Vec<(u32, usize)> = Vec::new();
+        let mut note = |o: &Obj, holder: Holder| -> Result<(), Invariant> {
             let stray = Invariant::StrayObject {
                 cache: real,
                 addr: o.addr,
             };
-            let (state, _) = locate(&self.map, real, l, o.addr).map_err(|_| stray)?;
-            if state != o.state {
+            let (st, _) = locate(&self.map, real, l, o.addr).map_err(|_| stray)?;
+            if st != o.state {
                 return Err(stray);
             }
-            if state.get().load(Ordering::Acquire) == ALLOCATED {
-                return Err(Invariant::ObjectState {
-                    cache: real,
-                    addr: o.addr,
-                });
+            let s = st.get().load(Ordering::Acquire);
+            if !holder.holds(s) {
+                if holder == Holder::Shared {
+                    return Err(Invariant::ObjectState {
+                        cache: real,
+                        addr: o.addr,
+                    });
+                }
+                return Ok(());
             }
             let Entry::Slab { head, .. } = self.map.lookup(o.addr) else {
                 return Err(stray);
             };
             let first = self.map.frame_addr(head) + l.obj_offset as usize;
-            cached.push((head, (o.addr - first) / l.stride as usize));
+            held.push((head, (o.addr - first) / l.stride as usize));
             Ok(())
         };
-        for c in cores {
+        for (core, c) in cores.iter().enumerate() {
             if let Some(Some(cc)) = c.caches.get(real as usize) {
-                for o in cc.array.objs() {
-                    note(o)?;
-                }
-                for a in &cc.alien {
-                    for o in a.objs() {
-                        note(o)?;
-                    }
+                for o in cc
+                    .array
+                    .objs()
+                    .iter()
+                    .chain(cc.alien.iter().flat_map(|a| a.objs()))
+                {
+                    note(o, Holder::Core(core as u8))?;
                 }
             }
         }
@@ -798,17 +796,12 @@ impl Allocator {
             let nc = node.lock();
             nc.validate(real, n as u8, objects)?;
             for o in &nc.shared {
-                note(o)?;
+                note(o, Holder::Shared)?;
             }
             nodes.push(nc);
         }
-        cached.sort_unstable();
-        if let Some(w) = cached.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Invariant::ObjectState {
-                cache: real,
-                addr: self.map.frame_addr(w[0].0),
-            });
-        }
+        held.sort_unstable();
+        held.dedup();
         for (n, nc) in nodes.iter().enumerate() {
             for (i, rec) in nc.recs() {
                 let head = rec.head;
@@ -831,27 +824,34 @@ impl Allocator {
                         frame: head as usize,
                     });
                 }
-                let lo = cached.partition_point(|&(h, _)| h < head);
-                let hi = cached.partition_point(|&(h, _)| h <= head);
-                let in_arrays = &cached[lo..hi];
-                let mut free_mark = alloc::vec![false; objects];
-                for &f in &rec.free {
-                    free_mark[f as usize] = true;
+                // Every cached or shared object is in an array that holds it (none is lost).
+                let lo = held.partition_point(|&(h, _)| h < head);
+                let hi = held.partition_point(|&(h, _)| h <= head);
+                let mut in_arrays = alloc::vec![false; objects];
+                for &(_, idx) in &held[lo..hi] {
+                    in_arrays[idx] = true;
                 }
-                for &(_, idx) in in_arrays {
-                    if free_mark[idx] {
+                for (idx, st) in rec.states.iter().enumerate() {
+                    let s = st.load(Ordering::Acquire);
+                    let k = state::kind(s);
+                    let lost = (k == state::CACHED || k == state::SHARED) && !in_arrays[idx];
+                    let bad_core = k != state::SLAB && (s & state::CORE) as usize >= cores.len();
+                    if lost || bad_core {
                         return Err(Invariant::ObjectState {
                             cache: real,
                             addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
                         });
                     }
                 }
-                let allocated = rec
-                    .states
-                    .iter()
-                    .filter(|s| s.load(Ordering::Acquire) == ALLOCATED)
-                    .count();
-                if rec.free.len() + in_arrays.len() + allocated != objects {
+                if rec.free.len()
+                    + (hi - lo)
+                    + rec
+                        .states
+                        .iter()
+                        .filter(|s| state::kind(s.load(Ordering::Acquire)) == state::ALLOCATED)
+                        .count()
+                    != objects
+                {
                     return Err(Invariant::SlabCount {
                         cache: real,
                         slab: rec.base,
@@ -927,6 +927,7 @@ impl<'a> CoreGuard<'a> {
     /// One object of cache `id`.
     #[inline]
     pub fn alloc(&mut self, id: CacheId) -> Result<usize, AllocError> {
+        let me = self.core.0;
         let st = &mut *self.state;
         let Some(real) = st.resolve(id) else {
             return Err(AllocError::BadCache(id));
@@ -934,8 +935,11 @@ impl<'a> CoreGuard<'a> {
         if let Some(Some(cc)) = st.caches.get_mut(real) {
             if !cc.checked {
                 if let Some(o) = cc.array.pop() {
-                    o.state.get().store(ALLOCATED, Ordering::Release);
-                    return Ok(o.addr);
+                    let s = o.state.get();
+                    if state::is_cached_by(s.load(Ordering::Relaxed), me) {
+                        s.store(state::allocated(me), Ordering::Release);
+                        return Ok(o.addr);
+                    }
                 }
             }
         }
@@ -989,6 +993,7 @@ impl<'a> CoreGuard<'a> {
     #[inline(always)]
     fn free_real(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
         let map = &self.alloc.map;
+        let me = self.core.0;
         let node = self.node;
         let Some(Some(cc)) = self.state.caches.get_mut(real) else {
             return Err(FreeError::NotOurs { addr });
@@ -996,15 +1001,15 @@ impl<'a> CoreGuard<'a> {
         if cc.checked {
             return self.free_checked(real, addr);
         }
-        let (state, home) = locate(map, real as u32, &cc.layout, addr)?;
-        if let Err(s) =
-            state
-                .get()
-                .compare_exchange(ALLOCATED, FREED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            return Err(not_allocated(addr, s, None));
+        let (st, home) = locate(map, real as u32, &cc.layout, addr)?;
+        let s = st.get().load(Ordering::Relaxed);
+        if s != state::allocated(me) {
+            return self.free_other(real, addr, st, home, s);
         }
-        let obj = Obj { addr, state };
+        // This core allocated it and holds it: a plain store takes it back (see `state`).
+        st.get()
+            .store(state::cached(me, state::EVER), Ordering::Relaxed);
+        let obj = Obj { addr, state: st };
         if home == node && cc.array.push(obj) {
             return Ok(());
         }
@@ -1012,24 +1017,78 @@ impl<'a> CoreGuard<'a> {
         Ok(())
     }
 
+    /// A free of an object this core did not allocate (or not allocated at all).
+    #[cold]
+    #[inline(never)]
+    fn free_other(
+        &mut self,
+        real: usize,
+        addr: usize,
+        st: StateRef,
+        home: NodeId,
+        s: u8,
+    ) -> Result<(), FreeError> {
+        self.take_back(addr, st, s, None)?;
+        let obj = Obj { addr, state: st };
+        let cc = self.state.caches[real].as_mut().expect("live");
+        if home == self.node && cc.array.push(obj) {
+            return Ok(());
+        }
+        self.free_slow(real, obj, home);
+        Ok(())
+    }
+
+    /// Moves an allocated object (state `s` as last read) into this core's hands: a plain store
+    /// if this core allocated it, else a compare-exchange.
+    fn take_back(
+        &self,
+        addr: usize,
+        st: StateRef,
+        s: u8,
+        last_free: Option<Track>,
+    ) -> Result<(), FreeError> {
+        let me = self.core.0;
+        if state::kind(s) != state::ALLOCATED {
+            return Err(not_allocated(addr, s, last_free));
+        }
+        let new = state::cached(me, state::EVER);
+        if s == state::allocated(me) {
+            st.get().store(new, Ordering::Relaxed);
+            return Ok(());
+        }
+        st.get()
+            .compare_exchange(s, new, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+            .map_err(|now| not_allocated(addr, now, last_free))
+    }
+
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, real: usize) -> Result<usize, AllocError> {
         let env = self.alloc.env();
+        let me = self.core.0;
         let CoreState {
             caches, new_slabs, ..
         } = &mut *self.state;
         let Some(Some(cc)) = caches.get_mut(real) else {
             return Err(AllocError::OutOfMemory);
         };
-        if cc.array.is_empty() {
-            let want = cc.array.batch();
-            cc.cache
-                .refill(env, self.node, want, cc.array.objs_mut(), new_slabs)?;
-        }
-        let o = cc.array.pop().expect("refilled");
+        let o = loop {
+            match cc.array.pop() {
+                // Stale entries (see `state`) are dropped.
+                Some(o) if state::is_cached_by(o.state.get().load(Ordering::Relaxed), me) => {
+                    break o
+                }
+                Some(_) => continue,
+                None => {
+                    let want = cc.array.batch();
+                    cc.cache
+                        .refill(env, self.node, want, cc.array.objs_mut(), new_slabs, me)?;
+                }
+            }
+        };
         if !cc.checked {
-            o.state.get().store(ALLOCATED, Ordering::Release);
+            o.state.get().store(state::allocated(me), Ordering::Release);
             return Ok(o.addr);
         }
         let cache = cc.cache.clone();
@@ -1042,7 +1101,7 @@ impl<'a> CoreGuard<'a> {
             return Err(AllocError::Corrupted(v));
         }
         cache.checks.mark_allocated(l, o.addr);
-        o.state.get().store(ALLOCATED, Ordering::Release);
+        o.state.get().store(state::allocated(me), Ordering::Release);
         self.record(&cache, o.addr, true);
         Ok(o.addr)
     }
@@ -1050,13 +1109,14 @@ impl<'a> CoreGuard<'a> {
     /// Returns an object just popped for a checked alloc that failed its checks.
     fn put_back(&mut self, real: usize, o: Obj) {
         let env = self.alloc.env();
+        let me = self.core.0;
         let CoreState {
             caches, scratch, ..
         } = &mut *self.state;
         let cc = caches[real].as_mut().expect("live");
         if !cc.array.push(o) {
             scratch.push(o);
-            cc.cache.flush(env, scratch, false);
+            cc.cache.flush(env, scratch, false, Holder::Core(me));
         }
     }
 
@@ -1066,9 +1126,9 @@ impl<'a> CoreGuard<'a> {
         let cc = self.cache_at(real);
         let cache = cc.cache.clone();
         let l = &cache.layout;
-        let (state, home) = locate(&self.alloc.map, real as u32, l, addr)?;
-        let s = state.get().load(Ordering::Acquire);
-        if s != ALLOCATED {
+        let (st, home) = locate(&self.alloc.map, real as u32, l, addr)?;
+        let s = st.get().load(Ordering::Acquire);
+        if state::kind(s) != state::ALLOCATED {
             let last = self.tracks(&cache, addr).free;
             return Err(not_allocated(addr, s, last));
         }
@@ -1077,16 +1137,10 @@ impl<'a> CoreGuard<'a> {
             v.last = self.tracks(&cache, addr);
             return Err(FreeError::Corrupted(v));
         }
-        if let Err(s) =
-            state
-                .get()
-                .compare_exchange(ALLOCATED, FREED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            return Err(not_allocated(addr, s, None));
-        }
+        self.take_back(addr, st, s, None)?;
         cache.checks.init_free(l, addr);
         self.record(&cache, addr, false);
-        let obj = Obj { addr, state };
+        let obj = Obj { addr, state: st };
         let cc = self.state.caches[real].as_mut().expect("live");
         if home == self.node && cc.array.push(obj) {
             return Ok(());
@@ -1101,24 +1155,25 @@ impl<'a> CoreGuard<'a> {
     fn free_slow(&mut self, real: usize, obj: Obj, home: NodeId) {
         let env = self.alloc.env();
         let node = self.node;
+        let holder = Holder::Core(self.core.0);
         let CoreState {
             caches, scratch, ..
         } = &mut *self.state;
         let cc = caches[real].as_mut().expect("live");
         if cc.cache.direct() {
             scratch.push(obj);
-            cc.cache.flush(env, scratch, false);
+            cc.cache.flush(env, scratch, false, holder);
         } else if home != node {
             let alien = &mut cc.alien[home.0 as usize];
             if !alien.push(obj) {
                 scratch.extend(alien.drain_all());
                 scratch.push(obj);
-                cc.cache.flush(env, scratch, true);
+                cc.cache.flush(env, scratch, true, holder);
             }
         } else {
             let batch = cc.array.batch();
             scratch.extend(cc.array.drain_oldest(batch));
-            cc.cache.flush(env, scratch, true);
+            cc.cache.flush(env, scratch, true, holder);
             let pushed = cc.array.push(obj);
             debug_assert!(pushed);
         }
@@ -1288,9 +1343,9 @@ impl<'a> CoreGuard<'a> {
                 if cc.cache.owner != set.owner {
                     return Err(FreeError::ForeignOwner { addr });
                 }
-                let (state, _) = locate(&self.alloc.map, cache, &cc.layout, addr)?;
-                let s = state.get().load(Ordering::Acquire);
-                if s != ALLOCATED {
+                let (st, _) = locate(&self.alloc.map, cache, &cc.layout, addr)?;
+                let s = st.get().load(Ordering::Acquire);
+                if state::kind(s) != state::ALLOCATED {
                     return Err(not_allocated(addr, s, None));
                 }
                 Ok(cc.layout.usable as usize)
@@ -1306,8 +1361,8 @@ impl<'a> CoreGuard<'a> {
     }
 }
 
-fn not_allocated(addr: usize, state: u8, last_free: Option<Track>) -> FreeError {
-    if state == FRESH {
+fn not_allocated(addr: usize, s: u8, last_free: Option<Track>) -> FreeError {
+    if state::ever(s) == 0 {
         FreeError::NeverAllocated { addr }
     } else {
         FreeError::DoubleFree { addr, last_free }

@@ -44,14 +44,6 @@ impl ArrayCache {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.objs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objs.is_empty()
-    }
-
     pub fn batch(&self) -> usize {
         self.batch
     }

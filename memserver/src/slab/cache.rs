@@ -16,7 +16,7 @@ use super::array::Obj;
 use super::debug::Checks;
 use super::error::{AllocError, FreeError};
 use super::layout::{Layout, Tunables};
-use super::node::{NodeCache, SlabRec};
+use super::node::{Holder, NodeCache, SlabRec};
 use super::object_mem;
 use super::page_map::{Entry, PageMap, StateRef};
 use super::params::{CacheFlags, CacheId, Ctor, OwnerId};
@@ -116,14 +116,15 @@ impl Cache {
         want: usize,
         out: &mut Vec<Obj>,
         new_slabs: &mut Vec<NewSlab>,
+        core: u8,
     ) -> Result<(), AllocError> {
         let start = out.len();
         for &node in env.topology.fallback_order(local) {
             let mut nc = self.node(node).lock();
-            if nc.take(want, &self.layout, env.map, out) == 0
+            if nc.take(want, &self.layout, env.map, out, core) == 0
                 && self.grow(&mut nc, node, env, new_slabs)
             {
-                nc.take(want, &self.layout, env.map, out);
+                nc.take(want, &self.layout, env.map, out, core);
             }
             if out.len() > start {
                 // Popped from the end: hand out in the order taken (address order in a new slab).
@@ -188,9 +189,10 @@ impl Cache {
         true
     }
 
-    /// Returns objects to their home nodes (shared array first when `use_shared`, else their
-    /// slabs), one node lock at a time. `objs` is left empty.
-    pub fn flush(&self, env: Env<'_>, objs: &mut Vec<Obj>, use_shared: bool) {
+    /// Returns objects held by `holder` to their home nodes (shared array first when
+    /// `use_shared`, else their slabs), one node lock at a time, dropping stale entries. `objs`
+    /// is left empty.
+    pub fn flush(&self, env: Env<'_>, objs: &mut Vec<Obj>, use_shared: bool, holder: Holder) {
         while let Some(first) = objs.first() {
             let node = node_of(env.map, first.addr);
             let mut nc = self.node(node).lock();
@@ -198,7 +200,7 @@ impl Cache {
             while i < objs.len() {
                 if node_of(env.map, objs[i].addr) == node {
                     let o = objs.swap_remove(i);
-                    nc.give_back(core::iter::once(o), env.map, use_shared);
+                    nc.give_back(core::iter::once(o), env.map, use_shared, holder);
                 } else {
                     i += 1;
                 }

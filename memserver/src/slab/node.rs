@@ -15,7 +15,7 @@ use super::array::Obj;
 use super::debug::TrackPair;
 use super::error::Invariant;
 use super::layout::Layout;
-use super::page_map::{Entry, PageMap, FRESH};
+use super::page_map::{state, Entry, PageMap};
 use super::random::FreelistRng;
 
 const NIL: u32 = u32::MAX;
@@ -59,7 +59,7 @@ impl SlabRec {
             base,
             head,
             free,
-            states: (0..objects).map(|_| AtomicU8::new(FRESH)).collect(),
+            states: (0..objects).map(|_| AtomicU8::new(state::FRESH)).collect(),
             tracks: if store_user {
                 alloc::vec![TrackPair::default(); objects]
             } else {
@@ -75,10 +75,6 @@ impl SlabRec {
         self.states.len()
     }
 
-    pub fn inuse(&self) -> usize {
-        self.objects() - self.free.len()
-    }
-
     fn wanted_list(&self) -> List {
         if self.free.is_empty() {
             List::Full
@@ -86,6 +82,25 @@ impl SlabRec {
             List::Free
         } else {
             List::Partial
+        }
+    }
+}
+
+/// Who holds an array's objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// A core's array or alien array.
+    Core(u8),
+    /// A node's shared array.
+    Shared,
+}
+
+impl Holder {
+    /// Whether an object in state `s` is validly held by this holder.
+    pub fn holds(self, s: u8) -> bool {
+        match self {
+            Holder::Core(c) => state::is_cached_by(s, c),
+            Holder::Shared => state::kind(s) == state::SHARED,
         }
     }
 }
@@ -128,11 +143,6 @@ impl NodeCache {
         self.free_in_slabs
     }
 
-    /// Objects not on any slab's free stack (allocated, or cached in some array).
-    pub fn inuse(&self) -> usize {
-        self.recs.iter().flatten().map(SlabRec::inuse).sum()
-    }
-
     /// Adds a new (all free) slab; returns its record index.
     pub fn add_slab(&mut self, rec: SlabRec) -> u32 {
         debug_assert_eq!(rec.free.len(), rec.objects());
@@ -166,14 +176,26 @@ impl NodeCache {
             .filter_map(|(i, r)| r.as_ref().map(|r| (i as u32, r)))
     }
 
-    /// Moves up to `want - out.len()` free objects into `out`: shared array first, then partial
-    /// slabs, then free slabs. Returns how many it moved.
-    pub fn take(&mut self, want: usize, l: &Layout, map: &PageMap, out: &mut Vec<Obj>) -> usize {
+    /// Moves up to `want - out.len()` free objects into `out` for core `core`'s array: shared
+    /// array first, then partial slabs, then free slabs. Returns how many it moved.
+    pub fn take(
+        &mut self,
+        want: usize,
+        l: &Layout,
+        map: &PageMap,
+        out: &mut Vec<Obj>,
+        core: u8,
+    ) -> usize {
         let start = out.len();
         while out.len() < want {
-            match self.shared.pop() {
-                Some(o) => out.push(o),
-                None => break,
+            let Some(o) = self.shared.pop() else { break };
+            let s = o.state.get().load(Ordering::Relaxed);
+            debug_assert_eq!(state::kind(s), state::SHARED);
+            if state::kind(s) == state::SHARED {
+                o.state
+                    .get()
+                    .store(state::cached(core, state::ever(s)), Ordering::Relaxed);
+                out.push(o);
             }
         }
         for list in [List::Partial, List::Free] {
@@ -188,6 +210,9 @@ impl NodeCache {
                 let n = (want - out.len()).min(rec.free.len());
                 for _ in 0..n {
                     let idx = rec.free.pop().expect("counted") as usize;
+                    let st = &rec.states[idx];
+                    let s = st.load(Ordering::Relaxed);
+                    st.store(state::cached(core, state::ever(s)), Ordering::Relaxed);
                     out.push(Obj {
                         addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
                         state: map.state(rec.head, idx),
@@ -200,20 +225,37 @@ impl NodeCache {
         out.len() - start
     }
 
-    /// Returns objects of this node: into the shared array while it has room, the rest to their
-    /// slabs. `rec_of` maps a head frame to its record index.
-    pub fn give_back(&mut self, objs: impl Iterator<Item = Obj>, map: &PageMap, use_shared: bool) {
+    /// Returns objects held by `holder`: into the shared array while it has room (when
+    /// `use_shared`), the rest to their slabs. Stale entries (whose state names another holder,
+    /// see `page_map::state`) are dropped. Returns how many were stale.
+    pub fn give_back(
+        &mut self,
+        objs: impl Iterator<Item = Obj>,
+        map: &PageMap,
+        use_shared: bool,
+        holder: Holder,
+    ) -> usize {
+        let mut stale = 0;
         for o in objs {
+            let s = o.state.get().load(Ordering::Relaxed);
+            if !holder.holds(s) {
+                stale += 1;
+                continue;
+            }
             if use_shared && self.shared.len() < self.shared_limit {
+                o.state
+                    .get()
+                    .store(state::SHARED | state::ever(s), Ordering::Relaxed);
                 self.shared.push(o);
             } else {
-                self.put(o, map);
+                self.put(o, map, s);
             }
         }
+        stale
     }
 
-    /// Returns one object to its slab's free stack.
-    pub fn put(&mut self, o: Obj, map: &PageMap) {
+    /// Returns one object (currently in state `s`, held by the caller) to its slab's free stack.
+    fn put(&mut self, o: Obj, map: &PageMap, s: u8) {
         let Entry::Slab { head, .. } = map.lookup(o.addr) else {
             debug_assert!(false, "object {:#x} has no slab", o.addr);
             return;
@@ -225,9 +267,24 @@ impl NodeCache {
         };
         let idx = o.state.index_in(rec.states.as_ptr());
         debug_assert!(idx < rec.objects() && !rec.free.contains(&(idx as u16)));
+        o.state
+            .get()
+            .store(state::SLAB | state::ever(s), Ordering::Relaxed);
         rec.free.push(idx as u16);
         self.free_in_slabs += 1;
         self.relist(i);
+    }
+
+    /// Objects of this node's slabs in state `ALLOCATED`.
+    pub fn allocated(&self) -> usize {
+        self.recs()
+            .map(|(_, r)| {
+                r.states
+                    .iter()
+                    .filter(|s| state::kind(s.load(Ordering::Relaxed)) == state::ALLOCATED)
+                    .count()
+            })
+            .sum()
     }
 
     /// Unlinks and returns free slabs beyond the first `keep`.
@@ -344,12 +401,23 @@ impl NodeCache {
                     });
                 }
                 mark[f] = true;
-                if rec.states[f].load(Ordering::Acquire) == super::page_map::ALLOCATED {
+                if state::kind(rec.states[f].load(Ordering::Acquire)) != state::SLAB {
                     return Err(Invariant::ObjectState {
                         cache,
                         addr: rec.base,
                     });
                 }
+            }
+            let in_slab = rec
+                .states
+                .iter()
+                .filter(|s| state::kind(s.load(Ordering::Acquire)) == state::SLAB)
+                .count();
+            if in_slab != rec.free.len() {
+                return Err(Invariant::SlabCount {
+                    cache,
+                    slab: rec.base,
+                });
             }
             free += rec.free.len();
         }

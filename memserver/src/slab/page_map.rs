@@ -18,12 +18,59 @@ use crate::buddy::{PAGE_SHIFT, PAGE_SIZE};
 use crate::platform::MemRange;
 use crate::topology::NodeId;
 
-/// Per-object state byte: never handed out since its slab was made.
-pub const FRESH: u8 = 0;
-/// Per-object state byte: handed out, not yet freed.
-pub const ALLOCATED: u8 = 1;
-/// Per-object state byte: freed (in an array, a shared array or its slab's free stack).
-pub const FREED: u8 = 2;
+/// Per-object state bytes: `[ever:1][_:1][kind:2][_:1][core:3]`. `kind` says where the object is;
+/// for `CACHED` and `ALLOCATED`, `core` says which core holds it. `ever` is set once the object
+/// has been handed out (it tells a double free from a free of a never-allocated object).
+///
+/// Ownership rule: only the holder writes a state, with a plain store: the core named in a
+/// `CACHED` state (under its core lock), a node-lock holder for `SLAB` and `SHARED`, the
+/// allocating core for `ALLOCATED`. The one exception is a free on another core than the
+/// allocating one, which takes the object with a compare-exchange from `ALLOCATED(c)`. If that
+/// races with core `c` freeing the same object, both push it; the state then names one holder,
+/// and the other array entry is stale: every consumer of an array entry checks that the state
+/// names that array's holder and drops it otherwise. So an object is handed out, flushed or
+/// counted only by its one holder.
+pub mod state {
+    pub const EVER: u8 = 0x80;
+    pub const KIND: u8 = 0x30;
+    pub const CORE: u8 = 0x07;
+    /// On its slab's free stack.
+    pub const SLAB: u8 = 0x00;
+    /// In a core's array or alien array.
+    pub const CACHED: u8 = 0x10;
+    /// In its node's shared array.
+    pub const SHARED: u8 = 0x20;
+    /// Handed out.
+    pub const ALLOCATED: u8 = 0x30;
+    /// State of every object of a new slab.
+    pub const FRESH: u8 = SLAB;
+
+    #[inline(always)]
+    pub const fn allocated(core: u8) -> u8 {
+        EVER | ALLOCATED | core
+    }
+
+    #[inline(always)]
+    pub const fn cached(core: u8, ever: u8) -> u8 {
+        ever | CACHED | core
+    }
+
+    /// Whether `s` is an object cached by `core`.
+    #[inline(always)]
+    pub const fn is_cached_by(s: u8, core: u8) -> bool {
+        s & (KIND | CORE) == CACHED | core
+    }
+
+    #[inline(always)]
+    pub const fn kind(s: u8) -> u8 {
+        s & KIND
+    }
+
+    #[inline(always)]
+    pub const fn ever(s: u8) -> u8 {
+        s & EVER
+    }
+}
 
 const KIND_SHIFT: u32 = 60;
 const KIND_SLAB: u64 = 1;
@@ -246,7 +293,7 @@ mod tests {
             len: 4 * PAGE_SIZE,
         }])
         .unwrap();
-        let states: Vec<AtomicU8> = (0..4).map(|_| AtomicU8::new(FRESH)).collect();
+        let states: Vec<AtomicU8> = (0..4).map(|_| AtomicU8::new(state::FRESH)).collect();
         m.publish_slab(1, 2, 5, NodeId(0), &states, 0);
         assert_eq!(m.lookup(0x10_0000), Entry::None);
         assert_eq!(
@@ -260,8 +307,10 @@ mod tests {
         assert_eq!(m.lookup(0x10_0000 - 1), Entry::None);
         assert_eq!(m.lookup(0x10_0000 + 4 * PAGE_SIZE), Entry::None);
         assert_eq!(m.lookup(0), Entry::None);
-        m.state(1, 3).get().store(ALLOCATED, Ordering::Relaxed);
-        assert_eq!(states[3].load(Ordering::Relaxed), ALLOCATED);
+        m.state(1, 3)
+            .get()
+            .store(state::allocated(2), Ordering::Relaxed);
+        assert_eq!(states[3].load(Ordering::Relaxed), state::allocated(2));
         m.clear(1, 2);
         assert_eq!(m.lookup(0x10_0000 + PAGE_SIZE), Entry::None);
     }

@@ -50,11 +50,6 @@ impl CoreCache {
             cache,
         }
     }
-
-    /// Objects held in this core's arrays.
-    pub fn cached(&self) -> usize {
-        self.array.len() + self.alien.iter().map(ArrayCache::len).sum::<usize>()
-    }
 }
 
 #[derive(Debug, Default)]
