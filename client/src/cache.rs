@@ -149,9 +149,12 @@ impl<T: Transport> Client<T> {
         if cache.mag.push(addr, 2 * self.batch) {
             return Ok(());
         }
-        self.cache_drain(cache, self.batch)?;
-        cache.mag.push(addr, 2 * self.batch);
-        Ok(())
+        let r = self.cache_drain(cache, self.batch);
+        if !cache.mag.push(addr, 2 * self.batch) {
+            // Only after a refused drain: keep the freed object rather than lose it.
+            cache.mag.extend(&[addr as u64]);
+        }
+        r
     }
 
     #[cold]
@@ -169,9 +172,12 @@ impl<T: Transport> Client<T> {
             slot: SLOT,
             count: n as u64,
         });
-        if r.is_err() {
-            // The server changed nothing: keep the objects.
-            cache.mag.extend(&addrs[..n]);
+        if let Err(f) = &r {
+            cache.mag.extend(&crate::magazine::survivors(
+                f,
+                &addrs[..n],
+                &mut [0; MAX_BATCH],
+            ));
         }
         r.map(|_| ())
     }

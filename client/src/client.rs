@@ -154,7 +154,7 @@ impl<T: Transport> Client<T> {
             while self.kmags[class].len() > 0 {
                 let mut addrs = [0u64; MAX_BATCH];
                 let n = self.kmags[class].take_bottom(MAX_BATCH, &mut addrs);
-                self.kfree_drain(&addrs[..n])?;
+                self.kfree_drain(class, &addrs[..n])?;
             }
         }
         Ok(())
@@ -240,18 +240,27 @@ impl<T: Transport> Client<T> {
         }
         let mut addrs = [0u64; MAX_BATCH];
         let n = self.kmags[class].take_bottom(self.batch, &mut addrs);
-        self.kfree_drain(&addrs[..n])?;
-        self.kmags[class].push(addr, limit);
-        Ok(())
+        let r = self.kfree_drain(class, &addrs[..n]);
+        if !self.kmags[class].push(addr, limit) {
+            // Only after a refused drain: keep the freed block rather than lose it.
+            self.kmags[class].extend(&[addr as u64]);
+        }
+        r
     }
 
-    fn kfree_drain(&mut self, addrs: &[u64]) -> Result<(), Failure> {
+    /// Returns `addrs` (taken from the magazine of `class`) to the server; on refusal the
+    /// survivors go back into that magazine.
+    fn kfree_drain(&mut self, class: usize, addrs: &[u64]) -> Result<(), Failure> {
         self.transport.magazine().write_slot(SLOT as usize, addrs);
-        self.call(KfreeDrainReq {
+        let r = self.call(KfreeDrainReq {
             slot: SLOT,
             count: addrs.len() as u64,
-        })
-        .map(|_| ())
+        });
+        if let Err(f) = &r {
+            let mut keep = [0; MAX_BATCH];
+            self.kmags[class].extend(crate::magazine::survivors(f, addrs, &mut keep));
+        }
+        r.map(|_| ())
     }
 
     /// `ksize(addr)`: the usable size of a kmalloc block.

@@ -50,12 +50,36 @@ impl Magazine {
         n
     }
 
-    /// Appends addresses (the caller checked there is room).
-    pub fn extend(&mut self, addrs: &[u64]) {
-        for &a in addrs {
-            debug_assert!(self.len < CAPACITY);
-            self.items[self.len] = a as usize;
-            self.len += 1;
+    /// Appends addresses up to the capacity; returns how many did not fit (never, when the
+    /// caller took them out of this magazine just before).
+    pub fn extend(&mut self, addrs: &[u64]) -> usize {
+        let n = addrs.len().min(CAPACITY - self.len);
+        for (slot, &a) in self.items[self.len..].iter_mut().zip(&addrs[..n]) {
+            *slot = a as usize;
         }
+        self.len += n;
+        addrs.len() - n
     }
+}
+
+/// After a refused drain of `sent`: the objects the client still holds. The server freed the first
+/// `detail[2]` (a batch stopped part-way) and names the offending address in `detail[0]`; that
+/// one is dropped (a bad pointer must not poison every later drain), the rest are kept.
+pub fn survivors<'o>(
+    f: &memserver_protocol::Failure,
+    sent: &[u64],
+    out: &'o mut [u64; MAX_BATCH],
+) -> &'o [u64] {
+    let freed = (f.detail[2] as usize).min(sent.len());
+    let mut n = 0;
+    let mut dropped = false;
+    for &a in &sent[freed..] {
+        if !dropped && a == f.detail[0] {
+            dropped = true;
+            continue;
+        }
+        out[n] = a;
+        n += 1;
+    }
+    &out[..n]
 }

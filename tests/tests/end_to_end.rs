@@ -281,3 +281,69 @@ fn typed_cache_round_trip() {
     nodes.destroy(&mut c).unwrap();
     world.validate();
 }
+
+#[test]
+fn free_slabs_are_shrunk_before_out_of_memory_is_reported() {
+    let world = World::new(1, 1, 8);
+    let total = world.stats().total_frames;
+    let mut a = world.client(0, Quota::UNLIMITED, 32);
+    let mut cache = a.kmem_cache_create("filler", 1000, 8, 0, None).unwrap();
+    let objs: Vec<usize> = (0..5000)
+        .map_while(|_| a.kmem_cache_alloc(&mut cache).ok())
+        .collect();
+    assert!(objs.len() > 3000, "filled {} objects", objs.len());
+    for o in objs {
+        a.kmem_cache_free(&mut cache, o).unwrap();
+    }
+    a.kmem_cache_flush(&mut cache).unwrap();
+    // Client a's free slabs still hold most of the memory ...
+    let free_now = world.stats().free_frames;
+    assert!(free_now < total / 2, "free frames {free_now} of {total}");
+    // ... yet client b gets a block bigger than what is free, because the server shrinks first.
+    let mut b = world.client(0, Quota::UNLIMITED, 32);
+    let want = (total / 2 + 1) * 4096;
+    let big = b.kmalloc(want.next_power_of_two() / 2).unwrap();
+    assert!(b.ksize(big).unwrap() * 2 > want);
+    // When memory is really gone, the answer is OutOfMemory (and nothing breaks).
+    let mut blocks = Vec::new();
+    let f = loop {
+        match b.kmalloc(1 << 20) {
+            Ok(p) => blocks.push(p),
+            Err(f) => break f,
+        }
+    };
+    assert_eq!(f.error, Error::OutOfMemory);
+    assert!(!blocks.is_empty() && blocks.len() < 8);
+    world.validate();
+    for p in blocks.into_iter().chain([big]) {
+        b.kfree(p).unwrap();
+    }
+    b.detach().unwrap();
+    a.kmem_cache_destroy(&mut cache).unwrap();
+    a.detach().unwrap();
+    world.validate();
+}
+
+#[test]
+fn a_bad_pointer_freed_into_a_magazine_is_reported_at_drain_and_dropped() {
+    let world = World::new(1, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 4);
+    let mut cache = c.kmem_cache_create("careless", 128, 8, 0, None).unwrap();
+    let objs: Vec<usize> = (0..8)
+        .map(|_| c.kmem_cache_alloc(&mut cache).unwrap())
+        .collect();
+    // The stub does not check frees that stay in the magazine ...
+    c.kmem_cache_free(&mut cache, 0x10).unwrap();
+    for &o in &objs[..7] {
+        c.kmem_cache_free(&mut cache, o).unwrap();
+    }
+    // ... the drain that carries the bad pointer is refused whole, naming it.
+    let f = c.kmem_cache_free(&mut cache, objs[7]).unwrap_err();
+    assert_eq!((f.error, f.detail[0]), (Error::NotAllocated, 0x10));
+    // The good objects survive in the magazine and go back on the next drains.
+    assert_eq!(cache.magazine_len(), 8);
+    c.kmem_cache_flush(&mut cache).unwrap();
+    assert_eq!(c.stats().unwrap().live_objects, 0);
+    c.kmem_cache_destroy(&mut cache).unwrap();
+    world.validate();
+}
