@@ -173,7 +173,7 @@ impl<T: Transport> Client<T> {
             count: n as u64,
         });
         if let Err(f) = &r {
-            cache.mag.extend(&crate::magazine::survivors(
+            cache.mag.extend(crate::magazine::survivors(
                 f,
                 &addrs[..n],
                 &mut [0; MAX_BATCH],
