@@ -8,11 +8,11 @@ pub enum Error {
     // --- message shape ---
     /// The label names no operation.
     UnknownLabel = 1,
-    /// The message is shorter or longer than its operation needs. Detail: [expected, got].
+    /// The message is shorter or longer than its operation needs. Detail: `[expected, got]`.
     BadLength = 2,
     /// A field holds a value the operation does not accept (reserved bits, unknown enum value).
     BadField = 3,
-    /// The client's protocol version differs. Detail: [server version].
+    /// The client's protocol version differs. Detail: `[server version]`.
     VersionMismatch = 4,
     /// Variable data (postcard in the IPC buffer) is malformed or has trailing bytes.
     BadPayload = 5,
@@ -26,15 +26,15 @@ pub enum Error {
     /// A cache handle whose cache was destroyed (stale generation).
     StaleHandle = 9,
     // --- batches ---
-    /// A batch count of 0 or above [`crate::MAX_BATCH`]. Detail: [count, limit].
+    /// A batch count of 0 or above [`crate::MAX_BATCH`]. Detail: `[count, limit]`.
     BadBatch = 10,
-    /// A magazine slot outside the page. Detail: [slot].
+    /// A magazine slot outside the page. Detail: `[slot]`.
     BadSlot = 11,
-    /// The same address twice in one drained magazine. Detail: [address].
+    /// The same address twice in one drained magazine. Detail: `[address]`.
     DuplicateAddress = 12,
     // --- sizes and cache parameters ---
     SizeZero = 13,
-    /// Detail: [size, limit].
+    /// Detail: `[size, limit]`.
     SizeTooLarge = 14,
     BadAlign = 15,
     /// Empty, over-long or not UTF-8.
@@ -42,28 +42,28 @@ pub enum Error {
     UnknownFlag = 17,
     // --- pointers ---
     NullPointer = 18,
-    /// Not inside any object this client holds from that cache or from kmalloc. Detail: [address].
+    /// Not inside any object this client holds from that cache or from kmalloc. Detail: `[address]`.
     NotAllocated = 19,
-    /// Already free. Detail: [address].
+    /// Already free. Detail: `[address]`.
     DoubleFree = 20,
-    /// Inside an object but not at its start. Detail: [address, offset].
+    /// Inside an object but not at its start. Detail: `[address, offset]`.
     InteriorPointer = 21,
-    /// An object of another cache of this client. Detail: [address].
+    /// An object of another cache of this client. Detail: `[address]`.
     WrongCache = 22,
-    /// An object (or page) owned by another client. Detail: [address].
+    /// An object (or page) owned by another client. Detail: `[address]`.
     ForeignPointer = 23,
     // --- resources ---
     OutOfMemory = 24,
-    /// Detail: [kind (0 bytes, 1 objects), limit, would-be use].
+    /// Detail: `[kind (0 bytes, 1 objects), limit, would-be use]`.
     QuotaExceeded = 25,
-    /// Destroy with live objects; the cache stays usable. Detail: [live objects].
+    /// Destroy with live objects; the cache stays usable. Detail: `[live objects]`.
     CacheBusy = 26,
     /// Too many caches or clients.
     TooMany = 27,
     // --- debug checks ---
-    /// A red zone byte was overwritten. Detail: [object, offset from object start (may be negative, two's complement), found byte].
+    /// A red zone byte was overwritten. Detail: `[object, offset from object start (may be negative, two's complement), found byte]`.
     RedZone = 28,
-    /// A freed object of a poisoned cache was written. Detail: [object, offset, found byte].
+    /// A freed object of a poisoned cache was written. Detail: `[object, offset, found byte]`.
     Poison = 29,
     /// A slabinfo cursor that names no row.
     BadCursor = 30,
