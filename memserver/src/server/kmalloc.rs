@@ -3,7 +3,7 @@
 //! size (class size, or whole pages for large blocks).
 use super::dispatch::Ctx;
 use super::errors;
-use super::objects::{alloc_many, check_owned, read_batch};
+use super::objects::{alloc_many, check_owned, deliver, read_batch};
 use super::Server;
 use crate::buddy::PAGE_SIZE;
 use crate::kmalloc::{class_of, large_order, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE};
@@ -117,15 +117,9 @@ impl Server {
         let id = c.rec.kmalloc.caches[class];
         let zero = r.flags & alloc_flags::ZERO != 0;
         let mut addrs = [0usize; MAX_BATCH];
-        let (g, got) = alloc_many(self, c, id, zero, None, &mut addrs[..n])?;
+        let (mut g, got) = alloc_many(self, c, id, zero, None, &mut addrs[..n])?;
+        deliver(&mut g, id, &addrs[..got], Some(page), Some(r.slot), w)?;
         drop(g);
-        let mut words = [0u64; MAX_BATCH];
-        for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
-            *o = w.to_client(a);
-        }
-        page.page()
-            .write_slot(r.slot as usize, &words[..got])
-            .ok_or(Failure::new(Error::Internal))?;
         c.rec.usage.charge(got as u64, (got * usable) as u64);
         Ok(KmallocRefillReply {
             count: got as u64,

@@ -35,6 +35,35 @@ pub(super) fn report_fresh(
     Ok(slabs.len() as u64)
 }
 
+/// Hands freshly allocated `addrs` of `id` over: fresh-slab records into the page and, for a
+/// batch, the (client) addresses into `slot`. Returns the number of fresh records. If that cannot
+/// be done, the objects go back to the cache (the request changes nothing) and the error is
+/// returned.
+pub(super) fn deliver(
+    g: &mut CoreGuard<'_>,
+    id: CacheId,
+    addrs: &[usize],
+    page: Option<PageRef>,
+    slot: Option<u64>,
+    w: Window,
+) -> Result<u64, Failure> {
+    let result = report_fresh(g, page, w).and_then(|fresh| {
+        if let Some(slot) = slot {
+            let mut words = [0u64; MAX_BATCH];
+            for (o, &a) in words.iter_mut().zip(addrs) {
+                *o = w.to_client(a);
+            }
+            page.and_then(|p| p.page().write_slot(slot as usize, &words[..addrs.len()]))
+                .ok_or(Failure::new(Error::Internal))?;
+        }
+        Ok(fresh)
+    });
+    if result.is_err() {
+        let _ = g.free_batch(id, addrs);
+    }
+    result
+}
+
 /// Reads `count` addresses from `slot`, translates them to server addresses and refuses
 /// duplicates. The page is client memory: every value is just a number to check.
 pub(super) fn read_batch(
@@ -136,8 +165,8 @@ impl Server {
         let w = c.rec.window;
         let mut addr = [0usize; 1];
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let (g, _) = alloc_many(self, c, e.id, zero, None, &mut addr)?;
-        let fresh = report_fresh(&g, page, w)?;
+        let (mut g, _) = alloc_many(self, c, e.id, zero, None, &mut addr)?;
+        let fresh = deliver(&mut g, e.id, &addr, page, None, w)?;
         drop(g);
         c.rec.usage.charge(1, e.usable as u64);
         Ok(AllocReply {
@@ -197,16 +226,9 @@ impl Server {
         };
         let zero = r.flags & alloc_flags::ZERO != 0;
         let mut addrs = [0usize; MAX_BATCH];
-        let (g, got) = alloc_many(self, c, e.id, zero, bound, &mut addrs[..n])?;
-        let fresh = report_fresh(&g, Some(page), w)?;
+        let (mut g, got) = alloc_many(self, c, e.id, zero, bound, &mut addrs[..n])?;
+        let fresh = deliver(&mut g, e.id, &addrs[..got], Some(page), Some(r.slot), w)?;
         drop(g);
-        let mut words = [0u64; MAX_BATCH];
-        for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
-            *o = w.to_client(a);
-        }
-        page.page()
-            .write_slot(r.slot as usize, &words[..got])
-            .ok_or(Failure::new(Error::Internal))?;
         c.rec.usage.charge(got as u64, (got * e.usable) as u64);
         Ok(RefillReply {
             count: got as u64,
