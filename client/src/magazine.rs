@@ -83,3 +83,36 @@ pub fn survivors<'o>(
     }
     &out[..n]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memserver_protocol::{Error, Failure};
+
+    #[test]
+    fn push_pop_limit_and_take_bottom() {
+        let mut m = Magazine::new();
+        for a in 1..=4 {
+            assert!(m.push(a, 4));
+        }
+        assert!(!m.push(5, 4), "limit reached");
+        let mut out = [0; MAX_BATCH];
+        assert_eq!(m.take_bottom(3, &mut out), 3);
+        assert_eq!(&out[..3], &[1, 2, 3], "the oldest go back first");
+        assert_eq!(m.pop(), Some(4));
+        assert_eq!(m.pop(), None);
+        assert_eq!(m.extend(&[0; CAPACITY + 3]), 3, "extend stops at capacity");
+    }
+
+    #[test]
+    fn survivors_drop_the_named_address_and_the_freed_prefix() {
+        let sent = [10, 20, 30, 40];
+        let mut out = [0; MAX_BATCH];
+        let bad = Failure::with(Error::NotAllocated, [30, 0, 0]);
+        assert_eq!(survivors(&bad, &sent, &mut out), &[10, 20, 40]);
+        let partial = Failure::with(Error::WrongCache, [30, 0, 2]);
+        assert_eq!(survivors(&partial, &sent, &mut out), &[40]);
+        let dup = Failure::with(Error::DuplicateAddress, [20, 0, 0]);
+        assert_eq!(survivors(&dup, &[20, 5, 20], &mut out), &[5, 20]);
+    }
+}
