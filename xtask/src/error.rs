@@ -34,6 +34,8 @@ pub enum Error {
     MissingArtifact { step: String, name: String },
     /// The on-target run did not end with a clean closing line.
     Boot(crate::qemu::BootFailure),
+    /// Parts of `cargo xtask test` failed (each already reported).
+    PartsFailed(Vec<String>),
 }
 
 impl Error {
@@ -84,6 +86,7 @@ impl fmt::Display for Error {
                 write!(f, "step `{step}`: cargo produced no executable `{name}`")
             }
             Error::Boot(failure) => write!(f, "{failure}"),
+            Error::PartsFailed(parts) => write!(f, "failed parts: {}", parts.join(", ")),
         }
     }
 }

@@ -150,19 +150,44 @@ fn on_target_runs() -> Result<Vec<Options>> {
     Ok(vec![single, smp])
 }
 
+/// Runs every part even when an earlier one fails (so one broken part hides nothing), then fails
+/// if any did. A failed install stops everything: nothing after it could run.
 fn test(paths: &Paths, logs: &Logs) -> Result<()> {
     setup::ensure_tools(logs)?;
-    step::run_visible(
-        "host tests (cargo test: the workspace's default members, i.e. every host crate)",
-        Command::new(paths::cargo())
-            .current_dir(&paths.root)
-            .arg("test"),
-    )?;
+    let mut failed = Vec::new();
+    let mut note = |part: String, result: Result<()>| {
+        if let Err(e) = result {
+            eprintln!("xtask: error: {e}");
+            failed.push(part);
+        }
+    };
+    note(
+        "host tests".into(),
+        step::run_visible(
+            "host tests (cargo test: the workspace's default members, i.e. every host crate)",
+            Command::new(paths::cargo())
+                .current_dir(&paths.root)
+                .arg("test"),
+        ),
+    );
     for opts in on_target_runs()? {
-        let image = build_all(paths, logs, &opts)?;
-        boot(&image, &opts, true)?;
+        let part = format!(
+            "on-target {} ({})",
+            opts.kernel.name(),
+            match opts.root.unwrap_or_else(|| RootTask::default_for(paths)) {
+                RootTask::Memserver => "memserver harness",
+                RootTask::Smoke => "kernel bring-up checks",
+            }
+        );
+        let result = build_all(paths, logs, &opts).and_then(|image| boot(&image, &opts, true));
+        note(part, result);
     }
-    Ok(())
+    if failed.is_empty() {
+        println!("[xtask] test: every part passed");
+        Ok(())
+    } else {
+        Err(Error::PartsFailed(failed))
+    }
 }
 
 fn run(args: &[String]) -> Result<()> {
