@@ -11,4 +11,5 @@ pub mod pin;
 pub mod report;
 pub mod slabinfo_text;
 pub mod svg;
+pub mod transport;
 pub mod workload;

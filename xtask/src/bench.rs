@@ -1,7 +1,8 @@
 //! Owns `cargo xtask bench [--quick]`: runs every benchmark of the workspace into one criterion
 //! output directory (the memserver crate's benches — buddy, slab, transport — and the issue-6
 //! targets of `memserver-bench`), replays the saved and, when readable, the live
-//! `/proc/slabinfo` for the memory targets, then has `memserver-bench`'s `report` write
+//! `/proc/slabinfo` for the memory targets, counts messages per object through the in-process
+//! transport, then has `memserver-bench`'s `report` write
 //! `BENCHMARKS.md` and the throughput plot from exactly those results.
 use crate::error::{Error, Result};
 use crate::paths::{self, Paths};
@@ -134,6 +135,14 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
             "/proc/slabinfo is not readable here: the report uses the saved sample only",
         );
     }
+    let messages = out.join("transport-messages.json");
+    step::run_visible(
+        "messages per object through the in-process transport",
+        cargo_in(paths)
+            .args(["run", "--quiet", "--release", "-p", "memserver-bench"])
+            .args(["--bin", "transport_messages", "--", "--out"])
+            .arg(&messages),
+    )?;
     let plot = paths.root.join(PLOT);
     if let Some(dir) = plot.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;

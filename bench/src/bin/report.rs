@@ -2,7 +2,7 @@
 //! memory replays (see `memserver_bench::report`). Run by `cargo xtask bench`.
 //!
 //! Options: `--criterion DIR` (criterion's output of the run), `--memory JSON` (repeatable),
-//! `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
+//! `--transport JSON` (message counts), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
 //! links it), `--notes FILE`, `--command TEXT`, `--quick`.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,6 +11,7 @@ use memserver_bench::criterion_results;
 use memserver_bench::memory::MemoryReport;
 use memserver_bench::report::{self, RunInfo};
 use memserver_bench::svg;
+use memserver_bench::transport::MessageCount;
 
 fn fail(msg: String) -> ! {
     eprintln!("report: {msg}");
@@ -68,6 +69,7 @@ fn main() {
     let mut notes = None;
     let mut command = "cargo xtask bench".to_string();
     let mut quick = false;
+    let mut transport = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--quick" {
@@ -80,6 +82,7 @@ fn main() {
         match a.as_str() {
             "--criterion" => crit = Some(PathBuf::from(v)),
             "--memory" => mems.push(PathBuf::from(v)),
+            "--transport" => transport = Some(PathBuf::from(v)),
             "--out" => out = Some(PathBuf::from(v)),
             "--plot" => plot = Some(PathBuf::from(v)),
             "--plot-link" => plot_link = Some(v),
@@ -99,6 +102,14 @@ fn main() {
             serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
         })
         .collect();
+    let msgs: Vec<MessageCount> = match &transport {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+        }
+        None => Vec::new(),
+    };
     let mut plotted = None;
     if let Some(path) = &plot {
         let series = report::class_series(&all);
@@ -128,9 +139,9 @@ fn main() {
         plot: plotted,
         notes,
     };
-    let md = report::markdown(&run, &all, &mem);
+    let md = report::markdown(&run, &all, &mem, &msgs);
     std::fs::write(&out, &md).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
-    for t in report::targets(&all, &mem) {
+    for t in report::targets(&all, &mem, &msgs) {
         println!(
             "target {:<3} {:<10} {}  ({})",
             t.id,
