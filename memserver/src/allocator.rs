@@ -3,9 +3,9 @@
 //!
 //! Hot path: `Allocator::core(c)` takes core `c`'s spin lock once for a batch of work; the
 //! guard's `alloc`/`free` then resolve the handle in the core's own table and pop or push the
-//! core's array, with no further lock. The only atomic read-modify-write is the free's
-//! compare-exchange of the object's state byte (double frees from two cores at once stay
-//! detectable). Refill, flush, alien flush and debug checks are separate cold functions.
+//! core's array, with no further lock and no atomic read-modify-write (a free of an object
+//! allocated on another core takes it with one compare-exchange; see `slab::page_map::state`).
+//! Refill, flush, alien flush, cross-core frees and debug checks are separate cold functions.
 //!
 //! Maintenance (create, destroy, shrink, purge, slabinfo, validate, statistics) takes the
 //! registry lock, then, where it must see or change every core, all core locks in ascending
@@ -213,7 +213,8 @@ impl fmt::Debug for Allocator {
 }
 
 impl Allocator {
-    /// An allocator over `memory` (ranges tagged with nodes of `topology`).
+    /// An allocator over `memory` (ranges tagged with nodes of `topology`). The memory must stay
+    /// mapped and untouched by anyone but the allocator's users while the allocator lives.
     pub fn new(topology: Topology, memory: &[MemRange]) -> Result<Allocator, InitError> {
         let buddy = Buddy::new(&topology, memory).map_err(InitError::Buddy)?;
         let map = PageMap::new(memory)?;
@@ -1288,7 +1289,10 @@ impl<'a> CoreGuard<'a> {
     pub fn kfree(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
         match self.alloc.map.lookup(addr) {
             Entry::Slab { cache, .. } => {
-                let owner = self.cache_at(cache as usize).cache.owner;
+                let owner = match self.state.caches.get(cache as usize) {
+                    Some(Some(cc)) => cc.cache.owner,
+                    _ => return Err(FreeError::NotOurs { addr }),
+                };
                 if owner != set.owner {
                     return Err(FreeError::ForeignOwner { addr });
                 }
@@ -1339,7 +1343,9 @@ impl<'a> CoreGuard<'a> {
     pub fn ksize(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
         match self.alloc.map.lookup(addr) {
             Entry::Slab { cache, .. } => {
-                let cc = self.cache_at(cache as usize);
+                let Some(Some(cc)) = self.state.caches.get(cache as usize) else {
+                    return Err(FreeError::NotOurs { addr });
+                };
                 if cc.cache.owner != set.owner {
                     return Err(FreeError::ForeignOwner { addr });
                 }

@@ -69,3 +69,38 @@ impl ArrayCache {
         self.objs.drain(..)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::MemRange;
+    use crate::slab::page_map::PageMap;
+    use crate::topology::NodeId;
+    use core::sync::atomic::AtomicU8;
+
+    #[test]
+    fn push_stops_at_the_limit_and_flush_takes_the_oldest() {
+        let map = PageMap::new(&[MemRange {
+            node: NodeId(0),
+            base: 0x10_0000,
+            len: 4096,
+        }])
+        .unwrap();
+        let states: Vec<AtomicU8> = (0..8).map(|_| AtomicU8::new(0)).collect();
+        map.publish_slab(0, 1, 0, NodeId(0), &states, 0);
+        let mut a = ArrayCache::new(4, 2);
+        for i in 0..4 {
+            assert!(a.push(Obj {
+                addr: i,
+                state: map.state(0, i)
+            }));
+        }
+        assert!(!a.push(Obj {
+            addr: 9,
+            state: map.state(0, 5)
+        }));
+        let old: Vec<usize> = a.drain_oldest(a.batch()).map(|o| o.addr).collect();
+        assert_eq!(old, [0, 1]);
+        assert_eq!(a.pop().map(|o| o.addr), Some(3));
+    }
+}

@@ -211,3 +211,48 @@ fn violation(
         last: TrackPair::default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn red_zones_and_poison_are_filled_and_checked() {
+        let flags = CacheFlags::RED_ZONE | CacheFlags::POISON;
+        let l = Layout::compute(20, 8, flags, 1).unwrap();
+        let c = Checks::new(flags, false);
+        let mut buf = vec![0u8; l.stride as usize * 2];
+        let obj = buf.as_mut_ptr() as usize + l.obj_offset as usize;
+        c.init_free(&l, obj);
+        assert_eq!(c.check_free(&l, obj), None);
+        assert_eq!(buf[l.obj_offset as usize + 19], POISON_END);
+        assert_eq!(buf[0], SLUB_RED_INACTIVE);
+        buf[l.obj_offset as usize + 3] = 0;
+        let v = c.check_free(&l, obj).unwrap();
+        assert_eq!(
+            (v.kind, v.offset, v.expected, v.found),
+            (ViolationKind::Poison, 3, POISON_FREE, 0)
+        );
+        c.init_free(&l, obj);
+        c.mark_allocated(&l, obj);
+        assert_eq!(c.check_allocated(&l, obj), None);
+        buf[l.obj_offset as usize + 20] = 1;
+        let v = c.check_allocated(&l, obj).unwrap();
+        assert_eq!(
+            (v.kind, v.offset, v.found),
+            (ViolationKind::RedZoneRight, 20, 1)
+        );
+    }
+
+    #[test]
+    fn poison_is_skipped_with_a_constructor() {
+        let c = Checks::new(CacheFlags::POISON, true);
+        let l = Layout::compute(16, 8, CacheFlags::POISON, 1).unwrap();
+        let buf = vec![7u8; 16];
+        let obj = buf.as_ptr() as usize;
+        c.init_free(&l, obj);
+        assert_eq!(buf, vec![7u8; 16]);
+        assert_eq!(c.check_free(&l, obj), None);
+    }
+}

@@ -16,8 +16,6 @@ pub enum InitError {
         span_frames: usize,
         frames: usize,
     },
-    /// The topology has more cores or nodes than the buddy layer was given zones for.
-    TopologyMismatch,
 }
 
 /// `Allocator::core` failed.

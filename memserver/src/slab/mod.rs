@@ -6,7 +6,8 @@
 //! - `layout`: where objects sit in a slab (stride, red zones, order, objects per slab).
 //! - `page_map`: one word per frame saying which slab (head frame, real cache, node) or large
 //!   kmalloc block owns it, and per slab head a pointer to that slab's per-object state bytes
-//!   (`FRESH` never handed out, `ALLOCATED`, `FREED`). Every free is checked against it in O(1).
+//!   (where the object is: slab free stack, a core's array, a shared array, or allocated, with
+//!   the holding core; see `page_map::state`). Every free is checked against it in O(1).
 //! - `node`: per cache and node, the slab records (free index stack, state bytes, owner
 //!   records) on partial/full/free lists, and the node's shared array.
 //! - `array`: per core and cache, the array of free objects (limit / batchcount), plus one alien
@@ -27,9 +28,12 @@
 //! 4. the large-block table lock (kmalloc above the largest class);
 //! 5. the buddy zone locks (inside the buddy layer).
 //!
-//! Inside a guard, the core's arrays are touched with no further lock; the only atomic
-//! read-modify-write on the hot path is the compare-exchange of the freed object's state byte,
-//! which is what makes a double free from two cores at once detectable.
+//! Inside a guard, the core's arrays are touched with no further lock and no atomic
+//! read-modify-write: alloc pops and marks the object `ALLOCATED` by this core; a free of an
+//! object this core allocated is a plain store back to `CACHED` by this core. Only a free of an
+//! object allocated on another core takes it with a compare-exchange. Each object state has one
+//! writer at a time (its holder); the only race (a double free on two cores at once) can leave a
+//! stale array entry, which every consumer drops by checking the state's holder.
 //!
 //! # Reclamation
 //! Slab pages go back to the buddy layer only while **all** core locks are held (shrink, destroy,

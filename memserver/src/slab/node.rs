@@ -427,3 +427,78 @@ impl NodeCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buddy::PAGE_SIZE;
+    use crate::platform::MemRange;
+    use crate::slab::params::CacheFlags;
+    use crate::topology::NodeId;
+
+    const BASE: usize = 0x4000_0000;
+
+    /// Two one-page slabs of 64-byte objects (no object memory is touched).
+    fn two_slabs() -> (NodeCache, PageMap, Layout) {
+        let l = Layout::compute(64, 8, CacheFlags::empty(), 1).unwrap();
+        let map = PageMap::new(&[MemRange {
+            node: NodeId(0),
+            base: BASE,
+            len: 4 * PAGE_SIZE,
+        }])
+        .unwrap();
+        let mut nc = NodeCache::new(8, None);
+        for head in [0u32, 1] {
+            let rec = SlabRec::new(map.frame_addr(head), head, 64, false, None);
+            let i = nc.add_slab(rec);
+            map.publish_slab(head, 1, 3, NodeId(0), &nc.rec(i).unwrap().states, i);
+        }
+        (nc, map, l)
+    }
+
+    #[test]
+    fn slabs_move_between_lists_as_objects_come_and_go() {
+        let (mut nc, map, l) = two_slabs();
+        assert_eq!(nc.slabs_on(List::Free), 2);
+        let mut out = Vec::new();
+        assert_eq!(nc.take(10, &l, &map, &mut out, 1), 10);
+        assert_eq!(
+            (nc.slabs_on(List::Partial), nc.slabs_on(List::Free)),
+            (1, 1)
+        );
+        assert_eq!(nc.take(200, &l, &map, &mut out, 1), 118);
+        assert_eq!(nc.slabs_on(List::Full), 2);
+        assert!(out
+            .iter()
+            .all(|o| state::is_cached_by(o.state.get().load(Ordering::Relaxed), 1)));
+        nc.validate(3, 0, 64).unwrap();
+        // Core 2 does not hold these: its give-back drops them all as stale.
+        assert_eq!(
+            nc.give_back(out[..5].iter().copied(), &map, true, Holder::Core(2)),
+            5
+        );
+        assert_eq!(nc.shared.len(), 0);
+        // Core 1 does: 8 go to the shared array, the rest to their slabs.
+        assert_eq!(nc.give_back(out.drain(..), &map, true, Holder::Core(1)), 0);
+        assert_eq!(nc.shared.len(), 8);
+        assert_eq!(nc.free_in_slabs(), 120);
+        nc.validate(3, 0, 64).unwrap();
+        let shared = core::mem::take(&mut nc.shared);
+        nc.give_back(shared.into_iter(), &map, false, Holder::Shared);
+        assert_eq!(nc.slabs_on(List::Free), 2);
+        assert_eq!(nc.release_free(1).len(), 1);
+        assert_eq!(nc.slabs(), 1);
+        nc.validate(3, 0, 64).unwrap();
+    }
+
+    #[test]
+    fn validate_catches_a_corrupt_free_stack() {
+        let (mut nc, _map, _l) = two_slabs();
+        let rec = nc.rec_mut(0).unwrap();
+        rec.free[0] = rec.free[1];
+        assert!(matches!(
+            nc.validate(3, 0, 64),
+            Err(Invariant::BadFreeIndex { .. })
+        ));
+    }
+}

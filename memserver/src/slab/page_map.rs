@@ -31,6 +31,9 @@ use crate::topology::NodeId;
 /// names that array's holder and drops it otherwise. So an object is handed out, flushed or
 /// counted only by its one holder.
 pub mod state {
+    // The holding core must fit the 3-bit field.
+    const _: () = assert!(crate::topology::MAX_CORES <= 8);
+
     pub const EVER: u8 = 0x80;
     pub const KIND: u8 = 0x30;
     pub const CORE: u8 = 0x07;
