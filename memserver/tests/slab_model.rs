@@ -70,6 +70,40 @@ impl Model {
     }
 }
 
+/// The slabinfo text agrees with the real state: one row for the cache, slabs × pages per slab
+/// = slab frames, every live object counted active, the columns as laid out.
+fn check_slabinfo(
+    a: &memserver::Allocator,
+    info: &memserver::CacheInfo,
+    slab_frames: usize,
+    live: usize,
+) -> Result<(), TestCaseError> {
+    let mut text = String::new();
+    a.slabinfo(None, &mut text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    prop_assert_eq!(lines.len(), 3);
+    prop_assert_eq!(lines[0], "slabinfo - version: 2.1");
+    let f: Vec<&str> = lines[2].split_whitespace().collect();
+    prop_assert_eq!(f.len(), 16);
+    prop_assert_eq!(f[0], "model");
+    let n = |i: usize| f[i].parse::<usize>().unwrap();
+    let (active, num, objsize, perslab, pages) = (n(1), n(2), n(3), n(4), n(5));
+    let (active_slabs, num_slabs) = (n(13), n(14));
+    prop_assert_eq!(
+        (f[6], f[7], f[11], f[12]),
+        (":", "tunables", ":", "slabdata")
+    );
+    prop_assert_eq!(objsize, info.layout.stride as usize);
+    prop_assert_eq!(perslab, info.layout.objects as usize);
+    prop_assert_eq!(pages, 1 << info.layout.order);
+    prop_assert_eq!(num, num_slabs * perslab);
+    prop_assert_eq!(num_slabs * pages, slab_frames);
+    prop_assert!(active >= live && active <= num);
+    prop_assert!(active_slabs <= num_slabs);
+    prop_assert!(active_slabs * perslab >= active);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
@@ -188,7 +222,9 @@ proptest! {
                 }
             }
             a.validate().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-            prop_assert_eq!(a.stats().objects_in_use, m.live.len());
+            let stats = a.stats();
+            prop_assert_eq!(stats.objects_in_use, m.live.len());
+            check_slabinfo(&a, &info, stats.slab_frames, m.live.len())?;
         }
         for (&addr, &tag) in &m.live {
             check_tag(addr, tag)?;
