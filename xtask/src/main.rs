@@ -170,6 +170,15 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
                 .arg("test"),
         ),
     );
+    note(
+        "loader host tests".into(),
+        step::run_visible(
+            "loader host tests (image placement)",
+            Command::new(paths::cargo())
+                .args(["test", "--lib", "--manifest-path"])
+                .arg(paths.qemu().join("loader").join("Cargo.toml")),
+        ),
+    );
     for opts in on_target_runs()? {
         let part = format!(
             "on-target {} ({})",

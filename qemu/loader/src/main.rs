@@ -10,7 +10,6 @@ mod console;
 mod counters;
 mod entry;
 mod handoff;
-mod image;
 mod images;
 mod mmu;
 mod phys;
@@ -18,6 +17,7 @@ mod smp;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use core::panic::PanicInfo;
+use memserver_loader::layout;
 
 fn stop() -> ! {
     loop {
@@ -35,20 +35,25 @@ extern "C" fn loader_main() -> ! {
     mmu::build(phys::RAM_START);
     mmu::enable();
 
-    let kernel = match image::place_kernel(images::kernel()) {
+    let memory = phys::memory();
+    let kernel_plan = match layout::plan_kernel(images::kernel(), &memory) {
         Ok(k) => k,
         Err(e) => {
             say!("kernel image rejected: {e:?}");
             stop();
         }
     };
-    let user = match image::place_user(images::root_task(), kernel.phys_end) {
+    let kernel = kernel_plan.placed;
+    let user_plan = match layout::plan_user(images::root_task(), kernel.phys_end, &memory) {
         Ok(u) => u,
         Err(e) => {
             say!("root task image rejected: {e:?}");
             stop();
         }
     };
+    let user = user_plan.placed;
+    phys::write(&kernel_plan);
+    phys::write(&user_plan);
     mmu::sync_icache(kernel.phys_start, kernel.phys_end);
     mmu::sync_icache(user.phys_start, user.phys_end);
     counters::grant_el0_access();

@@ -1,0 +1,5 @@
+//! memserver-loader's host-testable part: planning where the kernel and the root task go (pure
+//! computation over the ELF bytes; the binary does the writes). See `layout`.
+#![no_std]
+
+pub mod layout;
