@@ -15,7 +15,14 @@
 //! identical between two boots under `-icount shift=0,sleep=off`, and the closing line
 //! `<N> passed, <M> failed`, after which the root task calls seL4_DebugHalt.
 
-const CLIENTS: [&str; 2] = ["MEMSERVER_CLIENT_ECHO_ELF", "MEMSERVER_CLIENT_FAULTER_ELF"];
+const CLIENTS: [&str; 6] = [
+    "MEMSERVER_CLIENT_ECHO_ELF",
+    "MEMSERVER_CLIENT_FAULTER_ELF",
+    "MEMSERVER_CLIENT_MS_ALPHA_ELF",
+    "MEMSERVER_CLIENT_MS_BETA_ELF",
+    "MEMSERVER_CLIENT_MS_GAMMA_ELF",
+    "MEMSERVER_CLIENT_MS_ROGUE_ELF",
+];
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");

@@ -78,3 +78,68 @@ pub fn expect_eq(what: &'static str, expected: Word, got: Word) -> Result<(), Fa
         })
     }
 }
+
+/// Failures of the memory-server tests.
+#[derive(Debug, Clone, Copy)]
+pub enum MsFailure {
+    /// The server or its platform could not be set up or a client not started.
+    Setup(&'static str),
+    /// A client reported failed checks: how many, and the first (check id, value, expected).
+    ClientChecks {
+        client: Word,
+        failed: Word,
+        first: Option<(Word, Word, Word)>,
+    },
+    /// A client faulted where it should have finished.
+    Faulted { client: Word, fault: Fault },
+    /// A client finished where it should have faulted.
+    NotFaulted { client: Word },
+    /// A value the root task checked differed.
+    Mismatch {
+        what: &'static str,
+        expected: Word,
+        got: Word,
+    },
+}
+
+impl core::fmt::Display for MsFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Setup(what) => write!(f, "setup: {what}"),
+            Self::ClientChecks {
+                client,
+                failed,
+                first,
+            } => {
+                write!(f, "client {client}: {failed} checks failed")?;
+                if let Some((id, value, expected)) = first {
+                    write!(
+                        f,
+                        " (first: check {id} got {value:#x}, expected {expected:#x})"
+                    )?;
+                }
+                Ok(())
+            }
+            Self::Faulted { client, fault } => write!(f, "client {client} faulted: {fault:?}"),
+            Self::NotFaulted { client } => write!(f, "client {client} did not fault"),
+            Self::Mismatch {
+                what,
+                expected,
+                got,
+            } => write!(f, "{what}: expected {expected:#x}, got {got:#x}"),
+        }
+    }
+}
+
+/// `Ok` if equal, else a memory-server mismatch naming `what`.
+pub fn ms_expect(what: &'static str, expected: Word, got: Word) -> Result<(), MsFailure> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(MsFailure::Mismatch {
+            what,
+            expected,
+            got,
+        })
+    }
+}

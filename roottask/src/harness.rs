@@ -25,6 +25,20 @@ impl Harness {
         }
     }
 
+    /// Records and prints the outcome of memory-server test `name`.
+    pub fn record_ms(&mut self, name: &str, outcome: Result<(), crate::failure::MsFailure>) {
+        match outcome {
+            Ok(()) => {
+                self.passed += 1;
+                debug_println!("test {name} ... ok");
+            }
+            Err(why) => {
+                self.failed += 1;
+                debug_println!("test {name} ... FAILED: {why}");
+            }
+        }
+    }
+
     /// Prints a measurement that must be identical between two deterministic boots.
     pub fn measure(&self, name: &str, value: u64) {
         debug_println!("measure {name} {value}");

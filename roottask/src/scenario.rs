@@ -57,10 +57,10 @@ const SHARED_XOR: Word = 0xffff;
 static SHARED: AtomicU64 = AtomicU64::new(0);
 
 /// Everything the root task needs to spawn and serve clients.
-struct Env {
-    alloc: ObjectAllocator,
-    scratch: Scratch,
-    window: LocalWindow,
+pub struct Env {
+    pub alloc: ObjectAllocator,
+    pub scratch: Scratch,
+    pub window: LocalWindow,
     root_cnode_bits: usize,
     endpoint: Cap<Endpoint>,
     fault_endpoint: Cap<Endpoint>,
@@ -78,18 +78,23 @@ struct EchoRun {
     report: Option<[Word; 4]>,
 }
 
-/// Runs every test in order.
-pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
+/// Runs the boot check and sets up what the tests share (`None`: the failure is recorded).
+pub fn boot(bootinfo: &BootInfo<'static>, h: &mut Harness) -> Option<Env> {
     h.record("root_task_boots", check_boot(bootinfo));
-    let mut env = match setup(bootinfo) {
-        Ok(env) => env,
+    match setup(bootinfo) {
+        Ok(env) => Some(env),
         Err(why) => {
             h.record("client_task_starts", Err(why));
-            return;
+            None
         }
-    };
+    }
+}
 
-    let a = run_echo(&mut env, &ECHO_A);
+/// Runs every test of the boot pipeline (issue 3) in order.
+pub fn run_all(bootinfo: &BootInfo<'static>, env: &mut Env, h: &mut Harness) {
+    let env = &mut *env;
+
+    let a = run_echo(env, &ECHO_A);
     h.record(
         "client_task_starts",
         a.as_ref().map_err(|f| *f).and_then(|run| match run.hello {
@@ -136,12 +141,9 @@ pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
                 )
             }),
     );
-    h.record(
-        "untyped_watermark_matches_kernel",
-        check_watermark(&mut env),
-    );
+    h.record("untyped_watermark_matches_kernel", check_watermark(env));
 
-    let b = run_echo(&mut env, &ECHO_B);
+    let b = run_echo(env, &ECHO_B);
     h.record(
         "badge_identifies_client",
         check_badges(a_run.as_ref(), b.as_ref()),
@@ -149,7 +151,7 @@ pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
 
     h.record(
         "client_fault_reported",
-        run_faulter(&mut env, 3, fault_mode::VM_FAULT).and_then(|fault| match fault {
+        run_faulter(env, 3, fault_mode::VM_FAULT).and_then(|fault| match fault {
             Fault::VmFault {
                 addr,
                 prefetch: false,
@@ -160,21 +162,18 @@ pub fn run_all(bootinfo: &BootInfo<'static>, h: &mut Harness) {
     );
     h.record(
         "client_exception_reported",
-        run_faulter(&mut env, 4, fault_mode::UNDEFINED_INSTRUCTION).and_then(|fault| match fault {
+        run_faulter(env, 4, fault_mode::UNDEFINED_INSTRUCTION).and_then(|fault| match fault {
             Fault::UserException { .. } => Ok(()),
             other => Err(Failure::WrongFault(other)),
         }),
     );
 
-    h.record(
-        "thread_in_root_address_space",
-        check_local_thread(&mut env, 0),
-    );
+    h.record("thread_in_root_address_space", check_local_thread(env, 0));
     if bootinfo.num_nodes() > 1 {
-        h.record("thread_on_second_core", check_local_thread(&mut env, 1));
-        h.record("second_core_runs_in_parallel", check_parallel(&mut env));
+        h.record("thread_on_second_core", check_local_thread(env, 1));
+        h.record("second_core_runs_in_parallel", check_parallel(env));
     }
-    h.record("client_memory_reclaimed", check_reclaim(&mut env));
+    h.record("client_memory_reclaimed", check_reclaim(env));
 
     h.record(
         "register_round_trip_instructions",

@@ -1,0 +1,145 @@
+//! memserver client `ms-beta`: kmalloc over seL4 IPC and the `GlobalAlloc` adapter as this task's
+//! `#[global_allocator]`, so `Vec`, `Box`, `String` and `BTreeMap` live in server memory. Modes (see
+//! `abi::mode::beta`): every kmalloc class and a large block; collections through the adapter;
+//! and the demo part. Every check is reported to the root task; nothing here panics.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use memserver_client::{Client, Config, GlobalClient};
+use memserver_client_sel4::abi::{self, figure, mode};
+use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_protocol::ops::KMALLOC_CLASSES;
+use sel4::Word;
+use sel4_runtime::debug_println;
+
+sel4_runtime::declare_child_task!(main);
+
+#[global_allocator]
+static GLOBAL: GlobalClient<Sel4Transport> = GlobalClient::new();
+
+fn in_window(addr: usize) -> bool {
+    addr >= abi::HEAP_WINDOW && addr < abi::HEAP_WINDOW + (4usize << 30)
+}
+
+fn main(args: [Word; 4]) {
+    let mut checks = Checks::default();
+    let m = args[abi::arg::MODE];
+    // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
+    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
+    match Client::connect(transport, Config::default()) {
+        Ok(c) => GLOBAL.install(c),
+        Err(f) => {
+            checks.check(0, f.error.code(), 0);
+            checks.done(m)
+        }
+    }
+    match m {
+        mode::DEMO => {
+            kmalloc_classes(&mut checks, false);
+            collections(&mut checks, true);
+        }
+        mode::beta::KMALLOC => kmalloc_classes(&mut checks, true),
+        mode::beta::GLOBAL => collections(&mut checks, false),
+        _ => {
+            checks.check(0, m, mode::DEMO);
+        }
+    }
+    let messages = GLOBAL.with(|c| c.messages()).unwrap_or(0);
+    report::figure(figure::MESSAGES, messages);
+    checks.done(m)
+}
+
+/// Every class: kmalloc, ksize equals the class, the whole block writable, kfree; then a large
+/// block beyond the classes.
+fn kmalloc_classes(checks: &mut Checks, report_each: bool) {
+    let r = GLOBAL.with(|c| {
+        let mut ok_classes = 0u64;
+        for (i, &class) in KMALLOC_CLASSES.iter().enumerate() {
+            let size = class as usize;
+            let a = match c.kmalloc(size) {
+                Ok(a) => a,
+                Err(e) => {
+                    checks.check(10 + i as Word, e.error.code(), 0);
+                    continue;
+                }
+            };
+            // SAFETY: a live block of at least `size` bytes that the server handed to us.
+            unsafe { core::ptr::write_bytes(a as *mut u8, 0xa5, size) };
+            // SAFETY: as above.
+            let last = unsafe { ((a + size - 1) as *const u8).read() };
+            let usable = c.ksize(a).unwrap_or(0);
+            let good = usable == size && last == 0xa5 && in_window(a) && a % 8 == 0;
+            if report_each {
+                checks.check(10 + i as Word, usable as Word, class);
+            }
+            ok_classes += good as u64;
+            let _ = c.kfree_sized(a, size);
+        }
+        checks.check(1, ok_classes, KMALLOC_CLASSES.len() as Word);
+        // A large block straight from the page allocator.
+        let big = 256 << 10;
+        match c.kmalloc(big) {
+            Ok(a) => {
+                // SAFETY: a live block of at least `big` bytes of ours.
+                unsafe { core::ptr::write_bytes(a as *mut u8, 0x3c, big) };
+                // SAFETY: as above.
+                let last = unsafe { ((a + big - 1) as *const u8).read() };
+                checks.check(2, last as Word, 0x3c);
+                checks.ok(3, c.ksize(a).is_ok_and(|u| u >= big));
+                checks.ok(4, c.kfree(a).is_ok());
+            }
+            Err(e) => {
+                checks.check(2, e.error.code(), 0);
+            }
+        }
+        let _ = c.flush_kmalloc();
+        checks.check(5, c.stats().map_or(u64::MAX, |s| s.live_objects), 0);
+    });
+    checks.ok(6, r.is_some());
+}
+
+/// `Vec`, `Box`, `String` and `BTreeMap` through the global allocator.
+fn collections(checks: &mut Checks, print: bool) {
+    let mut v: Vec<u64> = Vec::new();
+    for i in 0..5000u64 {
+        v.push(i * 3);
+    }
+    let sum: u64 = v.iter().sum();
+    checks.check(20, sum, 3 * 4999 * 5000 / 2);
+    checks.ok(21, in_window(v.as_ptr() as usize));
+    let b = Box::new([7u8; 1000]);
+    checks.check(22, b.iter().map(|&x| x as u64).sum(), 7000);
+    checks.ok(23, in_window(&*b as *const _ as usize));
+    let mut s = String::new();
+    for i in 0..50 {
+        let _ = write!(s, "{i},");
+    }
+    checks.check(24, s.len() as Word, 140);
+    let mut map = BTreeMap::new();
+    for i in 0..300u64 {
+        map.insert(i * 7 % 307, i);
+    }
+    checks.check(25, map.len() as Word, 300);
+    checks.check(26, map.get(&(7 * 5 % 307)).copied().unwrap_or(0), 5);
+    if print {
+        debug_println!(
+            "beta: Vec of {} words at {:#x}, Box at {:#x}, String of {} bytes, BTreeMap of {} entries, all in server memory",
+            v.len(),
+            v.as_ptr() as usize,
+            &*b as *const _ as usize,
+            s.len(),
+            map.len()
+        );
+    }
+    drop((v, b, s, map));
+    let _ = GLOBAL.with(|c| c.flush_kmalloc());
+    report::figure(figure::OBJECTS, 5000 / 8 + 300 + 3);
+}

@@ -1,0 +1,265 @@
+//! memserver client `ms-rogue`: the adversarial list of the protocol issue sent by a real task over
+//! seL4 IPC (raw words in registers and the IPC buffer, a hostile magazine page, writes into its own
+//! red zones and freed objects), one check per row (`abi::ADVERSARIAL_ROWS`, the error code got
+//! against the one expected) followed each time by a good request that must still be served; and
+//! the two ways of dying with live objects: a fault on an unmapped address and a return from main.
+
+#![no_std]
+#![no_main]
+
+use memserver_client::{cache_flags, Client, Config, Error, Transport};
+use memserver_client_sel4::abi::{self, mode};
+use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_protocol::ops::{CacheCreateReq, KMALLOC_MAX};
+use memserver_protocol::{Label, Request, MAX_BATCH, MSG_MAX_WORDS};
+use sel4::Word;
+
+sel4_runtime::declare_child_task!(main);
+
+type C = Client<Sel4Transport>;
+
+/// Where the fault mode reads (never mapped in a client).
+const UNMAPPED: usize = 0xdead_0000;
+
+fn main(args: [Word; 4]) {
+    let mut checks = Checks::default();
+    let m = args[abi::arg::MODE];
+    // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
+    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
+    let mut c = match Client::connect(transport, Config { batch: 0 }) {
+        Ok(c) => c,
+        Err(f) => {
+            checks.check(100, f.error.code(), 0);
+            checks.done(m)
+        }
+    };
+    match m {
+        mode::rogue::ADVERSARIAL => {
+            adversarial(&mut c, &mut checks, args[abi::arg::PARAM] as usize)
+        }
+        mode::rogue::FAULT | mode::rogue::EXIT => {
+            hold_objects(&mut c, &mut checks);
+            if m == mode::rogue::FAULT {
+                // SAFETY: deliberately touches an unmapped address: the kernel stops this task
+                // with a VM fault and the root task reclaims it. Nothing runs after the read.
+                let v = unsafe { core::ptr::read_volatile(UNMAPPED as *const u64) };
+                report::figure(0, v);
+            }
+            // Returning from main with live objects: the runtime raises a user exception.
+            return;
+        }
+        _ => {
+            checks.check(100, m, mode::rogue::ADVERSARIAL);
+        }
+    }
+    checks.done(m)
+}
+
+/// Live objects in a cache and in kmalloc, held at the fault or exit.
+fn hold_objects(c: &mut C, checks: &mut Checks) {
+    if let Ok(mut k) = c.kmem_cache_create("rogue_held", 128, 8, 0, None) {
+        for _ in 0..50 {
+            checks.ok(101, c.kmem_cache_alloc(&mut k).is_ok());
+        }
+    }
+    for size in [100usize, 2000, 100_000] {
+        checks.ok(102, c.kmalloc(size).is_ok());
+    }
+}
+
+/// The error code of a raw request (0 if it was accepted).
+fn raw(c: &mut C, label: u64, words: &[u64]) -> Word {
+    c.raw_call(label, words).0
+}
+
+fn alloc(c: &mut C, h: u64) -> u64 {
+    let (status, body) = c.raw_call(Label::Alloc.word(), &[h, 0]);
+    if status == 0 {
+        body.first().copied().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn free(c: &mut C, h: u64, a: u64) -> bool {
+    raw(c, Label::Free.word(), &[h, a]) == 0
+}
+
+fn drain(c: &mut C, h: u64, addrs: &[u64]) -> Word {
+    c.transport().magazine().write_slot(0, addrs);
+    raw(c, Label::Drain.word(), &[h, 0, addrs.len() as u64])
+}
+
+fn create_raw(c: &mut C, name: &str, size: u64) -> (Word, u64) {
+    let mut w = [0u64; MSG_MAX_WORDS];
+    let req = CacheCreateReq {
+        size,
+        align: 8,
+        flags: 0,
+        ctor: 0,
+    };
+    let (l, n) = Request::CacheCreate(req, name).encode(&mut w);
+    let (status, body) = c.raw_call(l, &w[..n]);
+    (status, body.first().copied().unwrap_or(0))
+}
+
+fn adversarial(c: &mut C, checks: &mut Checks, victim: usize) {
+    let (status, h) = create_raw(c, "rogue_plain", 48);
+    checks.check(200, status, 0);
+    let code = |e: Error| e.code();
+    for (row, _) in abi::ADVERSARIAL_ROWS.iter().enumerate() {
+        let (got, expected) = run_row(c, row, h, victim as u64);
+        checks.check(row as Word, got, code(expected));
+        if row + 1 < abi::ADVERSARIAL_ROWS.len() {
+            // The server still serves this client after every bad request.
+            checks.ok(300 + row as Word, c.stats().is_ok());
+        }
+    }
+}
+
+fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
+    match abi::ADVERSARIAL_ROWS[row] {
+        "unknown_label" => (raw(c, 999, &[]), Error::UnknownLabel),
+        "message_shorter_than_its_operation" => {
+            (raw(c, Label::Alloc.word(), &[h]), Error::BadLength)
+        }
+        "message_longer_than_its_operation" => {
+            // Six words: two of them in the IPC buffer.
+            (
+                raw(c, Label::Free.word(), &[h, 4096, 0, 0, 0, 0]),
+                Error::BadLength,
+            )
+        }
+        "batch_count_above_the_limit" => (
+            raw(c, Label::Refill.word(), &[h, 0, MAX_BATCH as u64 + 1, 0]),
+            Error::BadBatch,
+        ),
+        "magazine_slot_outside_the_page" => {
+            (raw(c, Label::Drain.word(), &[h, 9, 1]), Error::BadSlot)
+        }
+        "garbage_address_in_a_drained_magazine" => {
+            (drain(c, h, &[0x1234_5678_9ab0]), Error::NotAllocated)
+        }
+        "foreign_address_in_a_drained_magazine" => (drain(c, h, &[victim]), Error::ForeignPointer),
+        "duplicated_address_in_a_drained_magazine" => {
+            let (a, b) = (alloc(c, h), alloc(c, h));
+            let r = drain(c, h, &[a, b, a]);
+            free(c, h, a);
+            free(c, h, b);
+            (r, Error::DuplicateAddress)
+        }
+        "forged_cache_handle" => (
+            raw(c, Label::Alloc.word(), &[0x0000_0777_0000_0001, 0]),
+            Error::BadHandle,
+        ),
+        "stale_cache_handle" => {
+            let (_, old) = create_raw(c, "rogue_old", 200);
+            raw(c, Label::CacheDestroy.word(), &[old]);
+            let (_, new) = create_raw(c, "rogue_new", 200);
+            let r = raw(c, Label::Alloc.word(), &[old, 0]);
+            raw(c, Label::CacheDestroy.word(), &[new]);
+            (r, Error::StaleHandle)
+        }
+        "destroyed_cache_handle" => {
+            let (_, d) = create_raw(c, "rogue_doomed", 200);
+            raw(c, Label::CacheDestroy.word(), &[d]);
+            (raw(c, Label::Alloc.word(), &[d, 0]), Error::StaleHandle)
+        }
+        "another_clients_object_freed" => (
+            raw(c, Label::Free.word(), &[h, victim]),
+            Error::ForeignPointer,
+        ),
+        "double_free" => {
+            let a = alloc(c, h);
+            free(c, h, a);
+            (raw(c, Label::Free.word(), &[h, a]), Error::DoubleFree)
+        }
+        "interior_pointer" => {
+            let a = alloc(c, h);
+            let r = raw(c, Label::Free.word(), &[h, a + 8]);
+            free(c, h, a);
+            (r, Error::InteriorPointer)
+        }
+        "pointer_never_allocated" => {
+            let (_, f) = create_raw(c, "rogue_fresh", 300);
+            let a = alloc(c, f);
+            let r = raw(c, Label::Free.word(), &[f, a + 3 * 304]);
+            free(c, f, a);
+            raw(c, Label::CacheDestroy.word(), &[f]);
+            (r, Error::NotAllocated)
+        }
+        "kmalloc_size_zero" => (raw(c, Label::Kmalloc.word(), &[0, 0]), Error::SizeZero),
+        "kmalloc_too_large" => (
+            raw(c, Label::Kmalloc.word(), &[KMALLOC_MAX + 1, 0]),
+            Error::SizeTooLarge,
+        ),
+        "cache_object_too_large" => (create_raw(c, "rogue_huge", 1 << 40).0, Error::SizeTooLarge),
+        "quota_exhausted" => {
+            // The root task gives this client a byte quota of 1 MiB.
+            let (s1, body) = c.raw_call(Label::Kmalloc.word(), &[600 << 10, 0]);
+            let first = if s1 == 0 { body.first().copied() } else { None };
+            let r = raw(c, Label::Kmalloc.word(), &[600 << 10, 0]);
+            if let Some(a) = first {
+                raw(c, Label::Kfree.word(), &[a]);
+            }
+            (r, Error::QuotaExceeded)
+        }
+        "red_zone_overwritten" => {
+            let Ok(mut k) = c.kmem_cache_create("rogue_rz", 24, 8, cache_flags::RED_ZONE, None)
+            else {
+                return (0, Error::RedZone);
+            };
+            let Ok(a) = c.kmem_cache_alloc(&mut k) else {
+                return (0, Error::RedZone);
+            };
+            // SAFETY: one byte past our own 24-byte object: its right red zone, in our own slab,
+            // mapped in our heap window.
+            unsafe { ((a + 24) as *mut u8).write_volatile(0) };
+            let r = c
+                .kmem_cache_free(&mut k, a)
+                .err()
+                .map_or(0, |f| f.error.code());
+            (r, Error::RedZone)
+        }
+        "write_after_free_in_a_poisoned_cache" => {
+            let Ok(mut k) = c.kmem_cache_create("rogue_poison", 64, 8, cache_flags::POISON, None)
+            else {
+                return (0, Error::Poison);
+            };
+            let Ok(a) = c.kmem_cache_alloc(&mut k) else {
+                return (0, Error::Poison);
+            };
+            let _ = c.kmem_cache_free(&mut k, a);
+            // SAFETY: a byte of our own freed object, in our own slab page.
+            unsafe { ((a + 5) as *mut u8).write_volatile(1) };
+            let mut got = [0usize; 200];
+            let mut n = 0;
+            let r = loop {
+                match c.kmem_cache_alloc(&mut k) {
+                    Ok(b) if n < got.len() => {
+                        got[n] = b;
+                        n += 1;
+                    }
+                    Ok(_) => break 0,
+                    Err(f) => break f.error.code(),
+                }
+            };
+            for &b in &got[..n] {
+                let _ = c.kmem_cache_free(&mut k, b);
+            }
+            (r, Error::Poison)
+        }
+        "detach_with_live_objects" => {
+            let held = alloc(c, h);
+            let detached = raw(c, Label::Detach.word(), &[]) == 0 && held != 0;
+            // After the detach the badge names no client.
+            let r = raw(c, Label::Stats.word(), &[]);
+            (if detached { r } else { 0 }, Error::UnknownClient)
+        }
+        "unknown_flag" => (
+            raw(c, Label::Alloc.word(), &[h, 1 << 7]),
+            Error::UnknownFlag,
+        ),
+        _ => (0, Error::Internal),
+    }
+}

@@ -1,0 +1,551 @@
+//! The memory server's on-target tests (issue 5): the root task serves client tasks that allocate
+//! over seL4 IPC, each in its own address space. Every test starts its clients, serves them on core
+//! 0's endpoint until each has said DONE or faulted, checks what the clients reported and what the
+//! server holds, and reclaims the clients. The demo runs first; the last test checks that all
+//! clients are gone and the accounting is back at its starting value.
+
+use crate::failure::{ms_expect, MsFailure};
+use crate::frames::Sel4Platform;
+use crate::harness::Harness;
+use crate::images;
+use crate::scenario::Env;
+use crate::service::{Ending, MemServer, StartError};
+use alloc::format;
+use memserver::server::Quota;
+use memserver::Stats;
+use memserver_client_sel4::abi::{self, figure, mode};
+use sel4::{init_thread, Cap, CapRights, Fault, Word};
+use sel4_root_task::debug_println;
+
+/// The core every test serves on.
+const CORE: usize = 0;
+
+/// Runs every memory-server test.
+pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
+    let platform = match Sel4Platform::build(&mut env.alloc) {
+        Ok(p) => p,
+        Err(e) => {
+            debug_println!("memserver: platform: {e:?}");
+            h.record_ms(
+                "memserver_platform_built",
+                Err(MsFailure::Setup("untyped to frames")),
+            );
+            return;
+        }
+    };
+    let mut ms = match MemServer::new(platform, cores, &mut env.alloc) {
+        Ok(ms) => ms,
+        Err(e) => {
+            debug_println!("memserver: server: {e:?}");
+            h.record_ms("memserver_platform_built", Err(MsFailure::Setup("server")));
+            return;
+        }
+    };
+    h.record_ms("memserver_platform_built", check_platform(&ms));
+    let start = ms.server.allocator().stats();
+
+    h.record_ms("demo_three_clients", demo(env, &mut ms));
+    h.record_ms(
+        "cache_lifecycle_with_constructor_counts",
+        one(
+            env,
+            &mut ms,
+            images::MS_ALPHA,
+            mode::alpha::LIFECYCLE,
+            0,
+            Quota::UNLIMITED,
+        ),
+    );
+    h.record_ms(
+        "kmalloc_every_class_and_a_large_block",
+        one(
+            env,
+            &mut ms,
+            images::MS_BETA,
+            mode::beta::KMALLOC,
+            0,
+            Quota::UNLIMITED,
+        ),
+    );
+    h.record_ms(
+        "batches_through_magazines",
+        one(
+            env,
+            &mut ms,
+            images::MS_ALPHA,
+            mode::alpha::BATCHES,
+            0,
+            Quota::UNLIMITED,
+        ),
+    );
+    h.record_ms(
+        "global_alloc_in_a_client",
+        one(
+            env,
+            &mut ms,
+            images::MS_BETA,
+            mode::beta::GLOBAL,
+            0,
+            Quota::UNLIMITED,
+        ),
+    );
+    h.record_ms(
+        "slabinfo_over_ipc",
+        one(
+            env,
+            &mut ms,
+            images::MS_GAMMA,
+            mode::gamma::SLABINFO,
+            0,
+            Quota::UNLIMITED,
+        ),
+    );
+    let quota = Quota {
+        objects: 64,
+        bytes: u64::MAX,
+    };
+    h.record_ms(
+        "quota_exhaustion",
+        one(
+            env,
+            &mut ms,
+            images::MS_GAMMA,
+            mode::gamma::QUOTA,
+            64,
+            quota,
+        ),
+    );
+    adversarial(env, &mut ms, h);
+    h.record_ms(
+        "faulting_client_reclaimed",
+        fault_reclaimed(env, &mut ms, mode::rogue::FAULT),
+    );
+    h.record_ms(
+        "exiting_client_with_live_objects_reclaimed",
+        fault_reclaimed(env, &mut ms, mode::rogue::EXIT),
+    );
+    h.record_ms(
+        "allocations_land_on_the_requested_node",
+        node_placement(env, &mut ms),
+    );
+    h.record_ms(
+        "all_clients_gone_accounting_restored",
+        accounting(&ms, &start),
+    );
+}
+
+fn start(
+    env: &mut Env,
+    ms: &mut MemServer,
+    elf: &[u8],
+    id: Word,
+    m: Word,
+    param: Word,
+    quota: Quota,
+) -> Result<usize, MsFailure> {
+    ms.start_client(
+        &mut env.alloc,
+        &mut env.scratch,
+        &mut env.window,
+        elf,
+        CORE,
+        id,
+        m,
+        param,
+        quota,
+    )
+    .map_err(|e: StartError| {
+        debug_println!("memserver: client {id} not started: {e:?}");
+        MsFailure::Setup("client start")
+    })
+}
+
+/// The outcome of client `index`: done with no failed check.
+fn outcome(ms: &MemServer, index: usize) -> Result<(), MsFailure> {
+    let Some(c) = ms.clients.get(index).and_then(Option::as_ref) else {
+        return Err(MsFailure::Setup("client vanished"));
+    };
+    match c.ending {
+        Ending::Done { failed: 0 } if c.checks_failed == 0 => Ok(()),
+        Ending::Done { failed } => Err(MsFailure::ClientChecks {
+            client: c.id,
+            failed: failed.max(c.checks_failed as Word),
+            first: ms
+                .checks
+                .iter()
+                .find(|k| k.client == index && !k.passed)
+                .map(|k| (k.id, k.value, k.expected)),
+        }),
+        Ending::Faulted(fault) => Err(MsFailure::Faulted {
+            client: c.id,
+            fault,
+        }),
+        Ending::Running => Err(MsFailure::Setup("client still running")),
+    }
+}
+
+fn reclaim_all(ms: &mut MemServer) {
+    for i in 0..ms.clients.len() {
+        if let Err(e) = ms.reclaim(i) {
+            debug_println!("memserver: reclaim of client {i} failed: {e:?}");
+        }
+    }
+    ms.checks.clear();
+}
+
+fn one(
+    env: &mut Env,
+    ms: &mut MemServer,
+    elf: &[u8],
+    m: Word,
+    param: Word,
+    quota: Quota,
+) -> Result<(), MsFailure> {
+    let i = start(env, ms, elf, 1, m, param, quota)?;
+    ms.serve(CORE);
+    let r = outcome(ms, i);
+    reclaim_all(ms);
+    r
+}
+
+fn figures(ms: &MemServer, index: usize, id: Word) -> impl Iterator<Item = Word> + '_ {
+    ms.clients
+        .get(index)
+        .and_then(Option::as_ref)
+        .into_iter()
+        .flat_map(move |c| c.figures.iter().filter(move |f| f.0 == id).map(|f| f.1))
+}
+
+/// The frame capability found by arithmetic from a server address is the frame at that address.
+fn check_platform(ms: &MemServer) -> Result<(), MsFailure> {
+    let p = &ms.platform;
+    ms_expect(
+        "zones (memory nodes)",
+        crate::numa::NODES.len() as Word,
+        p.zones().len() as Word,
+    )?;
+    let temp = p.temp_slot();
+    for z in p.zones() {
+        ms_expect(
+            "node of the zone's memory",
+            z.node.0 as Word,
+            p.node_of(z.vaddr).map_or(99, |n| n.0 as Word),
+        )?;
+        for i in [0, z.frames / 3, z.frames - 1] {
+            let vaddr = z.vaddr + i * sel4::PAGE_SIZE;
+            let frame = p
+                .frame_of(vaddr)
+                .ok_or(MsFailure::Setup("frame of a zone address"))?;
+            let slot = init_thread::CNODE.relative_bits_with_depth(temp, sel4::WORD_BITS);
+            slot.copy(&p.frame_cap(frame), CapRights::read_write())
+                .map_err(|_| MsFailure::Setup("copy of a frame cap"))?;
+            let got = Cap::<sel4::cap_type::Granule>::from_bits(temp).frame_get_address();
+            let _ = slot.delete();
+            let got = got.map_err(|_| MsFailure::Setup("Page_GetAddress"))?;
+            ms_expect(
+                "physical address of the frame found by arithmetic",
+                p.paddr_of(vaddr).unwrap_or(0),
+                got,
+            )?;
+        }
+    }
+    debug_println!(
+        "memserver: {} frames in {} zones: {}",
+        p.total_frames(),
+        p.zones().len(),
+        p.zones()
+            .iter()
+            .map(|z| format!(
+                "node {} phys {:#x} at server {:#x}",
+                z.node.0, z.paddr, z.vaddr
+            ))
+            .collect::<alloc::vec::Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// Three clients: alpha and beta work at the same time, then gamma prints the final slabinfo
+/// while their caches still exist. The server prints its messages per object.
+fn demo(env: &mut Env, ms: &mut MemServer) -> Result<(), MsFailure> {
+    ms.counters = Default::default();
+    let a = start(
+        env,
+        ms,
+        images::MS_ALPHA,
+        1,
+        mode::DEMO,
+        0,
+        Quota::UNLIMITED,
+    )?;
+    let b = start(env, ms, images::MS_BETA, 2, mode::DEMO, 0, Quota::UNLIMITED)?;
+    ms.serve(CORE);
+    let g = start(
+        env,
+        ms,
+        images::MS_GAMMA,
+        3,
+        mode::DEMO,
+        0,
+        Quota::UNLIMITED,
+    )?;
+    ms.serve(CORE);
+    let c = ms.counters;
+    let per_object_milli = (c.messages * 1000).checked_div(c.objects).unwrap_or(0);
+    debug_println!(
+        "memserver demo: {} messages ({} register-only) for {} objects handed out: {}.{:03} messages per object; {} frames mapped into heap windows",
+        c.messages,
+        c.register_only,
+        c.objects,
+        per_object_milli / 1000,
+        per_object_milli % 1000,
+        c.frames_mapped
+    );
+    let r = outcome(ms, a).and(outcome(ms, b)).and(outcome(ms, g));
+    reclaim_all(ms);
+    r?;
+    ms_expect("blocks that could not be mapped", 0, c.map_failures)
+}
+
+fn adversarial(env: &mut Env, ms: &mut MemServer, h: &mut Harness) {
+    let result = (|| {
+        let victim = start(
+            env,
+            ms,
+            images::MS_ALPHA,
+            1,
+            mode::alpha::VICTIM,
+            0,
+            Quota::UNLIMITED,
+        )?;
+        ms.serve(CORE);
+        outcome(ms, victim)?;
+        let objs: alloc::vec::Vec<Word> = figures(ms, victim, figure::ADDRESS).collect();
+        let first = *objs.first().ok_or(MsFailure::Setup("victim addresses"))?;
+        let quota = Quota {
+            objects: u64::MAX,
+            bytes: 1 << 20,
+        };
+        let rogue = start(
+            env,
+            ms,
+            images::MS_ROGUE,
+            2,
+            mode::rogue::ADVERSARIAL,
+            first,
+            quota,
+        )?;
+        ms.serve(CORE);
+        Ok((victim, rogue, objs))
+    })();
+    let (victim, rogue, objs) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            h.record_ms("adversarial_rows", Err(e));
+            reclaim_all(ms);
+            return;
+        }
+    };
+    for (row, name) in abi::ADVERSARIAL_ROWS.iter().enumerate() {
+        let check = ms
+            .checks
+            .iter()
+            .find(|k| k.client == rogue && k.id == row as Word);
+        let r = match check {
+            Some(k) if k.passed => Ok(()),
+            Some(k) => Err(MsFailure::Mismatch {
+                what: "error code",
+                expected: k.expected,
+                got: k.value,
+            }),
+            None => Err(MsFailure::Setup("row not reported")),
+        };
+        h.record_ms(&format!("adversarial_{name}"), r);
+    }
+    h.record_ms(
+        "adversarial_server_answers_after_each_row",
+        outcome(ms, rogue),
+    );
+    h.record_ms(
+        "adversarial_victim_intact",
+        victim_intact(ms, victim, &objs),
+    );
+    h.record_ms(
+        "adversarial_server_invariants_hold",
+        ms.server.validate().map_err(|e| {
+            debug_println!("memserver: invariant: {e:?}");
+            MsFailure::Setup("server invariants")
+        }),
+    );
+    reclaim_all(ms);
+}
+
+/// The victim's objects, read through the server's own mapping of its frames.
+fn victim_intact(ms: &MemServer, victim: usize, objs: &[Word]) -> Result<(), MsFailure> {
+    let c = ms.clients[victim]
+        .as_ref()
+        .ok_or(MsFailure::Setup("victim"))?;
+    ms_expect(
+        "victim objects",
+        abi::VICTIM_OBJECTS as Word,
+        objs.len() as Word,
+    )?;
+    for (k, &a) in objs.iter().enumerate() {
+        let server = (a as usize).wrapping_sub(c.maps.offset);
+        if ms.platform.frame_of(server).is_none() {
+            return Err(MsFailure::Setup("victim object outside the zones"));
+        }
+        for i in 0..abi::VICTIM_SIZE / 8 {
+            // SAFETY: `server` is inside a buddy zone (checked above), which the root task maps
+            // read-write for its whole life; the victim is blocked, so nothing writes concurrently.
+            let w = unsafe { core::ptr::read_volatile((server as *const u64).add(i)) };
+            ms_expect("victim word", abi::victim_word(k, i), w)?;
+        }
+    }
+    Ok(())
+}
+
+/// A client holding objects dies (a VM fault, or a return from main) while another works: its
+/// fault arrives on its fault endpoint, everything it owned is reclaimed, the other finishes.
+fn fault_reclaimed(env: &mut Env, ms: &mut MemServer, m: Word) -> Result<(), MsFailure> {
+    let before = ms.server.allocator().stats();
+    let rogue = start(env, ms, images::MS_ROGUE, 1, m, 0, Quota::UNLIMITED)?;
+    let other = start(
+        env,
+        ms,
+        images::MS_ALPHA,
+        2,
+        mode::alpha::BATCHES,
+        0,
+        Quota::UNLIMITED,
+    )?;
+    ms.serve(CORE);
+    let result = (|| {
+        let c = ms.clients[rogue]
+            .as_ref()
+            .ok_or(MsFailure::Setup("rogue"))?;
+        match (m, c.ending) {
+            (mode::rogue::FAULT, Ending::Faulted(Fault::VmFault { addr, .. })) => {
+                ms_expect("fault address", 0xdead_0000, addr)?
+            }
+            (mode::rogue::EXIT, Ending::Faulted(Fault::UserException { .. })) => {}
+            (_, Ending::Faulted(fault)) => {
+                return Err(MsFailure::Faulted {
+                    client: c.id,
+                    fault,
+                })
+            }
+            _ => return Err(MsFailure::NotFaulted { client: c.id }),
+        }
+        let mapped = c.maps.mapped as Word;
+        let ending = c.ending;
+        if mapped == 0 {
+            return Err(MsFailure::Setup("the rogue had no frames mapped"));
+        }
+        let report = ms
+            .reclaim(rogue)
+            .map_err(|_| MsFailure::Setup("reclaim"))?
+            .ok_or(MsFailure::Setup("rogue was not attached"))?;
+        debug_println!(
+            "memserver: client 1 ended with {:?}; reclaimed {} live objects, {} slab frames, {} large blocks; {} frames unmapped from it",
+            ending,
+            report.live_objects,
+            report.slab_frames,
+            report.large_blocks,
+            mapped
+        );
+        if report.live_objects == 0 || report.large_blocks == 0 {
+            return Err(MsFailure::Mismatch {
+                what: "live objects purged",
+                expected: 1,
+                got: report.live_objects as Word,
+            });
+        }
+        outcome(ms, other)
+    })();
+    reclaim_all(ms);
+    result?;
+    let after = ms.server.allocator().stats();
+    ms_expect(
+        "free frames after reclaim",
+        before.free_frames as Word,
+        after.free_frames as Word,
+    )
+}
+
+/// Large blocks land on the node of the client's core first, then fall back to the other node.
+fn node_placement(env: &mut Env, ms: &mut MemServer) -> Result<(), MsFailure> {
+    let i = start(
+        env,
+        ms,
+        images::MS_ALPHA,
+        1,
+        mode::alpha::NODE,
+        0,
+        Quota::UNLIMITED,
+    )?;
+    ms.serve(CORE);
+    let result = (|| {
+        outcome(ms, i)?;
+        let c = ms.clients[i].as_ref().ok_or(MsFailure::Setup("client"))?;
+        let offset = c.maps.offset;
+        let nodes: alloc::vec::Vec<Word> = figures(ms, i, figure::ADDRESS)
+            .map(|a| {
+                ms.platform
+                    .node_of((a as usize).wrapping_sub(offset))
+                    .map_or(99, |n| n.0 as Word)
+            })
+            .collect();
+        debug_println!(
+            "memserver: 4 MiB blocks of a client on core {CORE} landed on nodes {nodes:?}"
+        );
+        ms_expect("blocks", 3, nodes.len() as Word)?;
+        let local = crate::numa::node_of_core(CORE).0 as Word;
+        ms_expect("first block on the core's node", local, nodes[0])?;
+        ms_expect(
+            "a block on the other node once the local zone is full",
+            1,
+            nodes.iter().any(|&n| n != local && n != 99) as Word,
+        )
+    })();
+    reclaim_all(ms);
+    result
+}
+
+fn accounting(ms: &MemServer, start: &Stats) -> Result<(), MsFailure> {
+    ms_expect(
+        "clients left",
+        0,
+        ms.clients.iter().flatten().count() as Word,
+    )?;
+    ms_expect(
+        "frames mapped in clients",
+        0,
+        ms.mappings.mapped_frames() as Word,
+    )?;
+    let now = ms.server.allocator().stats();
+    ms_expect(
+        "free frames",
+        start.free_frames as Word,
+        now.free_frames as Word,
+    )?;
+    ms_expect(
+        "slab frames",
+        start.slab_frames as Word,
+        now.slab_frames as Word,
+    )?;
+    ms_expect(
+        "large frames",
+        start.large_frames as Word,
+        now.large_frames as Word,
+    )?;
+    ms_expect("caches", start.real_caches as Word, now.real_caches as Word)?;
+    ms_expect(
+        "objects in use",
+        start.objects_in_use as Word,
+        now.objects_in_use as Word,
+    )?;
+    ms.server
+        .validate()
+        .map_err(|_| MsFailure::Setup("server invariants"))
+}

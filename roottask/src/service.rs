@@ -1,0 +1,500 @@
+//! The memory server on seL4: the allocator core over the frames of [`Sel4Platform`], its
+//! clients (each a task with its own CSpace, VSpace, IPC buffer, badged endpoint, magazine page
+//! and heap window), and the serve loop of one core's endpoint.
+//!
+//! Owns: the [`Server`], the frame mappings, the client table and the per-core endpoints. A
+//! request is decoded by the server from the words the kernel delivered (registers and the IPC
+//! buffer); after a successful operation that handed out objects, the blocks holding them (and the
+//! fresh slabs reported in the magazine page) are mapped into the client's heap window before the
+//! reply. Those addresses are read from the server's own reply and from the magazine page while
+//! the client's only thread is blocked in its call (clients hold no capability to make threads), so
+//! they are what the server wrote. A fault (the client's fault badge) or a client's `DONE` ends its
+//! service; [`MemServer::reclaim`] then detaches it and revokes its untyped.
+//! Single-threaded: one serve loop at a time (core 0's).
+
+use crate::client_window::{ClientMaps, FrameMappings, MapError, MAP_CNODE_BITS};
+use crate::frames::{Sel4Platform, SERVER_WINDOW};
+use alloc::vec::Vec;
+use memserver::server::{AttachParams, Quota, Server, ServerConfig};
+use memserver::topology::MAX_CORES;
+use memserver::{Allocator, PurgeReport};
+use memserver_client_sel4::abi;
+use memserver_protocol::{
+    Label, MagazinePage, Message, MAGAZINE_SLOTS, MAX_BATCH, MSG_MAX_WORDS, MSG_REGISTERS,
+};
+use sel4::cap_type::{CNode, Endpoint};
+use sel4::{
+    init_thread, with_ipc_buffer, with_ipc_buffer_mut, Cap, CapRights, Fault, MessageInfo,
+    ObjectBlueprint, Word,
+};
+use sel4_root_task::{
+    spawn, AllocError, LocalWindow, ObjectAllocator, Process, ProcessSpec, Scratch, SharedPage,
+    SpawnError,
+};
+
+/// Kernel badges (28 bits on aarch64 in 5.0.0) name the client table entry: index + 1 on the
+/// client's endpoint capability, this bit plus the index on its fault endpoint. The server's own
+/// badge (slot and generation, 64 bits) is kept in the entry and used for dispatch.
+pub const FAULT_BIT: Word = 1 << 27;
+/// Priority of clients: the root task's, as the IPC fastpath requires.
+const PRIORITY: u8 = 255;
+/// Each client's untyped (image, stack, IPC buffer, CSpace, paging structures, mapping CNode).
+const CLIENT_MEMORY_BITS: u8 = 22;
+/// Root CNode slots per client.
+const CLIENT_SLOTS: usize = 64;
+const CLIENT_STACK_PAGES: usize = 16;
+
+/// Why a client could not be started.
+#[derive(Debug, Clone, Copy)]
+pub enum StartError {
+    Alloc(AllocError),
+    Spawn(SpawnError),
+    Attach(memserver_protocol::Error),
+    Mint(sel4::Error),
+    TableFull,
+}
+
+impl From<AllocError> for StartError {
+    fn from(e: AllocError) -> Self {
+        Self::Alloc(e)
+    }
+}
+
+impl From<SpawnError> for StartError {
+    fn from(e: SpawnError) -> Self {
+        Self::Spawn(e)
+    }
+}
+
+/// How a client's service ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Running,
+    /// Sent `DONE` with this many failed checks.
+    Done {
+        failed: Word,
+    },
+    Faulted(Fault),
+}
+
+/// A check a client reported.
+#[derive(Debug, Clone, Copy)]
+pub struct Check {
+    pub client: usize,
+    pub id: Word,
+    pub passed: bool,
+    pub value: Word,
+    pub expected: Word,
+}
+
+/// Counters of one run of the serve loop.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    /// Protocol messages served (harness messages not counted).
+    pub messages: u64,
+    /// Messages that fit in registers (the fastpath shape).
+    pub register_only: u64,
+    /// Objects handed out (one per Alloc/Kmalloc, the count of a Refill/KmallocRefill).
+    pub objects: u64,
+    /// Frames newly mapped into heap windows.
+    pub frames_mapped: u64,
+    /// Blocks that could not be mapped (the client would fault on them).
+    pub map_failures: u64,
+}
+
+/// One client task.
+pub struct MsClient {
+    pub id: Word,
+    pub core: usize,
+    pub badge: Word,
+    pub mem: ObjectAllocator,
+    pub process: Process,
+    pub maps: ClientMaps,
+    pub magazine: SharedPage,
+    pub ending: Ending,
+    pub figures: Vec<(Word, Word)>,
+    pub checks_failed: usize,
+}
+
+/// The memory server.
+pub struct MemServer {
+    pub server: Server,
+    pub platform: Sel4Platform,
+    pub mappings: FrameMappings,
+    pub clients: Vec<Option<MsClient>>,
+    pub endpoints: Vec<Cap<Endpoint>>,
+    pub checks: Vec<Check>,
+    pub counters: Counters,
+}
+
+impl MemServer {
+    /// The server over `platform` with one endpoint per core.
+    pub fn new(
+        platform: Sel4Platform,
+        cores: usize,
+        alloc: &mut ObjectAllocator,
+    ) -> Result<Self, StartError> {
+        let topology = crate::numa::topology(cores).map_err(|_| StartError::TableFull)?;
+        let core = Allocator::new(topology, memserver::platform::Platform::memory(&platform))
+            .map_err(|_| StartError::TableFull)?;
+        let mut endpoints = Vec::new();
+        for _ in 0..cores {
+            endpoints.push(alloc.allocate::<Endpoint>(ObjectBlueprint::Endpoint)?);
+        }
+        let frames = platform.total_frames();
+        Ok(Self {
+            server: Server::new(core, ServerConfig::default()),
+            platform,
+            mappings: FrameMappings::new(frames),
+            clients: Vec::new(),
+            endpoints,
+            checks: Vec::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Spawns a client task from `elf` on `core` with start arguments `[mode, core, id, param]`,
+    /// attaches it to the server with `quota` and starts it. Returns its index.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_client(
+        &mut self,
+        alloc: &mut ObjectAllocator,
+        scratch: &mut Scratch,
+        window: &mut LocalWindow,
+        elf: &[u8],
+        core: usize,
+        id: Word,
+        mode: Word,
+        param: Word,
+        quota: Quota,
+    ) -> Result<usize, StartError> {
+        let index = match self.clients.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.clients.push(None);
+                self.clients.len() - 1
+            }
+        };
+        if index >= u16::MAX as usize || core >= MAX_CORES || core >= self.endpoints.len() {
+            return Err(StartError::TableFull);
+        }
+        let ep = self.endpoints[core];
+        let mut mem = alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
+        let spec = ProcessSpec {
+            elf,
+            priority: PRIORITY,
+            cnode_size_bits: 4,
+            stack_pages: CLIENT_STACK_PAGES,
+            fault_endpoint: ep,
+            fault_badge: FAULT_BIT | index as Word,
+            caps: &[],
+            affinity: core,
+        };
+        let started = (|| {
+            let mut process = spawn(&mut mem, scratch, init_thread::ASID_POOL, &spec)?;
+            let magazine = SharedPage::create(
+                &mut mem,
+                &mut process,
+                abi::magazine_vaddr(core),
+                window,
+                alloc,
+            )?;
+            let cnode: Cap<CNode> = mem.allocate(ObjectBlueprint::CNode {
+                size_bits: MAP_CNODE_BITS,
+            })?;
+            Ok::<_, StartError>((process, magazine, cnode))
+        })();
+        let (process, magazine, cnode) = match started {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = mem.reclaim();
+                return Err(e);
+            }
+        };
+        let offset = abi::HEAP_WINDOW.wrapping_sub(SERVER_WINDOW);
+        let mut pages = [0; MAX_CORES];
+        pages[core] = magazine.local_vaddr;
+        let params = AttachParams {
+            pages,
+            offset,
+            quota,
+        };
+        // SAFETY: the magazine page is mapped read-write at `local_vaddr` in the root task, page
+        // aligned, used for nothing else, and stays mapped until `reclaim` (which detaches first).
+        let badge = match unsafe { self.server.attach(&params) } {
+            Ok(b) => b,
+            Err(f) => {
+                let _ = mem.reclaim();
+                return Err(StartError::Attach(f.error));
+            }
+        };
+        let rights = CapRights {
+            write: true,
+            read: false,
+            grant: true,
+        };
+        let minted = process
+            .slot(abi::SERVER_EP_SLOT)
+            .mint(&init_thread::CNODE.relative(ep), rights, index as Word + 1)
+            .map_err(StartError::Mint)
+            .and_then(|()| {
+                process
+                    .start([mode, core as Word, id, param])
+                    .map_err(StartError::Spawn)
+            });
+        if let Err(e) = minted {
+            let _ = self.server.detach(badge);
+            let _ = mem.reclaim();
+            return Err(e);
+        }
+        self.clients[index] = Some(MsClient {
+            id,
+            core,
+            badge,
+            mem,
+            process,
+            maps: ClientMaps::new(cnode, offset),
+            magazine,
+            ending: Ending::Running,
+            figures: Vec::new(),
+            checks_failed: 0,
+        });
+        Ok(index)
+    }
+
+    /// Whether any client is still being served.
+    pub fn any_running(&self) -> bool {
+        self.clients
+            .iter()
+            .flatten()
+            .any(|c| c.ending == Ending::Running)
+    }
+
+    /// Detaches client `index` from the server (everything it owned returns to the buddy layer),
+    /// forgets its mappings and revokes its untyped (its task, CSpace, VSpace, mapping CNode and
+    /// magazine page go away). Returns what the server purged (`None` if it had detached itself).
+    pub fn reclaim(&mut self, index: usize) -> Result<Option<PurgeReport>, AllocError> {
+        let Some(mut c) = self.clients.get_mut(index).and_then(Option::take) else {
+            return Ok(None);
+        };
+        let _ = c.process.suspend();
+        let report = self.server.detach(c.badge).ok();
+        self.mappings.forget_client(index as u16);
+        c.mem.reclaim()?;
+        Ok(report)
+    }
+
+    /// Serves core `core`'s endpoint until no client is running.
+    pub fn serve(&mut self, core: usize) {
+        let ep = self.endpoints[core];
+        let mut msg = Message::default();
+        let mut pending_reply: Option<MessageInfo> = None;
+        let mut mrs = [0; 4];
+        while self.any_running() {
+            let (info, badge) = match pending_reply.take() {
+                Some(reply) => ep.reply_recv_with_mrs(reply, &mut mrs),
+                None => {
+                    let (info, badge, m) = ep.recv_with_mrs();
+                    mrs = m;
+                    (info, badge)
+                }
+            };
+            if badge & FAULT_BIT != 0 {
+                let index = (badge & !FAULT_BIT) as usize;
+                let fault = Fault::decode(info.label(), |i| word(&mrs, i));
+                if let Some(Some(c)) = self.clients.get_mut(index) {
+                    c.ending = Ending::Faulted(fault);
+                }
+                continue;
+            }
+            let index = (badge as usize).wrapping_sub(1);
+            let Some(server_badge) = self
+                .clients
+                .get(index)
+                .and_then(Option::as_ref)
+                .map(|c| c.badge)
+            else {
+                // No such entry (cannot happen: reclaim revokes every capability with its badge).
+                pending_reply = Some(MessageInfo::new(
+                    memserver_protocol::Error::UnknownClient.code(),
+                    0,
+                    0,
+                    0,
+                ));
+                continue;
+            };
+            if abi::is_harness(info.label()) {
+                pending_reply = self.harness(index, info, &mrs);
+                continue;
+            }
+            pending_reply =
+                Some(self.serve_one(core, index, server_badge, info, &mut mrs, &mut msg));
+        }
+    }
+
+    fn harness(&mut self, index: usize, info: MessageInfo, mrs: &[Word; 4]) -> Option<MessageInfo> {
+        let c = self.clients[index].as_mut()?;
+        match info.label() {
+            abi::label::CHECK => {
+                let passed = mrs[1] == 1;
+                if !passed {
+                    c.checks_failed += 1;
+                }
+                self.checks.push(Check {
+                    client: index,
+                    id: mrs[0],
+                    passed,
+                    value: mrs[2],
+                    expected: mrs[3],
+                });
+            }
+            abi::label::FIGURE => c.figures.push((mrs[0], mrs[1])),
+            abi::label::DONE => {
+                c.ending = Ending::Done { failed: mrs[1] };
+                return None;
+            }
+            _ => {}
+        }
+        Some(MessageInfo::new(0, 0, 0, 0))
+    }
+
+    /// One protocol request of client `index`: dispatch, map what was handed out, reply.
+    fn serve_one(
+        &mut self,
+        core: usize,
+        index: usize,
+        badge: Word,
+        info: MessageInfo,
+        mrs: &mut [Word; 4],
+        msg: &mut Message,
+    ) -> MessageInfo {
+        load_message(info, mrs, msg);
+        let label = msg.label;
+        let request_slot = msg.words[1];
+        self.counters.messages += 1;
+        if msg.len <= MSG_REGISTERS {
+            self.counters.register_only += 1;
+        }
+        self.server.dispatch(core, badge, msg);
+        if msg.label == 0 {
+            self.after_success(index, label, request_slot, msg);
+        }
+        store_message(msg, mrs)
+    }
+
+    /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported.
+    fn after_success(&mut self, index: usize, label: Word, slot: Word, msg: &Message) {
+        let Some(c) = self.clients.get(index).and_then(Option::as_ref) else {
+            return;
+        };
+        // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until
+        // the client is reclaimed (not before this function returns); every access is atomic.
+        let page = unsafe { &*(c.magazine.local_vaddr as *const MagazinePage) };
+        let offset = c.maps.offset;
+        let mut addrs: heapless::Vec<usize, { MAX_BATCH + memserver_protocol::FRESH_MAX }> =
+            heapless::Vec::new();
+        let (objects, fresh) = match label {
+            l if l == Label::Alloc.word() => {
+                let _ = addrs.push(msg.words[0] as usize);
+                (1, msg.words[1])
+            }
+            l if l == Label::Kmalloc.word() => {
+                let _ = addrs.push(msg.words[0] as usize);
+                (1, 0)
+            }
+            l if l == Label::Refill.word() || l == Label::KmallocRefill.word() => {
+                let n = (msg.words[0] as usize).min(MAX_BATCH);
+                let mut words = [0u64; MAX_BATCH];
+                if (slot as usize) < MAGAZINE_SLOTS {
+                    page.read_slot(slot as usize, &mut words[..n]);
+                }
+                for w in &words[..n] {
+                    let _ = addrs.push(*w as usize);
+                }
+                let fresh = if l == Label::Refill.word() {
+                    msg.words[1]
+                } else {
+                    0
+                };
+                (n as u64, fresh)
+            }
+            _ => return,
+        };
+        for i in 0..(fresh as usize).min(memserver_protocol::FRESH_MAX) {
+            if let Some(f) = page.read_fresh(i) {
+                let _ = addrs.push(f.first as usize);
+            }
+        }
+        self.counters.objects += objects;
+        let cnodes: Vec<Option<Cap<CNode>>> = self
+            .clients
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.maps.cnode))
+            .collect();
+        let Some(c) = self.clients.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let buddy = self.server.allocator().buddy();
+        let mut last: Option<(usize, usize)> = None;
+        for &client_addr in &addrs {
+            let addr = client_addr.wrapping_sub(offset);
+            if last.is_some_and(|(h, b)| addr >= h && addr < h + b) {
+                continue;
+            }
+            last = crate::client_window::block_of(buddy, addr);
+            let r: Result<usize, MapError> = self.mappings.map_block(
+                &self.platform,
+                buddy,
+                addr,
+                index as u16,
+                &mut c.maps,
+                &mut c.process,
+                &mut c.mem,
+                |i| cnodes.get(i as usize).copied().flatten(),
+            );
+            match r {
+                Ok(n) => self.counters.frames_mapped += n as u64,
+                Err(e) => {
+                    self.counters.map_failures += 1;
+                    sel4_root_task::debug_println!(
+                        "memserver: mapping {client_addr:#x} for client {} failed: {e:?}",
+                        c.id
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn word(mrs: &[Word; 4], i: usize) -> Word {
+    if i < 4 {
+        mrs[i]
+    } else {
+        with_ipc_buffer(|ipc| ipc.msg.get(i).copied().unwrap_or(0))
+    }
+}
+
+/// The request as the kernel delivered it: label, length, registers, then the IPC buffer.
+fn load_message(info: MessageInfo, mrs: &[Word; 4], msg: &mut Message) {
+    let len = info.length().min(MSG_MAX_WORDS);
+    msg.label = info.label();
+    msg.len = len;
+    msg.words[..MSG_REGISTERS].copy_from_slice(mrs);
+    if len > MSG_REGISTERS {
+        with_ipc_buffer(|ipc| {
+            msg.words[MSG_REGISTERS..len].copy_from_slice(&ipc.msg[MSG_REGISTERS..len])
+        });
+    }
+}
+
+/// The reply into registers and the IPC buffer; returns its tag.
+fn store_message(msg: &Message, mrs: &mut [Word; 4]) -> MessageInfo {
+    let len = msg.len.min(MSG_MAX_WORDS);
+    mrs.copy_from_slice(&msg.words[..MSG_REGISTERS]);
+    if len > MSG_REGISTERS {
+        with_ipc_buffer_mut(|ipc| {
+            ipc.msg[MSG_REGISTERS..len].copy_from_slice(&msg.words[MSG_REGISTERS..len])
+        });
+    }
+    MessageInfo::new(msg.label, 0, 0, len)
+}
