@@ -49,15 +49,19 @@ fn main() {
         out,
         "pub const TCB_SET_AFFINITY: Option<u64> = {affinity:?};"
     );
+    let call = api
+        .syscall("Call")
+        .unwrap_or_else(|| fail("no syscall Call"));
+    let _ = writeln!(out, "pub const SYS_CALL: i64 = {call};");
+    // Debug kernels only; a release kernel's root task prints through the UART itself.
     for (name, sys) in [
-        ("SYS_CALL", "Call"),
         ("SYS_DEBUG_PUT_CHAR", "DebugPutChar"),
         ("SYS_DEBUG_HALT", "DebugHalt"),
     ] {
         let n = api
             .syscall(sys)
-            .unwrap_or_else(|| fail(&format!("no syscall {sys} (a debug kernel is needed)")));
-        let _ = writeln!(out, "pub const {name}: i64 = {n};");
+            .filter(|_| config.is_defined("CONFIG_DEBUG_BUILD"));
+        let _ = writeln!(out, "pub const {name}: Option<i64> = {n:?};");
     }
     for (name, c_name) in [
         ("TCB_OBJECT", "seL4_TCBObject"),

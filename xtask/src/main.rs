@@ -137,17 +137,16 @@ fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
     Ok(())
 }
 
-/// The on-target runs of `cargo xtask test`: the harness on one core, then the kernel bring-up
-/// checks of the smoke task on two cores (SMP: PSCI start, kernel SMP boot, reschedule IPI).
+/// The on-target runs of `cargo xtask test`: the harness on one core; the kernel bring-up checks
+/// of the smoke task on two cores (SMP: PSCI start, kernel SMP boot, reschedule IPI, TLB
+/// broadcast); and the bring-up checks on the release kernel (printing through the UART itself).
 fn on_target_runs() -> Result<Vec<Options>> {
-    let single = parse_options(&[])?;
-    let smp = parse_options(&[
-        "--smp".into(),
-        "2".into(),
-        "--root-task".into(),
-        "smoke".into(),
-    ])?;
-    Ok(vec![single, smp])
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    Ok(vec![
+        parse_options(&[])?,
+        parse_options(&args(&["--smp", "2", "--root-task", "smoke"]))?,
+        parse_options(&args(&["--kernel", "release", "--root-task", "smoke"]))?,
+    ])
 }
 
 /// Runs every part even when an earlier one fails (so one broken part hides nothing), then fails

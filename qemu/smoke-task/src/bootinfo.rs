@@ -11,6 +11,7 @@ pub struct BootInfo(pub u64);
 
 pub struct Untyped {
     pub cap: u64,
+    pub paddr: u64,
     pub size_bits: u8,
     pub is_device: bool,
 }
@@ -37,6 +38,7 @@ impl BootInfo {
             let desc = UNTYPED_LIST + i * UNTYPED_DESC_BYTES;
             Untyped {
                 cap,
+                paddr: self.word(desc),
                 size_bits: self.byte(desc + 10),
                 is_device: self.byte(desc + 11) != 0,
             }
