@@ -12,6 +12,13 @@ use memserver::topology::CoreId;
 use memserver::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 
 const ROUNDS: usize = 300;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Kmalloc,
+    Checked,
+    Plain,
+}
 const BATCH: usize = 40;
 
 #[test]
@@ -28,12 +35,22 @@ fn threads_on_two_nodes_allocate_and_free_across_nodes() {
             owner: OwnerId(1),
         })
         .unwrap();
+    let dbg = a
+        .cache_create(CacheParams {
+            name: "checked",
+            size: 200,
+            align: 8,
+            flags: CacheFlags::RED_ZONE | CacheFlags::POISON | CacheFlags::STORE_USER,
+            ctor: Ctor::None,
+            owner: OwnerId(1),
+        })
+        .unwrap();
     let set = a.kmalloc_set_create(OwnerId(1)).unwrap();
     let allocs = AtomicUsize::new(0);
     let frees = AtomicUsize::new(0);
     // Core t sends to core (t + 2) % 4: always the other node.
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..4)
-        .map(|_| mpsc::channel::<Vec<(usize, u8, bool)>>())
+        .map(|_| mpsc::channel::<Vec<(usize, u8, Kind)>>())
         .unzip();
     let barrier = Barrier::new(4);
     std::thread::scope(|s| {
@@ -42,44 +59,45 @@ fn threads_on_two_nodes_allocate_and_free_across_nodes() {
             let (a, allocs, frees, barrier) = (&a, &allocs, &frees, &barrier);
             s.spawn(move || {
                 let core = CoreId(t as u8);
+                let free = |g: &mut memserver::CoreGuard<'_>, kind: Kind, addr: usize| {
+                    match kind {
+                        Kind::Kmalloc => g.kfree(&set, addr),
+                        Kind::Checked => g.free(dbg, addr),
+                        Kind::Plain => g.free(c, addr),
+                    }
+                    .unwrap()
+                };
                 for round in 0..ROUNDS {
                     let mut mine = Vec::with_capacity(BATCH);
                     {
                         let mut g = a.core(core).unwrap();
                         for i in 0..BATCH {
                             let tag = (t * 31 + round + i) as u8;
-                            let (addr, is_k) = if i % 3 == 0 {
-                                (g.kmalloc(&set, 1 + (i * 97 + round) % 3000).unwrap(), true)
-                            } else {
-                                (g.alloc(c).unwrap(), false)
+                            let (addr, kind) = match i % 3 {
+                                0 => (
+                                    g.kmalloc(&set, 1 + (i * 97 + round) % 3000).unwrap(),
+                                    Kind::Kmalloc,
+                                ),
+                                1 => (g.alloc(dbg).unwrap(), Kind::Checked),
+                                _ => (g.alloc(c).unwrap(), Kind::Plain),
                             };
                             poke(addr, tag);
-                            mine.push((addr, tag, is_k));
+                            mine.push((addr, tag, kind));
                         }
                         allocs.fetch_add(BATCH, Ordering::Relaxed);
                         // Free half locally.
-                        for (addr, tag, is_k) in mine.drain(..BATCH / 2) {
+                        for (addr, tag, kind) in mine.drain(..BATCH / 2) {
                             assert_eq!(peek(addr), tag, "object changed under its owner");
-                            if is_k {
-                                g.kfree(&set, addr)
-                            } else {
-                                g.free(c, addr)
-                            }
-                            .unwrap();
+                            free(&mut g, kind, addr);
                             frees.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     tx.send(mine).unwrap();
                     let theirs = rx.recv().unwrap();
                     let mut g = a.core(core).unwrap();
-                    for (addr, tag, is_k) in theirs {
+                    for (addr, tag, kind) in theirs {
                         assert_eq!(peek(addr), tag, "object changed in flight");
-                        if is_k {
-                            g.kfree(&set, addr)
-                        } else {
-                            g.free(c, addr)
-                        }
-                        .unwrap();
+                        free(&mut g, kind, addr);
                         frees.fetch_add(1, Ordering::Relaxed);
                     }
                     drop(g);
@@ -100,7 +118,10 @@ fn threads_on_two_nodes_allocate_and_free_across_nodes() {
     let s = a.stats();
     assert_eq!(s.objects_in_use, 0);
     assert_eq!(a.owner_stats(OwnerId(1)).objects_in_use, 0);
+    assert!(a.check_cache(dbg).unwrap().is_empty());
+    assert_eq!(a.violations(dbg).unwrap(), 0);
     a.cache_destroy(c).unwrap();
+    a.cache_destroy(dbg).unwrap();
     a.purge_owner(OwnerId(1));
     a.validate().unwrap();
     assert_eq!(a.stats(), base);
