@@ -107,6 +107,28 @@ fn marker(line: &str) -> Option<&'static str> {
         .map(|(_, meaning)| *meaning)
 }
 
+/// Two NUMA nodes of 512 MiB each (0x40000000.. and 0x60000000..), core `c` on node `c % 2`: the
+/// topology the memory server's image is configured for (`roottask/src/numa.rs`).
+fn numa_args(cores: u32) -> Vec<String> {
+    let mut args = Vec::new();
+    for node in 0..2 {
+        args.push("-object".to_owned());
+        args.push(format!("memory-backend-ram,id=ram{node},size=512M"));
+    }
+    for node in 0..2u32 {
+        let cpus: Vec<String> = (0..cores)
+            .filter(|c| c % 2 == node)
+            .map(|c| format!(",cpus={c}"))
+            .collect();
+        args.push("-numa".to_owned());
+        args.push(format!(
+            "node,nodeid={node}{},memdev=ram{node}",
+            cpus.concat()
+        ));
+    }
+    args
+}
+
 pub fn command(config: &BootConfig) -> Command {
     let mut cmd = Command::new("qemu-system-aarch64");
     cmd.args([
@@ -118,6 +140,7 @@ pub fn command(config: &BootConfig) -> Command {
         "1G",
     ])
     .args(["-smp", &config.cores.to_string()])
+    .args(numa_args(config.cores))
     .args(["-nographic", "-kernel"])
     .arg(&config.loader);
     if config.icount {
@@ -258,6 +281,16 @@ mod tests {
         assert_eq!(closing_line("test x passed, 0 failed"), None);
         assert_eq!(closing_line("7 passed, 0 failed!"), None);
         assert_eq!(closing_line("7 passed"), None);
+    }
+
+    #[test]
+    fn two_numa_nodes_with_cores_alternating() {
+        let a = numa_args(2).join(" ");
+        assert!(a.contains("-numa node,nodeid=0,cpus=0,memdev=ram0"));
+        assert!(a.contains("-numa node,nodeid=1,cpus=1,memdev=ram1"));
+        assert!(numa_args(1)
+            .join(" ")
+            .contains("-numa node,nodeid=1,memdev=ram1"));
     }
 
     #[test]
