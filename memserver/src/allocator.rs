@@ -1168,8 +1168,9 @@ impl<'a> CoreGuard<'a> {
             let alien = &mut cc.alien[home.0 as usize];
             if !alien.push(obj) {
                 scratch.extend(alien.drain_all());
-                scratch.push(obj);
                 cc.cache.flush(env, scratch, true, holder);
+                let pushed = cc.alien[home.0 as usize].push(obj);
+                debug_assert!(pushed);
             }
         } else {
             let batch = cc.array.batch();

@@ -512,3 +512,42 @@ fn stale_handles_and_unknown_cores_are_refused() {
     assert_eq!(g.alloc(forged), Err(AllocError::BadCache(forged)));
     assert!(g.alloc(c2).is_ok());
 }
+
+#[test]
+fn frees_on_another_node_go_home_through_alien_arrays_in_batches() {
+    use memserver::topology::NodeId;
+    let a = fixture(16 * MIB, 2, 1);
+    let c = a
+        .cache_create(params("alien", 64, CacheFlags::empty()))
+        .unwrap();
+    let objs: Vec<usize> = {
+        let mut g = a.core(CoreId(0)).unwrap();
+        (0..100).map(|_| g.alloc(c).unwrap()).collect()
+    };
+    assert!(objs
+        .iter()
+        .all(|&x| a.buddy().node_of(x) == Some(NodeId(0))));
+    {
+        let mut g = a.core(CoreId(1)).unwrap();
+        for &x in &objs {
+            g.free(c, x).unwrap();
+        }
+        // Core 1's own allocations come from node 1: none of node 0's objects stayed here.
+        let y = g.alloc(c).unwrap();
+        assert_eq!(a.buddy().node_of(y), Some(NodeId(1)));
+        g.free(c, y).unwrap();
+    }
+    let row = a.slabinfo_rows(None).remove(0);
+    // Alien arrays hold 12 objects; 8 full ones went to node 0's shared array, 4 wait.
+    assert_eq!(row.sharedavail, 96);
+    a.validate().unwrap();
+    assert_eq!(a.stats().objects_in_use, 0);
+    // Node 0's core gets them back.
+    let mut g = a.core(CoreId(0)).unwrap();
+    let again: Vec<usize> = (0..100).map(|_| g.alloc(c).unwrap()).collect();
+    assert!(again
+        .iter()
+        .all(|&x| a.buddy().node_of(x) == Some(NodeId(0))));
+    drop(g);
+    a.validate().unwrap();
+}
