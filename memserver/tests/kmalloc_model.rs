@@ -21,6 +21,7 @@ enum Op {
     Kfree(u8, usize),
     ForeignFree(u8, usize),
     DoubleFree(u8, usize),
+    Garbage(u8, u8, usize, i32),
     Shrink,
 }
 
@@ -40,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::Kfree(c, i)),
         1 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::ForeignFree(c, i)),
         1 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::DoubleFree(c, i)),
+        1 => (core.clone(), 0..2u8, any::<usize>(), any::<i32>())
+            .prop_map(|(c, o, i, d)| Op::Garbage(c, o, i, d)),
         1 => Just(Op::Shrink),
     ]
 }
@@ -133,6 +136,18 @@ proptest! {
                                 "second free of {addr:#x}: {r:?}"
                             );
                         }
+                    }
+                }
+                Op::Garbage(c, o, i, delta) => {
+                    let addr = match nth(&live, i) {
+                        Some(x) => x.wrapping_add_signed(delta as isize),
+                        None => i,
+                    };
+                    if live.get(&addr).is_none_or(|l| l.owner != o as usize) {
+                        let before = a.stats();
+                        let r = a.core(CoreId(c)).unwrap().kfree(&sets[o as usize], addr);
+                        prop_assert!(r.is_err(), "garbage {addr:#x} accepted");
+                        prop_assert_eq!(a.stats(), before);
                     }
                 }
                 Op::Shrink => {

@@ -21,6 +21,7 @@ enum Op {
     FreeBatch(u8, usize),
     DoubleFree(u8, usize),
     Interior(u8, usize, usize),
+    Garbage(u8, usize, i32),
     Shrink,
 }
 
@@ -34,6 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (core.clone(), 1..80usize).prop_map(|(c, n)| Op::FreeBatch(c, n)),
         1 => (core.clone(), any::<usize>()).prop_map(|(c, i)| Op::DoubleFree(c, i)),
         1 => (core.clone(), any::<usize>(), 1..64usize).prop_map(|(c, i, o)| Op::Interior(c, i, o)),
+        1 => (core.clone(), any::<usize>(), any::<i32>()).prop_map(|(c, i, d)| Op::Garbage(c, i, d)),
         1 => Just(Op::Shrink),
     ]
 }
@@ -215,6 +217,19 @@ proptest! {
                                 "interior free: {r:?}"
                             );
                         }
+                    }
+                }
+                Op::Garbage(c, i, delta) => {
+                    // Any address that is not a live object start is refused and changes nothing.
+                    let addr = match m.nth_live(i) {
+                        Some(x) => x.wrapping_add_signed(delta as isize),
+                        None => i,
+                    };
+                    if !m.live.contains_key(&addr) {
+                        let before = a.stats();
+                        let r = a.core(CoreId(c)).unwrap().free(id, addr);
+                        prop_assert!(r.is_err(), "garbage {addr:#x} accepted");
+                        prop_assert_eq!(a.stats(), before);
                     }
                 }
                 Op::Shrink => {
