@@ -14,6 +14,7 @@ const CACHE_LINE: usize = 64;
 const SLUB_MAX_ORDER: u8 = 3;
 /// SLUB's `MAX_OBJS_PER_PAGE`; also keeps free indexes in a `u16`.
 pub const MAX_OBJS_PER_SLAB: usize = 32767;
+const RECIP_SHIFT: u32 = 44;
 /// Largest slot: one object in a slab of the largest buddy order.
 pub const MAX_STRIDE: usize = PAGE_SIZE << MAX_ORDER;
 
@@ -34,7 +35,9 @@ pub struct Layout {
     pub right_redzone: u32,
     pub objects: u32,
     pub order: u8,
-    /// `ceil(2^64 / stride)`: `(off * recip) >> 64 == off / stride` for `off < 2^32`.
+    /// `ceil(2^44 / stride)`: `(off * recip) >> 44 == off / stride` for every `off` below
+    /// 2^22 (a slab of the largest order), since the rounding error `recip * stride - 2^44` is
+    /// below `stride <= 2^22`, and `off * recip < 2^63`.
     pub recip: u64,
 }
 
@@ -99,7 +102,7 @@ impl Layout {
             right_redzone: right as u32,
             objects: objects as u32,
             order,
-            recip: u64::MAX / stride as u64 + 1,
+            recip: (1u64 << RECIP_SHIFT).div_ceil(stride as u64),
         })
     }
 
@@ -121,7 +124,7 @@ impl Layout {
     /// Index of the slot at byte `off` from the first object, if `off` is a slot start.
     #[inline(always)]
     pub fn index_of(&self, off: usize) -> Option<usize> {
-        let idx = ((off as u128 * self.recip as u128) >> 64) as usize;
+        let idx = ((off as u64).wrapping_mul(self.recip) >> RECIP_SHIFT) as usize;
         (idx * self.stride as usize == off).then_some(idx)
     }
 }
@@ -286,11 +289,31 @@ mod tests {
 
     #[test]
     fn reciprocal_division_is_exact_over_a_slab() {
-        for size in [8, 24, 40, 96, 192, 200, 1000, 3000, 8192] {
+        for size in [8, 24, 40, 96, 192, 200, 1000, 3000, 8192, 12345, 100_000] {
             let l = plain(size, 8, 4);
             for off in 0..l.span() as usize + 64 {
                 let want = (off % l.stride as usize == 0).then_some(off / l.stride as usize);
                 assert_eq!(l.index_of(off), want, "size {size} off {off}");
+            }
+        }
+    }
+
+    #[test]
+    fn reciprocal_division_is_exact_up_to_the_largest_slab() {
+        let top = PAGE_SIZE << MAX_ORDER;
+        for stride in (8..=4096).step_by(8).chain([top / 3 / 8 * 8, top / 2, top]) {
+            let l = Layout::compute(stride, 8, CacheFlags::empty(), 1).unwrap();
+            let d = l.stride as usize;
+            for k in [1, 2, 3, top / d / 2, top / d - 1, top / d]
+                .into_iter()
+                .filter(|&k| k > 0)
+            {
+                for off in [k * d - 1, k * d, k * d + 1] {
+                    if off < top {
+                        let want = (off % d == 0).then_some(off / d);
+                        assert_eq!(l.index_of(off), want, "stride {d} off {off}");
+                    }
+                }
             }
         }
     }
