@@ -1049,18 +1049,24 @@ impl<'a> CoreGuard<'a> {
         last_free: Option<Track>,
     ) -> Result<(), FreeError> {
         let me = self.core.0;
-        if state::kind(s) != state::ALLOCATED {
-            return Err(not_allocated(addr, s, last_free));
-        }
         let new = state::cached(me, state::EVER);
-        if s == state::allocated(me) {
-            st.get().store(new, Ordering::Relaxed);
-            return Ok(());
+        let mut s = s;
+        loop {
+            if state::kind(s) != state::ALLOCATED {
+                return Err(not_allocated(addr, s, last_free));
+            }
+            if s == state::allocated(me) {
+                st.get().store(new, Ordering::Relaxed);
+                return Ok(());
+            }
+            match st
+                .get()
+                .compare_exchange(s, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => s = now,
+            }
         }
-        st.get()
-            .compare_exchange(s, new, Ordering::AcqRel, Ordering::Acquire)
-            .map(drop)
-            .map_err(|now| not_allocated(addr, now, last_free))
     }
 
     #[cold]
