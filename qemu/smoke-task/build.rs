@@ -53,6 +53,12 @@ fn main() {
         .syscall("Call")
         .unwrap_or_else(|| fail("no syscall Call"));
     let _ = writeln!(out, "pub const SYS_CALL: i64 = {call};");
+    for (name, sys) in [("SYS_SEND", "Send"), ("SYS_RECV", "Recv")] {
+        let n = api
+            .syscall(sys)
+            .unwrap_or_else(|| fail(&format!("no syscall {sys}")));
+        let _ = writeln!(out, "pub const {name}: i64 = {n};");
+    }
     // Debug kernels only; a release kernel's root task prints through the UART itself.
     for (name, sys) in [
         ("SYS_DEBUG_PUT_CHAR", "DebugPutChar"),
@@ -66,6 +72,7 @@ fn main() {
     for (name, c_name) in [
         ("TCB_OBJECT", "seL4_TCBObject"),
         ("SMALL_PAGE_OBJECT", "seL4_ARM_SmallPageObject"),
+        ("ENDPOINT_OBJECT", "seL4_EndpointObject"),
     ] {
         let v = api
             .object_types
@@ -74,6 +81,15 @@ fn main() {
             .unwrap_or_else(|| fail(&format!("no {c_name}")));
         let _ = writeln!(out, "pub const {name}: u64 = {};", v.value);
     }
+    // The fault message label of a VM fault: the `tag VMFault` of the arm fault bitfields.
+    let faults = "libsel4/arch_include/arm/sel4/arch/shared_types.bf";
+    let text = source.read(faults).unwrap_or_else(|e| fail(&e.to_string()));
+    let vm_fault = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tag VMFault "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| fail(&format!("no `tag VMFault` in {faults}")));
+    let _ = writeln!(out, "pub const FAULT_VM: u64 = {vm_fault};");
     let nodes = config.get("CONFIG_MAX_NUM_NODES").unwrap_or(1);
     let _ = writeln!(out, "pub const MAX_NUM_NODES: u64 = {nodes};");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

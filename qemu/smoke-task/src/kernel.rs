@@ -70,3 +70,53 @@ pub fn invoke(cap: u64, label: u64, mrs: &[u64], caps: &[u64]) -> u64 {
     };
     reply >> 12
 }
+
+/// A received message: badge, label and the four register message words.
+pub struct Received {
+    pub badge: u64,
+    pub label: u64,
+    pub mrs: [u64; 4],
+}
+
+/// `seL4_Recv` on `ep`: blocks until a message (or a fault message) arrives.
+pub fn recv(ep: u64) -> Received {
+    let (badge, info, m0, m1, m2, m3): (u64, u64, u64, u64, u64, u64);
+    // SAFETY: seL4_Recv on an endpoint cap; the kernel returns badge, info and message words
+    // in x0..x5 and leaves other registers intact.
+    unsafe {
+        asm!(
+            "svc #0",
+            inout("x0") ep => badge,
+            out("x1") info,
+            out("x2") m0,
+            out("x3") m1,
+            out("x4") m2,
+            out("x5") m3,
+            in("x7") SYS_RECV,
+            options(nostack),
+        )
+    };
+    Received {
+        badge,
+        label: info >> 12,
+        mrs: [m0, m1, m2, m3],
+    }
+}
+
+/// `seL4_Send` on `ep` of an empty message with `label`.
+pub fn send(ep: u64, label: u64) {
+    // SAFETY: seL4_Send of a register-only message; nothing but registers is read.
+    unsafe {
+        asm!(
+            "svc #0",
+            inout("x0") ep => _,
+            inout("x1") label << 12 => _,
+            out("x2") _,
+            out("x3") _,
+            out("x4") _,
+            out("x5") _,
+            in("x7") SYS_SEND,
+            options(nostack),
+        )
+    };
+}

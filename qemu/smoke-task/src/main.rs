@@ -6,9 +6,10 @@
 //! loader's grant); and, on a kernel with two cores: a thread pinned on core 1 runs while this
 //! task (higher priority, never blocking) keeps core 0 busy, which takes the loader's PSCI start of
 //! core 1, the kernel's SMP boot and its reschedule IPI; that thread reads a page this task mapped
-//! on core 0; and once this task unmaps the page on core 0, the thread's next read faults instead
-//! of going through a stale TLB entry on core 1 (the kernel's broadcast TLB invalidation). Then it
-//! halts the kernel.
+//! on core 0; this task then blocks in `Recv` on the thread's fault endpoint and is woken by what
+//! core 1 sends; and once this task unmaps the page on core 0, the thread's next read faults
+//! instead of going through a stale TLB entry on core 1 (the kernel's broadcast TLB invalidation).
+//! Then it halts the kernel.
 #![no_std]
 #![no_main]
 
@@ -40,8 +41,11 @@ const PROBE_VADDR: u64 = 0x5f_f000;
 const PROBE_VALUE: u64 = 0x0dd_ba11;
 const RIGHTS_READ_WRITE: u64 = 3;
 const ATTR_CACHEABLE_NX: u64 = 1 | 4;
-/// Guest time for the pinned thread's second read to fault or not (20 ms).
-const SETTLE_TICKS: u64 = 1_250_000;
+/// Guest time the pinned thread waits before its read of the unmapped page (2 ms), so that this
+/// task is already blocked in `Recv` on the fault endpoint when the fault happens.
+const FAULT_DELAY_TICKS: u64 = 125_000;
+/// Label of the message the pinned thread sends if its read of the unmapped page succeeds.
+const NO_FAULT_LABEL: u64 = 0x7357;
 
 const PHASE_READ: u64 = 1;
 const PHASE_READ_AGAIN: u64 = 2;
@@ -127,12 +131,12 @@ impl Report {
 
 fn read_probe() -> u64 {
     // SAFETY: PROBE_VADDR is mapped by the root task before it asks for a read; after the unmap
-    // the read faults, and the kernel stops this thread (it has no fault handler).
+    // the read faults, and the kernel sends a fault message to the root task and stops this thread.
     unsafe { (PROBE_VADDR as *const u64).read_volatile() }
 }
 
 #[no_mangle]
-extern "C" fn pinned_main(shared: *const Shared) -> ! {
+extern "C" fn pinned_main(shared: *const Shared, fault_ep: u64) -> ! {
     // SAFETY: `shared` is the address of SHARED, passed in x0 by smoke_main.
     let s = unsafe { &*shared };
     s.ran.store(PINNED_MAGIC, Ordering::Release);
@@ -147,8 +151,13 @@ extern "C" fn pinned_main(shared: *const Shared) -> ! {
             }
             (PHASE_READ_AGAIN, 1) => {
                 s.progress.store(2, Ordering::Release);
+                let start = ticks();
+                while ticks() - start < FAULT_DELAY_TICKS {
+                    core::hint::spin_loop();
+                }
                 s.seen.store(read_probe(), Ordering::Relaxed);
                 s.progress.store(3, Ordering::Release);
+                kernel::send(fault_ep, NO_FAULT_LABEL);
             }
             _ => core::hint::spin_loop(),
         }
@@ -170,10 +179,16 @@ fn wait_for(limit_ticks: u64, done: impl Fn() -> bool) -> bool {
 /// Why starting the pinned thread failed: the step and the kernel's error code.
 struct StartError(&'static str, u64);
 
-/// Creates the thread pinned on core 1 and maps the probe page; returns the page's cap.
-fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<u64, StartError> {
+/// Caps of what `start_pinned_thread` made.
+struct Pinned {
+    page: u64,
+    fault_ep: u64,
+}
+
+/// Creates the thread pinned on core 1 (its faults go to a new endpoint) and maps the probe page.
+fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<Pinned, StartError> {
     let (slot, slots_end) = bi.empty();
-    if slot + 2 > slots_end {
+    if slot + 3 > slots_end {
         return Err(StartError("no free slot", 0));
     }
     let untyped = bi
@@ -187,7 +202,16 @@ fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<u
             Err(StartError(what, err))
         }
     };
-    let (tcb, page) = (slot, slot + 1);
+    let (tcb, page, fault_ep) = (slot, slot + 1, slot + 2);
+    check(
+        "Untyped_Retype (endpoint)",
+        kernel::invoke(
+            untyped.cap,
+            kernel::UNTYPED_RETYPE,
+            &[kernel::ENDPOINT_OBJECT, 0, 0, 0, fault_ep, 1],
+            &[CNODE],
+        ),
+    )?;
     check(
         "Untyped_Retype (page)",
         kernel::invoke(
@@ -223,7 +247,7 @@ fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<u
         kernel::invoke(
             tcb,
             kernel::TCB_CONFIGURE,
-            &[0, (prio << 8) | prio, 0, 0, 0],
+            &[fault_ep, (prio << 8) | prio, 0, 0, 0],
             &[CNODE, VSPACE, 0],
         ),
     )?;
@@ -234,21 +258,21 @@ fn start_pinned_thread(bi: &bootinfo::BootInfo, affinity_label: u64) -> Result<u
     let stack_top = core::ptr::addr_of!(PINNED_STACK) as u64 + STACK_BYTES as u64;
     let entry = pinned_main as *const () as u64;
     let shared = &SHARED as *const Shared as u64;
-    // resume = 1; registers pc, sp, spsr (EL0t), x0
+    // resume = 1; registers pc, sp, spsr (EL0t), x0, x1
     check(
         "TCB_WriteRegisters",
         kernel::invoke(
             tcb,
             kernel::TCB_WRITE_REGISTERS,
-            &[1, 4, entry, stack_top, 0, shared],
+            &[1, 5, entry, stack_top, 0, shared, fault_ep],
             &[],
         ),
     )?;
-    Ok(page)
+    Ok(Pinned { page, fault_ep })
 }
 
 /// The checks that need the thread on core 1.
-fn smp_checks(report: &mut Report, page: u64) {
+fn smp_checks(report: &mut Report, pinned: &Pinned) {
     let s = &SHARED;
     let ran = wait_for(PINNED_WAIT_TICKS, || {
         s.ran.load(Ordering::Acquire) == PINNED_MAGIC
@@ -265,14 +289,21 @@ fn smp_checks(report: &mut Report, page: u64) {
     if !read {
         return;
     }
-    let unmapped = kernel::invoke(page, kernel::PAGE_UNMAP, &[], &[]);
+    let unmapped = kernel::invoke(pinned.page, kernel::PAGE_UNMAP, &[], &[]);
     s.phase.store(PHASE_READ_AGAIN, Ordering::Release);
-    let started = wait_for(PINNED_WAIT_TICKS, || {
-        s.progress.load(Ordering::Acquire) >= 2
-    });
-    wait_for(SETTLE_TICKS, || s.progress.load(Ordering::Acquire) == 3);
+    // Blocks this core until core 1 reports: its fault (sent by the kernel) or a successful read
+    // (sent by the thread). If nothing wakes this task, the runner's time limit ends the run.
+    put_str("waiting on core 0 (blocked in Recv) for core 1's report\n");
+    let msg = kernel::recv(pinned.fault_ep);
     report.check(
-        unmapped == 0 && started && s.progress.load(Ordering::Acquire) == 2,
+        msg.label == kernel::FAULT_VM || msg.label == NO_FAULT_LABEL,
+        "a message from core 1 wakes this task blocked on core 0",
+    );
+    report.check(
+        unmapped == 0
+            && msg.label == kernel::FAULT_VM
+            && msg.mrs[1] == PROBE_VADDR
+            && s.progress.load(Ordering::Acquire) == 2,
         "page unmapped on core 0 faults on core 1 (no stale TLB entry)",
     );
 }
@@ -304,7 +335,7 @@ extern "C" fn smoke_main(bootinfo: u64) -> ! {
 
     if let (true, Some(label)) = (kernel::MAX_NUM_NODES > 1, kernel::TCB_SET_AFFINITY) {
         match start_pinned_thread(&bi, label) {
-            Ok(page) => smp_checks(&mut report, page),
+            Ok(pinned) => smp_checks(&mut report, &pinned),
             Err(StartError(step, err)) => {
                 put_str(step);
                 put_str(" failed with error ");
