@@ -71,22 +71,21 @@ pub fn invoke(cap: u64, label: u64, mrs: &[u64], caps: &[u64]) -> u64 {
     reply >> 12
 }
 
-/// A received message: badge, label and the four register message words.
+/// A received message: label and the four register message words.
 pub struct Received {
-    pub badge: u64,
     pub label: u64,
     pub mrs: [u64; 4],
 }
 
 /// `seL4_Recv` on `ep`: blocks until a message (or a fault message) arrives.
 pub fn recv(ep: u64) -> Received {
-    let (badge, info, m0, m1, m2, m3): (u64, u64, u64, u64, u64, u64);
-    // SAFETY: seL4_Recv on an endpoint cap; the kernel returns badge, info and message words
+    let (info, m0, m1, m2, m3): (u64, u64, u64, u64, u64);
+    // SAFETY: seL4_Recv on an endpoint cap; the kernel returns badge (unused), info and words
     // in x0..x5 and leaves other registers intact.
     unsafe {
         asm!(
             "svc #0",
-            inout("x0") ep => badge,
+            inout("x0") ep => _,
             out("x1") info,
             out("x2") m0,
             out("x3") m1,
@@ -97,7 +96,6 @@ pub fn recv(ep: u64) -> Received {
         )
     };
     Received {
-        badge,
         label: info >> 12,
         mrs: [m0, m1, m2, m3],
     }
