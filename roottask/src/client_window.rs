@@ -112,6 +112,7 @@ impl FrameMappings {
         platform: &Sel4Platform,
         buddy: &Buddy,
         addr: usize,
+        core: usize,
         client: u16,
         maps: &mut ClientMaps,
         process: &mut Process,
@@ -136,7 +137,7 @@ impl FrameMappings {
                 None => {}
             }
             let slot = maps.take_slot()?;
-            let temp = platform.temp_slot();
+            let temp = platform.temp_slot(core);
             let root = init_thread::CNODE;
             root.relative_bits_with_depth(temp, sel4::WORD_BITS)
                 .copy(&platform.frame_cap(frame), CapRights::read_write())

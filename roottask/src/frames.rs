@@ -151,9 +151,10 @@ impl Sel4Platform {
         crate::numa::node_of_paddr(self.paddr_of(vaddr)?)
     }
 
-    /// A root CNode slot that is empty between uses (for a frame copy on its way to a client).
-    pub fn temp_slot(&self) -> Word {
-        self.temp
+    /// Core `core`'s root CNode slot that is empty between uses (for a frame copy on its way to
+    /// a client); one per core, so the serve loops of different cores never share one.
+    pub fn temp_slot(&self, core: usize) -> Word {
+        self.temp + (core % BATCH) as Word
     }
 
     /// The capability of frame number `frame` (in the frames CNode).

@@ -1,8 +1,9 @@
 //! The memory server's on-target tests (issue 5): the root task serves client tasks that allocate
-//! over seL4 IPC, each in its own address space. Every test starts its clients, serves them on core
-//! 0's endpoint until each has said DONE or faulted, checks what the clients reported and what the
-//! server holds, and reclaims the clients. The demo runs first; the last test checks that all
-//! clients are gone and the accounting is back at its starting value.
+//! over seL4 IPC, each in its own address space. Every test starts its clients, serves them (core
+//! 0's endpoint in this thread, the other cores' in their server threads) until each has said DONE
+//! or faulted, checks what the clients reported and what the server holds, and reclaims the
+//! clients. The demo runs first; the last test checks that all clients are gone and the accounting
+//! is back at its starting value.
 
 use crate::failure::{ms_expect, MsFailure};
 use crate::frames::Sel4Platform;
@@ -11,14 +12,20 @@ use crate::images;
 use crate::scenario::Env;
 use crate::service::{Ending, MemServer, StartError};
 use alloc::format;
+use alloc::vec::Vec;
 use memserver::server::Quota;
 use memserver::Stats;
 use memserver_client_sel4::abi::{self, figure, mode};
 use sel4::{init_thread, Cap, CapRights, Fault, Word};
-use sel4_root_task::debug_println;
+use sel4_root_task::{debug_println, spawn_local_thread, LocalThreadSpec};
 
-/// The core every test serves on.
+/// The core most tests serve on (the root task's main thread serves it).
 const CORE: usize = 0;
+/// Priority of the server threads: the root task's and the clients' (the IPC fastpath needs it).
+const PRIORITY: u8 = 255;
+
+/// The memory server, shared by the serve loops of all cores.
+static MEMSERVER: spin::Once<MemServer> = spin::Once::new();
 
 /// Runs every memory-server test.
 pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
@@ -33,7 +40,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
             return;
         }
     };
-    let mut ms = match MemServer::new(platform, cores, &mut env.alloc) {
+    let ms = match MemServer::new(platform, cores, &mut env.alloc) {
         Ok(ms) => ms,
         Err(e) => {
             debug_println!("memserver: server: {e:?}");
@@ -42,14 +49,21 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         }
     };
     h.record_ms("memserver_platform_built", check_platform(&ms));
+    let ms: &MemServer = MEMSERVER.call_once(|| ms);
     let start = ms.server.allocator().stats();
+    if cores > 1 {
+        h.record_ms(
+            "one_server_thread_per_core",
+            start_server_threads(env, cores),
+        );
+    }
 
-    h.record_ms("demo_three_clients", demo(env, &mut ms));
+    h.record_ms("demo_three_clients", demo(env, ms));
     h.record_ms(
         "cache_lifecycle_with_constructor_counts",
         one(
             env,
-            &mut ms,
+            ms,
             images::MS_ALPHA,
             mode::alpha::LIFECYCLE,
             0,
@@ -60,7 +74,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         "kmalloc_every_class_and_a_large_block",
         one(
             env,
-            &mut ms,
+            ms,
             images::MS_BETA,
             mode::beta::KMALLOC,
             0,
@@ -71,7 +85,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         "batches_through_magazines",
         one(
             env,
-            &mut ms,
+            ms,
             images::MS_ALPHA,
             mode::alpha::BATCHES,
             0,
@@ -82,7 +96,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         "global_alloc_in_a_client",
         one(
             env,
-            &mut ms,
+            ms,
             images::MS_BETA,
             mode::beta::GLOBAL,
             0,
@@ -93,7 +107,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         "slabinfo_over_ipc",
         one(
             env,
-            &mut ms,
+            ms,
             images::MS_GAMMA,
             mode::gamma::SLABINFO,
             0,
@@ -106,41 +120,95 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
     };
     h.record_ms(
         "quota_exhaustion",
-        one(
-            env,
-            &mut ms,
-            images::MS_GAMMA,
-            mode::gamma::QUOTA,
-            64,
-            quota,
-        ),
+        one(env, ms, images::MS_GAMMA, mode::gamma::QUOTA, 64, quota),
     );
-    adversarial(env, &mut ms, h);
+    adversarial(env, ms, h);
     h.record_ms(
         "faulting_client_reclaimed",
-        fault_reclaimed(env, &mut ms, mode::rogue::FAULT),
+        fault_reclaimed(env, ms, mode::rogue::FAULT),
     );
     h.record_ms(
         "exiting_client_with_live_objects_reclaimed",
-        fault_reclaimed(env, &mut ms, mode::rogue::EXIT),
+        fault_reclaimed(env, ms, mode::rogue::EXIT),
     );
     h.record_ms(
         "allocations_land_on_the_requested_node",
-        node_placement(env, &mut ms),
+        node_placement(env, ms, CORE),
     );
+    if cores > 1 {
+        h.record_ms(
+            "allocations_land_on_the_requested_node_core_1",
+            node_placement(env, ms, 1),
+        );
+        h.record_ms("clients_on_both_cores_at_once", both_cores(env, ms));
+    }
     h.record_ms(
         "all_clients_gone_accounting_restored",
-        accounting(&ms, &start),
+        accounting(ms, &start),
     );
+}
+
+/// A server thread: serves its core's endpoint forever.
+extern "C" fn server_thread(core: Word) -> ! {
+    debug_println!("memserver: server thread on core {core} serving");
+    loop {
+        if let Some(ms) = MEMSERVER.get() {
+            ms.serve(core as usize, false);
+        }
+        sel4::yield_now();
+    }
+}
+
+/// One server thread pinned to each core but 0, in the root task's address space.
+fn start_server_threads(env: &mut Env, cores: usize) -> Result<(), MsFailure> {
+    for core in 1..cores {
+        let spec = LocalThreadSpec {
+            entry: server_thread,
+            arg: core as Word,
+            stack_pages: 64,
+            priority: PRIORITY,
+            affinity: core,
+            fault_endpoint: None,
+            root_cnode_bits: env.root_cnode_bits,
+        };
+        spawn_local_thread(&mut env.alloc, &mut env.window, &spec).map_err(|e| {
+            debug_println!("memserver: server thread for core {core}: {e:?}");
+            MsFailure::Setup("server thread")
+        })?;
+    }
+    Ok(())
+}
+
+/// Serves core 0 here until its clients are done, then waits for the other cores' threads.
+fn serve_all(ms: &MemServer) -> Result<(), MsFailure> {
+    ms.serve(CORE, true);
+    for core in 1..ms.endpoints.len() {
+        if !ms.wait_idle(core) {
+            return Err(MsFailure::Setup("clients of another core still running"));
+        }
+    }
+    Ok(())
 }
 
 fn start(
     env: &mut Env,
-    ms: &mut MemServer,
+    ms: &MemServer,
     elf: &[u8],
     id: Word,
     m: Word,
     param: Word,
+    quota: Quota,
+) -> Result<usize, MsFailure> {
+    start_on(env, ms, CORE, elf, [id, m, param], quota)
+}
+
+/// Starts `elf` on `core` with `[id, mode, param]`.
+fn start_on(
+    env: &mut Env,
+    ms: &MemServer,
+    core: usize,
+    elf: &[u8],
+    [id, m, param]: [Word; 3],
     quota: Quota,
 ) -> Result<usize, MsFailure> {
     ms.start_client(
@@ -148,7 +216,7 @@ fn start(
         &mut env.scratch,
         &mut env.window,
         elf,
-        CORE,
+        core,
         id,
         m,
         param,
@@ -162,58 +230,59 @@ fn start(
 
 /// The outcome of client `index`: done with no failed check.
 fn outcome(ms: &MemServer, index: usize) -> Result<(), MsFailure> {
-    let Some(c) = ms.clients.get(index).and_then(Option::as_ref) else {
+    let state = ms.with_client(index, |c| (c.id, c.ending, c.checks_failed));
+    let Some((id, ending, failed_here)) = state else {
         return Err(MsFailure::Setup("client vanished"));
     };
-    match c.ending {
-        Ending::Done { failed: 0 } if c.checks_failed == 0 => Ok(()),
+    match ending {
+        Ending::Done { failed: 0 } if failed_here == 0 => Ok(()),
         Ending::Done { failed } => Err(MsFailure::ClientChecks {
-            client: c.id,
-            failed: failed.max(c.checks_failed as Word),
+            client: id,
+            failed: failed.max(failed_here as Word),
             first: ms
                 .checks
+                .lock()
                 .iter()
                 .find(|k| k.client == index && !k.passed)
                 .map(|k| (k.id, k.value, k.expected)),
         }),
-        Ending::Faulted(fault) => Err(MsFailure::Faulted {
-            client: c.id,
-            fault,
-        }),
+        Ending::Faulted(fault) => Err(MsFailure::Faulted { client: id, fault }),
         Ending::Running => Err(MsFailure::Setup("client still running")),
     }
 }
 
-fn reclaim_all(ms: &mut MemServer) {
-    for i in 0..ms.clients.len() {
+fn reclaim_all(ms: &MemServer) {
+    for i in 0..crate::service::MAX_CLIENTS {
         if let Err(e) = ms.reclaim(i) {
             debug_println!("memserver: reclaim of client {i} failed: {e:?}");
         }
     }
-    ms.checks.clear();
+    ms.checks.lock().clear();
 }
 
 fn one(
     env: &mut Env,
-    ms: &mut MemServer,
+    ms: &MemServer,
     elf: &[u8],
     m: Word,
     param: Word,
     quota: Quota,
 ) -> Result<(), MsFailure> {
-    let i = start(env, ms, elf, 1, m, param, quota)?;
-    ms.serve(CORE);
-    let r = outcome(ms, i);
+    let r = start(env, ms, elf, 1, m, param, quota)
+        .and_then(|i| serve_all(ms).and_then(|()| outcome(ms, i)));
     reclaim_all(ms);
     r
 }
 
-fn figures(ms: &MemServer, index: usize, id: Word) -> impl Iterator<Item = Word> + '_ {
-    ms.clients
-        .get(index)
-        .and_then(Option::as_ref)
-        .into_iter()
-        .flat_map(move |c| c.figures.iter().filter(move |f| f.0 == id).map(|f| f.1))
+fn figures(ms: &MemServer, index: usize, id: Word) -> Vec<Word> {
+    ms.with_client(index, |c| {
+        c.figures
+            .iter()
+            .filter(|f| f.0 == id)
+            .map(|f| f.1)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The frame capability found by arithmetic from a server address is the frame at that address.
@@ -224,7 +293,7 @@ fn check_platform(ms: &MemServer) -> Result<(), MsFailure> {
         crate::numa::NODES.len() as Word,
         p.zones().len() as Word,
     )?;
-    let temp = p.temp_slot();
+    let temp = p.temp_slot(CORE);
     for z in p.zones() {
         ms_expect(
             "node of the zone's memory",
@@ -259,7 +328,7 @@ fn check_platform(ms: &MemServer) -> Result<(), MsFailure> {
                 "node {} phys {:#x} at server {:#x}",
                 z.node.0, z.paddr, z.vaddr
             ))
-            .collect::<alloc::vec::Vec<_>>()
+            .collect::<Vec<_>>()
             .join(", ")
     );
     Ok(())
@@ -267,47 +336,49 @@ fn check_platform(ms: &MemServer) -> Result<(), MsFailure> {
 
 /// Three clients: alpha and beta work at the same time, then gamma prints the final slabinfo
 /// while their caches still exist. The server prints its messages per object.
-fn demo(env: &mut Env, ms: &mut MemServer) -> Result<(), MsFailure> {
-    ms.counters = Default::default();
-    let a = start(
-        env,
-        ms,
-        images::MS_ALPHA,
-        1,
-        mode::DEMO,
-        0,
-        Quota::UNLIMITED,
-    )?;
-    let b = start(env, ms, images::MS_BETA, 2, mode::DEMO, 0, Quota::UNLIMITED)?;
-    ms.serve(CORE);
-    let g = start(
-        env,
-        ms,
-        images::MS_GAMMA,
-        3,
-        mode::DEMO,
-        0,
-        Quota::UNLIMITED,
-    )?;
-    ms.serve(CORE);
-    let c = ms.counters;
-    let per_object_milli = (c.messages * 1000).checked_div(c.objects).unwrap_or(0);
-    debug_println!(
-        "memserver demo: {} messages ({} register-only) for {} objects handed out: {}.{:03} messages per object; {} frames mapped into heap windows",
-        c.messages,
-        c.register_only,
-        c.objects,
-        per_object_milli / 1000,
-        per_object_milli % 1000,
-        c.frames_mapped
-    );
-    let r = outcome(ms, a).and(outcome(ms, b)).and(outcome(ms, g));
+fn demo(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
+    ms.reset_counters();
+    let r = (|| {
+        let a = start(
+            env,
+            ms,
+            images::MS_ALPHA,
+            1,
+            mode::DEMO,
+            0,
+            Quota::UNLIMITED,
+        )?;
+        let b = start(env, ms, images::MS_BETA, 2, mode::DEMO, 0, Quota::UNLIMITED)?;
+        serve_all(ms)?;
+        let g = start(
+            env,
+            ms,
+            images::MS_GAMMA,
+            3,
+            mode::DEMO,
+            0,
+            Quota::UNLIMITED,
+        )?;
+        serve_all(ms)?;
+        let c = ms.counters();
+        let per_object_milli = (c.messages * 1000).checked_div(c.objects).unwrap_or(0);
+        debug_println!(
+            "memserver demo: {} messages ({} register-only) for {} objects handed out: {}.{:03} messages per object; {} frames mapped into heap windows",
+            c.messages,
+            c.register_only,
+            c.objects,
+            per_object_milli / 1000,
+            per_object_milli % 1000,
+            c.frames_mapped
+        );
+        outcome(ms, a).and(outcome(ms, b)).and(outcome(ms, g))?;
+        ms_expect("blocks that could not be mapped", 0, c.map_failures)
+    })();
     reclaim_all(ms);
-    r?;
-    ms_expect("blocks that could not be mapped", 0, c.map_failures)
+    r
 }
 
-fn adversarial(env: &mut Env, ms: &mut MemServer, h: &mut Harness) {
+fn adversarial(env: &mut Env, ms: &MemServer, h: &mut Harness) {
     let result = (|| {
         let victim = start(
             env,
@@ -318,9 +389,9 @@ fn adversarial(env: &mut Env, ms: &mut MemServer, h: &mut Harness) {
             0,
             Quota::UNLIMITED,
         )?;
-        ms.serve(CORE);
+        serve_all(ms)?;
         outcome(ms, victim)?;
-        let objs: alloc::vec::Vec<Word> = figures(ms, victim, figure::ADDRESS).collect();
+        let objs = figures(ms, victim, figure::ADDRESS);
         let first = *objs.first().ok_or(MsFailure::Setup("victim addresses"))?;
         let quota = Quota {
             objects: u64::MAX,
@@ -335,7 +406,7 @@ fn adversarial(env: &mut Env, ms: &mut MemServer, h: &mut Harness) {
             first,
             quota,
         )?;
-        ms.serve(CORE);
+        serve_all(ms)?;
         Ok((victim, rogue, objs))
     })();
     let (victim, rogue, objs) = match result {
@@ -349,8 +420,10 @@ fn adversarial(env: &mut Env, ms: &mut MemServer, h: &mut Harness) {
     for (row, name) in abi::ADVERSARIAL_ROWS.iter().enumerate() {
         let check = ms
             .checks
+            .lock()
             .iter()
-            .find(|k| k.client == rogue && k.id == row as Word);
+            .find(|k| k.client == rogue && k.id == row as Word)
+            .copied();
         let r = match check {
             Some(k) if k.passed => Ok(()),
             Some(k) => Err(MsFailure::Mismatch {
@@ -382,8 +455,8 @@ fn adversarial(env: &mut Env, ms: &mut MemServer, h: &mut Harness) {
 
 /// The victim's objects, read through the server's own mapping of its frames.
 fn victim_intact(ms: &MemServer, victim: usize, objs: &[Word]) -> Result<(), MsFailure> {
-    let c = ms.clients[victim]
-        .as_ref()
+    let offset = ms
+        .with_client(victim, |c| c.maps.offset)
         .ok_or(MsFailure::Setup("victim"))?;
     ms_expect(
         "victim objects",
@@ -391,7 +464,7 @@ fn victim_intact(ms: &MemServer, victim: usize, objs: &[Word]) -> Result<(), MsF
         objs.len() as Word,
     )?;
     for (k, &a) in objs.iter().enumerate() {
-        let server = (a as usize).wrapping_sub(c.maps.offset);
+        let server = (a as usize).wrapping_sub(offset);
         if ms.platform.frame_of(server).is_none() {
             return Err(MsFailure::Setup("victim object outside the zones"));
         }
@@ -407,38 +480,31 @@ fn victim_intact(ms: &MemServer, victim: usize, objs: &[Word]) -> Result<(), MsF
 
 /// A client holding objects dies (a VM fault, or a return from main) while another works: its
 /// fault arrives on its fault endpoint, everything it owned is reclaimed, the other finishes.
-fn fault_reclaimed(env: &mut Env, ms: &mut MemServer, m: Word) -> Result<(), MsFailure> {
+fn fault_reclaimed(env: &mut Env, ms: &MemServer, m: Word) -> Result<(), MsFailure> {
     let before = ms.server.allocator().stats();
-    let rogue = start(env, ms, images::MS_ROGUE, 1, m, 0, Quota::UNLIMITED)?;
-    let other = start(
-        env,
-        ms,
-        images::MS_ALPHA,
-        2,
-        mode::alpha::BATCHES,
-        0,
-        Quota::UNLIMITED,
-    )?;
-    ms.serve(CORE);
     let result = (|| {
-        let c = ms.clients[rogue]
-            .as_ref()
+        let rogue = start(env, ms, images::MS_ROGUE, 1, m, 0, Quota::UNLIMITED)?;
+        let other = start(
+            env,
+            ms,
+            images::MS_ALPHA,
+            2,
+            mode::alpha::BATCHES,
+            0,
+            Quota::UNLIMITED,
+        )?;
+        serve_all(ms)?;
+        let (id, ending, mapped) = ms
+            .with_client(rogue, |c| (c.id, c.ending, c.maps.mapped as Word))
             .ok_or(MsFailure::Setup("rogue"))?;
-        match (m, c.ending) {
+        match (m, ending) {
             (mode::rogue::FAULT, Ending::Faulted(Fault::VmFault { addr, .. })) => {
                 ms_expect("fault address", 0xdead_0000, addr)?
             }
             (mode::rogue::EXIT, Ending::Faulted(Fault::UserException { .. })) => {}
-            (_, Ending::Faulted(fault)) => {
-                return Err(MsFailure::Faulted {
-                    client: c.id,
-                    fault,
-                })
-            }
-            _ => return Err(MsFailure::NotFaulted { client: c.id }),
+            (_, Ending::Faulted(fault)) => return Err(MsFailure::Faulted { client: id, fault }),
+            _ => return Err(MsFailure::NotFaulted { client: id }),
         }
-        let mapped = c.maps.mapped as Word;
-        let ending = c.ending;
         if mapped == 0 {
             return Err(MsFailure::Setup("the rogue had no frames mapped"));
         }
@@ -447,7 +513,7 @@ fn fault_reclaimed(env: &mut Env, ms: &mut MemServer, m: Word) -> Result<(), MsF
             .map_err(|_| MsFailure::Setup("reclaim"))?
             .ok_or(MsFailure::Setup("rogue was not attached"))?;
         debug_println!(
-            "memserver: client 1 ended with {:?}; reclaimed {} live objects, {} slab frames, {} large blocks; {} frames unmapped from it",
+            "memserver: client {id} ended with {:?}; reclaimed {} live objects, {} slab frames, {} large blocks; {} frames unmapped from it",
             ending,
             report.live_objects,
             report.slab_frames,
@@ -473,23 +539,25 @@ fn fault_reclaimed(env: &mut Env, ms: &mut MemServer, m: Word) -> Result<(), MsF
     )
 }
 
-/// Large blocks land on the node of the client's core first, then fall back to the other node.
-fn node_placement(env: &mut Env, ms: &mut MemServer) -> Result<(), MsFailure> {
-    let i = start(
-        env,
-        ms,
-        images::MS_ALPHA,
-        1,
-        mode::alpha::NODE,
-        0,
-        Quota::UNLIMITED,
-    )?;
-    ms.serve(CORE);
+/// Large blocks of a client on `core` land on that core's node first, then fall back to the other
+/// node once the local zone is full.
+fn node_placement(env: &mut Env, ms: &MemServer, core: usize) -> Result<(), MsFailure> {
     let result = (|| {
+        let i = start_on(
+            env,
+            ms,
+            core,
+            images::MS_ALPHA,
+            [1, mode::alpha::NODE, 0],
+            Quota::UNLIMITED,
+        )?;
+        serve_all(ms)?;
         outcome(ms, i)?;
-        let c = ms.clients[i].as_ref().ok_or(MsFailure::Setup("client"))?;
-        let offset = c.maps.offset;
-        let nodes: alloc::vec::Vec<Word> = figures(ms, i, figure::ADDRESS)
+        let offset = ms
+            .with_client(i, |c| c.maps.offset)
+            .ok_or(MsFailure::Setup("client"))?;
+        let nodes: Vec<Word> = figures(ms, i, figure::ADDRESS)
+            .into_iter()
             .map(|a| {
                 ms.platform
                     .node_of((a as usize).wrapping_sub(offset))
@@ -497,10 +565,10 @@ fn node_placement(env: &mut Env, ms: &mut MemServer) -> Result<(), MsFailure> {
             })
             .collect();
         debug_println!(
-            "memserver: 4 MiB blocks of a client on core {CORE} landed on nodes {nodes:?}"
+            "memserver: 4 MiB blocks of a client on core {core} landed on nodes {nodes:?}"
         );
         ms_expect("blocks", 3, nodes.len() as Word)?;
-        let local = crate::numa::node_of_core(CORE).0 as Word;
+        let local = crate::numa::node_of_core(core).0 as Word;
         ms_expect("first block on the core's node", local, nodes[0])?;
         ms_expect(
             "a block on the other node once the local zone is full",
@@ -512,16 +580,53 @@ fn node_placement(env: &mut Env, ms: &mut MemServer) -> Result<(), MsFailure> {
     result
 }
 
+/// Clients on both cores at once, each calling its own core's endpoint (served by that core's
+/// server thread): each reports the core the server's handshake named.
+fn both_cores(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
+    ms.reset_counters();
+    let result = (|| {
+        let mut started = Vec::new();
+        for (core, elf, m) in [
+            (0, images::MS_ALPHA, mode::alpha::BATCHES),
+            (1, images::MS_ALPHA, mode::alpha::BATCHES),
+            (1, images::MS_BETA, mode::beta::GLOBAL),
+            (0, images::MS_BETA, mode::beta::KMALLOC),
+        ] {
+            let id = started.len() as Word + 1;
+            started.push((
+                start_on(env, ms, core, elf, [id, m, 0], Quota::UNLIMITED)?,
+                core,
+            ));
+        }
+        serve_all(ms)?;
+        for &(i, core) in &started {
+            outcome(ms, i)?;
+            ms_expect(
+                "core named by the server's handshake",
+                core as Word,
+                figures(ms, i, figure::CORE).first().copied().unwrap_or(99),
+            )?;
+        }
+        let c = ms.counters();
+        debug_println!(
+            "memserver: clients on 2 cores: {} messages for {} objects",
+            c.messages,
+            c.objects
+        );
+        ms.server
+            .validate()
+            .map_err(|_| MsFailure::Setup("server invariants"))
+    })();
+    reclaim_all(ms);
+    result
+}
+
 fn accounting(ms: &MemServer, start: &Stats) -> Result<(), MsFailure> {
-    ms_expect(
-        "clients left",
-        0,
-        ms.clients.iter().flatten().count() as Word,
-    )?;
+    ms_expect("clients left", 0, ms.client_count() as Word)?;
     ms_expect(
         "frames mapped in clients",
         0,
-        ms.mappings.mapped_frames() as Word,
+        ms.mappings.lock().mapped_frames() as Word,
     )?;
     let now = ms.server.allocator().stats();
     ms_expect(

@@ -61,7 +61,7 @@ pub struct Env {
     pub alloc: ObjectAllocator,
     pub scratch: Scratch,
     pub window: LocalWindow,
-    root_cnode_bits: usize,
+    pub root_cnode_bits: usize,
     endpoint: Cap<Endpoint>,
     fault_endpoint: Cap<Endpoint>,
 }

@@ -10,11 +10,18 @@
 //! the client's only thread is blocked in its call (clients hold no capability to make threads), so
 //! they are what the server wrote. A fault (the client's fault badge) or a client's `DONE` ends its
 //! service; [`MemServer::reclaim`] then detaches it and revokes its untyped.
-//! Single-threaded: one serve loop at a time (core 0's).
+//!
+//! Concurrency: one serve loop per core (core 0's in the root task's main thread, the others in
+//! local threads pinned to their cores), each on its own endpoint, serving only the clients of its
+//! core; the main thread starts and reclaims clients. Locks: a client's entry (held while one of
+//! its requests is served, or while it is started or reclaimed), then the frame mappings; nothing
+//! takes two client entries (another client's mapping CNode is read from an atomic). The server
+//! core has its own locking (per core, per node).
 
 use crate::client_window::{ClientMaps, FrameMappings, MapError, MAP_CNODE_BITS};
 use crate::frames::{Sel4Platform, SERVER_WINDOW};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::MAX_CORES;
 use memserver::{Allocator, PurgeReport};
@@ -22,7 +29,7 @@ use memserver_client_sel4::abi;
 use memserver_protocol::{
     Label, MagazinePage, Message, MAGAZINE_SLOTS, MAX_BATCH, MSG_MAX_WORDS, MSG_REGISTERS,
 };
-use sel4::cap_type::{CNode, Endpoint};
+use sel4::cap_type::{CNode, Endpoint, Notification};
 use sel4::{
     init_thread, with_ipc_buffer, with_ipc_buffer_mut, Cap, CapRights, Fault, MessageInfo,
     ObjectBlueprint, Word,
@@ -31,6 +38,7 @@ use sel4_root_task::{
     spawn, AllocError, LocalWindow, ObjectAllocator, Process, ProcessSpec, Scratch, SharedPage,
     SpawnError,
 };
+use spin::Mutex;
 
 /// Kernel badges (28 bits on aarch64 in 5.0.0) name the client table entry: index + 1 on the
 /// client's endpoint capability, this bit plus the index on its fault endpoint. The server's own
@@ -43,6 +51,10 @@ const CLIENT_MEMORY_BITS: u8 = 22;
 /// Root CNode slots per client.
 const CLIENT_SLOTS: usize = 64;
 const CLIENT_STACK_PAGES: usize = 16;
+/// Clients served at once.
+pub const MAX_CLIENTS: usize = 16;
+/// Wake-ups the main thread waits for while another core's clients finish.
+const WAIT_WAKEUPS: usize = 10_000;
 
 /// Why a client could not be started.
 #[derive(Debug, Clone, Copy)]
@@ -120,11 +132,15 @@ pub struct MsClient {
 pub struct MemServer {
     pub server: Server,
     pub platform: Sel4Platform,
-    pub mappings: FrameMappings,
-    pub clients: Vec<Option<MsClient>>,
+    pub mappings: Mutex<FrameMappings>,
+    clients: Vec<Mutex<Option<MsClient>>>,
+    /// Each entry's mapping CNode (0: none), readable without the entry's lock.
+    cnodes: Vec<AtomicU64>,
     pub endpoints: Vec<Cap<Endpoint>>,
-    pub checks: Vec<Check>,
-    pub counters: Counters,
+    /// Signalled by a serve loop when one of its clients finishes or faults.
+    finished: Cap<Notification>,
+    pub checks: Mutex<Vec<Check>>,
+    counters: Vec<Mutex<Counters>>,
 }
 
 impl MemServer {
@@ -141,23 +157,59 @@ impl MemServer {
         for _ in 0..cores {
             endpoints.push(alloc.allocate::<Endpoint>(ObjectBlueprint::Endpoint)?);
         }
+        let finished = alloc.allocate::<Notification>(ObjectBlueprint::Notification)?;
         let frames = platform.total_frames();
         Ok(Self {
             server: Server::new(core, ServerConfig::default()),
             platform,
-            mappings: FrameMappings::new(frames),
-            clients: Vec::new(),
+            mappings: Mutex::new(FrameMappings::new(frames)),
+            clients: (0..MAX_CLIENTS).map(|_| Mutex::new(None)).collect(),
+            cnodes: (0..MAX_CLIENTS).map(|_| AtomicU64::new(0)).collect(),
             endpoints,
-            checks: Vec::new(),
-            counters: Counters::default(),
+            finished,
+            checks: Mutex::new(Vec::new()),
+            counters: (0..cores)
+                .map(|_| Mutex::new(Counters::default()))
+                .collect(),
         })
+    }
+
+    /// Runs `f` on client `index`, if it exists.
+    pub fn with_client<R>(&self, index: usize, f: impl FnOnce(&MsClient) -> R) -> Option<R> {
+        self.clients.get(index)?.lock().as_ref().map(f)
+    }
+
+    /// Clients in the table.
+    pub fn client_count(&self) -> usize {
+        self.clients.iter().filter(|c| c.lock().is_some()).count()
+    }
+
+    /// The counters of all cores, summed.
+    pub fn counters(&self) -> Counters {
+        let mut t = Counters::default();
+        for c in &self.counters {
+            let c = *c.lock();
+            t.messages += c.messages;
+            t.register_only += c.register_only;
+            t.objects += c.objects;
+            t.frames_mapped += c.frames_mapped;
+            t.map_failures += c.map_failures;
+        }
+        t
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_counters(&self) {
+        for c in &self.counters {
+            *c.lock() = Counters::default();
+        }
     }
 
     /// Spawns a client task from `elf` on `core` with start arguments `[mode, core, id, param]`,
     /// attaches it to the server with `quota` and starts it. Returns its index.
     #[allow(clippy::too_many_arguments)]
     pub fn start_client(
-        &mut self,
+        &self,
         alloc: &mut ObjectAllocator,
         scratch: &mut Scratch,
         window: &mut LocalWindow,
@@ -168,16 +220,18 @@ impl MemServer {
         param: Word,
         quota: Quota,
     ) -> Result<usize, StartError> {
-        let index = match self.clients.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.clients.push(None);
-                self.clients.len() - 1
-            }
-        };
-        if index >= u16::MAX as usize || core >= MAX_CORES || core >= self.endpoints.len() {
+        if core >= MAX_CORES || core >= self.endpoints.len() {
             return Err(StartError::TableFull);
         }
+        let (index, mut entry) = self
+            .clients
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| {
+                let g = c.lock();
+                g.is_none().then_some((i, g))
+            })
+            .ok_or(StartError::TableFull)?;
         let ep = self.endpoints[core];
         let mut mem = alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
         let spec = ProcessSpec {
@@ -247,7 +301,8 @@ impl MemServer {
             let _ = mem.reclaim();
             return Err(e);
         }
-        self.clients[index] = Some(MsClient {
+        self.cnodes[index].store(cnode.bits(), Ordering::Release);
+        *entry = Some(MsClient {
             id,
             core,
             badge,
@@ -262,35 +317,52 @@ impl MemServer {
         Ok(index)
     }
 
-    /// Whether any client is still being served.
-    pub fn any_running(&self) -> bool {
-        self.clients
-            .iter()
-            .flatten()
-            .any(|c| c.ending == Ending::Running)
+    /// Whether any client of `core` is still being served.
+    pub fn any_running(&self, core: usize) -> bool {
+        self.clients.iter().any(|c| {
+            c.lock()
+                .as_ref()
+                .is_some_and(|c| c.core == core && c.ending == Ending::Running)
+        })
+    }
+
+    /// Blocks until no client of `core` runs (each finish or fault signals a notification);
+    /// `false` after too many wake-ups.
+    pub fn wait_idle(&self, core: usize) -> bool {
+        for _ in 0..WAIT_WAKEUPS {
+            if !self.any_running(core) {
+                return true;
+            }
+            self.finished.wait();
+        }
+        false
     }
 
     /// Detaches client `index` from the server (everything it owned returns to the buddy layer),
     /// forgets its mappings and revokes its untyped (its task, CSpace, VSpace, mapping CNode and
     /// magazine page go away). Returns what the server purged (`None` if it had detached itself).
-    pub fn reclaim(&mut self, index: usize) -> Result<Option<PurgeReport>, AllocError> {
-        let Some(mut c) = self.clients.get_mut(index).and_then(Option::take) else {
+    pub fn reclaim(&self, index: usize) -> Result<Option<PurgeReport>, AllocError> {
+        let Some(mut c) = self.clients.get(index).and_then(|c| c.lock().take()) else {
             return Ok(None);
         };
         let _ = c.process.suspend();
         let report = self.server.detach(c.badge).ok();
-        self.mappings.forget_client(index as u16);
+        {
+            let mut m = self.mappings.lock();
+            m.forget_client(index as u16);
+            self.cnodes[index].store(0, Ordering::Release);
+        }
         c.mem.reclaim()?;
         Ok(report)
     }
 
-    /// Serves core `core`'s endpoint until no client is running.
-    pub fn serve(&mut self, core: usize) {
+    /// Serves core `core`'s endpoint: until no client of the core runs (`until_idle`), or forever.
+    pub fn serve(&self, core: usize, until_idle: bool) {
         let ep = self.endpoints[core];
         let mut msg = Message::default();
         let mut pending_reply: Option<MessageInfo> = None;
         let mut mrs = [0; 4];
-        while self.any_running() {
+        while !until_idle || self.any_running(core) {
             let (info, badge) = match pending_reply.take() {
                 Some(reply) => ep.reply_recv_with_mrs(reply, &mut mrs),
                 None => {
@@ -302,18 +374,16 @@ impl MemServer {
             if badge & FAULT_BIT != 0 {
                 let index = (badge & !FAULT_BIT) as usize;
                 let fault = Fault::decode(info.label(), |i| word(&mrs, i));
-                if let Some(Some(c)) = self.clients.get_mut(index) {
-                    c.ending = Ending::Faulted(fault);
+                if let Some(c) = self.clients.get(index) {
+                    if let Some(c) = c.lock().as_mut() {
+                        c.ending = Ending::Faulted(fault);
+                    }
                 }
+                self.finished.signal();
                 continue;
             }
             let index = (badge as usize).wrapping_sub(1);
-            let Some(server_badge) = self
-                .clients
-                .get(index)
-                .and_then(Option::as_ref)
-                .map(|c| c.badge)
-            else {
+            let Some(server_badge) = self.with_client(index, |c| c.badge) else {
                 // No such entry (cannot happen: reclaim revokes every capability with its badge).
                 pending_reply = Some(MessageInfo::new(
                     memserver_protocol::Error::UnknownClient.code(),
@@ -332,15 +402,16 @@ impl MemServer {
         }
     }
 
-    fn harness(&mut self, index: usize, info: MessageInfo, mrs: &[Word; 4]) -> Option<MessageInfo> {
-        let c = self.clients[index].as_mut()?;
+    fn harness(&self, index: usize, info: MessageInfo, mrs: &[Word; 4]) -> Option<MessageInfo> {
+        let mut entry = self.clients.get(index)?.lock();
+        let c = entry.as_mut()?;
         match info.label() {
             abi::label::CHECK => {
                 let passed = mrs[1] == 1;
                 if !passed {
                     c.checks_failed += 1;
                 }
-                self.checks.push(Check {
+                self.checks.lock().push(Check {
                     client: index,
                     id: mrs[0],
                     passed,
@@ -351,6 +422,7 @@ impl MemServer {
             abi::label::FIGURE => c.figures.push((mrs[0], mrs[1])),
             abi::label::DONE => {
                 c.ending = Ending::Done { failed: mrs[1] };
+                self.finished.signal();
                 return None;
             }
             _ => {}
@@ -360,7 +432,7 @@ impl MemServer {
 
     /// One protocol request of client `index`: dispatch, map what was handed out, reply.
     fn serve_one(
-        &mut self,
+        &self,
         core: usize,
         index: usize,
         badge: Word,
@@ -371,20 +443,41 @@ impl MemServer {
         load_message(info, mrs, msg);
         let label = msg.label;
         let request_slot = msg.words[1];
-        self.counters.messages += 1;
-        if msg.len <= MSG_REGISTERS {
-            self.counters.register_only += 1;
-        }
+        let mut counters = Counters {
+            messages: 1,
+            register_only: (msg.len <= MSG_REGISTERS) as u64,
+            ..Counters::default()
+        };
         self.server.dispatch(core, badge, msg);
         if msg.label == 0 {
-            self.after_success(index, label, request_slot, msg);
+            self.after_success(core, index, label, request_slot, msg, &mut counters);
+        }
+        if let Some(c) = self.counters.get(core) {
+            let mut c = c.lock();
+            c.messages += counters.messages;
+            c.register_only += counters.register_only;
+            c.objects += counters.objects;
+            c.frames_mapped += counters.frames_mapped;
+            c.map_failures += counters.map_failures;
         }
         store_message(msg, mrs)
     }
 
     /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported.
-    fn after_success(&mut self, index: usize, label: Word, slot: Word, msg: &Message) {
-        let Some(c) = self.clients.get(index).and_then(Option::as_ref) else {
+    fn after_success(
+        &self,
+        core: usize,
+        index: usize,
+        label: Word,
+        slot: Word,
+        msg: &Message,
+        counters: &mut Counters,
+    ) {
+        let Some(entry) = self.clients.get(index) else {
+            return;
+        };
+        let mut entry = entry.lock();
+        let Some(c) = entry.as_mut() else {
             return;
         };
         // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until
@@ -425,15 +518,7 @@ impl MemServer {
                 let _ = addrs.push(f.first as usize);
             }
         }
-        self.counters.objects += objects;
-        let cnodes: Vec<Option<Cap<CNode>>> = self
-            .clients
-            .iter()
-            .map(|c| c.as_ref().map(|c| c.maps.cnode))
-            .collect();
-        let Some(c) = self.clients.get_mut(index).and_then(Option::as_mut) else {
-            return;
-        };
+        counters.objects += objects;
         let buddy = self.server.allocator().buddy();
         let mut last: Option<(usize, usize)> = None;
         for &client_addr in &addrs {
@@ -442,20 +527,24 @@ impl MemServer {
                 continue;
             }
             last = crate::client_window::block_of(buddy, addr);
-            let r: Result<usize, MapError> = self.mappings.map_block(
+            let r: Result<usize, MapError> = self.mappings.lock().map_block(
                 &self.platform,
                 buddy,
                 addr,
+                core,
                 index as u16,
                 &mut c.maps,
                 &mut c.process,
                 &mut c.mem,
-                |i| cnodes.get(i as usize).copied().flatten(),
+                |i| {
+                    let bits = self.cnodes.get(i as usize)?.load(Ordering::Acquire);
+                    (bits != 0).then(|| Cap::<CNode>::from_bits(bits))
+                },
             );
             match r {
-                Ok(n) => self.counters.frames_mapped += n as u64,
+                Ok(n) => counters.frames_mapped += n as u64,
                 Err(e) => {
-                    self.counters.map_failures += 1;
+                    counters.map_failures += 1;
                     sel4_root_task::debug_println!(
                         "memserver: mapping {client_addr:#x} for client {} failed: {e:?}",
                         c.id

@@ -54,6 +54,8 @@ pub mod figure {
     pub const CTOR_RUNS: u64 = 4;
     /// A client address the root task should look at (e.g. a victim's object).
     pub const ADDRESS: u64 = 5;
+    /// The server core the handshake named.
+    pub const CORE: u64 = 6;
 }
 
 /// Whether `label` is a harness message.

@@ -53,6 +53,7 @@ fn main(args: [Word; 4]) {
         }
     }
     report::figure(figure::MESSAGES, client.messages());
+    report::figure(figure::CORE, client.core());
     checks.done(m)
 }
 

@@ -53,6 +53,7 @@ fn main(args: [Word; 4]) {
         }
     }
     let messages = GLOBAL.with(|c| c.messages()).unwrap_or(0);
+    report::figure(figure::CORE, GLOBAL.with(|c| c.core()).unwrap_or(99));
     report::figure(figure::MESSAGES, messages);
     checks.done(m)
 }
