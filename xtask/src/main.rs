@@ -139,12 +139,14 @@ fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
 
 /// The on-target runs of `cargo xtask test`: the harness on one core; the kernel bring-up checks
 /// of the smoke task on two cores (SMP: PSCI start, kernel SMP boot, reschedule IPI, TLB
-/// broadcast); and the bring-up checks on the release kernel (printing through the UART itself).
+/// broadcast); the harness on two cores (one memory-server thread per core, per-node placement);
+/// and the bring-up checks on the release kernel (printing through the UART itself).
 fn on_target_runs() -> Result<Vec<Options>> {
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Ok(vec![
         parse_options(&[])?,
         parse_options(&args(&["--smp", "2", "--root-task", "smoke"]))?,
+        parse_options(&args(&["--smp", "2"]))?,
         parse_options(&args(&["--kernel", "release", "--root-task", "smoke"]))?,
     ])
 }
