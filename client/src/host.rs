@@ -4,33 +4,61 @@
 //!
 //! Locking: an endpoint admits one caller at a time (a spin flag, like the kernel's endpoint queue);
 //! the caller and the server thread then hand the message back and forth through `state`
-//! (IDLE -> REQUEST -> REPLY -> IDLE) with acquire/release ordering. Waiting spins briefly, then
-//! yields, then sleeps, so idle server threads leave the CPU to others.
+//! (IDLE -> REQUEST -> REPLY -> IDLE). A waiter spins for a while (a round trip with a partner
+//! running on another CPU never involves the scheduler), then parks; the partner unparks it after
+//! publishing the new state. Parking uses the Dekker pattern on `SeqCst` atomics: the waiter sets
+//! its `parked` flag and re-checks the state, the partner sets the state and checks the flag, so
+//! at least one of them sees the other and no wake-up is lost (an early `unpark` makes the next
+//! `park` return at once).
 use crate::Transport;
 use memserver_protocol::{MagazinePage, Message, MSG_MAX_WORDS};
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
+use std::time::Duration;
 
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const REPLY: u32 = 2;
 
+/// Busy-wait rounds before parking (tens of microseconds): covers the server's work on a batch.
+const SPINS: u32 = 1 << 10;
+
+/// Spins, then yields (only for the caller lock, contended by clients of one core).
 struct Backoff(u32);
 
 impl Backoff {
     fn snooze(&mut self) {
         self.0 = self.0.saturating_add(1);
-        if self.0 < 128 {
+        if self.0 < SPINS {
             std::hint::spin_loop();
-        } else if self.0 < 20_000 {
-            std::thread::yield_now();
         } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            std::thread::yield_now();
         }
     }
+}
+
+/// Waits until `ready()` holds: spins, then parks with `parked` raised.
+fn wait(parked: &AtomicBool, timeout: Option<Duration>, ready: impl Fn() -> bool) {
+    for _ in 0..SPINS {
+        if ready() {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    loop {
+        parked.store(true, Ordering::SeqCst);
+        if ready() {
+            break;
+        }
+        match timeout {
+            Some(t) => std::thread::park_timeout(t),
+            None => std::thread::park(),
+        }
+    }
+    parked.store(false, Ordering::SeqCst);
 }
 
 /// One server core's endpoint.
@@ -38,6 +66,11 @@ pub struct Endpoint {
     caller: AtomicBool,
     state: AtomicU32,
     stop: AtomicBool,
+    server_parked: AtomicBool,
+    client_parked: AtomicBool,
+    server: OnceLock<Thread>,
+    /// The calling thread (to unpark it); written by the caller holding `caller`.
+    client: UnsafeCell<Option<Thread>>,
     badge: UnsafeCell<u64>,
     msg: UnsafeCell<Message>,
 }
@@ -59,6 +92,10 @@ impl Endpoint {
             caller: AtomicBool::new(false),
             state: AtomicU32::new(IDLE),
             stop: AtomicBool::new(false),
+            server_parked: AtomicBool::new(false),
+            client_parked: AtomicBool::new(false),
+            server: OnceLock::new(),
+            client: UnsafeCell::new(None),
             badge: UnsafeCell::new(0),
             msg: UnsafeCell::new(Message::default()),
         }
@@ -78,12 +115,19 @@ impl Endpoint {
         unsafe {
             *self.badge.get() = badge;
             copy_message(&mut *self.msg.get(), msg);
+            if (*self.client.get()).as_ref().map(|t| t.id()) != Some(std::thread::current().id()) {
+                *self.client.get() = Some(std::thread::current());
+            }
         }
-        self.state.store(REQUEST, Ordering::Release);
-        let mut b = Backoff(0);
-        while self.state.load(Ordering::Acquire) != REPLY {
-            b.snooze();
+        self.state.store(REQUEST, Ordering::SeqCst);
+        if self.server_parked.load(Ordering::SeqCst) {
+            if let Some(t) = self.server.get() {
+                t.unpark();
+            }
         }
+        wait(&self.client_parked, None, || {
+            self.state.load(Ordering::SeqCst) == REPLY
+        });
         // SAFETY: `state` is REPLY: the server thread is done with the cells until the next REQUEST.
         unsafe { copy_message(msg, &*self.msg.get()) };
         self.state.store(IDLE, Ordering::Relaxed);
@@ -92,13 +136,13 @@ impl Endpoint {
 
     /// Serves requests until stopped. A panicking handler is answered with `Internal` and counted.
     fn serve(&self, panics: &AtomicU64, mut handler: impl FnMut(u64, &mut Message)) {
+        let _ = self.server.set(std::thread::current());
         loop {
-            let mut b = Backoff(0);
-            while self.state.load(Ordering::Acquire) != REQUEST {
-                if self.stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                b.snooze();
+            wait(&self.server_parked, Some(Duration::from_millis(20)), || {
+                self.state.load(Ordering::SeqCst) == REQUEST || self.stop.load(Ordering::SeqCst)
+            });
+            if self.state.load(Ordering::SeqCst) != REQUEST {
+                return;
             }
             // SAFETY: `state` is REQUEST: the caller waits for REPLY and does not touch the cells.
             let (badge, msg) = unsafe { (*self.badge.get(), &mut *self.msg.get()) };
@@ -108,7 +152,15 @@ impl Endpoint {
                 msg.len = 0;
             }
             msg.len = msg.len.min(MSG_MAX_WORDS);
-            self.state.store(REPLY, Ordering::Release);
+            // SAFETY: still REQUEST: the caller wrote `client` before it and waits; once REPLY is
+            // published the next caller may overwrite the cell, so take the handle now.
+            let waiter = unsafe { (*self.client.get()).clone() };
+            self.state.store(REPLY, Ordering::SeqCst);
+            if self.client_parked.load(Ordering::SeqCst) {
+                if let Some(t) = waiter {
+                    t.unpark();
+                }
+            }
         }
     }
 }
@@ -199,7 +251,10 @@ impl HostSystem {
 impl Drop for HostSystem {
     fn drop(&mut self) {
         for ep in &self.endpoints {
-            ep.stop.store(true, Ordering::Relaxed);
+            ep.stop.store(true, Ordering::SeqCst);
+            if let Some(t) = ep.server.get() {
+                t.unpark();
+            }
         }
         for t in self.threads.drain(..) {
             let _ = t.join();
