@@ -36,6 +36,17 @@ pub enum MapError {
     Tables(sel4_root_task::SpawnError),
 }
 
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoBlock(a) => write!(f, "{a:#x} is in no allocated block"),
+            Self::MapSlotsExhausted => write!(f, "the client's mapping CNode is full"),
+            Self::Kernel(step, e) => write!(f, "{step}: {e:?}"),
+            Self::Tables(e) => write!(f, "paging structures: {e:?}"),
+        }
+    }
+}
+
 /// A client's side of the mappings: its VSpace, its mapping CNode and that CNode's free slots.
 pub struct ClientMaps {
     pub cnode: Cap<CNode>,

@@ -45,6 +45,21 @@ pub enum PlatformError {
     SlotsNotConsecutive,
 }
 
+impl core::fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoUntypedForNode(n) => write!(f, "no unused RAM untyped for a zone of node {n}"),
+            Self::Alloc(e) => write!(f, "allocation: {e:?}"),
+            Self::Map(e) => write!(f, "mapping into the server window: {e:?}"),
+            Self::Kernel(step, e) => write!(f, "{step}: {e:?}"),
+            Self::FrameMisplaced { expected, got } => {
+                write!(f, "frame at {got:#x}, expected {expected:#x}")
+            }
+            Self::SlotsNotConsecutive => write!(f, "temporary slots not consecutive"),
+        }
+    }
+}
+
 impl From<AllocError> for PlatformError {
     fn from(e: AllocError) -> Self {
         Self::Alloc(e)
@@ -131,13 +146,6 @@ impl Sel4Platform {
     pub fn frame_of(&self, vaddr: usize) -> Option<usize> {
         let z = self.zone_of(vaddr)?;
         Some(z.first + (vaddr - z.vaddr) / PAGE_SIZE)
-    }
-
-    /// Server address of frame number `frame`.
-    pub fn vaddr_of_frame(&self, frame: usize) -> Option<usize> {
-        let z = self.zones.get(frame / (ZONE_BYTES / PAGE_SIZE))?;
-        (frame >= z.first && frame < z.first + z.frames)
-            .then(|| z.vaddr + (frame - z.first) * PAGE_SIZE)
     }
 
     /// Physical address of server address `vaddr`.

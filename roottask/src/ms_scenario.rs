@@ -32,7 +32,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
     let platform = match Sel4Platform::build(&mut env.alloc) {
         Ok(p) => p,
         Err(e) => {
-            debug_println!("memserver: platform: {e:?}");
+            debug_println!("memserver: platform: {e}");
             h.record_ms(
                 "memserver_platform_built",
                 Err(MsFailure::Setup("untyped to frames")),
@@ -43,7 +43,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
     let ms = match MemServer::new(platform, cores, &mut env.alloc) {
         Ok(ms) => ms,
         Err(e) => {
-            debug_println!("memserver: server: {e:?}");
+            debug_println!("memserver: server: {e}");
             h.record_ms("memserver_platform_built", Err(MsFailure::Setup("server")));
             return;
         }
@@ -223,7 +223,7 @@ fn start_on(
         quota,
     )
     .map_err(|e: StartError| {
-        debug_println!("memserver: client {id} not started: {e:?}");
+        debug_println!("memserver: client {id} not started: {e}");
         MsFailure::Setup("client start")
     })
 }

@@ -66,6 +66,18 @@ pub enum StartError {
     TableFull,
 }
 
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Alloc(e) => write!(f, "allocation: {e:?}"),
+            Self::Spawn(e) => write!(f, "spawn: {e:?}"),
+            Self::Attach(e) => write!(f, "attach refused: {e:?}"),
+            Self::Mint(e) => write!(f, "CNode_Mint of the endpoint: {e:?}"),
+            Self::TableFull => write!(f, "client table full"),
+        }
+    }
+}
+
 impl From<AllocError> for StartError {
     fn from(e: AllocError) -> Self {
         Self::Alloc(e)
@@ -546,7 +558,7 @@ impl MemServer {
                 Err(e) => {
                     counters.map_failures += 1;
                     sel4_root_task::debug_println!(
-                        "memserver: mapping {client_addr:#x} for client {} failed: {e:?}",
+                        "memserver: mapping {client_addr:#x} for client {} failed: {e}",
                         c.id
                     );
                 }

@@ -26,7 +26,7 @@ fn ctor(obj: *mut u8) {
 }
 
 fn in_window(addr: usize) -> bool {
-    addr >= abi::HEAP_WINDOW && addr < abi::HEAP_WINDOW + (4usize << 30)
+    (abi::HEAP_WINDOW..abi::HEAP_WINDOW + (4usize << 30)).contains(&addr)
 }
 
 fn main(args: [Word; 4]) {
