@@ -662,7 +662,7 @@ impl Allocator {
                 }
                 for i in 0..rec.objects() {
                     let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
-                    let s = rec.states[i].load(Ordering::Acquire);
+                    let s = rec.states.get(i).load(Ordering::Acquire);
                     let v = if state::kind(s) == state::ALLOCATED {
                         cache.checks.check_allocated(l, obj)
                     } else {

@@ -76,7 +76,6 @@ mod tests {
     use crate::platform::MemRange;
     use crate::slab::page_map::PageMap;
     use crate::topology::NodeId;
-    use core::sync::atomic::AtomicU8;
 
     #[test]
     fn push_stops_at_the_limit_and_flush_takes_the_oldest() {
@@ -86,7 +85,7 @@ mod tests {
             len: 4096,
         }])
         .unwrap();
-        let states: Vec<AtomicU8> = (0..8).map(|_| AtomicU8::new(0)).collect();
+        let states = crate::slab::page_map::StateTable::new(8);
         map.publish_slab(0, 1, 0, NodeId(0), &states, 0);
         let mut a = ArrayCache::new(4, 2);
         for i in 0..4 {

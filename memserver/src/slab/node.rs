@@ -7,15 +7,14 @@
 //! `STORE_USER`, its owner records. Invariants (checked by `validate`): a record is on exactly
 //! one list, the one its free count says (all free: Free, none: Full, else Partial); free indexes
 //! are distinct and in range; `free_in_slabs` is the sum of the free stacks.
-use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::Ordering;
 
 use super::array::Obj;
 use super::debug::TrackPair;
 use super::error::Invariant;
 use super::layout::Layout;
-use super::page_map::{state, Entry, PageMap};
+use super::page_map::{state, Entry, PageMap, StateTable};
 use super::random::FreelistRng;
 
 const NIL: u32 = u32::MAX;
@@ -34,7 +33,7 @@ pub struct SlabRec {
     /// Head frame in the page map.
     pub head: u32,
     pub free: Vec<u16>,
-    pub states: Box<[AtomicU8]>,
+    pub states: StateTable,
     /// Per object, with `STORE_USER`; empty otherwise.
     pub tracks: Vec<TrackPair>,
     list: List,
@@ -59,7 +58,7 @@ impl SlabRec {
             base,
             head,
             free,
-            states: (0..objects).map(|_| AtomicU8::new(state::FRESH)).collect(),
+            states: StateTable::new(objects),
             tracks: if store_user {
                 alloc::vec![TrackPair::default(); objects]
             } else {
@@ -210,7 +209,7 @@ impl NodeCache {
                 let n = (want - out.len()).min(rec.free.len());
                 for _ in 0..n {
                     let idx = rec.free.pop().expect("counted") as usize;
-                    let st = &rec.states[idx];
+                    let st = rec.states.get(idx);
                     let s = st.load(Ordering::Relaxed);
                     st.store(state::cached(core, state::ever(s)), Ordering::Relaxed);
                     out.push(Obj {
@@ -401,7 +400,7 @@ impl NodeCache {
                     });
                 }
                 mark[f] = true;
-                if state::kind(rec.states[f].load(Ordering::Acquire)) != state::SLAB {
+                if state::kind(rec.states.get(f).load(Ordering::Acquire)) != state::SLAB {
                     return Err(Invariant::ObjectState {
                         cache,
                         addr: rec.base,

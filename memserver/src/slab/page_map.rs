@@ -123,6 +123,49 @@ impl Entry {
     }
 }
 
+const LINE: usize = 64;
+
+#[derive(Debug)]
+#[repr(align(64))]
+struct StateLine([AtomicU8; LINE]);
+
+/// A slab's per-object state bytes, in whole cache lines of their own, so that cores working on
+/// different slabs never write the same line.
+#[derive(Debug)]
+pub struct StateTable {
+    lines: Box<[StateLine]>,
+    len: usize,
+}
+
+impl StateTable {
+    /// `len` objects, all `FRESH`.
+    pub fn new(len: usize) -> StateTable {
+        StateTable {
+            lines: (0..len.div_ceil(LINE))
+                .map(|_| StateLine([const { AtomicU8::new(state::FRESH) }; LINE]))
+                .collect(),
+            len,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn get(&self, i: usize) -> &AtomicU8 {
+        &self.lines[i / LINE].0[i % LINE]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &AtomicU8> {
+        self.lines.iter().flat_map(|l| l.0.iter()).take(self.len)
+    }
+
+    /// The first state byte; byte `i` is at `as_ptr() + i` (the lines are contiguous).
+    pub fn as_ptr(&self) -> *const AtomicU8 {
+        self.lines.as_ptr().cast()
+    }
+}
+
 /// A pointer to one object's state byte, valid while its slab is published (module invariant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateRef(NonNull<AtomicU8>);
@@ -239,7 +282,7 @@ impl PageMap {
         frames: usize,
         cache: u32,
         node: NodeId,
-        states: &[AtomicU8],
+        states: &StateTable,
         rec: u32,
     ) {
         self.recs[head as usize].store(rec, Ordering::Relaxed);
@@ -296,7 +339,7 @@ mod tests {
             len: 4 * PAGE_SIZE,
         }])
         .unwrap();
-        let states: Vec<AtomicU8> = (0..4).map(|_| AtomicU8::new(state::FRESH)).collect();
+        let states = StateTable::new(4);
         m.publish_slab(1, 2, 5, NodeId(0), &states, 0);
         assert_eq!(m.lookup(0x10_0000), Entry::None);
         assert_eq!(
@@ -313,7 +356,9 @@ mod tests {
         m.state(1, 3)
             .get()
             .store(state::allocated(2), Ordering::Relaxed);
-        assert_eq!(states[3].load(Ordering::Relaxed), state::allocated(2));
+        assert_eq!(states.get(3).load(Ordering::Relaxed), state::allocated(2));
+        assert_eq!(states.as_ptr() as usize % 64, 0);
+        assert_eq!(StateTable::new(130).iter().count(), 130);
         m.clear(1, 2);
         assert_eq!(m.lookup(0x10_0000 + PAGE_SIZE), Entry::None);
     }
