@@ -8,6 +8,12 @@
 //! of that frame to the new owner. A client's mapping CNode is made from its own untyped, so its
 //! reclaim deletes every copy (and with it every mapping) at once.
 //!
+//! When a client's free, drain, destroy or shrink returns a block to the buddy layer, the frames of
+//! it that the client still maps are unmapped from it before the reply (so a use after free of a
+//! returned block faults). A block returned while serving another client (the server shrinking
+//! every cache before it reports out of memory) stays mapped in its last owner until it is handed
+//! out again: that handout moves the mapping first.
+//!
 //! The block holding an object is found through the buddy layer (`allocated_order` of each
 //! naturally aligned candidate head: zones are 4 MiB aligned in the server window), so a whole slab
 //! (for the client-side constructor, red zones included) or a whole large block is mapped.
@@ -176,6 +182,76 @@ impl FrameMappings {
             newly += 1;
         }
         Ok(newly)
+    }
+
+    /// Unmaps from `client` the frames it maps that lie in no allocated block any more: the runs
+    /// of such frames around each server address of `addrs`, or with `all` every frame it maps.
+    /// Returns the frames unmapped.
+    pub fn release_free(
+        &mut self,
+        platform: &Sel4Platform,
+        buddy: &Buddy,
+        client: u16,
+        maps: &mut ClientMaps,
+        addrs: &[usize],
+        all: bool,
+    ) -> Result<usize, MapError> {
+        let stale = |owners: &[Option<Owner>], f: usize| {
+            owners
+                .get(f)
+                .copied()
+                .flatten()
+                .is_some_and(|o| o.client == client)
+                && platform
+                    .vaddr_of_frame(f)
+                    .is_some_and(|v| block_of(buddy, v).is_none())
+        };
+        let mut n = 0;
+        if all {
+            for f in 0..self.owners.len() {
+                if stale(&self.owners, f) {
+                    self.unmap(f, maps)?;
+                    n += 1;
+                }
+            }
+            return Ok(n);
+        }
+        for &addr in addrs {
+            let Some(f) = platform.frame_of(addr) else {
+                continue;
+            };
+            if !stale(&self.owners, f) {
+                continue;
+            }
+            let mut lo = f;
+            while lo > 0 && stale(&self.owners, lo - 1) {
+                lo -= 1;
+            }
+            let mut hi = f;
+            while stale(&self.owners, hi + 1) {
+                hi += 1;
+            }
+            for g in lo..=hi {
+                self.unmap(g, maps)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deletes the client's copy of frame `frame` (which unmaps it) and frees its slot.
+    fn unmap(&mut self, frame: usize, maps: &mut ClientMaps) -> Result<(), MapError> {
+        let Some(o) = self.owners[frame] else {
+            return Ok(());
+        };
+        maps.cnode
+            .relative_bits_with_depth(o.slot as Word, MAP_CNODE_BITS)
+            .delete()
+            .map_err(|e| MapError::Kernel("CNode_Delete (returned block)", e))?;
+        self.owners[frame] = None;
+        maps.free.push(o.slot);
+        maps.mapped -= 1;
+        Ok(())
     }
 
     /// Forgets every mapping of `client` (its mapping CNode is about to be destroyed).

@@ -148,6 +148,13 @@ impl Sel4Platform {
         Some(z.first + (vaddr - z.vaddr) / PAGE_SIZE)
     }
 
+    /// Server address of frame number `frame`.
+    pub fn vaddr_of_frame(&self, frame: usize) -> Option<usize> {
+        let z = self.zones.get(frame / (ZONE_BYTES / PAGE_SIZE))?;
+        (frame >= z.first && frame < z.first + z.frames)
+            .then(|| z.vaddr + (frame - z.first) * PAGE_SIZE)
+    }
+
     /// Physical address of server address `vaddr`.
     pub fn paddr_of(&self, vaddr: usize) -> Option<Word> {
         let z = self.zone_of(vaddr)?;

@@ -132,6 +132,10 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         fault_reclaimed(env, ms, mode::rogue::EXIT),
     );
     h.record_ms(
+        "use_after_free_of_a_large_block_faults",
+        use_after_free(env, ms),
+    );
+    h.record_ms(
         "allocations_land_on_the_requested_node",
         node_placement(env, ms, CORE),
     );
@@ -363,13 +367,14 @@ fn demo(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
         let c = ms.counters();
         let per_object_milli = (c.messages * 1000).checked_div(c.objects).unwrap_or(0);
         debug_println!(
-            "memserver demo: {} messages ({} register-only) for {} objects handed out: {}.{:03} messages per object; {} frames mapped into heap windows",
+            "memserver demo: {} messages ({} register-only) for {} objects handed out: {}.{:03} messages per object; {} frames mapped into heap windows, {} unmapped after frees",
             c.messages,
             c.register_only,
             c.objects,
             per_object_milli / 1000,
             per_object_milli % 1000,
-            c.frames_mapped
+            c.frames_mapped,
+            c.frames_unmapped
         );
         outcome(ms, a).and(outcome(ms, b)).and(outcome(ms, g))?;
         ms_expect("blocks that could not be mapped", 0, c.map_failures)
@@ -537,6 +542,39 @@ fn fault_reclaimed(env: &mut Env, ms: &MemServer, m: Word) -> Result<(), MsFailu
         before.free_frames as Word,
         after.free_frames as Word,
     )
+}
+
+/// A client reads a large block after freeing it: the block's frames were unmapped from it at the
+/// free, so the read faults at the block's address and the client is reclaimed.
+fn use_after_free(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
+    let result = (|| {
+        let i = start(
+            env,
+            ms,
+            images::MS_ROGUE,
+            1,
+            mode::rogue::USE_AFTER_FREE,
+            0,
+            Quota::UNLIMITED,
+        )?;
+        serve_all(ms)?;
+        let block = figures(ms, i, figure::ADDRESS)
+            .first()
+            .copied()
+            .ok_or(MsFailure::Setup("block address"))?;
+        let (id, ending) = ms
+            .with_client(i, |c| (c.id, c.ending))
+            .ok_or(MsFailure::Setup("client"))?;
+        match ending {
+            Ending::Faulted(Fault::VmFault { addr, .. }) => {
+                ms_expect("fault address: the freed block", block, addr)
+            }
+            Ending::Faulted(fault) => Err(MsFailure::Faulted { client: id, fault }),
+            _ => Err(MsFailure::NotFaulted { client: id }),
+        }
+    })();
+    reclaim_all(ms);
+    result
 }
 
 /// Large blocks of a client on `core` land on that core's node first, then fall back to the other

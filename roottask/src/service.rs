@@ -122,6 +122,8 @@ pub struct Counters {
     pub objects: u64,
     /// Frames newly mapped into heap windows.
     pub frames_mapped: u64,
+    /// Frames unmapped from a client after its free returned their block to the buddy layer.
+    pub frames_unmapped: u64,
     /// Blocks that could not be mapped (the client would fault on them).
     pub map_failures: u64,
 }
@@ -205,6 +207,7 @@ impl MemServer {
             t.register_only += c.register_only;
             t.objects += c.objects;
             t.frames_mapped += c.frames_mapped;
+            t.frames_unmapped += c.frames_unmapped;
             t.map_failures += c.map_failures;
         }
         t
@@ -454,7 +457,8 @@ impl MemServer {
     ) -> MessageInfo {
         load_message(info, mrs, msg);
         let label = msg.label;
-        let request_slot = msg.words[1];
+        let mut request = [0; MSG_REGISTERS];
+        request.copy_from_slice(&msg.words[..MSG_REGISTERS]);
         let mut counters = Counters {
             messages: 1,
             register_only: (msg.len <= MSG_REGISTERS) as u64,
@@ -462,7 +466,7 @@ impl MemServer {
         };
         self.server.dispatch(core, badge, msg);
         if msg.label == 0 {
-            self.after_success(core, index, label, request_slot, msg, &mut counters);
+            self.after_success(core, index, label, &request, msg, &mut counters);
         }
         if let Some(c) = self.counters.get(core) {
             let mut c = c.lock();
@@ -470,21 +474,24 @@ impl MemServer {
             c.register_only += counters.register_only;
             c.objects += counters.objects;
             c.frames_mapped += counters.frames_mapped;
+            c.frames_unmapped += counters.frames_unmapped;
             c.map_failures += counters.map_failures;
         }
         store_message(msg, mrs)
     }
 
-    /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported.
+    /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported;
+    /// unmaps the blocks a free, drain, destroy or shrink returned to the buddy layer.
     fn after_success(
         &self,
         core: usize,
         index: usize,
         label: Word,
-        slot: Word,
+        request: &[Word; MSG_REGISTERS],
         msg: &Message,
         counters: &mut Counters,
     ) {
+        let slot = request[1];
         let Some(entry) = self.clients.get(index) else {
             return;
         };
@@ -523,7 +530,10 @@ impl MemServer {
                 };
                 (n as u64, fresh)
             }
-            _ => return,
+            _ => {
+                self.release(index, c, label, request, page, counters);
+                return;
+            }
         };
         for i in 0..(fresh as usize).min(memserver_protocol::FRESH_MAX) {
             if let Some(f) = page.read_fresh(i) {
@@ -563,6 +573,66 @@ impl MemServer {
                     );
                 }
             }
+        }
+    }
+}
+
+impl MemServer {
+    /// After a successful free-like request of client `c`: unmaps the frames it still maps of the
+    /// blocks that went back to the buddy layer.
+    fn release(
+        &self,
+        index: usize,
+        c: &mut MsClient,
+        label: Word,
+        request: &[Word; MSG_REGISTERS],
+        page: &MagazinePage,
+        counters: &mut Counters,
+    ) {
+        let mut addrs = [0u64; MAX_BATCH];
+        let (n, all) = match label {
+            l if l == Label::Free.word() => {
+                addrs[0] = request[1];
+                (1, false)
+            }
+            l if l == Label::Kfree.word() => {
+                addrs[0] = request[0];
+                (1, false)
+            }
+            l if l == Label::Drain.word() || l == Label::KfreeDrain.word() => {
+                let (slot, count) = if l == Label::Drain.word() {
+                    (request[1], request[2])
+                } else {
+                    (request[0], request[1])
+                };
+                let n = (count as usize).min(MAX_BATCH);
+                if (slot as usize) < MAGAZINE_SLOTS {
+                    page.read_slot(slot as usize, &mut addrs[..n]);
+                }
+                (n, false)
+            }
+            l if l == Label::CacheDestroy.word() || l == Label::CacheShrink.word() => (0, true),
+            _ => return,
+        };
+        let mut server = [0usize; MAX_BATCH];
+        for (s, a) in server.iter_mut().zip(&addrs[..n]) {
+            *s = (*a as usize).wrapping_sub(c.maps.offset);
+        }
+        let buddy = self.server.allocator().buddy();
+        let r = self.mappings.lock().release_free(
+            &self.platform,
+            buddy,
+            index as u16,
+            &mut c.maps,
+            &server[..n],
+            all,
+        );
+        match r {
+            Ok(k) => counters.frames_unmapped += k as u64,
+            Err(e) => sel4_root_task::debug_println!(
+                "memserver: unmapping returned blocks of client {} failed: {e}",
+                c.id
+            ),
         }
     }
 }

@@ -125,6 +125,8 @@ pub mod mode {
         pub const FAULT: u64 = 2;
         /// Allocates, then returns from main with live objects.
         pub const EXIT: u64 = 3;
+        /// Frees a large block, then reads it (must fault: the block is unmapped at its free).
+        pub const USE_AFTER_FREE: u64 = 4;
     }
 }
 

@@ -48,11 +48,29 @@ fn main(args: [Word; 4]) {
             // Returning from main with live objects: the runtime raises a user exception.
             return;
         }
+        mode::rogue::USE_AFTER_FREE => use_after_free(&mut c, &mut checks),
         _ => {
             checks.check(100, m, mode::rogue::ADVERSARIAL);
         }
     }
     checks.done(m)
+}
+
+/// Reads a large block after freeing it: the root task unmapped it at the free, so this faults.
+fn use_after_free(c: &mut C, checks: &mut Checks) {
+    let size = 256 << 10;
+    let Ok(a) = c.kmalloc(size) else {
+        checks.check(103, 1, 0);
+        return;
+    };
+    // SAFETY: a live block of `size` bytes of ours.
+    unsafe { core::ptr::write_bytes(a as *mut u8, 0x77, size) };
+    report::figure(abi::figure::ADDRESS, a as Word);
+    checks.ok(104, c.kfree(a).is_ok());
+    // SAFETY: deliberately reads the freed block: it is unmapped, so the kernel stops this task
+    // with a VM fault here. If it were still mapped, the read would see our old bytes.
+    let v = unsafe { core::ptr::read_volatile(a as *const u8) };
+    checks.check(105, v as Word, 0x1_0000);
 }
 
 /// Live objects in a cache and in kmalloc, held at the fault or exit.
