@@ -1089,8 +1089,16 @@ impl<'a> CoreGuard<'a> {
                 Some(_) => continue,
                 None => {
                     let want = cc.array.batch();
-                    cc.cache
-                        .refill(env, self.node, want, cc.array.objs_mut(), new_slabs, me)?;
+                    let max = cc.array.limit().max(want);
+                    cc.cache.refill(
+                        env,
+                        self.node,
+                        want,
+                        max,
+                        cc.array.objs_mut(),
+                        new_slabs,
+                        me,
+                    )?;
                 }
             }
         };

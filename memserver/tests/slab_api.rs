@@ -336,7 +336,7 @@ fn compatible_caches_merge_and_slabinfo_shows_the_real_one() {
     assert!(lines[2].starts_with("dbg "));
     assert_eq!(
         lines[3],
-        "first                 60     64     64   64    1 : tunables  120   60    0 : slabdata      1      1      0"
+        "first                 64     64     64   64    1 : tunables  120   60    0 : slabdata      1      1      0"
     );
     // Destroying the first handle leaves the alias working.
     a.cache_destroy(first).unwrap();

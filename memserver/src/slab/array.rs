@@ -44,6 +44,10 @@ impl ArrayCache {
         }
     }
 
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     pub fn batch(&self) -> usize {
         self.batch
     }

@@ -106,14 +106,16 @@ impl Cache {
         &self.nodes[n.0 as usize]
     }
 
-    /// Fills `out` with up to `want` objects, from `local` first and then the other nodes in
+    /// Fills `out` with up to `want` objects (at most `max`, see `NodeCache::take`), from `local` first and then the other nodes in
     /// distance order; a node whose shared array and lists are empty grows by one slab (as
     /// SLAB's `cache_alloc_refill`).
+    #[allow(clippy::too_many_arguments)]
     pub fn refill(
         &self,
         env: Env<'_>,
         local: NodeId,
         want: usize,
+        max: usize,
         out: &mut Vec<Obj>,
         new_slabs: &mut Vec<NewSlab>,
         core: u8,
@@ -121,10 +123,10 @@ impl Cache {
         let start = out.len();
         for &node in env.topology.fallback_order(local) {
             let mut nc = self.node(node).lock();
-            if nc.take(want, &self.layout, env.map, out, core) == 0
+            if nc.take(want, max, &self.layout, env.map, out, core) == 0
                 && self.grow(&mut nc, node, env, new_slabs)
             {
-                nc.take(want, &self.layout, env.map, out, core);
+                nc.take(want, max, &self.layout, env.map, out, core);
             }
             if out.len() > start {
                 // Popped from the end: hand out in the order taken (address order in a new slab).

@@ -175,11 +175,14 @@ impl NodeCache {
             .filter_map(|(i, r)| r.as_ref().map(|r| (i as u32, r)))
     }
 
-    /// Moves up to `want - out.len()` free objects into `out` for core `core`'s array: shared
-    /// array first, then partial slabs, then free slabs. Returns how many it moved.
+    /// Moves free objects into `out` for core `core`'s array until it holds `want`: shared array
+    /// first, then partial slabs, then free slabs. A slab is taken whole rather than leaving a
+    /// tail of at most a quarter of it (whose state bytes would share lines with ours on another
+    /// core), as long as `out` stays within `max`. Returns how many it moved.
     pub fn take(
         &mut self,
         want: usize,
+        max: usize,
         l: &Layout,
         map: &PageMap,
         out: &mut Vec<Obj>,
@@ -206,7 +209,11 @@ impl NodeCache {
                 let rec = self.recs[i as usize]
                     .as_mut()
                     .expect("listed record exists");
-                let n = (want - out.len()).min(rec.free.len());
+                let mut n = (want - out.len()).min(rec.free.len());
+                let rest = rec.free.len() - n;
+                if rest > 0 && rest <= rec.objects() / 4 && out.len() + rec.free.len() <= max {
+                    n = rec.free.len();
+                }
                 for _ in 0..n {
                     let idx = rec.free.pop().expect("counted") as usize;
                     let st = rec.states.get(idx);
@@ -460,12 +467,12 @@ mod tests {
         let (mut nc, map, l) = two_slabs();
         assert_eq!(nc.slabs_on(List::Free), 2);
         let mut out = Vec::new();
-        assert_eq!(nc.take(10, &l, &map, &mut out, 1), 10);
+        assert_eq!(nc.take(10, 10, &l, &map, &mut out, 1), 10);
         assert_eq!(
             (nc.slabs_on(List::Partial), nc.slabs_on(List::Free)),
             (1, 1)
         );
-        assert_eq!(nc.take(200, &l, &map, &mut out, 1), 118);
+        assert_eq!(nc.take(200, 200, &l, &map, &mut out, 1), 118);
         assert_eq!(nc.slabs_on(List::Full), 2);
         assert!(out
             .iter()
@@ -487,6 +494,17 @@ mod tests {
         assert_eq!(nc.slabs_on(List::Free), 2);
         assert_eq!(nc.release_free(1).len(), 1);
         assert_eq!(nc.slabs(), 1);
+        nc.validate(3, 0, 64).unwrap();
+    }
+
+    #[test]
+    fn a_small_tail_of_a_slab_is_not_left_for_another_core() {
+        let (mut nc, map, l) = two_slabs();
+        let mut out = Vec::new();
+        assert_eq!(nc.take(60, 120, &l, &map, &mut out, 1), 64);
+        assert_eq!(nc.slabs_on(List::Full), 1);
+        let mut out = Vec::new();
+        assert_eq!(nc.take(60, 60, &l, &map, &mut out, 2), 60, "max holds");
         nc.validate(3, 0, 64).unwrap();
     }
 
