@@ -146,6 +146,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         );
         h.record_ms("clients_on_both_cores_at_once", both_cores(env, ms));
     }
+    h.record_ms("client_memory_reused", memory_reused(env, ms));
     h.record_ms(
         "all_clients_gone_accounting_restored",
         accounting(ms, &start),
@@ -657,6 +658,27 @@ fn both_cores(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
     })();
     reclaim_all(ms);
     result
+}
+
+/// A client started after others were reclaimed is made from their emptied untyped and slots: the
+/// root task's free slots and untyped memory do not change.
+fn memory_reused(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
+    let slots = env.alloc.free_slots() as Word;
+    let bytes = env.alloc.untyped_pool().free_bytes();
+    one(
+        env,
+        ms,
+        images::MS_ALPHA,
+        mode::alpha::LIFECYCLE,
+        0,
+        Quota::UNLIMITED,
+    )?;
+    ms_expect("free root slots", slots, env.alloc.free_slots() as Word)?;
+    ms_expect(
+        "free untyped bytes",
+        bytes,
+        env.alloc.untyped_pool().free_bytes(),
+    )
 }
 
 fn accounting(ms: &MemServer, start: &Stats) -> Result<(), MsFailure> {

@@ -153,6 +153,8 @@ pub struct MemServer {
     pub endpoints: Vec<Cap<Endpoint>>,
     /// Signalled by a serve loop when one of its clients finishes or faults.
     finished: Cap<Notification>,
+    /// Reclaimed client allocators (untyped and slots), reused by the next clients.
+    spare: Mutex<Vec<ObjectAllocator>>,
     pub checks: Mutex<Vec<Check>>,
     counters: Vec<Mutex<Counters>>,
 }
@@ -181,6 +183,7 @@ impl MemServer {
             cnodes: (0..MAX_CLIENTS).map(|_| AtomicU64::new(0)).collect(),
             endpoints,
             finished,
+            spare: Mutex::new(Vec::new()),
             checks: Mutex::new(Vec::new()),
             counters: (0..cores)
                 .map(|_| Mutex::new(Counters::default()))
@@ -248,7 +251,11 @@ impl MemServer {
             })
             .ok_or(StartError::TableFull)?;
         let ep = self.endpoints[core];
-        let mut mem = alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?;
+        let spare = self.spare.lock().pop();
+        let mut mem = match spare {
+            Some(m) => m,
+            None => alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?,
+        };
         let spec = ProcessSpec {
             elf,
             priority: PRIORITY,
@@ -276,7 +283,7 @@ impl MemServer {
         let (process, magazine, cnode) = match started {
             Ok(v) => v,
             Err(e) => {
-                let _ = mem.reclaim();
+                self.recycle(mem);
                 return Err(e);
             }
         };
@@ -293,7 +300,7 @@ impl MemServer {
         let badge = match unsafe { self.server.attach(&params) } {
             Ok(b) => b,
             Err(f) => {
-                let _ = mem.reclaim();
+                self.recycle(mem);
                 return Err(StartError::Attach(f.error));
             }
         };
@@ -313,7 +320,7 @@ impl MemServer {
             });
         if let Err(e) = minted {
             let _ = self.server.detach(badge);
-            let _ = mem.reclaim();
+            self.recycle(mem);
             return Err(e);
         }
         self.cnodes[index].store(cnode.bits(), Ordering::Release);
@@ -368,7 +375,15 @@ impl MemServer {
             self.cnodes[index].store(0, Ordering::Release);
         }
         c.mem.reclaim()?;
+        self.spare.lock().push(c.mem);
         Ok(report)
+    }
+
+    /// Empties a client allocator and keeps it for the next client (dropped if the revoke fails).
+    fn recycle(&self, mut mem: ObjectAllocator) {
+        if mem.reclaim().is_ok() {
+            self.spare.lock().push(mem);
+        }
     }
 
     /// Serves core `core`'s endpoint: until no client of the core runs (`until_idle`), or forever.
