@@ -17,22 +17,23 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const REPLY: u32 = 2;
 
-/// Busy-wait rounds before parking (tens of microseconds): covers the server's work on a batch.
-const SPINS: u32 = 1 << 10;
+/// How long a waiter spins before parking: covers a partner running on another CPU (a round trip
+/// of a batch takes a few microseconds) without burning a whole time slice when it is not.
+const SPIN_TIME: Duration = Duration::from_micros(5);
 
-/// Spins, then yields (only for the caller lock, contended by clients of one core).
+/// Spins briefly, then yields (only for the caller lock, contended by clients of one core).
 struct Backoff(u32);
 
 impl Backoff {
     fn snooze(&mut self) {
         self.0 = self.0.saturating_add(1);
-        if self.0 < SPINS {
+        if self.0 < 64 {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
@@ -40,14 +41,22 @@ impl Backoff {
     }
 }
 
-/// Waits until `ready()` holds: spins, then parks with `parked` raised.
+/// Waits until `ready()` holds: spins for [`SPIN_TIME`], then parks with `parked` raised.
 fn wait(parked: &AtomicBool, timeout: Option<Duration>, ready: impl Fn() -> bool) {
-    for _ in 0..SPINS {
-        if ready() {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while !ready() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(16) && start.elapsed() > SPIN_TIME {
+            park_until(parked, timeout, &ready);
             return;
         }
-        std::hint::spin_loop();
     }
+}
+
+#[cold]
+fn park_until(parked: &AtomicBool, timeout: Option<Duration>, ready: &impl Fn() -> bool) {
     loop {
         parked.store(true, Ordering::SeqCst);
         if ready() {

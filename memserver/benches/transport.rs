@@ -2,7 +2,9 @@
 //! the protocol's exact words, the shared magazine page) with magazine batches of 1, 8 and 32 and
 //! with magazines off, next to the direct core path, in the same run. The workload per iteration
 //! allocates 256 objects of a 64-byte cache and frees them all (512 operations), so magazines
-//! must really refill and drain. Messages per object are counted over a fixed run and printed.
+//! must really refill and drain. Messages per object and process CPU time per operation are
+//! measured over a fixed run and printed. A loopback transport (the server's dispatch on the
+//! calling thread) isolates the protocol and server cost from the cost of switching threads.
 //! `cargo bench -p memserver --bench transport`.
 use std::hint::black_box;
 use std::sync::Arc;
@@ -15,12 +17,38 @@ use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::{CoreId, Topology, MAX_CORES};
 use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
 use memserver_client::host::{magazine_page, HostSystem, HostTransport};
-use memserver_client::{Client, Config, KmemCache};
+use memserver_client::{Client, Config, KmemCache, Transport};
+use memserver_protocol::{MagazinePage, Message};
+
+/// The protocol without threads: `call` runs the server's dispatch on the calling thread. It
+/// isolates the cost of the stub, the message words and the server's validation from the cost of
+/// moving between threads (which on seL4 is the kernel's IPC).
+struct Loopback {
+    server: Arc<Server>,
+    badge: u64,
+    page: Arc<MagazinePage>,
+    messages: u64,
+}
+
+impl Transport for Loopback {
+    fn call(&mut self, msg: &mut Message) {
+        self.messages += 1;
+        self.server.dispatch(0, self.badge, msg);
+    }
+
+    fn magazine(&self) -> &MagazinePage {
+        &self.page
+    }
+
+    fn messages(&self) -> u64 {
+        self.messages
+    }
+}
 
 const N: usize = 256;
 const SIZE: usize = 64;
 
-fn client(system: &HostSystem, server: &Server, batch: usize) -> Client<HostTransport> {
+fn attach(server: &Server) -> (u64, Arc<MagazinePage>) {
     let page = magazine_page();
     let mut pages = [0usize; MAX_CORES];
     pages[0] = Arc::as_ptr(&page) as usize;
@@ -33,11 +61,27 @@ fn client(system: &HostSystem, server: &Server, batch: usize) -> Client<HostTran
         })
     }
     .unwrap();
+    (badge, page)
+}
+
+fn client(system: &HostSystem, server: &Server, batch: usize) -> Client<HostTransport> {
+    let (badge, page) = attach(server);
     let t = system.transport(0, badge, page).unwrap();
     Client::connect(t, Config { batch }).unwrap()
 }
 
-fn round(c: &mut Client<HostTransport>, cache: &mut KmemCache, objs: &mut Vec<usize>) {
+/// CPU time of the whole process (client and server threads), in nanoseconds.
+fn cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid out-pointer for `clock_gettime`.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+fn round<T: Transport>(c: &mut Client<T>, cache: &mut KmemCache, objs: &mut Vec<usize>) {
     for _ in 0..N {
         objs.push(c.kmem_cache_alloc(cache).unwrap());
     }
@@ -73,6 +117,20 @@ fn transport(cr: &mut Criterion) {
         })
         .unwrap();
     let mut objs = Vec::with_capacity(N);
+    let cpu = cpu_ns();
+    for _ in 0..64 {
+        let mut g = server.allocator().core(CoreId(1)).unwrap();
+        for _ in 0..N {
+            objs.push(g.alloc(direct).unwrap());
+        }
+        for o in objs.drain(..) {
+            g.free(direct, black_box(o)).unwrap();
+        }
+    }
+    eprintln!(
+        "transport/direct: {:.1} ns process CPU per operation",
+        (cpu_ns() - cpu) as f64 / (64 * 2 * N) as f64
+    );
     group.bench_function(BenchmarkId::new("direct", "guard per round"), |b| {
         b.iter(|| {
             let mut g = server.allocator().core(CoreId(1)).unwrap();
@@ -110,12 +168,14 @@ fn transport(cr: &mut Criterion) {
         round(&mut c, &mut cache, &mut objs);
         let before = c.messages();
         let rounds = 64;
+        let cpu = cpu_ns();
         for _ in 0..rounds {
             round(&mut c, &mut cache, &mut objs);
         }
+        let cpu_per_op = (cpu_ns() - cpu) as f64 / (rounds * 2 * N) as f64;
         let per_object = (c.messages() - before) as f64 / (rounds * N) as f64;
         eprintln!(
-            "transport/batch-{batch}: {per_object:.4} messages per object (alloc+free), {:.4} per operation",
+            "transport/batch-{batch}: {per_object:.4} messages per object (alloc+free), {:.4} per operation, {cpu_per_op:.1} ns process CPU per operation",
             per_object / 2.0
         );
         let name = if batch == 0 {
@@ -126,6 +186,24 @@ fn transport(cr: &mut Criterion) {
         group.bench_function(BenchmarkId::new("client", name), |b| {
             b.iter(|| round(&mut c, &mut cache, &mut objs))
         });
+        c.kmem_cache_flush(&mut cache).unwrap();
+        c.kmem_cache_destroy(&mut cache).unwrap();
+        c.detach().unwrap();
+    }
+    for batch in [1usize, 8, 32] {
+        let (badge, page) = attach(&server);
+        let t = Loopback {
+            server: server.clone(),
+            badge,
+            page,
+            messages: 0,
+        };
+        let mut c = Client::connect(t, Config { batch }).unwrap();
+        let mut cache = c.kmem_cache_create("loop", SIZE, 8, 0, None).unwrap();
+        group.bench_function(
+            BenchmarkId::new("loopback", format!("batch {batch}")),
+            |b| b.iter(|| round(&mut c, &mut cache, &mut objs)),
+        );
         c.kmem_cache_flush(&mut cache).unwrap();
         c.kmem_cache_destroy(&mut cache).unwrap();
         c.detach().unwrap();

@@ -56,6 +56,11 @@ pub mod figure {
     pub const ADDRESS: u64 = 5;
     /// The server core the handshake named.
     pub const CORE: u64 = 6;
+    /// Guest instructions (PMU cycle counter under `-icount shift=0`) of 1000 allocations
+    /// through magazines, refills included.
+    pub const ALLOC_1000_INSTRUCTIONS: u64 = 7;
+    /// The same for 1000 frees, drains included.
+    pub const FREE_1000_INSTRUCTIONS: u64 = 8;
 }
 
 /// Whether `label` is a harness message.
@@ -65,7 +70,7 @@ pub const fn is_harness(label: u64) -> bool {
 
 /// The adversarial list (the protocol issue's bad inputs), one check id per row, in this order;
 /// the rogue client sends each row and reports the error code it got against the expected one.
-pub const ADVERSARIAL_ROWS: [&str; 23] = [
+pub const ADVERSARIAL_ROWS: [&str; 29] = [
     "unknown_label",
     "message_shorter_than_its_operation",
     "message_longer_than_its_operation",
@@ -88,6 +93,12 @@ pub const ADVERSARIAL_ROWS: [&str; 23] = [
     "red_zone_overwritten",
     "write_after_free_in_a_poisoned_cache",
     "unknown_flag",
+    "good_then_bad_address_in_a_drained_magazine",
+    "cache_of_size_zero",
+    "cache_name_with_a_space",
+    "cache_name_frame_with_trailing_bytes",
+    "slabinfo_cursor_past_the_end",
+    "wrong_protocol_version",
     "detach_with_live_objects",
 ];
 
