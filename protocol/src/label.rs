@@ -60,10 +60,9 @@ impl Label {
 impl TryFrom<u64> for Label {
     type Error = Error;
     fn try_from(word: u64) -> Result<Self, Error> {
-        Label::ALL
-            .iter()
-            .copied()
-            .find(|l| l.word() == word)
-            .ok_or(Error::UnknownLabel)
+        match word {
+            1..=16 => Ok(Label::ALL[word as usize - 1]),
+            _ => Err(Error::UnknownLabel),
+        }
     }
 }
