@@ -347,3 +347,36 @@ fn a_bad_pointer_freed_into_a_magazine_is_reported_at_drain_and_dropped() {
     c.kmem_cache_destroy(&mut cache).unwrap();
     world.validate();
 }
+
+#[test]
+fn one_client_on_both_cores_frees_across_nodes() {
+    use memserver_client::Config;
+    let world = World::new(2, 1, 32);
+    let initial = world.stats();
+    let (badge, pages) = world.attach(Quota::UNLIMITED);
+    let mut on0 = Client::connect(world.transport(0, badge, &pages), Config { batch: 16 }).unwrap();
+    let mut on1 = Client::connect(world.transport(1, badge, &pages), Config { batch: 16 }).unwrap();
+    let blocks: Vec<usize> = (0..500)
+        .map(|i| on0.kmalloc(8 + i % 500).unwrap())
+        .collect();
+    for (i, &b) in blocks.iter().enumerate() {
+        stamp(b, 8 + i % 500, i as u64);
+    }
+    world.validate();
+    // Freed through the other node's core: remote frees go home in batches.
+    for (i, b) in blocks.into_iter().enumerate() {
+        assert!(intact(b, 8 + i % 500, i as u64));
+        on1.kfree_sized(b, 8 + i % 500).unwrap();
+    }
+    on1.flush_kmalloc().unwrap();
+    assert_eq!(
+        on0.stats().unwrap().live_objects,
+        on0.kmalloc_cached() as u64
+    );
+    world.validate();
+    on0.flush_kmalloc().unwrap();
+    on0.detach().unwrap();
+    assert_eq!(on1.stats().unwrap_err().error, Error::UnknownClient);
+    world.validate();
+    assert_eq!(world.stats(), initial);
+}
