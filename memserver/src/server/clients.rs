@@ -97,18 +97,16 @@ pub struct ClientGuard<'a> {
 }
 
 impl ClientGuard<'_> {
-    pub fn record(&mut self) -> &mut ClientRecord {
+    /// The client's record (`Clients::lock` only hands out guards of attached slots).
+    pub fn record(&mut self) -> Result<&mut ClientRecord, Failure> {
         self.slot
             .record
             .as_mut()
-            .expect("ClientGuard is only made for an attached slot")
+            .ok_or(Failure::new(Error::Internal))
     }
 
     /// Empties the slot (its badge becomes unknown) and returns the record.
-    pub fn remove(mut self) -> ClientRecord {
-        self.slot
-            .record
-            .take()
-            .expect("ClientGuard is only made for an attached slot")
+    pub fn remove(mut self) -> Result<ClientRecord, Failure> {
+        self.slot.record.take().ok_or(Failure::new(Error::Internal))
     }
 }

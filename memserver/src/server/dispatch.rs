@@ -59,10 +59,10 @@ impl Server {
         if let Some(n) = name {
             name_buf[..name_len].copy_from_slice(&n.as_bytes()[..name_len]);
         }
-        let rec = client.record();
+        let rec = client.record()?;
         let out = &mut msg.words;
         if let Request::Detach(_) = req {
-            let owner = client.remove().owner;
+            let owner = client.remove()?.owner;
             self.alloc.purge_owner(owner);
             return Ok(Empty {}.encode(out));
         }

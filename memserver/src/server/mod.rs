@@ -154,13 +154,13 @@ impl Server {
     /// layer and its badge becomes unknown.
     pub fn detach(&self, badge: u64) -> Result<PurgeReport, Failure> {
         let guard = self.clients.lock(badge)?;
-        let record = guard.remove();
+        let record = guard.remove()?;
         Ok(self.alloc.purge_owner(record.owner))
     }
 
     /// The usage the server counts for a client.
     pub fn usage(&self, badge: u64) -> Result<Usage, Failure> {
-        Ok(self.clients.lock(badge)?.record().usage)
+        Ok(self.clients.lock(badge)?.record()?.usage)
     }
 
     /// The core's invariants, plus: every client's counted live objects equal the core's count
