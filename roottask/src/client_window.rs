@@ -216,10 +216,16 @@ impl FrameMappings {
             }
             return Ok(n);
         }
+        let mut checked = usize::MAX;
         for &addr in addrs {
             let Some(f) = platform.frame_of(addr) else {
                 continue;
             };
+            // Consecutive objects of a batch mostly share a frame: probe each frame once.
+            if f == checked {
+                continue;
+            }
+            checked = f;
             if !stale(&self.owners, f) {
                 continue;
             }

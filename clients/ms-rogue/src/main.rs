@@ -11,7 +11,7 @@ use memserver_client::{cache_flags, Client, Config, Error, Transport};
 use memserver_client_sel4::abi::{self, mode};
 use memserver_client_sel4::{report, Checks, Sel4Transport};
 use memserver_protocol::ops::{CacheCreateReq, KMALLOC_MAX};
-use memserver_protocol::{Label, Request, MAX_BATCH, MSG_MAX_WORDS};
+use memserver_protocol::{Label, Request, MAX_BATCH, MSG_MAX_WORDS, PROTOCOL_VERSION};
 use sel4::Word;
 
 sel4_runtime::declare_child_task!(main);
@@ -274,6 +274,37 @@ fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
             let r = raw(c, Label::Stats.word(), &[]);
             (if detached { r } else { 0 }, Error::UnknownClient)
         }
+        "good_then_bad_address_in_a_drained_magazine" => {
+            let a = alloc(c, h);
+            let before = c.stats().map_or(0, |s| s.live_objects);
+            let r = drain(c, h, &[a, 8]);
+            let after = c.stats().map_or(u64::MAX, |s| s.live_objects);
+            free(c, h, a);
+            // Nothing was freed: the whole batch is refused.
+            (if before == after { r } else { 0 }, Error::NotAllocated)
+        }
+        "cache_of_size_zero" => (create_raw(c, "rogue_zero", 0).0, Error::SizeZero),
+        "cache_name_with_a_space" => (create_raw(c, "bad name", 8).0, Error::BadName),
+        "cache_name_frame_with_trailing_bytes" => {
+            let mut w = [0u64; MSG_MAX_WORDS];
+            let req = CacheCreateReq {
+                size: 8,
+                align: 8,
+                flags: 0,
+                ctor: 0,
+            };
+            let (l, n) = Request::CacheCreate(req, "name").encode(&mut w);
+            w[4] += 1;
+            (raw(c, l, &w[..n]), Error::BadPayload)
+        }
+        "slabinfo_cursor_past_the_end" => (
+            raw(c, Label::Slabinfo.word(), &[0, 100_000]),
+            Error::BadCursor,
+        ),
+        "wrong_protocol_version" => (
+            raw(c, Label::Hello.word(), &[PROTOCOL_VERSION + 1]),
+            Error::VersionMismatch,
+        ),
         "unknown_flag" => (
             raw(c, Label::Alloc.word(), &[h, 1 << 7]),
             Error::UnknownFlag,
