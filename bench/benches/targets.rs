@@ -10,11 +10,12 @@
 //!   other core frees them (remote frees), against one thread doing both (`local`); with one
 //!   node (frees go to the consumer core's array) and two nodes (frees go through alien arrays).
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use memserver::kmalloc::KMALLOC_SIZES;
 use memserver::CacheId;
 use memserver_bench::fixture::{Fixture, CORE0, CORE1, OWNER};
@@ -150,23 +151,42 @@ fn peer_batch<P: Peer>(
     });
 }
 
-/// Runs `work(core, iters)` on one pinned thread per core in `cores`, started together; returns
-/// the time until the last one finished.
+/// Runs `work(core, iters)` on one pinned thread per core in `cores`. The threads meet at a
+/// spinning barrier once each runs on its own CPU, so that thread start-up and wake-up latency
+/// stay outside the measurement; returns the time from the last thread's start to the last
+/// thread's end, as the threads saw it.
 fn on_cores(cores: &[usize], iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
-    let barrier = Barrier::new(cores.len() + 1);
-    std::thread::scope(|s| {
-        for &c in cores {
-            let (barrier, work) = (&barrier, &work);
-            s.spawn(move || {
-                pin::to_cpu(c % pin::online_cpus()).expect("pin thread");
-                barrier.wait();
-                work(c, iters);
-            });
-        }
-        barrier.wait();
-        Instant::now()
-    })
-    .elapsed()
+    let arrived = AtomicUsize::new(0);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = cores
+            .iter()
+            .map(|&c| {
+                let (arrived, work) = (&arrived, &work);
+                s.spawn(move || {
+                    pin::to_cpu(c % pin::online_cpus()).expect("pin thread");
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    while arrived.load(Ordering::Acquire) < cores.len() {
+                        std::hint::spin_loop();
+                    }
+                    let start = Instant::now();
+                    work(c, iters);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let start = spans
+        .iter()
+        .map(|s| s.0)
+        .max()
+        .expect("one thread at least");
+    let end = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("one thread at least");
+    end - start
 }
 
 fn pairs(f: &Fixture, id: CacheId, core: usize, iters: u64) {
@@ -198,6 +218,20 @@ fn two_cores(c: &mut Criterion) {
     g.bench_function("two_threads_own_caches", |b| {
         b.iter_custom(|iters| on_cores(&[0, 1], iters, |c, n| pairs(&f, own[c], c, n)))
     });
+    // Control: the same pattern through mimalloc, whose thread-local heaps share nothing; its
+    // two-thread speedup is what this machine's two CPUs allow.
+    let mi = |_: usize, n: u64| {
+        for _ in 0..n {
+            let blk = Mimalloc::alloc(black_box(64)).unwrap();
+            Mimalloc::free(black_box(blk));
+        }
+    };
+    g.bench_function("mimalloc_one_thread", |b| {
+        b.iter_custom(|iters| on_cores(&[0], iters, mi))
+    });
+    g.bench_function("mimalloc_two_threads", |b| {
+        b.iter_custom(|iters| on_cores(&[0, 1], iters, mi))
+    });
     g.finish();
 }
 
@@ -220,7 +254,7 @@ fn local_batches(f: &Fixture, id: CacheId, objects: u64) -> Duration {
 /// A producer on core 0 allocating batches, a consumer on core 1 freeing them. Batches travel
 /// through a channel polled without sleeping (both threads spin on their own core); at most four
 /// batch buffers circulate.
-fn remote_batches(f: &Fixture, id: CacheId, objects: u64) -> Duration {
+fn remote_batches(f: &Fixture, id: CacheId, objects: u64, work: bool) -> Duration {
     let batches = objects.div_ceil(PC_BATCH as u64);
     let (full_tx, full_rx) = mpsc::channel::<Box<[usize; PC_BATCH]>>();
     let (empty_tx, empty_rx) = mpsc::channel::<Box<[usize; PC_BATCH]>>();
@@ -243,8 +277,10 @@ fn remote_batches(f: &Fixture, id: CacheId, objects: u64) -> Duration {
                         Err(_) => std::hint::spin_loop(),
                     }
                 };
-                for h in buf.iter_mut() {
-                    *h = guard.alloc(id).unwrap();
+                if work {
+                    for h in buf.iter_mut() {
+                        *h = guard.alloc(id).unwrap();
+                    }
                 }
                 tx.send(buf).unwrap();
             }
@@ -259,8 +295,10 @@ fn remote_batches(f: &Fixture, id: CacheId, objects: u64) -> Duration {
                         Err(_) => std::hint::spin_loop(),
                     }
                 };
-                for &h in buf.iter() {
-                    guard.free(id, h).unwrap();
+                if work {
+                    for &h in buf.iter() {
+                        guard.free(id, h).unwrap();
+                    }
                 }
                 // The producer may have finished and dropped its receiver.
                 let _ = tx.send(buf);
@@ -278,12 +316,17 @@ fn producer_consumer(c: &mut Criterion) {
         b.iter_custom(|iters| local_batches(&one, id1, iters * PC_BATCH as u64))
     });
     g.bench_function("remote_1node", |b| {
-        b.iter_custom(|iters| remote_batches(&one, id1, iters * PC_BATCH as u64))
+        b.iter_custom(|iters| remote_batches(&one, id1, iters * PC_BATCH as u64, true))
+    });
+    // Diagnostic: the same hand-over of batches with no allocation or free at all, the floor the
+    // harness itself sets on this machine.
+    g.bench_function("handover_only", |b| {
+        b.iter_custom(|iters| remote_batches(&one, id1, iters * PC_BATCH as u64, false))
     });
     let two = Fixture::new(2, 1, ARENA).unwrap();
     let id2 = two.cache("bench-64", 64).unwrap();
     g.bench_function("remote_2nodes", |b| {
-        b.iter_custom(|iters| remote_batches(&two, id2, iters * PC_BATCH as u64))
+        b.iter_custom(|iters| remote_batches(&two, id2, iters * PC_BATCH as u64, true))
     });
     g.finish();
 }
@@ -296,4 +339,12 @@ criterion_group!(
     two_cores,
     producer_consumer
 );
-criterion_main!(benches);
+
+fn main() {
+    // Single-thread benches run on the measuring thread: keep it on one CPU. (`cargo xtask bench`
+    // also starts this process with a real-time policy when it may, which every thread inherits,
+    // so that the shared machine's other processes do not preempt a measurement.)
+    pin::to_cpu(0).expect("pin the measuring thread");
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

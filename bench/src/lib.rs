@@ -3,6 +3,7 @@
 //! allocation calls, the reader of criterion's results and the generator of `BENCHMARKS.md`.
 //!
 //! Nothing here asserts a speed: benches measure, `report` compares the figures of one run.
+pub mod callgrind;
 pub mod criterion_results;
 pub mod fixture;
 pub mod memory;

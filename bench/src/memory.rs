@@ -62,8 +62,10 @@ pub struct Metadata {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryReport {
-    /// Where the rows came from.
+    /// Short name of the run (`sample`, `live`).
     pub source: String,
+    /// The slabinfo file replayed.
+    pub input: String,
     pub rows: Vec<LayoutRow>,
     pub churn: Churn,
     pub metadata: Metadata,
@@ -141,6 +143,7 @@ fn cache_name(i: usize, name: &str) -> String {
 /// process's heap holds right now; only allocator activity may happen between its calls.
 pub fn replay(
     source: &str,
+    input: &str,
     rows: &[Row],
     heap: &dyn Fn() -> usize,
 ) -> Result<MemoryReport, MemoryError> {
@@ -277,6 +280,7 @@ pub fn replay(
     let fixed_bytes = base.saturating_sub(before).saturating_sub(arena) as u64;
     Ok(MemoryReport {
         source: source.to_owned(),
+        input: input.to_owned(),
         rows: ours_rows,
         churn: Churn {
             live_objects: expected,
@@ -306,7 +310,7 @@ kmalloc-8k 36 36 8192 4 8 : tunables 0 0 0 : slabdata 9 9 0
 empty 0 0 100 40 1 : tunables 0 0 0 : slabdata 0 0 0
 ";
         let rows = crate::slabinfo_text::parse(text).unwrap();
-        let r = replay("test", &rows, &|| 0).unwrap();
+        let r = replay("test", "inline", &rows, &|| 0).unwrap();
         assert_eq!(r.rows.len(), 3);
         for row in &r.rows {
             assert_eq!(

@@ -21,7 +21,26 @@ pub fn to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// CPUs this process may run on.
+/// CPUs online in the machine (not the calling thread's affinity mask, which pinning narrows).
 pub fn online_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // SAFETY: `sysconf` only reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinning_does_not_narrow_the_cpu_count() {
+        let before = online_cpus();
+        std::thread::spawn(move || {
+            to_cpu(0).unwrap();
+            assert_eq!(online_cpus(), before);
+            assert!(to_cpu(libc::CPU_SETSIZE as usize).is_err());
+        })
+        .join()
+        .unwrap();
+    }
 }

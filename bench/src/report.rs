@@ -21,6 +21,10 @@ pub struct RunInfo {
     pub load: String,
     /// Path of the plot relative to the repository root.
     pub plot: Option<String>,
+    /// Instructions per operation from callgrind, when valgrind was available.
+    pub instructions: Vec<crate::callgrind::Count>,
+    /// How the benchmark processes were scheduled (e.g. `nice -n -20`).
+    pub priority: String,
     /// Hand-written analysis (no figures), included verbatim.
     pub notes: Option<String>,
 }
@@ -153,11 +157,24 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
         ) {
             (Some(one), Some(two)) => {
                 let speedup = 2.0 * one / two;
+                let control = match (
+                    per_elem(all, "two_cores", "mimalloc_one_thread"),
+                    per_elem(all, "two_cores", "mimalloc_two_threads"),
+                ) {
+                    (Some(a), Some(b)) => format!(
+                        "; control, mimalloc on the same two CPUs: {:.2}×",
+                        2.0 * a / b
+                    ),
+                    _ => String::new(),
+                };
+                let own = per_elem(all, "two_cores", "two_threads_own_caches")
+                    .map(|o| format!("; one cache per thread: {:.2}×", 2.0 * one / o))
+                    .unwrap_or_default();
                 Target {
                     id: "3",
                     what: "two threads on two cores vs one thread (alloc+free pairs, 64 B)".into(),
                     goal: "≥ 1.8×".into(),
-                    measured: format!("{speedup:.2}× (one thread {one:.2} ns/pair; two threads {two:.2} ns per pair each)"),
+                    measured: format!("{speedup:.2}× (one thread {one:.2} ns/pair; two threads {two:.2} ns per pair each{own}{control})"),
                     verdict: at_least(speedup, 1.8),
                     command: cmd,
                 }
@@ -216,7 +233,7 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
         );
         t.push(Target {
             id: "6a",
-            what: format!("layout per row, bytes per object vs Linux ({})", m.source),
+            what: format!("layout per row, bytes per object vs Linux ({})", m.input),
             goal: "ours ≤ Linux's on ≥ 95% of rows".into(),
             measured: format!("{ok} of {rows} rows ({:.1}%)", 100.0 * share),
             verdict: at_least(share, 0.95),
@@ -224,7 +241,7 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
         });
         t.push(Target {
             id: "6a",
-            what: format!("layout total over active objects ({})", m.source),
+            what: format!("layout total over active objects ({})", m.input),
             goal: "≤ 1.0×".into(),
             measured: format!("{:.4}×", m.total_ratio()),
             verdict: at_most(m.total_ratio(), 1.0 + 1e-9),
@@ -234,7 +251,7 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
             id: "6b",
             what: format!(
                 "churn: alloc all, free random half, alloc again ({}; metadata {:.1} B/object)",
-                m.source,
+                m.input,
                 m.metadata_per_object()
             ),
             goal: "pages ≤ 1.2× ideal".into(),
@@ -399,7 +416,20 @@ pub fn markdown(
         run.date,
         if run.quick { "quick" } else { "full" }
     );
-    let _ = writeln!(s, "Machine: {}. Load average at the end of the run: {}. The machine is shared (other builds run on its two cores during the session), so the two-thread figures in particular carry noise.\n", run.machine, run.load);
+    let _ = writeln!(
+        s,
+        "Machine: {}. Load average at the end of the run: {}. Benchmark processes ran {}; \
+         threads of the multi-core benches are pinned one per CPU, the measuring thread to CPU 0. \
+         The machine is shared (other builds, tests and fuzzers run on its two CPUs), so the \
+         figures carry noise, the two-thread ones most.\n",
+        run.machine,
+        run.load,
+        if run.priority.is_empty() {
+            "at normal priority"
+        } else {
+            &run.priority
+        }
+    );
     let _ = writeln!(s, "## Targets (issue 6)\n");
     let _ = writeln!(s, "| # | target | goal | measured | verdict | command |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
@@ -424,7 +454,7 @@ pub fn markdown(
         );
     }
     if let Some(m) = mem.first() {
-        let _ = writeln!(s, "## Memory replay ({})\n", m.source);
+        let _ = writeln!(s, "## Memory replay ({})\n", m.input);
         let _ = writeln!(
             s,
             "{} caches with active objects, {} live objects. Slab pages: {} after allocating every \

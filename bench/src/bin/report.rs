@@ -2,11 +2,12 @@
 //! memory replays (see `memserver_bench::report`). Run by `cargo xtask bench`.
 //!
 //! Options: `--criterion DIR` (criterion's output of the run), `--memory JSON` (repeatable),
-//! `--transport JSON` (message counts), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
-//! links it), `--notes FILE`, `--command TEXT`, `--quick`.
+//! `--transport JSON` (message counts), `--callgrind JSON` (instruction counts), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
+//! links it), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use memserver_bench::callgrind::Count;
 use memserver_bench::criterion_results;
 use memserver_bench::memory::MemoryReport;
 use memserver_bench::report::{self, RunInfo};
@@ -70,6 +71,8 @@ fn main() {
     let mut command = "cargo xtask bench".to_string();
     let mut quick = false;
     let mut transport = None;
+    let mut callgrind = None;
+    let mut priority = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--quick" {
@@ -83,11 +86,13 @@ fn main() {
             "--criterion" => crit = Some(PathBuf::from(v)),
             "--memory" => mems.push(PathBuf::from(v)),
             "--transport" => transport = Some(PathBuf::from(v)),
+            "--callgrind" => callgrind = Some(PathBuf::from(v)),
             "--out" => out = Some(PathBuf::from(v)),
             "--plot" => plot = Some(PathBuf::from(v)),
             "--plot-link" => plot_link = Some(v),
             "--notes" => notes = Some(PathBuf::from(v)),
             "--command" => command = v,
+            "--priority" => priority = v,
             _ => fail(format!("unknown option {a}")),
         }
     }
@@ -103,6 +108,14 @@ fn main() {
         })
         .collect();
     let msgs: Vec<MessageCount> = match &transport {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+        }
+        None => Vec::new(),
+    };
+    let instructions: Vec<Count> = match &callgrind {
         Some(p) => {
             let t = std::fs::read_to_string(p)
                 .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
@@ -137,6 +150,8 @@ fn main() {
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_else(|_| "unknown".into()),
         plot: plotted,
+        instructions,
+        priority,
         notes,
     };
     let md = report::markdown(&run, &all, &mem, &msgs);

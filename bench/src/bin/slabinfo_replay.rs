@@ -83,7 +83,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let report = match memory::replay(&label, &rows, &|| LIVE.load(Ordering::Relaxed)) {
+    let report = match memory::replay(&label, &input.display().to_string(), &rows, &|| {
+        LIVE.load(Ordering::Relaxed)
+    }) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("slabinfo-replay: {e}");
