@@ -8,7 +8,7 @@
 //! of that frame to the new owner. A client's mapping CNode is made from its own untyped, so its
 //! reclaim deletes every copy (and with it every mapping) at once.
 //!
-//! When a client's free, drain, destroy or shrink returns a block to the buddy layer, the frames of
+//! When a client's free, drain, destroy, shrink or detach returns a block to the buddy layer, the frames of
 //! it that the client still maps are unmapped from it before the reply (so a use after free of a
 //! returned block faults). A block returned while serving another client (the server shrinking
 //! every cache before it reports out of memory) stays mapped in its last owner until it is handed

@@ -463,6 +463,15 @@ fn adversarial(env: &mut Env, ms: &MemServer, h: &mut Harness) {
         outcome(ms, rogue),
     );
     h.record_ms(
+        "adversarial_detached_client_maps_no_frame",
+        ms_expect(
+            "frames still mapped in the client after its detach",
+            0,
+            ms.with_client(rogue, |c| c.maps.mapped as Word)
+                .unwrap_or(Word::MAX),
+        ),
+    );
+    h.record_ms(
         "adversarial_victim_intact",
         victim_intact(ms, victim, &objs),
     );

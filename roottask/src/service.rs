@@ -593,8 +593,8 @@ impl MemServer {
 }
 
 impl MemServer {
-    /// After a successful free-like request of client `c`: unmaps the frames it still maps of the
-    /// blocks that went back to the buddy layer.
+    /// After a successful free-like request of client `c` (or its detach, which returns everything
+    /// it owned): unmaps the frames it still maps of the blocks that went back to the buddy layer.
     fn release(
         &self,
         index: usize,
@@ -626,7 +626,12 @@ impl MemServer {
                 }
                 (n, false)
             }
-            l if l == Label::CacheDestroy.word() || l == Label::CacheShrink.word() => (0, true),
+            l if l == Label::CacheDestroy.word()
+                || l == Label::CacheShrink.word()
+                || l == Label::Detach.word() =>
+            {
+                (0, true)
+            }
             _ => return,
         };
         let mut server = [0usize; MAX_BATCH];
