@@ -118,7 +118,8 @@ fn build_all(paths: &Paths, logs: &Logs, opts: &Options) -> Result<images::Image
     Ok(image)
 }
 
-fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
+/// Boots `image` and returns how many on-target tests passed.
+fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<u64> {
     let passed = qemu::boot(&qemu::BootConfig {
         loader: image.loader.clone(),
         cores: opts.kernel.nodes,
@@ -134,7 +135,7 @@ fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<()> {
         if opts.kernel.nodes == 1 { "" } else { "s" },
         passed.elapsed.as_secs_f64()
     );
-    Ok(())
+    Ok(passed.passed)
 }
 
 /// The on-target runs of `cargo xtask test`: the harness on one core; the kernel bring-up checks
@@ -156,30 +157,31 @@ fn on_target_runs() -> Result<Vec<Options>> {
 fn test(paths: &Paths, logs: &Logs) -> Result<()> {
     setup::ensure_tools(logs)?;
     let mut failed = Vec::new();
-    let mut note = |part: String, result: Result<()>| {
+    let mut total = step::Counts::default();
+    let mut note = |part: String, counts: step::Counts, result: Result<()>| {
+        total.passed += counts.passed;
+        total.failed += counts.failed;
         if let Err(e) = result {
             eprintln!("xtask: error: {e}");
+            // A part that failed without failing a counted test (a build, a boot) counts once.
+            total.failed += u64::from(counts.failed == 0);
             failed.push(part);
         }
     };
-    note(
-        "host tests".into(),
-        step::run_visible(
-            "host tests (cargo test: the workspace's default members, i.e. every host crate)",
-            Command::new(paths::cargo())
-                .current_dir(&paths.root)
-                .arg("test"),
-        ),
+    let (counts, result) = step::run_counted(
+        "host tests (cargo test: the workspace's default members, i.e. every host crate)",
+        Command::new(paths::cargo())
+            .current_dir(&paths.root)
+            .arg("test"),
     );
-    note(
-        "loader host tests".into(),
-        step::run_visible(
-            "loader host tests (image placement)",
-            Command::new(paths::cargo())
-                .args(["test", "--lib", "--manifest-path"])
-                .arg(paths.qemu().join("loader").join("Cargo.toml")),
-        ),
+    note("host tests".into(), counts, result);
+    let (counts, result) = step::run_counted(
+        "loader host tests (image placement)",
+        Command::new(paths::cargo())
+            .args(["test", "--lib", "--manifest-path"])
+            .arg(paths.qemu().join("loader").join("Cargo.toml")),
     );
+    note("loader host tests".into(), counts, result);
     for opts in on_target_runs()? {
         let part = format!(
             "on-target {} ({})",
@@ -189,9 +191,13 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
                 RootTask::Smoke => "kernel bring-up checks",
             }
         );
-        let result = build_all(paths, logs, &opts).and_then(|image| boot(&image, &opts, true));
-        note(part, result);
+        match build_all(paths, logs, &opts).and_then(|image| boot(&image, &opts, true)) {
+            Ok(passed) => note(part, step::Counts { passed, failed: 0 }, Ok(())),
+            Err(e) => note(part, step::Counts::default(), Err(e)),
+        }
     }
+    // The closing line counts every test of every part: host and on-target.
+    println!("total: {} passed, {} failed", total.passed, total.failed);
     if failed.is_empty() {
         println!("[xtask] test: every part passed");
         Ok(())
@@ -223,7 +229,7 @@ fn run(args: &[String]) -> Result<()> {
         "run" => {
             let opts = parse_options(rest)?;
             let image = build_all(&paths, &logs, &opts)?;
-            boot(&image, &opts, true)
+            boot(&image, &opts, true).map(drop)
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

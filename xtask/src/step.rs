@@ -109,6 +109,77 @@ pub fn run_visible(name: &str, cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// Test counts read from cargo test's `test result:` lines.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    /// Adds the counts of one `test result: ok. 12 passed; 0 failed; ...` line; other lines add nothing.
+    pub fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim_start().strip_prefix("test result: ") else {
+            return;
+        };
+        let number_before = |word: &str| {
+            rest.split(';')
+                .find_map(|part| {
+                    part.trim()
+                        .strip_suffix(word)?
+                        .rsplit(' ')
+                        .find(|t| !t.is_empty())?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        self.passed += number_before(" passed");
+        self.failed += number_before(" failed");
+    }
+}
+
+/// Like [`run_visible`], and also counts the tests cargo reports on standard output (also when
+/// the step fails, so a failed run still tells how many tests failed).
+pub fn run_counted(name: &str, cmd: &mut Command) -> (Counts, Result<()>) {
+    let mut counts = Counts::default();
+    let result = run_counting(name, cmd, &mut counts);
+    (counts, result)
+}
+
+fn run_counting(name: &str, cmd: &mut Command, counts: &mut Counts) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    announce(name);
+    let prog = program(cmd);
+    let spawn_error = |source| Error::Spawn {
+        step: name.to_owned(),
+        program: prog.clone(),
+        source,
+    };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            println!("{line}");
+            counts.add_line(&line);
+        }
+    }
+    let status = child.wait().map_err(spawn_error)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::StepFailed {
+            step: name.to_owned(),
+            status: status.to_string(),
+            log: None,
+            tail: Vec::new(),
+        })
+    }
+}
+
 /// Whether `cmd` runs and exits successfully (output discarded): used to probe for tools.
 pub fn probe(cmd: &mut Command) -> bool {
     cmd.stdin(Stdio::null())
@@ -117,4 +188,20 @@ pub fn probe(cmd: &mut Command) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn counts_cargo_test_result_lines() {
+        let mut c = Counts::default();
+        c.add_line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        c.add_line(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        c.add_line("test foo ... ok");
+        assert_eq!((c.passed, c.failed), (15, 2));
+    }
 }
