@@ -508,6 +508,34 @@ pub fn markdown(
             }
         );
     }
+    if !run.instructions.is_empty() {
+        let _ = writeln!(s, "## Instructions per operation (callgrind)\n");
+        let _ = writeln!(
+            s,
+            "`profile_pair` under `valgrind --tool=callgrind --toggle-collect=<function>` \
+             (`cargo build --release -p memserver-bench --bins && \
+             target/release/callgrind_counts --out counts.json`): pairs are one alloc + free of a \
+             64-byte object through a held guard, mixed steps one free + one allocation of the \
+             kmalloc trace, remote one object allocated on core 0 and freed on core 1 (from one \
+             thread, in batches of 64).\n"
+        );
+        let _ = writeln!(
+            s,
+            "| workload | operations | instructions | per operation |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|");
+        for c in &run.instructions {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} |",
+                c.function,
+                c.operations,
+                c.instructions,
+                c.per_op()
+            );
+        }
+        let _ = writeln!(s);
+    }
     if !msgs.is_empty() {
         let _ = writeln!(
             s,
@@ -622,7 +650,16 @@ mod tests {
         assert_eq!(buddy.verdict, Verdict::Met);
         let five = t.iter().find(|x| x.id == "5").unwrap();
         assert_eq!(five.verdict, Verdict::NotMeasured);
-        let md = markdown(&RunInfo::default(), &all, &[], &[]);
+        let run = RunInfo {
+            instructions: vec![crate::callgrind::Count {
+                function: "memserver_pairs".into(),
+                operations: 4,
+                instructions: 10,
+            }],
+            ..RunInfo::default()
+        };
+        let md = markdown(&run, &all, &[], &[]);
+        assert!(md.contains("| memserver_pairs | 4 | 10 | 2.5 |"));
         assert!(md
             .contains("| buddy_pair | buddy_system_allocator | 0 | 20.00 ns | 20.00 ns | 0.50× |"));
     }

@@ -156,12 +156,7 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     let live = Path::new(LIVE_SLABINFO);
     if std::fs::read_to_string(live).is_ok() {
         let live_json = out.join("memory-live.json");
-        replay(
-            paths,
-            live,
-            "this machine's live /proc/slabinfo",
-            &live_json,
-        )?;
+        replay(paths, live, "live", &live_json)?;
         memory.push(live_json);
     } else {
         step::announce(
@@ -226,7 +221,13 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     .arg(paths.root.join("BENCHMARKS.md"))
     .arg("--plot")
     .arg(&plot)
-    .args(["--plot-link", PLOT, "--command", command]);
+    .args(["--plot-link", PLOT, "--command", command])
+    .args([
+        "--priority",
+        nice.as_deref().unwrap_or("at normal priority"),
+    ])
+    .arg("--transport")
+    .arg(&messages);
     for m in &memory {
         cmd.arg("--memory").arg(m);
     }
