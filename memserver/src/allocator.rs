@@ -25,13 +25,13 @@ use crate::kmalloc::{
 };
 use crate::platform::MemRange;
 use crate::slab::array::Obj;
-use crate::slab::cache::{locate, Cache, Env};
+use crate::slab::cache::{locate, locate_entry, Cache, Env};
 use crate::slab::debug::{Track, TrackPair};
 use crate::slab::merge;
 use crate::slab::node::Holder;
 use crate::slab::node::List;
 use crate::slab::page_map::{state, Entry, PageMap, StateRef, MAX_REAL_CACHES};
-use crate::slab::percore::{CoreCache, CoreState, Handle, NO_CACHE};
+use crate::slab::percore::{CoreCache, CoreState, Handle, HotSlab, NO_CACHE};
 use crate::slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
     CreateError, DestroyError, FreeError, InitError, Invariant, KmallocError, Layout, NewSlab,
@@ -400,7 +400,7 @@ impl Allocator {
         let cache = reg.real(real).cache.clone();
         let mut cores = self.lock_cores();
         self.drain(&cache, &mut cores);
-        Ok(self.release_free(&cache, cache.min_partial))
+        Ok(self.release_free(&cache, cache.min_partial, &mut cores))
     }
 
     /// Drains every cache and returns every free slab to the buddy layer (what to do before
@@ -411,7 +411,7 @@ impl Allocator {
         let mut frames = 0;
         for (_, r) in reg.live_reals() {
             self.drain(&r.cache, &mut cores);
-            frames += self.release_free(&r.cache, 0);
+            frames += self.release_free(&r.cache, 0, &mut cores);
         }
         frames
     }
@@ -566,8 +566,19 @@ impl Allocator {
         }
     }
 
-    /// Releases free slabs beyond `keep` per node. All core locks must be held.
-    fn release_free(&self, cache: &Cache, keep: usize) -> usize {
+    /// Releases free slabs beyond `keep` per node (and forgets the cache's hot slabs). All core
+    /// locks must be held: `cores` are their guards.
+    fn release_free(
+        &self,
+        cache: &Cache,
+        keep: usize,
+        cores: &mut [spin::MutexGuard<'_, CoreState>],
+    ) -> usize {
+        for c in cores.iter_mut() {
+            if let Some(Some(cc)) = c.caches.get_mut(cache.real as usize) {
+                cc.hot_slab = None;
+            }
+        }
         let mut frames = 0;
         for n in cache.nodes.iter() {
             let recs = n.lock().release_free(keep);
@@ -709,6 +720,26 @@ impl Allocator {
                         core: ci as u8,
                         index: real as u32,
                     });
+                }
+                if let Some(h) = cc.as_ref().and_then(|cc| cc.hot_slab) {
+                    let home = self.topology.node_of(CoreId(ci as u8));
+                    let ok = match self.map.lookup(h.first) {
+                        Entry::Slab { cache, node, head } => {
+                            cache == real as u32
+                                && Some(node) == home
+                                && h.first
+                                    == self.map.frame_addr(head)
+                                        + cc.as_ref().map_or(0, |cc| cc.layout.obj_offset as usize)
+                                && h.states == self.map.state(head, 0)
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(Invariant::HotSlab {
+                            core: ci as u8,
+                            cache: real as u32,
+                        });
+                    }
                 }
             }
         }
@@ -926,22 +957,37 @@ impl<'a> CoreGuard<'a> {
     }
 
     /// One object of cache `id`.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, id: CacheId) -> Result<usize, AllocError> {
         let me = self.core.0;
         let st = &mut *self.state;
-        let Some(real) = st.resolve(id) else {
+        if let Some(real) = st.hot(id) {
+            if let Some(Some(cc)) = st.caches.get_mut(real) {
+                if let Some(a) = pop_unchecked_cache(cc, me) {
+                    return Ok(a);
+                }
+            }
+        }
+        self.alloc_miss(id)
+    }
+
+    /// `alloc` when `id` is not the hot handle, or the array had nothing to pop.
+    #[cold]
+    #[inline(never)]
+    fn alloc_miss(&mut self, id: CacheId) -> Result<usize, AllocError> {
+        let Some(real) = self.state.resolve_hot(id) else {
             return Err(AllocError::BadCache(id));
         };
-        if let Some(Some(cc)) = st.caches.get_mut(real) {
-            if !cc.checked {
-                if let Some(o) = cc.array.pop() {
-                    let s = o.state.get();
-                    if state::is_cached_by(s.load(Ordering::Relaxed), me) {
-                        s.store(state::allocated(me), Ordering::Release);
-                        return Ok(o.addr);
-                    }
-                }
+        self.alloc_real(real)
+    }
+
+    /// One object of the real cache `real` (resolved from a live handle).
+    #[inline(always)]
+    fn alloc_real(&mut self, real: usize) -> Result<usize, AllocError> {
+        let me = self.core.0;
+        if let Some(Some(cc)) = self.state.caches.get_mut(real) {
+            if let Some(a) = pop_unchecked_cache(cc, me) {
+                return Ok(a);
             }
         }
         self.alloc_slow(real)
@@ -970,9 +1016,19 @@ impl<'a> CoreGuard<'a> {
     }
 
     /// Frees `addr`, an object of cache `id`. Every free is validated; on error nothing changed.
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, id: CacheId, addr: usize) -> Result<(), FreeError> {
-        let Some(real) = self.state.resolve(id) else {
+        match self.state.hot(id) {
+            Some(real) => self.free_real(real, addr),
+            None => self.free_miss(id, addr),
+        }
+    }
+
+    /// `free` when `id` is not the hot handle.
+    #[cold]
+    #[inline(never)]
+    fn free_miss(&mut self, id: CacheId, addr: usize) -> Result<(), FreeError> {
+        let Some(real) = self.state.resolve_hot(id) else {
             return Err(FreeError::BadCache(id));
         };
         self.free_real(real, addr)
@@ -991,8 +1047,44 @@ impl<'a> CoreGuard<'a> {
         self.state.caches[real].as_ref().expect("live real cache")
     }
 
+    /// Frees `addr` as an object of the real cache `real`: inside the hot slab with no page map
+    /// read, else through `free_full`.
     #[inline(always)]
     fn free_real(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let me = self.core.0;
+        if let Some(Some(cc)) = self.state.caches.get_mut(real) {
+            if let Some(h) = cc.hot_slab {
+                let off = addr.wrapping_sub(h.first);
+                if off < cc.span {
+                    if let Some(idx) = cc.layout.index_of(off) {
+                        let st = h.states.nth(idx);
+                        if st.get().load(Ordering::Relaxed) == state::allocated(me) {
+                            // This core allocated it and holds it: a plain store takes it back.
+                            st.get()
+                                .store(state::cached(me, state::EVER), Ordering::Relaxed);
+                            let obj = Obj { addr, state: st };
+                            if !cc.array.push(obj) {
+                                self.free_slow(real, obj, self.node);
+                            }
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        self.free_full(real, addr)
+    }
+
+    /// `free_real` outside the hot slab (and every free of a checked cache).
+    #[inline(never)]
+    fn free_full(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let e = self.alloc.map.lookup(addr);
+        self.free_entry(real, addr, e)
+    }
+
+    /// Frees `addr` as an object of `real`, whose page map entry `e` was read.
+    #[inline(always)]
+    fn free_entry(&mut self, real: usize, addr: usize, e: Entry) -> Result<(), FreeError> {
         let map = &self.alloc.map;
         let me = self.core.0;
         let node = self.node;
@@ -1002,19 +1094,26 @@ impl<'a> CoreGuard<'a> {
         if cc.checked {
             return self.free_checked(real, addr);
         }
-        let (st, home) = locate(map, real as u32, &cc.layout, addr)?;
+        let at = locate_entry(map, e, real as u32, &cc.layout, addr)?;
+        let st = at.state;
         let s = st.get().load(Ordering::Relaxed);
         if s != state::allocated(me) {
-            return self.free_other(real, addr, st, home, s);
+            return self.free_other(real, addr, st, at.home, s);
         }
         // This core allocated it and holds it: a plain store takes it back (see `state`).
         st.get()
             .store(state::cached(me, state::EVER), Ordering::Relaxed);
         let obj = Obj { addr, state: st };
-        if home == node && cc.array.push(obj) {
-            return Ok(());
+        if at.home == node {
+            cc.hot_slab = Some(HotSlab {
+                first: at.first,
+                states: at.states,
+            });
+            if cc.array.push(obj) {
+                return Ok(());
+            }
         }
-        self.free_slow(real, obj, home);
+        self.free_slow(real, obj, at.home);
         Ok(())
     }
 
@@ -1080,6 +1179,7 @@ impl<'a> CoreGuard<'a> {
         let Some(Some(cc)) = caches.get_mut(real) else {
             return Err(AllocError::OutOfMemory);
         };
+        let cc: &mut CoreCache = cc;
         let o = loop {
             match cc.array.pop() {
                 // Stale entries (see `state`) are dropped.
@@ -1248,7 +1348,11 @@ impl<'a> CoreGuard<'a> {
     pub fn kmalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
         match class_of(size) {
             Some(_) if size == 0 => Err(KmallocError::ZeroSize),
-            Some(c) => self.alloc(set.caches[c]).map_err(|e| match e {
+            Some(c) => match self.state.resolve(set.caches[c]) {
+                Some(real) => self.alloc_real(real),
+                None => Err(AllocError::BadCache(set.caches[c])),
+            }
+            .map_err(|e| match e {
                 AllocError::BadCache(_) => KmallocError::BadSet,
                 AllocError::OutOfMemory => KmallocError::OutOfMemory,
                 AllocError::Corrupted(v) => KmallocError::Corrupted(v),
@@ -1302,16 +1406,17 @@ impl<'a> CoreGuard<'a> {
     /// Frees a kmalloc'd address (any object or large block of `set`'s owner).
     #[inline]
     pub fn kfree(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
-        match self.alloc.map.lookup(addr) {
+        let e = self.alloc.map.lookup(addr);
+        match e {
             Entry::Slab { cache, .. } => {
                 let owner = match self.state.caches.get(cache as usize) {
-                    Some(Some(cc)) => cc.cache.owner,
+                    Some(Some(cc)) => cc.owner,
                     _ => return Err(FreeError::NotOurs { addr }),
                 };
                 if owner != set.owner {
                     return Err(FreeError::ForeignOwner { addr });
                 }
-                self.free_real(cache as usize, addr)
+                self.free_entry(cache as usize, addr, e)
             }
             Entry::Large { .. } => self.kfree_large(set, addr),
             Entry::None if addr == 0 => Err(FreeError::Null),
@@ -1380,6 +1485,22 @@ impl<'a> CoreGuard<'a> {
             Entry::None => Err(FreeError::NotOurs { addr }),
         }
     }
+}
+
+/// Pops an object of an unchecked cache's array that this core holds (a stale entry, see
+/// `page_map::state`, is left to the slow path) and marks it allocated by `me`.
+#[inline(always)]
+fn pop_unchecked_cache(cc: &mut CoreCache, me: u8) -> Option<usize> {
+    if cc.checked {
+        return None;
+    }
+    let o = cc.array.pop()?;
+    let s = o.state.get();
+    if !state::is_cached_by(s.load(Ordering::Relaxed), me) {
+        return None;
+    }
+    s.store(state::allocated(me), Ordering::Release);
+    Some(o.addr)
 }
 
 fn not_allocated(addr: usize, s: u8, last_free: Option<Track>) -> FreeError {

@@ -233,6 +233,16 @@ fn node_of(map: &PageMap, addr: usize) -> NodeId {
     }
 }
 
+/// Where a checked object is: its state byte, home node, and its slab (first object's address
+/// and state byte).
+#[derive(Clone, Copy, Debug)]
+pub struct Located {
+    pub state: StateRef,
+    pub home: NodeId,
+    pub first: usize,
+    pub states: StateRef,
+}
+
 /// Checks that `addr` is the start of an object of real cache `real` laid out as `l`, and finds
 /// its state byte and home node. O(1), reads no object memory.
 #[inline(always)]
@@ -242,7 +252,19 @@ pub fn locate(
     l: &Layout,
     addr: usize,
 ) -> Result<(StateRef, NodeId), FreeError> {
-    let (cache, node, head) = match map.lookup(addr) {
+    locate_entry(map, map.lookup(addr), real, l, addr).map(|at| (at.state, at.home))
+}
+
+/// `locate` with the page map entry of `addr` already read.
+#[inline(always)]
+pub fn locate_entry(
+    map: &PageMap,
+    entry: Entry,
+    real: u32,
+    l: &Layout,
+    addr: usize,
+) -> Result<Located, FreeError> {
+    let (cache, node, head) = match entry {
         Entry::Slab { cache, node, head } => (cache, node, head),
         Entry::Large { .. } => return Err(FreeError::WrongCache { addr }),
         Entry::None if addr == 0 => return Err(FreeError::Null),
@@ -262,7 +284,15 @@ pub fn locate(
         return Err(FreeError::Interior { addr, object: slot });
     }
     match l.index_of(off) {
-        Some(idx) => Ok((map.state(head, idx), node)),
+        Some(idx) => {
+            let states = map.state(head, 0);
+            Ok(Located {
+                state: states.nth(idx),
+                home: node,
+                first,
+                states,
+            })
+        }
         None => Err(FreeError::Interior {
             addr,
             object: first + off / l.stride as usize * l.stride as usize,

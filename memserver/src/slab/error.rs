@@ -179,6 +179,11 @@ pub enum Invariant {
         cache: u32,
         slab: usize,
     },
+    /// A core's hot slab of a cache is not a live slab of that cache on the core's node.
+    HotSlab {
+        core: u8,
+        cache: u32,
+    },
     /// A per-core handle table disagrees with the registry.
     HandleTable {
         core: u8,

@@ -184,6 +184,15 @@ impl StateRef {
         unsafe { self.0.as_ref() }
     }
 
+    /// The state byte `idx` places after this one. The caller knows that byte lies in the same
+    /// slab's state bytes (this is object 0's and `idx` is below the slab's objects).
+    #[inline(always)]
+    pub fn nth(self, idx: usize) -> StateRef {
+        // SAFETY: non-null, since `wrapping_add` of a small `idx` to a heap pointer cannot wrap
+        // to zero; dereferenced only within the slab's state bytes (caller's contract above).
+        StateRef(unsafe { NonNull::new_unchecked(self.0.as_ptr().wrapping_add(idx)) })
+    }
+
     /// Index of this object in the state bytes starting at `base`.
     pub fn index_in(&self, base: *const AtomicU8) -> usize {
         (self.0.as_ptr() as usize - base as usize) / core::mem::size_of::<AtomicU8>()
