@@ -16,7 +16,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::buddy::Buddy;
 use crate::kmalloc::{
@@ -1078,13 +1078,19 @@ impl<'a> CoreGuard<'a> {
     /// `free_real` outside the hot slab (and every free of a checked cache).
     #[inline(never)]
     fn free_full(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
-        let e = self.alloc.map.lookup(addr);
-        self.free_entry(real, addr, e)
+        let (e, states) = self.alloc.map.lookup_states(addr);
+        self.free_entry(real, addr, e, states)
     }
 
     /// Frees `addr` as an object of `real`, whose page map entry `e` was read.
     #[inline(always)]
-    fn free_entry(&mut self, real: usize, addr: usize, e: Entry) -> Result<(), FreeError> {
+    fn free_entry(
+        &mut self,
+        real: usize,
+        addr: usize,
+        e: Entry,
+        states: *mut AtomicU8,
+    ) -> Result<(), FreeError> {
         let map = &self.alloc.map;
         let me = self.core.0;
         let node = self.node;
@@ -1094,7 +1100,7 @@ impl<'a> CoreGuard<'a> {
         if cc.checked {
             return self.free_checked(real, addr);
         }
-        let at = locate_entry(map, e, real as u32, &cc.layout, addr)?;
+        let at = locate_entry(map, e, states, real as u32, &cc.layout, addr)?;
         let st = at.state;
         let s = st.get().load(Ordering::Relaxed);
         if s != state::allocated(me) {
@@ -1344,7 +1350,7 @@ impl<'a> CoreGuard<'a> {
     }
 
     /// `size` bytes from `set`'s size classes, or a buddy block above 8 KiB.
-    #[inline]
+    #[inline(always)]
     pub fn kmalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
         match class_of(size) {
             Some(_) if size == 0 => Err(KmallocError::ZeroSize),
@@ -1404,9 +1410,9 @@ impl<'a> CoreGuard<'a> {
     }
 
     /// Frees a kmalloc'd address (any object or large block of `set`'s owner).
-    #[inline]
+    #[inline(always)]
     pub fn kfree(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
-        let e = self.alloc.map.lookup(addr);
+        let (e, states) = self.alloc.map.lookup_states(addr);
         match e {
             Entry::Slab { cache, .. } => {
                 let owner = match self.state.caches.get(cache as usize) {
@@ -1416,7 +1422,7 @@ impl<'a> CoreGuard<'a> {
                 if owner != set.owner {
                     return Err(FreeError::ForeignOwner { addr });
                 }
-                self.free_entry(cache as usize, addr, e)
+                self.free_entry(cache as usize, addr, e, states)
             }
             Entry::Large { .. } => self.kfree_large(set, addr),
             Entry::None if addr == 0 => Err(FreeError::Null),

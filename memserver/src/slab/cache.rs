@@ -10,7 +10,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, AtomicU8};
 
 use super::array::Obj;
 use super::debug::Checks;
@@ -252,14 +252,17 @@ pub fn locate(
     l: &Layout,
     addr: usize,
 ) -> Result<(StateRef, NodeId), FreeError> {
-    locate_entry(map, map.lookup(addr), real, l, addr).map(|at| (at.state, at.home))
+    let (entry, states) = map.lookup_states(addr);
+    locate_entry(map, entry, states, real, l, addr).map(|at| (at.state, at.home))
 }
 
-/// `locate` with the page map entry of `addr` already read.
+/// `locate` with the page map entry of `addr` and its state bytes pointer already read
+/// (`PageMap::lookup_states`).
 #[inline(always)]
 pub fn locate_entry(
     map: &PageMap,
     entry: Entry,
+    states: *mut AtomicU8,
     real: u32,
     l: &Layout,
     addr: usize,
@@ -275,17 +278,9 @@ pub fn locate_entry(
     }
     let first = map.frame_addr(head) + l.obj_offset as usize;
     let off = addr.wrapping_sub(first);
-    if off >= l.span() as usize {
-        let slot = if addr < first {
-            first
-        } else {
-            first + (l.span() - l.stride) as usize
-        };
-        return Err(FreeError::Interior { addr, object: slot });
-    }
     match l.index_of(off) {
-        Some(idx) => {
-            let states = map.state(head, 0);
+        Some(idx) if idx < l.objects as usize => {
+            let states = StateRef::from_base(states, 0);
             Ok(Located {
                 state: states.nth(idx),
                 home: node,
@@ -293,9 +288,20 @@ pub fn locate_entry(
                 states,
             })
         }
-        None => Err(FreeError::Interior {
-            addr,
-            object: first + off / l.stride as usize * l.stride as usize,
-        }),
+        _ => Err(interior(l, first, addr)),
     }
+}
+
+/// The error for `addr`, inside the slab whose first object is at `first` but not at an object's
+/// start: the object it points into (or the nearest one).
+#[cold]
+fn interior(l: &Layout, first: usize, addr: usize) -> FreeError {
+    let object = if addr < first {
+        first
+    } else if addr - first >= l.span() as usize {
+        first + (l.span() - l.stride) as usize
+    } else {
+        first + (addr - first) / l.stride as usize * l.stride as usize
+    };
+    FreeError::Interior { addr, object }
 }

@@ -1,10 +1,10 @@
 //! The per-frame side table (like Linux's `struct page` → slab): for every frame of the managed
-//! span, which slab (real cache, node, head frame) or large kmalloc block owns it; and for every
-//! slab head, a pointer to that slab's per-object state bytes. This is what makes every free
-//! checkable in O(1) from the address alone, with no read of object memory.
+//! span, which slab (real cache, node, head frame) or large kmalloc block owns it, and beside it
+//! (same 16-byte slot, so one cache line) a pointer to that slab's per-object state bytes. This is
+//! what makes every free checkable in O(1) from the address alone, with no read of object memory.
 //!
-//! Concurrency: entries and state pointers are atomics. A slab is published (state pointer, then
-//! entries with `Release`) by the core that creates it, under that cache's node lock, before any
+//! Concurrency: entries and state pointers are atomics. A slab is published (per frame: state
+//! pointer, then entry with `Release`) by the core that creates it, under that cache's node lock, before any
 //! of its objects is handed out; readers load entries with `Acquire`. Entries of a slab are
 //! cleared, and its state bytes dropped, only while all core locks are held (see `slab` module
 //! docs), and every reader holds a core lock: a [`StateRef`] never outlives its slab.
@@ -184,6 +184,16 @@ impl StateRef {
         unsafe { self.0.as_ref() }
     }
 
+    /// The state byte of object `idx` of the slab whose state bytes start at `base` (read from a
+    /// page map slot holding a slab entry, so non-null), `idx` checked against its objects.
+    #[inline(always)]
+    pub fn from_base(base: *mut AtomicU8, idx: usize) -> StateRef {
+        debug_assert!(!base.is_null());
+        // SAFETY: `base` points to the slab's state bytes (published before the entry the caller
+        // read) and `idx` is below its objects; `wrapping_add` keeps this free of UB regardless.
+        StateRef(unsafe { NonNull::new_unchecked(base.wrapping_add(idx)) })
+    }
+
     /// The state byte `idx` places after this one. The caller knows that byte lies in the same
     /// slab's state bytes (this is object 0's and `idx` is below the slab's objects).
     #[inline(always)]
@@ -199,13 +209,21 @@ impl StateRef {
     }
 }
 
+/// One frame's word of the side table and its slab's state bytes, side by side so that a free
+/// reads both from one cache line.
+#[derive(Debug)]
+#[repr(C, align(16))]
+struct Slot {
+    entry: AtomicU64,
+    /// The state bytes of the slab owning this frame (null when none).
+    states: AtomicPtr<AtomicU8>,
+}
+
 /// The side table over `[lo, lo + frames * PAGE_SIZE)`.
 #[derive(Debug)]
 pub struct PageMap {
     lo: usize,
-    entries: Box<[AtomicU64]>,
-    /// At each slab's head frame: its state bytes.
-    states: Box<[AtomicPtr<AtomicU8>]>,
+    slots: Box<[Slot]>,
     /// At each slab's head frame: its record index in its `NodeCache`.
     recs: Box<[AtomicU32]>,
 }
@@ -223,14 +241,15 @@ impl PageMap {
                 frames,
             });
         }
-        let entries: Vec<AtomicU64> = (0..span_frames).map(|_| AtomicU64::new(0)).collect();
-        let states: Vec<AtomicPtr<AtomicU8>> = (0..span_frames)
-            .map(|_| AtomicPtr::new(ptr::null_mut()))
+        let slots: Vec<Slot> = (0..span_frames)
+            .map(|_| Slot {
+                entry: AtomicU64::new(0),
+                states: AtomicPtr::new(ptr::null_mut()),
+            })
             .collect();
         Ok(PageMap {
             lo,
-            entries: entries.into_boxed_slice(),
-            states: states.into_boxed_slice(),
+            slots: slots.into_boxed_slice(),
             recs: (0..span_frames).map(|_| AtomicU32::new(0)).collect(),
         })
     }
@@ -239,7 +258,7 @@ impl PageMap {
     #[inline(always)]
     pub fn frame_of(&self, addr: usize) -> Option<u32> {
         let f = addr.wrapping_sub(self.lo) >> PAGE_SHIFT;
-        (f < self.entries.len()).then_some(f as u32)
+        (f < self.slots.len()).then_some(f as u32)
     }
 
     #[inline(always)]
@@ -249,16 +268,29 @@ impl PageMap {
 
     #[inline(always)]
     pub fn lookup(&self, addr: usize) -> Entry {
-        match self.entries.get(addr.wrapping_sub(self.lo) >> PAGE_SHIFT) {
-            Some(e) => Entry::decode(e.load(Ordering::Acquire)),
+        match self.slots.get(addr.wrapping_sub(self.lo) >> PAGE_SHIFT) {
+            Some(s) => Entry::decode(s.entry.load(Ordering::Acquire)),
             None => Entry::None,
         }
     }
 
+    /// `lookup`, plus the state bytes of the slab owning `addr`'s frame (object 0's state; null
+    /// unless the entry is a slab), read from the same slot.
+    #[inline(always)]
+    pub fn lookup_states(&self, addr: usize) -> (Entry, *mut AtomicU8) {
+        match self.slots.get(addr.wrapping_sub(self.lo) >> PAGE_SHIFT) {
+            Some(s) => (
+                Entry::decode(s.entry.load(Ordering::Acquire)),
+                s.states.load(Ordering::Relaxed),
+            ),
+            None => (Entry::None, ptr::null_mut()),
+        }
+    }
+
     pub fn entry_at(&self, frame: u32) -> Entry {
-        self.entries
-            .get(frame as usize)
-            .map_or(Entry::None, |e| Entry::decode(e.load(Ordering::Acquire)))
+        self.slots.get(frame as usize).map_or(Entry::None, |s| {
+            Entry::decode(s.entry.load(Ordering::Acquire))
+        })
     }
 
     /// The state byte of object `idx` of the slab whose head frame is `head`.
@@ -267,16 +299,13 @@ impl PageMap {
     /// objects per slab.
     #[inline(always)]
     pub fn state(&self, head: u32, idx: usize) -> StateRef {
-        let base = self.states[head as usize].load(Ordering::Relaxed);
-        debug_assert!(!base.is_null());
-        // SAFETY: `base` points to the slab's `objects` state bytes (published before the entry
-        // the caller read) and `idx < objects`; `wrapping_add` keeps this free of UB regardless.
-        StateRef(unsafe { NonNull::new_unchecked(base.wrapping_add(idx)) })
+        let base = self.slots[head as usize].states.load(Ordering::Relaxed);
+        StateRef::from_base(base, idx)
     }
 
     /// The state bytes base of the slab at `head` (null when none).
     pub fn states_base(&self, head: u32) -> *const AtomicU8 {
-        self.states[head as usize].load(Ordering::Relaxed)
+        self.slots[head as usize].states.load(Ordering::Relaxed)
     }
 
     /// The record index of the slab at `head` (meaningful under its node lock).
@@ -295,26 +324,27 @@ impl PageMap {
         rec: u32,
     ) {
         self.recs[head as usize].store(rec, Ordering::Relaxed);
-        self.states[head as usize].store(states.as_ptr() as *mut AtomicU8, Ordering::Relaxed);
         let e = Entry::Slab { cache, node, head }.encode();
-        for f in head as usize..head as usize + frames {
-            self.entries[f].store(e, Ordering::Release);
+        let base = states.as_ptr() as *mut AtomicU8;
+        for s in &self.slots[head as usize..head as usize + frames] {
+            s.states.store(base, Ordering::Relaxed);
+            s.entry.store(e, Ordering::Release);
         }
     }
 
     pub fn publish_large(&self, head: u32, frames: usize, node: NodeId) {
         let e = Entry::Large { node, head }.encode();
-        for f in head as usize..head as usize + frames {
-            self.entries[f].store(e, Ordering::Release);
+        for s in &self.slots[head as usize..head as usize + frames] {
+            s.entry.store(e, Ordering::Release);
         }
     }
 
     /// Forgets the slab or large block of `frames` frames at `head`.
     pub fn clear(&self, head: u32, frames: usize) {
-        for f in head as usize..head as usize + frames {
-            self.entries[f].store(0, Ordering::Release);
+        for s in &self.slots[head as usize..head as usize + frames] {
+            s.entry.store(0, Ordering::Release);
+            s.states.store(ptr::null_mut(), Ordering::Relaxed);
         }
-        self.states[head as usize].store(ptr::null_mut(), Ordering::Relaxed);
     }
 }
 
