@@ -146,12 +146,7 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     }
     let mut memory: Vec<PathBuf> = Vec::new();
     let sample_json = out.join("memory-sample.json");
-    replay(
-        paths,
-        &paths.root.join(SAMPLE_SLABINFO),
-        "sample",
-        &sample_json,
-    )?;
+    replay(paths, Path::new(SAMPLE_SLABINFO), "sample", &sample_json)?;
     memory.push(sample_json);
     let live = Path::new(LIVE_SLABINFO);
     if std::fs::read_to_string(live).is_ok() {
