@@ -13,10 +13,12 @@ mod failure;
 mod frames;
 mod harness;
 mod heap;
+mod ms_bench;
 mod ms_scenario;
 mod numa;
 mod scenario;
 mod service;
+mod uart;
 
 use sel4::BootInfo;
 use sel4_root_task::debug_println;
@@ -68,6 +70,11 @@ pub mod images {
         MS_ROGUE,
         "MEMSERVER_CLIENT_MS_ROGUE_ELF"
     );
+    image!(
+        /// Memory-server client: the on-target bench.
+        MS_BENCH,
+        "MEMSERVER_CLIENT_MS_BENCH_ELF"
+    );
 }
 
 fn main(bootinfo: &BootInfo<'static>) -> ! {
@@ -80,6 +87,13 @@ fn main(bootinfo: &BootInfo<'static>) -> ! {
     );
     let mut harness = harness::Harness::default();
     if let Some(mut env) = scenario::boot(bootinfo, &mut harness) {
+        if let Err(e) = uart::init(bootinfo, &mut env) {
+            let what = e.what();
+            harness.record(
+                "release_console_on_the_uart",
+                Err(failure::Failure::Prerequisite { what }),
+            );
+        }
         scenario::run_all(bootinfo, &mut env, &mut harness);
         match heap::init(&mut env.alloc) {
             Ok(()) => ms_scenario::run_all(&mut env, bootinfo.num_nodes() as usize, &mut harness),

@@ -82,6 +82,7 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         ),
     );
     h.record_ms("batches_through_magazines", batches(env, ms, h));
+    crate::ms_bench::run_all(env, ms, h);
     h.record_ms(
         "global_alloc_in_a_client",
         one(
@@ -175,7 +176,7 @@ fn start_server_threads(env: &mut Env, cores: usize) -> Result<(), MsFailure> {
 }
 
 /// Serves core 0 here until its clients are done, then waits for the other cores' threads.
-fn serve_all(ms: &MemServer) -> Result<(), MsFailure> {
+pub(crate) fn serve_all(ms: &MemServer) -> Result<(), MsFailure> {
     ms.serve(CORE, true);
     for core in 1..ms.endpoints.len() {
         if !ms.wait_idle(core) {
@@ -185,7 +186,7 @@ fn serve_all(ms: &MemServer) -> Result<(), MsFailure> {
     Ok(())
 }
 
-fn start(
+pub(crate) fn start(
     env: &mut Env,
     ms: &MemServer,
     elf: &[u8],
@@ -224,7 +225,7 @@ fn start_on(
 }
 
 /// The outcome of client `index`: done with no failed check.
-fn outcome(ms: &MemServer, index: usize) -> Result<(), MsFailure> {
+pub(crate) fn outcome(ms: &MemServer, index: usize) -> Result<(), MsFailure> {
     let state = ms.with_client(index, |c| (c.id, c.ending, c.checks_failed));
     let Some((id, ending, failed_here)) = state else {
         return Err(MsFailure::Setup("client vanished"));
@@ -246,7 +247,7 @@ fn outcome(ms: &MemServer, index: usize) -> Result<(), MsFailure> {
     }
 }
 
-fn reclaim_all(ms: &MemServer) {
+pub(crate) fn reclaim_all(ms: &MemServer) {
     for i in 0..crate::service::MAX_CLIENTS {
         if let Err(e) = ms.reclaim(i) {
             debug_println!("memserver: reclaim of client {i} failed: {e:?}");
@@ -269,7 +270,7 @@ fn one(
     r
 }
 
-fn figures(ms: &MemServer, index: usize, id: Word) -> Vec<Word> {
+pub(crate) fn figures(ms: &MemServer, index: usize, id: Word) -> Vec<Word> {
     ms.with_client(index, |c| {
         c.figures
             .iter()

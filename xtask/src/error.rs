@@ -36,6 +36,8 @@ pub enum Error {
     Boot(crate::qemu::BootFailure),
     /// Parts of `cargo xtask test` failed (each already reported).
     PartsFailed(Vec<String>),
+    /// The on-target bench did not print this `measure` line.
+    MissingMeasure(String),
 }
 
 impl Error {
@@ -87,6 +89,9 @@ impl fmt::Display for Error {
             }
             Error::Boot(failure) => write!(f, "{failure}"),
             Error::PartsFailed(parts) => write!(f, "failed parts: {}", parts.join(", ")),
+            Error::MissingMeasure(name) => {
+                write!(f, "the on-target bench printed no `measure {name}`")
+            }
         }
     }
 }

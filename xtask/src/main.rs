@@ -3,6 +3,7 @@
 //! streaming the console; `test` installs what is missing, runs the host test suite, then the
 //! on-target harness. Every external step announces itself on one line (`[xtask] ...`).
 mod bench;
+mod bench_target;
 mod error;
 mod images;
 mod kernel;
@@ -25,6 +26,10 @@ commands:
   test    install what is missing, run the host tests, then the on-target harness under QEMU
   run     build everything and boot QEMU, streaming the console (stops at `N passed, M failed`)
   build   build the kernel, the root task, the clients and the loader; print the image paths
+  bench-target
+          issue 6 target 5 on the release kernel under QEMU -icount: instructions per
+          alloc+free pair through magazines, per alloc/free with magazines off vs a bare round
+          trip; writes target/bench-report/on-target.md
   setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
           rustup: aarch64-unknown-none)
 options (run, build):
@@ -226,6 +231,7 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         "bench" => bench::bench(&paths, rest),
+        "bench-target" if rest.is_empty() => bench_target::run(&paths, &logs),
         "run" => {
             let opts = parse_options(rest)?;
             let image = build_all(&paths, &logs, &opts)?;

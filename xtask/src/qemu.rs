@@ -46,6 +46,15 @@ pub struct BootConfig {
 pub struct Passed {
     pub passed: u64,
     pub elapsed: Duration,
+    /// The `measure <name> <value>` lines, in order.
+    pub measures: Vec<(String, u64)>,
+}
+
+/// `measure <name> <value>` as printed by the root task's harness.
+pub fn measure_line(line: &str) -> Option<(String, u64)> {
+    let mut it = line.trim().strip_prefix("measure ")?.split(' ');
+    let (name, value) = (it.next()?, it.next()?.parse().ok()?);
+    it.next().is_none().then(|| (name.to_owned(), value))
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +226,7 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
         spawn_reader(err, tx);
     }
     let mut last: VecDeque<String> = VecDeque::new();
+    let mut measures = Vec::new();
     let mut open_streams = 2;
     let fail = |child: &mut Child, kind, last: &VecDeque<String>| {
         stop(child);
@@ -236,12 +246,17 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
                     last.pop_front();
                 }
                 last.push_back(line.clone());
+                measures.extend(measure_line(&line));
                 if let Some((passed, failed)) = closing_line(&line) {
                     let elapsed = start.elapsed();
                     stop(&mut child);
                     return match (passed, failed) {
                         (0, 0) => fail(&mut child, BootFailureKind::NoTests, &last),
-                        (p, 0) => Ok(Passed { passed: p, elapsed }),
+                        (p, 0) => Ok(Passed {
+                            passed: p,
+                            elapsed,
+                            measures,
+                        }),
                         (passed, failed) => fail(
                             &mut child,
                             BootFailureKind::TestsFailed { passed, failed },
@@ -281,6 +296,14 @@ mod tests {
         assert_eq!(closing_line("test x passed, 0 failed"), None);
         assert_eq!(closing_line("7 passed, 0 failed!"), None);
         assert_eq!(closing_line("7 passed"), None);
+    }
+
+    #[test]
+    fn measure_lines_are_parsed_exactly() {
+        assert_eq!(measure_line("measure a_b 42"), Some(("a_b".into(), 42)));
+        assert_eq!(measure_line("measure a 4 2"), None);
+        assert_eq!(measure_line("measure a x"), None);
+        assert_eq!(measure_line("test a ... ok"), None);
     }
 
     #[test]

@@ -61,6 +61,20 @@ pub mod figure {
     pub const ALLOC_1000_INSTRUCTIONS: u64 = 7;
     /// The same for 1000 frees, drains included.
     pub const FREE_1000_INSTRUCTIONS: u64 = 8;
+    /// `ms-bench`: objects (or alloc+free pairs) in the measured window.
+    pub const BENCH_OBJECTS: u64 = 9;
+    /// `ms-bench`: guest instructions of the window's alloc+free pairs through magazines.
+    pub const BENCH_PAIR_INSTRUCTIONS: u64 = 10;
+    /// `ms-bench`: messages sent in the measured window.
+    pub const BENCH_MESSAGES: u64 = 11;
+    /// `ms-bench`: guest instructions of the window's allocations, magazines off.
+    pub const BENCH_ALLOC_INSTRUCTIONS: u64 = 12;
+    /// `ms-bench`: guest instructions of the window's frees, magazines off.
+    pub const BENCH_FREE_INSTRUCTIONS: u64 = 13;
+    /// `ms-bench`: guest instructions of alloc-then-free pairs that never leave the magazine.
+    pub const BENCH_LOCAL_PAIR_INSTRUCTIONS: u64 = 14;
+    /// `ms-bench`: the wire handle of its cache (the root task times the server's own work on it).
+    pub const BENCH_CACHE_HANDLE: u64 = 15;
 }
 
 /// Whether `label` is a harness message.
@@ -138,6 +152,15 @@ pub mod mode {
         pub const EXIT: u64 = 3;
         /// Frees a large block, then reads it (must fault: the block is unmapped at its free).
         pub const USE_AFTER_FREE: u64 = 4;
+    }
+    /// `ms-bench`.
+    pub mod bench {
+        /// Bursts of alloc then free through magazines of 32 (refills and drains amortised).
+        pub const MAGAZINES: u64 = 1;
+        /// Magazines off: one message per alloc and per free.
+        pub const DIRECT: u64 = 2;
+        /// Alloc-then-free pairs of the `MAGAZINES` mode that stay inside the magazine.
+        pub const LOCAL_PAIRS: u64 = 4096;
     }
 }
 

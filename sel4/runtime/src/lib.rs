@@ -15,7 +15,7 @@ mod panic;
 #[cfg(all(target_arch = "aarch64", feature = "child"))]
 mod child_entry;
 
-pub use console::Console;
+pub use console::{set_uart, Console};
 pub use panic::{set_panic_behaviour, PanicBehaviour};
 
 #[doc(hidden)]

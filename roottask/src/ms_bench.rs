@@ -1,0 +1,141 @@
+//! The on-target bench (issue 6, target 5): runs the `ms-bench` client once with magazines of 32
+//! and once with magazines off, checks that its checks passed, and prints its figures as
+//! `measure <name> <value>` lines (guest instructions under QEMU `-icount shift=0`; meaningful on
+//! the release kernel, which `cargo xtask bench` boots). The bare register-only round trip of the
+//! same image is the echo test's `ipc_round_trip_4_registers_instructions`.
+
+use crate::failure::MsFailure;
+use crate::harness::Harness;
+use crate::images;
+use crate::ms_scenario::{figures, outcome, reclaim_all, serve_all, start};
+use crate::scenario::Env;
+use crate::service::MemServer;
+use memserver::server::Quota;
+use memserver_client_sel4::abi::{figure, mode};
+use memserver_protocol::ops::{AllocReq, FreeReq};
+use memserver_protocol::{Message, Request};
+use sel4::pmu::cycle_counter;
+use sel4::Word;
+
+/// Objects of the dispatch-only measurement.
+const DISPATCH_OBJECTS: usize = 256;
+
+/// Runs both modes, one harness test each.
+pub fn run_all(env: &mut Env, ms: &MemServer, h: &mut Harness) {
+    h.record_ms(
+        "bench_alloc_free_through_magazines",
+        bench(env, ms, h, mode::bench::MAGAZINES),
+    );
+    h.record_ms(
+        "bench_one_message_per_operation",
+        bench(env, ms, h, mode::bench::DIRECT),
+    );
+}
+
+fn bench(env: &mut Env, ms: &MemServer, h: &Harness, m: Word) -> Result<(), MsFailure> {
+    let result = (|| {
+        let i = start(env, ms, images::MS_BENCH, 1, m, 0, Quota::UNLIMITED)?;
+        serve_all(ms)?;
+        outcome(ms, i)?;
+        let one = |id| figures(ms, i, id).first().copied();
+        let objects = one(figure::BENCH_OBJECTS)
+            .filter(|&n| n > 0)
+            .ok_or(MsFailure::Setup("bench figures missing"))?;
+        let messages = one(figure::BENCH_MESSAGES).unwrap_or(0);
+        let print = |name: &str, total: Option<Word>, per: Word| {
+            if let Some(t) = total {
+                h.measure(&alloc::format!("{name}_total"), t);
+                h.measure(name, t / per);
+            }
+        };
+        if m == mode::bench::MAGAZINES {
+            print(
+                "bench_magazine_pair_instructions",
+                one(figure::BENCH_PAIR_INSTRUCTIONS),
+                objects,
+            );
+            print(
+                "bench_magazine_local_pair_instructions",
+                one(figure::BENCH_LOCAL_PAIR_INSTRUCTIONS),
+                mode::bench::LOCAL_PAIRS,
+            );
+            h.measure("bench_magazine_objects", objects);
+            h.measure("bench_magazine_messages", messages);
+        } else {
+            print(
+                "bench_direct_alloc_instructions",
+                one(figure::BENCH_ALLOC_INSTRUCTIONS),
+                objects,
+            );
+            print(
+                "bench_direct_free_instructions",
+                one(figure::BENCH_FREE_INSTRUCTIONS),
+                objects,
+            );
+            h.measure("bench_direct_objects", objects);
+            h.measure("bench_direct_messages", messages);
+            if let Some(handle) = one(figure::BENCH_CACHE_HANDLE) {
+                let badge = ms
+                    .with_client(i, |c| c.badge)
+                    .ok_or(MsFailure::Setup("bench client vanished"))?;
+                let (alloc, free) = dispatch_only(ms, badge, handle)?;
+                h.measure("bench_server_dispatch_alloc_instructions", alloc);
+                h.measure("bench_server_dispatch_free_instructions", free);
+                let (running, lookup) = serve_loop_lookups(ms, i);
+                h.measure("bench_serve_loop_any_running_instructions", running);
+                h.measure("bench_serve_loop_client_lookup_instructions", lookup);
+            }
+        }
+        Ok(())
+    })();
+    reclaim_all(ms);
+    result
+}
+
+/// The server's own work per alloc and per free (request decode, validation, allocator, reply
+/// encode), without IPC and without the serve loop: `DISPATCH_OBJECTS` allocations then as many
+/// frees of the finished bench client's cache, dispatched from here on core 0 (whose serve loop
+/// is idle now). Every object goes back, so the client's accounting ends where it was.
+fn dispatch_only(ms: &MemServer, badge: Word, handle: Word) -> Result<(Word, Word), MsFailure> {
+    let mut msg = Message::default();
+    let mut objs = [0 as Word; DISPATCH_OBJECTS];
+    let send = |msg: &mut Message, req: Request| {
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        ms.server.dispatch(0, badge, msg);
+        (msg.label == 0).then_some(msg.words[0])
+    };
+    let t0 = cycle_counter();
+    for o in objs.iter_mut() {
+        *o = send(&mut msg, Request::Alloc(AllocReq { handle, flags: 0 }))
+            .ok_or(MsFailure::Setup("dispatched alloc refused"))?;
+    }
+    let t1 = cycle_counter();
+    for &addr in &objs {
+        send(&mut msg, Request::Free(FreeReq { handle, addr }))
+            .ok_or(MsFailure::Setup("dispatched free refused"))?;
+    }
+    let t2 = cycle_counter();
+    let n = DISPATCH_OBJECTS as Word;
+    Ok((t1.wrapping_sub(t0) / n, t2.wrapping_sub(t1) / n))
+}
+
+/// Two lookups the serve loop makes for every message, timed alone: whether a client of core 0
+/// still runs (the loop's condition, over the whole client table) and the client's entry by its
+/// index (the badge check).
+fn serve_loop_lookups(ms: &MemServer, index: usize) -> (Word, Word) {
+    const N: Word = 256;
+    let mut seen = 0;
+    let t0 = cycle_counter();
+    for _ in 0..N {
+        seen += Word::from(ms.any_running(0));
+    }
+    let t1 = cycle_counter();
+    for _ in 0..N {
+        seen += ms.with_client(index, |c| c.badge).unwrap_or(0);
+    }
+    let t2 = cycle_counter();
+    core::hint::black_box(seen);
+    (t1.wrapping_sub(t0) / N, t2.wrapping_sub(t1) / N)
+}

@@ -1,0 +1,191 @@
+//! Owns `cargo xtask bench-target`: issue 6's target 5, on target. Builds the memory-server image
+//! on the release kernel (one core), boots it under QEMU with `-icount shift=0,sleep=off` (guest
+//! instruction counts exact and repeatable), takes the root task's `measure` lines, and turns
+//! them into the target-5 rows: instructions per alloc+free pair through magazines of 32 (goal
+//! at most 100) with messages per object, and per alloc and per free with magazines off against
+//! the bare register-only round trip of the same image (goal at most 1.3x). Writes the rows to
+//! `<target>/bench-report/on-target.md` and the raw figures to `on-target.txt`.
+use crate::error::{Error, Result};
+use crate::images::RootTask;
+use crate::kernel::{Flavor, KernelConfig};
+use crate::paths::Paths;
+use crate::step::Logs;
+use crate::Options;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The command that reproduces the rows.
+pub const COMMAND: &str = "cargo xtask bench-target";
+const PAIR_GOAL: f64 = 100.0;
+const DIRECT_GOAL: f64 = 1.3;
+
+/// The figures of one boot, by measure name.
+pub type Measures = BTreeMap<String, u64>;
+
+/// Builds and boots the release bench image; returns its measure lines.
+pub fn measure(paths: &Paths, logs: &Logs) -> Result<Measures> {
+    let opts = Options {
+        kernel: KernelConfig {
+            flavor: Flavor::Release,
+            nodes: 1,
+        },
+        root: Some(RootTask::Memserver),
+        timeout: Duration::from_secs(300),
+        icount: true,
+    };
+    let image = crate::build_all(paths, logs, &opts)?;
+    let passed = crate::qemu::boot(&crate::qemu::BootConfig {
+        loader: image.loader,
+        cores: 1,
+        icount: true,
+        timeout: opts.timeout,
+        echo: false,
+    })
+    .map_err(Error::Boot)?;
+    Ok(passed.measures.into_iter().collect())
+}
+
+/// One row of the target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub what: String,
+    pub goal: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+fn get(m: &Measures, name: &str) -> Result<u64> {
+    m.get(name)
+        .copied()
+        .ok_or_else(|| Error::MissingMeasure(name.to_owned()))
+}
+
+/// Per-object figure from a `<name>_total` over `objects`.
+fn per(m: &Measures, name: &str, objects: &str) -> Result<f64> {
+    Ok(get(m, &format!("{name}_total"))? as f64 / get(m, objects)?.max(1) as f64)
+}
+
+/// The target-5 rows from one boot's measures.
+pub fn rows(m: &Measures) -> Result<Vec<Row>> {
+    let rt = get(m, "ipc_round_trip_4_registers_instructions")? as f64;
+    let pair = per(
+        m,
+        "bench_magazine_pair_instructions",
+        "bench_magazine_objects",
+    )?;
+    let local = get(m, "bench_magazine_local_pair_instructions")?;
+    let msgs = get(m, "bench_magazine_messages")? as f64 / get(m, "bench_magazine_objects")? as f64;
+    let alloc = per(m, "bench_direct_alloc_instructions", "bench_direct_objects")?;
+    let free = per(m, "bench_direct_free_instructions", "bench_direct_objects")?;
+    let server = |name| {
+        m.get(name)
+            .map(|v| format!("; the server's dispatch alone {v}"))
+            .unwrap_or_default()
+    };
+    Ok(vec![
+        Row {
+            what: "on target (release kernel, QEMU -icount): alloc+free pair of a 64 B object \
+                   through magazines of 32, bursts of 256, steady state"
+                .into(),
+            goal: format!("≤ {PAIR_GOAL} guest instructions per pair"),
+            measured: format!(
+                "{pair:.0} instructions per pair, {msgs:.4} messages per object (1/{:.0}); \
+                 {local} per pair that stays in the magazine",
+                1.0 / msgs
+            ),
+            met: pair <= PAIR_GOAL,
+        },
+        Row {
+            what: "on target: one alloc, magazines off (one register-only IPC)".into(),
+            goal: format!("≤ {DIRECT_GOAL}× a bare round trip ({rt:.0} instructions)"),
+            measured: format!(
+                "{:.2}× ({alloc:.0} instructions{})",
+                alloc / rt,
+                server("bench_server_dispatch_alloc_instructions")
+            ),
+            met: alloc / rt <= DIRECT_GOAL,
+        },
+        Row {
+            what: "on target: one free, magazines off (one register-only IPC)".into(),
+            goal: format!("≤ {DIRECT_GOAL}× a bare round trip ({rt:.0} instructions)"),
+            measured: format!(
+                "{:.2}× ({free:.0} instructions{})",
+                free / rt,
+                server("bench_server_dispatch_free_instructions")
+            ),
+            met: free / rt <= DIRECT_GOAL,
+        },
+    ])
+}
+
+/// The rows as Markdown table lines (`| 5 | what | goal | measured | met | command |`).
+pub fn markdown(rows: &[Row]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "| 5 | {} | {} | {} | {} | `{COMMAND}` |\n",
+                r.what,
+                r.goal,
+                r.measured,
+                if r.met { "met" } else { "NOT met" }
+            )
+        })
+        .collect()
+}
+
+/// `cargo xtask bench-target`.
+pub fn run(paths: &Paths, logs: &Logs) -> Result<()> {
+    let m = measure(paths, logs)?;
+    let dir = paths.target.join("bench-report");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+    let raw: String = m
+        .iter()
+        .map(|(k, v)| format!("measure {k} {v}\n"))
+        .collect();
+    let raw_path = dir.join("on-target.txt");
+    std::fs::write(&raw_path, raw).map_err(|e| Error::io("cannot write", &raw_path, e))?;
+    let table = markdown(&rows(&m)?);
+    let md = dir.join("on-target.md");
+    std::fs::write(&md, &table).map_err(|e| Error::io("cannot write", &md, e))?;
+    print!("{table}");
+    println!("[xtask] wrote {} and {}", md.display(), raw_path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Measures {
+        [
+            ("ipc_round_trip_4_registers_instructions", 400),
+            ("bench_magazine_pair_instructions_total", 2048 * 90),
+            ("bench_magazine_local_pair_instructions", 40),
+            ("bench_magazine_objects", 2048),
+            ("bench_magazine_messages", 128),
+            ("bench_direct_alloc_instructions_total", 2048 * 500),
+            ("bench_direct_free_instructions_total", 2048 * 540),
+            ("bench_direct_objects", 2048),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    #[test]
+    fn rows_compare_with_the_goals() {
+        let r = rows(&sample()).unwrap();
+        assert!(r[0].met, "90 per pair is within 100");
+        assert!(r[0].measured.contains("0.0625 messages per object (1/16)"));
+        assert!(r[1].met, "500 / 400 = 1.25");
+        assert!(!r[2].met, "540 / 400 = 1.35");
+        assert!(markdown(&r).contains("NOT met"));
+    }
+
+    #[test]
+    fn a_missing_figure_is_an_error() {
+        let mut m = sample();
+        m.remove("bench_direct_objects");
+        assert!(matches!(rows(&m), Err(Error::MissingMeasure(n)) if n == "bench_direct_objects"));
+    }
+}
