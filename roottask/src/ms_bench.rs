@@ -2,7 +2,8 @@
 //! and once with magazines off, checks that its checks passed, and prints its figures as
 //! `measure <name> <value>` lines (guest instructions under QEMU `-icount shift=0`; meaningful on
 //! the release kernel, which `cargo xtask bench` boots). The bare register-only round trip of the
-//! same image is the echo test's `ipc_round_trip_4_registers_instructions`.
+//! same image is the echo test's `ipc_round_trip_4_registers_instructions`. Runs on one-core
+//! images only (with two cores under `-icount`, guest time is shared and the figures mean less).
 
 use crate::failure::MsFailure;
 use crate::harness::Harness;
@@ -12,7 +13,7 @@ use crate::scenario::Env;
 use crate::service::MemServer;
 use memserver::server::Quota;
 use memserver_client_sel4::abi::{figure, mode};
-use memserver_protocol::ops::{AllocReq, FreeReq};
+use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
 use memserver_protocol::{Message, Request};
 use sel4::pmu::cycle_counter;
 use sel4::Word;
@@ -81,6 +82,9 @@ fn bench(env: &mut Env, ms: &MemServer, h: &Harness, m: Word) -> Result<(), MsFa
                 let (alloc, free) = dispatch_only(ms, badge, handle)?;
                 h.measure("bench_server_dispatch_alloc_instructions", alloc);
                 h.measure("bench_server_dispatch_free_instructions", free);
+                let (refill, drain) = dispatch_batches(ms, badge, handle)?;
+                h.measure("bench_server_dispatch_refill_32_instructions", refill);
+                h.measure("bench_server_dispatch_drain_32_instructions", drain);
                 let (running, lookup) = serve_loop_lookups(ms, i);
                 h.measure("bench_serve_loop_any_running_instructions", running);
                 h.measure("bench_serve_loop_client_lookup_instructions", lookup);
@@ -138,4 +142,44 @@ fn serve_loop_lookups(ms: &MemServer, index: usize) -> (Word, Word) {
     let t2 = cycle_counter();
     core::hint::black_box(seen);
     (t1.wrapping_sub(t0) / N, t2.wrapping_sub(t1) / N)
+}
+
+/// Refills and drains of 32 objects.
+const BATCHES: Word = 16;
+
+/// The server's own work per refill of 32 objects and per drain of 32 (the client's magazine
+/// page on core 0, slot 0, carries the addresses both ways), without IPC and without the serve
+/// loop: `BATCHES` refills, each drained right after, timed separately.
+fn dispatch_batches(ms: &MemServer, badge: Word, handle: Word) -> Result<(Word, Word), MsFailure> {
+    let mut msg = Message::default();
+    let mut send = |req: Request| {
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        ms.server.dispatch(0, badge, &mut msg);
+        (msg.label == 0).then_some(msg.words[0])
+    };
+    let (mut refills, mut drains) = (0, 0);
+    for _ in 0..BATCHES {
+        let t0 = cycle_counter();
+        let refill = RefillReq {
+            handle,
+            slot: 0,
+            count: 32,
+            flags: 0,
+        };
+        let n =
+            send(Request::Refill(refill)).ok_or(MsFailure::Setup("dispatched refill refused"))?;
+        let t1 = cycle_counter();
+        let drain = DrainReq {
+            handle,
+            slot: 0,
+            count: n,
+        };
+        send(Request::Drain(drain)).ok_or(MsFailure::Setup("dispatched drain refused"))?;
+        let t2 = cycle_counter();
+        refills += t1.wrapping_sub(t0);
+        drains += t2.wrapping_sub(t1);
+    }
+    Ok((refills / BATCHES, drains / BATCHES))
 }

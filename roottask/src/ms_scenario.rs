@@ -82,7 +82,9 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         ),
     );
     h.record_ms("batches_through_magazines", batches(env, ms, h));
-    crate::ms_bench::run_all(env, ms, h);
+    if cores == 1 {
+        crate::ms_bench::run_all(env, ms, h);
+    }
     h.record_ms(
         "global_alloc_in_a_client",
         one(
