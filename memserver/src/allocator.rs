@@ -1058,21 +1058,45 @@ impl<'a> CoreGuard<'a> {
                 if off < cc.span {
                     if let Some(idx) = cc.layout.index_of(off) {
                         let st = h.states.nth(idx);
-                        if st.get().load(Ordering::Relaxed) == state::allocated(me) {
-                            // This core allocated it and holds it: a plain store takes it back.
-                            st.get()
-                                .store(state::cached(me, state::EVER), Ordering::Relaxed);
-                            let obj = Obj { addr, state: st };
-                            if !cc.array.push(obj) {
-                                self.free_slow(real, obj, self.node);
-                            }
-                            return Ok(());
+                        let s = st.get().load(Ordering::Relaxed);
+                        if s != state::allocated(me) {
+                            return self.free_hot_other(real, addr);
                         }
+                        // This core allocated it and holds it: a plain store takes it back.
+                        st.get()
+                            .store(state::cached(me, state::EVER), Ordering::Relaxed);
+                        let obj = Obj { addr, state: st };
+                        if !cc.array.push(obj) {
+                            self.free_slow(real, obj, self.node);
+                        }
+                        return Ok(());
                     }
                 }
             }
         }
         self.free_full(real, addr)
+    }
+
+    /// `free_real` of an object at a slot start of the hot slab that this core does not hold
+    /// as allocated (allocated on another core, or not allocated at all).
+    #[cold]
+    #[inline(never)]
+    fn free_hot_other(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let hot = match self.state.caches.get(real) {
+            Some(Some(cc)) => cc.hot_slab.and_then(|h| {
+                Some(
+                    h.states
+                        .nth(cc.layout.index_of(addr.wrapping_sub(h.first))?),
+                )
+            }),
+            _ => None,
+        };
+        let Some(st) = hot else {
+            debug_assert!(false, "hot slab vanished");
+            return self.free_full(real, addr);
+        };
+        let s = st.get().load(Ordering::Relaxed);
+        self.free_other(real, addr, st, self.node, s)
     }
 
     /// `free_real` outside the hot slab (and every free of a checked cache).
@@ -1101,6 +1125,12 @@ impl<'a> CoreGuard<'a> {
             return self.free_checked(real, addr);
         }
         let at = locate_entry(map, e, states, real as u32, &cc.layout, addr)?;
+        if at.home == node {
+            cc.hot_slab = Some(HotSlab {
+                first: at.first,
+                states: at.states,
+            });
+        }
         let st = at.state;
         let s = st.get().load(Ordering::Relaxed);
         if s != state::allocated(me) {
@@ -1110,14 +1140,8 @@ impl<'a> CoreGuard<'a> {
         st.get()
             .store(state::cached(me, state::EVER), Ordering::Relaxed);
         let obj = Obj { addr, state: st };
-        if at.home == node {
-            cc.hot_slab = Some(HotSlab {
-                first: at.first,
-                states: at.states,
-            });
-            if cc.array.push(obj) {
-                return Ok(());
-            }
+        if at.home == node && cc.array.push(obj) {
+            return Ok(());
         }
         self.free_slow(real, obj, at.home);
         Ok(())
