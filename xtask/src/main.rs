@@ -231,7 +231,7 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         "bench" => bench::bench(&paths, rest),
-        "bench-target" if rest.is_empty() => bench_target::run(&paths, &logs),
+        "bench-target" if rest.is_empty() => bench_target::run(&paths, &logs).map(drop),
         "run" => {
             let opts = parse_options(rest)?;
             let image = build_all(&paths, &logs, &opts)?;
