@@ -154,6 +154,57 @@ fn bad_frees_each_have_their_own_error_and_change_nothing() {
 }
 
 #[test]
+fn a_batch_free_with_one_bad_address_frees_nothing() {
+    let a = fixture(16 * MIB, 1, 1);
+    let c = a
+        .cache_create(params("c", 64, CacheFlags::NO_MERGE))
+        .unwrap();
+    let d = a
+        .cache_create(params("d", 64, CacheFlags::NO_MERGE))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let mut objs = [0usize; 8];
+    assert_eq!(g.alloc_batch(c, &mut objs).unwrap(), 8);
+    let other = g.alloc(d).unwrap();
+    let bad_batches: [(Vec<usize>, FreeError); 3] = [
+        (
+            vec![objs[0], objs[1], other, objs[2]],
+            FreeError::WrongCache { addr: other },
+        ),
+        (
+            vec![objs[0], objs[1] + 8, objs[2]],
+            FreeError::Interior {
+                addr: objs[1] + 8,
+                object: objs[1],
+            },
+        ),
+        (
+            vec![objs[3], objs[4], objs[3]],
+            FreeError::DoubleFree {
+                addr: objs[3],
+                last_free: None,
+            },
+        ),
+    ];
+    for (batch, error) in bad_batches {
+        assert_eq!(
+            g.free_batch(c, &batch),
+            Err(memserver::BatchFreeError { freed: 0, error })
+        );
+        assert_eq!(g.check_free(c, batch[0]), Ok(()), "still allocated");
+    }
+    drop(g);
+    assert_eq!(a.stats().objects_in_use, 9);
+    a.validate().unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    g.free_batch(c, &objs).unwrap();
+    g.free(d, other).unwrap();
+    drop(g);
+    assert_eq!(a.stats().objects_in_use, 0);
+    a.validate().unwrap();
+}
+
+#[test]
 fn red_zone_overwrite_is_reported_at_free_with_its_offset() {
     let a = fixture(16 * MIB, 1, 1);
     let c = a

@@ -9,9 +9,9 @@
 //!
 //! Trust: every word of a request and of a magazine page is untrusted. Requests are decoded by the
 //! protocol crate into typed values; the operation then checks the client's own state (handles,
-//! quota, page) and the core checks every address. A refused request changes nothing (the one
-//! exception, a batch free stopped by a check only the core can make, is reported with the count
-//! freed). A client's objects and pages belong to its owner id only.
+//! quota, page) and the core checks every address. A refused request changes nothing (a batch
+//! free is checked whole by the core before any object is freed). A client's objects and pages
+//! belong to its owner id only.
 //!
 //! Locking: a request holds its client's slot lock, then at most one core guard at a time;
 //! maintenance (create, destroy, shrink, purge) runs with no guard held. Nothing holds two slots.

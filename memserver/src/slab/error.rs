@@ -118,8 +118,9 @@ pub enum FreeError {
     Corrupted(Violation),
 }
 
-/// `free_batch` stopped: the first `freed` addresses were freed, the one at index `freed` was
-/// refused with `error`, the rest were not looked at.
+/// `free_batch` refused: `error` is the first bad address's. Every address is checked before
+/// any is freed, so `freed` is 0 unless another core freed one of the objects between the check
+/// and the free (the first `freed` addresses were then freed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchFreeError {
     pub freed: usize,
