@@ -24,12 +24,13 @@ use crate::kmalloc::{
     KMALLOC_SIZES,
 };
 use crate::platform::MemRange;
+use crate::release::PageRelease;
 use crate::slab::array::Obj;
 use crate::slab::cache::{locate, locate_entry, Cache, Env};
 use crate::slab::debug::{Track, TrackPair};
 use crate::slab::merge;
 use crate::slab::node::Holder;
-use crate::slab::node::List;
+use crate::slab::node::{List, SlabRec};
 use crate::slab::page_map::{state, Entry, PageMap, StateRef, MAX_REAL_CACHES};
 use crate::slab::percore::{CoreCache, CoreState, Handle, HotSlab, NO_CACHE};
 use crate::slab::{
@@ -200,6 +201,8 @@ pub struct Allocator {
     registry: spin::Mutex<Registry>,
     large: spin::Mutex<LargeBlocks>,
     seq: AtomicU64,
+    /// Told about every block an owner gives back, before the buddy layer gets it.
+    release: Option<&'static dyn PageRelease>,
 }
 
 impl fmt::Debug for Allocator {
@@ -216,6 +219,16 @@ impl Allocator {
     /// An allocator over `memory` (ranges tagged with nodes of `topology`). The memory must stay
     /// mapped and untouched by anyone but the allocator's users while the allocator lives.
     pub fn new(topology: Topology, memory: &[MemRange]) -> Result<Allocator, InitError> {
+        Self::with_release(topology, memory, None)
+    }
+
+    /// `new`, with `release` told about every block an owner gives back (a slab of its caches,
+    /// a large kmalloc block) before the buddy layer can hand it to anyone else.
+    pub fn with_release(
+        topology: Topology,
+        memory: &[MemRange],
+        release: Option<&'static dyn PageRelease>,
+    ) -> Result<Allocator, InitError> {
         let buddy = Buddy::new(&topology, memory).map_err(InitError::Buddy)?;
         let map = PageMap::new(memory)?;
         let cores = (0..topology.cores())
@@ -229,6 +242,7 @@ impl Allocator {
             registry: spin::Mutex::new(Registry::default()),
             large: spin::Mutex::new(LargeBlocks::default()),
             seq: AtomicU64::new(1),
+            release,
         })
     }
 
@@ -454,7 +468,7 @@ impl Allocator {
             .collect();
         for (addr, b) in blocks {
             large.blocks.remove(&addr);
-            self.free_large_block(addr, b.order);
+            self.free_large_block(owner, addr, b.order);
             report.large_blocks += 1;
             report.large_frames += 1 << b.order;
         }
@@ -582,6 +596,7 @@ impl Allocator {
         let mut frames = 0;
         for n in cache.nodes.iter() {
             let recs = n.lock().release_free(keep);
+            self.announce(cache, &recs);
             frames += cache.release(self.env(), recs);
         }
         frames
@@ -595,12 +610,26 @@ impl Allocator {
         let mut frames = 0;
         for n in cache.nodes.iter() {
             let recs = n.lock().release_all();
+            self.announce(cache, &recs);
             frames += cache.release(self.env(), recs);
         }
         frames
     }
 
-    fn free_large_block(&self, addr: usize, order: u8) {
+    /// Tells the release hook about slabs of `cache` about to go back to the buddy layer.
+    fn announce(&self, cache: &Cache, recs: &[SlabRec]) {
+        if let Some(hook) = self.release {
+            for rec in recs {
+                hook.released(cache.owner, rec.base, cache.layout.order);
+            }
+        }
+    }
+
+    /// Returns `owner`'s large block to the buddy layer (the release hook first).
+    fn free_large_block(&self, owner: OwnerId, addr: usize, order: u8) {
+        if let Some(hook) = self.release {
+            hook.released(owner, addr, order);
+        }
         if let Some(head) = self.map.frame_of(addr) {
             self.map.clear(head, 1 << order);
         }
@@ -1496,7 +1525,7 @@ impl<'a> CoreGuard<'a> {
         let mut large = self.alloc.large.lock();
         let (start, b) = self.large_block(&large, set, addr)?;
         large.blocks.remove(&start);
-        self.alloc.free_large_block(start, b.order);
+        self.alloc.free_large_block(b.owner, start, b.order);
         Ok(())
     }
 

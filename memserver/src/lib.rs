@@ -8,6 +8,7 @@ pub mod allocator;
 pub mod buddy;
 pub mod kmalloc;
 pub mod platform;
+pub mod release;
 pub mod server;
 pub mod slab;
 pub mod slabinfo;
@@ -15,6 +16,7 @@ pub mod topology;
 
 pub use allocator::{Allocator, CacheInfo, CoreGuard, OwnerStats, PurgeReport, Stats};
 pub use kmalloc::KmallocSet;
+pub use release::PageRelease;
 pub use slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
     CreateError, Ctor, DestroyError, FreeError, InitError, Invariant, KmallocError, NewSlab,

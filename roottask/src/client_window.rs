@@ -8,11 +8,15 @@
 //! of that frame to the new owner. A client's mapping CNode is made from its own untyped, so its
 //! reclaim deletes every copy (and with it every mapping) at once.
 //!
-//! When a client's free, drain, destroy, shrink or detach returns a block to the buddy layer, the frames of
-//! it that the client still maps are unmapped from it before the reply (so a use after free of a
-//! returned block faults). A block returned while serving another client (the server shrinking
-//! every cache before it reports out of memory) stays mapped in its last owner until it is handed
-//! out again: that handout moves the mapping first.
+//! Every block an owner gives back (its own free, drain, destroy, shrink or detach, and also the
+//! server shrinking every cache while serving *another* client before it reports out of memory)
+//! is announced by the allocator core through [`WindowRelease`] (its [`PageRelease`] hook) before
+//! the buddy layer gets it: the frames of the block are unmapped there from whichever client maps
+//! them. So a frame in the buddy layer is mapped in no client, and a use after free faults.
+//!
+//! Locking: the records and every client's slot pool are behind one lock (`Mutex<FrameMappings>`),
+//! taken after a client's table entry and after allocator locks (the hook runs inside the
+//! allocator), and before the buddy zone locks (`block_of`).
 //!
 //! The block holding an object is found through the buddy layer (`allocated_order` of each
 //! naturally aligned candidate head: zones are 4 MiB aligned in the server window), so a whole slab
@@ -21,10 +25,13 @@
 use crate::frames::Sel4Platform;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use memserver::buddy::{Buddy, MAX_ORDER, PAGE_SIZE};
+use memserver::{OwnerId, PageRelease};
 use sel4::cap_type::{CNode, Granule};
 use sel4::{init_thread, Cap, CapRights, VmAttributes, Word};
 use sel4_root_task::{ObjectAllocator, Process};
+use spin::Mutex;
 
 /// Slots of a client's mapping CNode, as a power of two (every frame of both zones fits).
 pub const MAP_CNODE_BITS: usize = 12;
@@ -53,28 +60,29 @@ impl core::fmt::Display for MapError {
     }
 }
 
-/// A client's side of the mappings: its VSpace, its mapping CNode and that CNode's free slots.
+/// A client's side of the mappings: its mapping CNode and where its heap window lies.
 pub struct ClientMaps {
     pub cnode: Cap<CNode>,
-    next: u32,
-    free: Vec<u32>,
     /// Client address = server address + `offset` (wrapping).
     pub offset: usize,
-    /// Frames mapped now.
-    pub mapped: usize,
 }
 
 impl ClientMaps {
     pub fn new(cnode: Cap<CNode>, offset: usize) -> Self {
-        Self {
-            cnode,
-            next: 0,
-            free: Vec::new(),
-            offset,
-            mapped: 0,
-        }
+        Self { cnode, offset }
     }
+}
 
+/// The slots of one client's mapping CNode: next never used, freed ones, and how many hold a
+/// mapped frame now.
+#[derive(Default)]
+struct Slots {
+    next: u32,
+    free: Vec<u32>,
+    mapped: usize,
+}
+
+impl Slots {
     fn take_slot(&mut self) -> Result<u32, MapError> {
         if let Some(s) = self.free.pop() {
             return Ok(s);
@@ -93,9 +101,10 @@ struct Owner {
     slot: u32,
 }
 
-/// The per-frame mapping records.
+/// The per-frame mapping records, and the slot pool of every client's mapping CNode.
 pub struct FrameMappings {
     owners: Vec<Option<Owner>>,
+    slots: Vec<Slots>,
 }
 
 /// The allocated buddy block holding `addr`: its head and its size in bytes.
@@ -109,10 +118,17 @@ pub fn block_of(buddy: &Buddy, addr: usize) -> Option<(usize, usize)> {
 }
 
 impl FrameMappings {
-    pub fn new(frames: usize) -> Self {
+    /// Records for `frames` frames and `clients` client table entries.
+    pub fn new(frames: usize, clients: usize) -> Self {
         Self {
             owners: vec![None; frames],
+            slots: (0..clients).map(|_| Slots::default()).collect(),
         }
+    }
+
+    /// Frames mapped in client `client`.
+    pub fn mapped_in(&self, client: u16) -> usize {
+        self.slots.get(client as usize).map_or(0, |s| s.mapped)
     }
 
     /// Frames mapped in any client.
@@ -137,23 +153,22 @@ impl FrameMappings {
         mut others: impl FnMut(u16) -> Option<Cap<CNode>>,
     ) -> Result<usize, MapError> {
         let (head, bytes) = block_of(buddy, addr).ok_or(MapError::NoBlock(addr))?;
+        if self.slots.get(client as usize).is_none() {
+            return Err(MapError::MapSlotsExhausted);
+        }
         let mut newly = 0;
         for page in (head..head + bytes).step_by(PAGE_SIZE) {
             let frame = platform.frame_of(page).ok_or(MapError::NoBlock(page))?;
             match self.owners[frame] {
                 Some(o) if o.client == client => continue,
-                Some(o) => {
-                    if let Some(cnode) = others(o.client) {
-                        cnode
-                            .relative_bits_with_depth(o.slot as Word, MAP_CNODE_BITS)
-                            .delete()
-                            .map_err(|e| MapError::Kernel("CNode_Delete (stale mapping)", e))?;
-                    }
-                    self.owners[frame] = None;
+                // Cannot happen while the release hook unmaps every returned block; kept so that
+                // a frame is never mapped in two clients even then.
+                Some(_) => {
+                    self.unmap(frame, &mut others)?;
                 }
                 None => {}
             }
-            let slot = maps.take_slot()?;
+            let slot = self.slots[client as usize].take_slot()?;
             let temp = platform.temp_slot(core);
             let root = init_thread::CNODE;
             root.relative_bits_with_depth(temp, sel4::WORD_BITS)
@@ -170,7 +185,7 @@ impl FrameMappings {
             );
             if let Err(e) = mapped {
                 let _ = root.relative(copy).delete();
-                maps.free.push(slot);
+                self.slots[client as usize].free.push(slot);
                 return Err(MapError::Tables(e));
             }
             maps.cnode
@@ -178,89 +193,54 @@ impl FrameMappings {
                 .move_(&root.relative(copy))
                 .map_err(|e| MapError::Kernel("CNode_Move (client mapping)", e))?;
             self.owners[frame] = Some(Owner { client, slot });
-            maps.mapped += 1;
+            self.slots[client as usize].mapped += 1;
             newly += 1;
         }
         Ok(newly)
     }
 
-    /// Unmaps from `client` the frames it maps that lie in no allocated block any more: the runs
-    /// of such frames around each server address of `addrs`, or with `all` every frame it maps.
-    /// Returns the frames unmapped.
-    pub fn release_free(
-        &mut self,
-        platform: &Sel4Platform,
-        buddy: &Buddy,
-        client: u16,
-        maps: &mut ClientMaps,
-        addrs: &[usize],
-        all: bool,
-    ) -> Result<usize, MapError> {
-        let stale = |owners: &[Option<Owner>], f: usize| {
-            owners
-                .get(f)
-                .copied()
-                .flatten()
-                .is_some_and(|o| o.client == client)
-                && platform
-                    .vaddr_of_frame(f)
-                    .is_some_and(|v| block_of(buddy, v).is_none())
-        };
-        let mut n = 0;
-        if all {
-            for f in 0..self.owners.len() {
-                if stale(&self.owners, f) {
-                    self.unmap(f, maps)?;
-                    n += 1;
-                }
-            }
-            return Ok(n);
-        }
-        let mut checked = usize::MAX;
-        for &addr in addrs {
-            let Some(f) = platform.frame_of(addr) else {
-                continue;
-            };
-            // Consecutive objects of a batch mostly share a frame: probe each frame once.
-            if f == checked {
-                continue;
-            }
-            checked = f;
-            if !stale(&self.owners, f) {
-                continue;
-            }
-            let mut lo = f;
-            while lo > 0 && stale(&self.owners, lo - 1) {
-                lo -= 1;
-            }
-            let mut hi = f;
-            while stale(&self.owners, hi + 1) {
-                hi += 1;
-            }
-            for g in lo..=hi {
-                self.unmap(g, maps)?;
-                n += 1;
+    /// Checks that every frame recorded as mapped in a client lies in an allocated buddy block
+    /// (nothing the buddy layer could hand out is reachable by a client); the first frame that
+    /// does not, as its error.
+    pub fn check_none_free(&self, platform: &Sel4Platform, buddy: &Buddy) -> Result<(), usize> {
+        for (f, o) in self.owners.iter().enumerate() {
+            let in_block = platform
+                .vaddr_of_frame(f)
+                .is_some_and(|v| block_of(buddy, v).is_some());
+            if o.is_some() && !in_block {
+                return Err(f);
             }
         }
-        Ok(n)
-    }
-
-    /// Deletes the client's copy of frame `frame` (which unmaps it) and frees its slot.
-    fn unmap(&mut self, frame: usize, maps: &mut ClientMaps) -> Result<(), MapError> {
-        let Some(o) = self.owners[frame] else {
-            return Ok(());
-        };
-        maps.cnode
-            .relative_bits_with_depth(o.slot as Word, MAP_CNODE_BITS)
-            .delete()
-            .map_err(|e| MapError::Kernel("CNode_Delete (returned block)", e))?;
-        self.owners[frame] = None;
-        maps.free.push(o.slot);
-        maps.mapped -= 1;
         Ok(())
     }
 
+    /// Deletes the copy of frame `frame` in the mapping CNode of the client that maps it (which
+    /// unmaps it there) and frees its slot; `cnode_of` finds a client's mapping CNode. Returns
+    /// whether the frame was mapped.
+    fn unmap(
+        &mut self,
+        frame: usize,
+        cnode_of: &mut impl FnMut(u16) -> Option<Cap<CNode>>,
+    ) -> Result<bool, MapError> {
+        let Some(o) = self.owners.get(frame).copied().flatten() else {
+            return Ok(false);
+        };
+        if let Some(cnode) = cnode_of(o.client) {
+            cnode
+                .relative_bits_with_depth(o.slot as Word, MAP_CNODE_BITS)
+                .delete()
+                .map_err(|e| MapError::Kernel("CNode_Delete (returned block)", e))?;
+        }
+        self.owners[frame] = None;
+        if let Some(s) = self.slots.get_mut(o.client as usize) {
+            s.free.push(o.slot);
+            s.mapped -= 1;
+        }
+        Ok(true)
+    }
+
     /// Forgets every mapping of `client` (its mapping CNode is about to be destroyed).
+    /// Its slot pool starts empty for the next client of that entry.
     pub fn forget_client(&mut self, client: u16) -> usize {
         let mut n = 0;
         for o in self.owners.iter_mut() {
@@ -269,6 +249,56 @@ impl FrameMappings {
                 n += 1;
             }
         }
+        if let Some(s) = self.slots.get_mut(client as usize) {
+            *s = Slots::default();
+        }
         n
+    }
+}
+
+/// The allocator core's [`PageRelease`] hook on seL4: unmaps every frame of a returned block from
+/// the client that maps it, before the buddy layer can hand the block to anyone else. Built once
+/// at boot; everything it reads lives for the life of the root task.
+pub struct WindowRelease {
+    pub platform: &'static Sel4Platform,
+    pub mappings: &'static Mutex<FrameMappings>,
+    /// Each client table entry's mapping CNode (0: none).
+    pub cnodes: &'static [AtomicU64],
+    /// Frames unmapped from a client because their block went back to the buddy layer.
+    pub unmapped: AtomicU64,
+    /// Frames whose unmapping the kernel refused (they stay mapped: reported, counted).
+    pub failures: AtomicU64,
+}
+
+impl WindowRelease {
+    /// Client `index`'s mapping CNode, if it has one.
+    pub fn cnode_of(&self, index: u16) -> Option<Cap<CNode>> {
+        let bits = self.cnodes.get(index as usize)?.load(Ordering::Acquire);
+        (bits != 0).then(|| Cap::<CNode>::from_bits(bits))
+    }
+}
+
+impl PageRelease for WindowRelease {
+    fn released(&self, owner: OwnerId, addr: usize, order: u8) {
+        let mut m = self.mappings.lock();
+        let mut cnode_of = |i| self.cnode_of(i);
+        for page in (addr..addr + (PAGE_SIZE << order)).step_by(PAGE_SIZE) {
+            let Some(frame) = self.platform.frame_of(page) else {
+                continue;
+            };
+            match m.unmap(frame, &mut cnode_of) {
+                Ok(true) => {
+                    self.unmapped.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    sel4_root_task::debug_println!(
+                        "memserver: unmapping {page:#x} of owner {} failed: {e}",
+                        owner.0
+                    );
+                }
+            }
+        }
     }
 }

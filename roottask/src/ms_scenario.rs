@@ -129,6 +129,10 @@ pub fn run_all(env: &mut Env, cores: usize, h: &mut Harness) {
         use_after_free(env, ms),
     );
     h.record_ms(
+        "slabs_released_by_another_clients_shrink_are_unmapped_from_their_owner",
+        stale_owner(env, ms),
+    );
+    h.record_ms(
         "allocations_land_on_the_requested_node",
         node_placement(env, ms, CORE),
     );
@@ -470,7 +474,7 @@ fn adversarial(env: &mut Env, ms: &MemServer, h: &mut Harness) {
         ms_expect(
             "frames still mapped in the client after its detach",
             0,
-            ms.with_client(rogue, |c| c.maps.mapped as Word)
+            ms.with_client(rogue, |_| ms.mapped_frames_of(rogue) as Word)
                 .unwrap_or(Word::MAX),
         ),
     );
@@ -530,7 +534,9 @@ fn fault_reclaimed(env: &mut Env, ms: &MemServer, m: Word) -> Result<(), MsFailu
         )?;
         serve_all(ms)?;
         let (id, ending, mapped) = ms
-            .with_client(rogue, |c| (c.id, c.ending, c.maps.mapped as Word))
+            .with_client(rogue, |c| {
+                (c.id, c.ending, ms.mapped_frames_of(rogue) as Word)
+            })
             .ok_or(MsFailure::Setup("rogue"))?;
         match (m, ending) {
             (mode::rogue::FAULT, Ending::Faulted(Fault::VmFault { addr, .. })) => {
@@ -602,6 +608,89 @@ fn use_after_free(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
             Ending::Faulted(fault) => Err(MsFailure::Faulted { client: id, fault }),
             _ => Err(MsFailure::NotFaulted { client: id }),
         }
+    })();
+    reclaim_all(ms);
+    result
+}
+
+/// Client A frees every object of a cache; client B (on the last core, so on another core when
+/// there are two) then runs the server out of memory, and the server shrinks every cache while
+/// serving B, releasing A's free slabs to the buddy layer. The release unmaps them from A right
+/// then: A, writing to its old object, faults at its address; B's data is intact; no frame the
+/// buddy layer could hand out stays mapped in any client.
+fn stale_owner(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
+    ms.reset_counters();
+    let result = (|| {
+        let a = start(
+            env,
+            ms,
+            images::MS_ROGUE,
+            1,
+            mode::rogue::STALE_OWNER,
+            0,
+            Quota::UNLIMITED,
+        )?;
+        let last = ms.endpoints.len() - 1;
+        let b = start_on(
+            env,
+            ms,
+            last,
+            images::MS_ROGUE,
+            [2, mode::rogue::SHRINKER, 0],
+            Quota::UNLIMITED,
+        )?;
+        serve_all(ms)?;
+        outcome(ms, b)?;
+        let stale = figures(ms, a, figure::ADDRESS)
+            .first()
+            .copied()
+            .ok_or(MsFailure::Setup("stale object address"))?;
+        let (id, ending, failed) = ms
+            .with_client(a, |c| (c.id, c.ending, c.checks_failed))
+            .ok_or(MsFailure::Setup("client"))?;
+        ms_expect(
+            "stale owner's failed checks before its write",
+            0,
+            failed as Word,
+        )?;
+        match ending {
+            Ending::Faulted(Fault::VmFault { addr, .. }) => {
+                ms_expect("fault address: the released object", stale, addr)?
+            }
+            Ending::Faulted(fault) => return Err(MsFailure::Faulted { client: id, fault }),
+            _ => return Err(MsFailure::NotFaulted { client: id }),
+        }
+        let unmapped = ms.counters().frames_unmapped;
+        let blocks = figures(ms, b, figure::OBJECTS)
+            .first()
+            .copied()
+            .unwrap_or(0);
+        debug_println!(
+            "memserver: stale owner faulted at {stale:#x}; the shrinker got {blocks} blocks of 4 MiB before out of memory; {unmapped} frames unmapped by the release hook"
+        );
+        if unmapped == 0 {
+            return Err(MsFailure::Mismatch {
+                what: "frames unmapped by the release hook",
+                expected: 1,
+                got: 0,
+            });
+        }
+        ms_expect(
+            "kernel-refused unmappings",
+            0,
+            ms.release
+                .failures
+                .load(core::sync::atomic::Ordering::Relaxed),
+        )?;
+        let buddy = ms.server.allocator().buddy();
+        ms.mappings
+            .lock()
+            .check_none_free(ms.platform, buddy)
+            .map_err(|f| MsFailure::Mismatch {
+                what: "a free frame mapped in a client",
+                expected: 0,
+                got: f as Word,
+            })
     })();
     reclaim_all(ms);
     result

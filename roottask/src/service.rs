@@ -8,7 +8,9 @@
 //! fresh slabs reported in the magazine page) are mapped into the client's heap window before the
 //! reply. Those addresses are read from the server's own reply and from the magazine page while
 //! the client's only thread is blocked in its call (clients hold no capability to make threads), so
-//! they are what the server wrote. A fault (the client's fault badge) or a client's `DONE` ends its
+//! they are what the server wrote. Blocks going back to the buddy layer are unmapped from their
+//! client inside the allocator, by its release hook ([`WindowRelease`]), whichever client's request
+//! (or reclaim) returned them. A fault (the client's fault badge) or a client's `DONE` ends its
 //! service; [`MemServer::reclaim`] then detaches it and revokes its untyped.
 //!
 //! Concurrency: one serve loop per core (core 0's in the root task's main thread, the others in
@@ -18,8 +20,9 @@
 //! takes two client entries (another client's mapping CNode is read from an atomic). The server
 //! core has its own locking (per core, per node).
 
-use crate::client_window::{ClientMaps, FrameMappings, MapError, MAP_CNODE_BITS};
+use crate::client_window::{ClientMaps, FrameMappings, MapError, WindowRelease, MAP_CNODE_BITS};
 use crate::frames::{Sel4Platform, SERVER_WINDOW};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
@@ -122,7 +125,8 @@ pub struct Counters {
     pub objects: u64,
     /// Frames newly mapped into heap windows.
     pub frames_mapped: u64,
-    /// Frames unmapped from a client after its free returned their block to the buddy layer.
+    /// Frames unmapped from a client because their block went back to the buddy layer (counted
+    /// by the release hook, on every core).
     pub frames_unmapped: u64,
     /// Blocks that could not be mapped (the client would fault on them).
     pub map_failures: u64,
@@ -145,11 +149,12 @@ pub struct MsClient {
 /// The memory server.
 pub struct MemServer {
     pub server: Server,
-    pub platform: Sel4Platform,
-    pub mappings: Mutex<FrameMappings>,
+    pub platform: &'static Sel4Platform,
+    pub mappings: &'static Mutex<FrameMappings>,
+    /// The allocator's release hook; also holds each entry's mapping CNode (readable without the
+    /// entry's lock).
+    pub release: &'static WindowRelease,
     clients: Vec<Mutex<Option<MsClient>>>,
-    /// Each entry's mapping CNode (0: none), readable without the entry's lock.
-    cnodes: Vec<AtomicU64>,
     pub endpoints: Vec<Cap<Endpoint>>,
     /// Signalled by a serve loop when one of its clients finishes or faults.
     finished: Cap<Notification>,
@@ -167,20 +172,38 @@ impl MemServer {
         alloc: &mut ObjectAllocator,
     ) -> Result<Self, StartError> {
         let topology = crate::numa::topology(cores).map_err(|_| StartError::TableFull)?;
-        let core = Allocator::new(topology, memserver::platform::Platform::memory(&platform))
-            .map_err(|_| StartError::TableFull)?;
+        // Built once per boot and used for the life of the root task.
+        let platform: &'static Sel4Platform = Box::leak(Box::new(platform));
+        let frames = platform.total_frames();
+        let mappings: &'static Mutex<FrameMappings> = Box::leak(Box::new(Mutex::new(
+            FrameMappings::new(frames, MAX_CLIENTS),
+        )));
+        let cnodes: &'static [AtomicU64] =
+            Box::leak((0..MAX_CLIENTS).map(|_| AtomicU64::new(0)).collect());
+        let release: &'static WindowRelease = Box::leak(Box::new(WindowRelease {
+            platform,
+            mappings,
+            cnodes,
+            unmapped: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }));
+        let core = Allocator::with_release(
+            topology,
+            memserver::platform::Platform::memory(platform),
+            Some(release),
+        )
+        .map_err(|_| StartError::TableFull)?;
         let mut endpoints = Vec::new();
         for _ in 0..cores {
             endpoints.push(alloc.allocate::<Endpoint>(ObjectBlueprint::Endpoint)?);
         }
         let finished = alloc.allocate::<Notification>(ObjectBlueprint::Notification)?;
-        let frames = platform.total_frames();
         Ok(Self {
             server: Server::new(core, ServerConfig::default()),
             platform,
-            mappings: Mutex::new(FrameMappings::new(frames)),
+            mappings,
+            release,
             clients: (0..MAX_CLIENTS).map(|_| Mutex::new(None)).collect(),
-            cnodes: (0..MAX_CLIENTS).map(|_| AtomicU64::new(0)).collect(),
             endpoints,
             finished,
             spare: Mutex::new(Vec::new()),
@@ -210,10 +233,15 @@ impl MemServer {
             t.register_only += c.register_only;
             t.objects += c.objects;
             t.frames_mapped += c.frames_mapped;
-            t.frames_unmapped += c.frames_unmapped;
             t.map_failures += c.map_failures;
         }
+        t.frames_unmapped = self.release.unmapped.load(Ordering::Relaxed);
         t
+    }
+
+    /// Frames mapped in client `index`'s heap window now.
+    pub fn mapped_frames_of(&self, index: usize) -> usize {
+        self.mappings.lock().mapped_in(index as u16)
     }
 
     /// Zeroes the counters.
@@ -221,6 +249,7 @@ impl MemServer {
         for c in &self.counters {
             *c.lock() = Counters::default();
         }
+        self.release.unmapped.store(0, Ordering::Relaxed);
     }
 
     /// Spawns a client task from `elf` on `core` with start arguments `[mode, core, id, param]`,
@@ -323,7 +352,7 @@ impl MemServer {
             self.recycle(mem);
             return Err(e);
         }
-        self.cnodes[index].store(cnode.bits(), Ordering::Release);
+        self.release.cnodes[index].store(cnode.bits(), Ordering::Release);
         *entry = Some(MsClient {
             id,
             core,
@@ -372,7 +401,7 @@ impl MemServer {
         {
             let mut m = self.mappings.lock();
             m.forget_client(index as u16);
-            self.cnodes[index].store(0, Ordering::Release);
+            self.release.cnodes[index].store(0, Ordering::Release);
         }
         c.mem.reclaim()?;
         self.spare.lock().push(c.mem);
@@ -489,14 +518,13 @@ impl MemServer {
             c.register_only += counters.register_only;
             c.objects += counters.objects;
             c.frames_mapped += counters.frames_mapped;
-            c.frames_unmapped += counters.frames_unmapped;
             c.map_failures += counters.map_failures;
         }
         store_message(msg, mrs)
     }
 
-    /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported;
-    /// unmaps the blocks a free, drain, destroy or shrink returned to the buddy layer.
+    /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported.
+    /// (Blocks a request returned to the buddy layer were unmapped by the release hook.)
     fn after_success(
         &self,
         core: usize,
@@ -545,10 +573,7 @@ impl MemServer {
                 };
                 (n as u64, fresh)
             }
-            _ => {
-                self.release(index, c, label, request, page, counters);
-                return;
-            }
+            _ => return,
         };
         for i in 0..(fresh as usize).min(memserver_protocol::FRESH_MAX) {
             if let Some(f) = page.read_fresh(i) {
@@ -565,7 +590,7 @@ impl MemServer {
             }
             last = crate::client_window::block_of(buddy, addr);
             let r: Result<usize, MapError> = self.mappings.lock().map_block(
-                &self.platform,
+                self.platform,
                 buddy,
                 addr,
                 core,
@@ -573,10 +598,7 @@ impl MemServer {
                 &mut c.maps,
                 &mut c.process,
                 &mut c.mem,
-                |i| {
-                    let bits = self.cnodes.get(i as usize)?.load(Ordering::Acquire);
-                    (bits != 0).then(|| Cap::<CNode>::from_bits(bits))
-                },
+                |i| self.release.cnode_of(i),
             );
             match r {
                 Ok(n) => counters.frames_mapped += n as u64,
@@ -588,71 +610,6 @@ impl MemServer {
                     );
                 }
             }
-        }
-    }
-}
-
-impl MemServer {
-    /// After a successful free-like request of client `c` (or its detach, which returns everything
-    /// it owned): unmaps the frames it still maps of the blocks that went back to the buddy layer.
-    fn release(
-        &self,
-        index: usize,
-        c: &mut MsClient,
-        label: Word,
-        request: &[Word; MSG_REGISTERS],
-        page: &MagazinePage,
-        counters: &mut Counters,
-    ) {
-        let mut addrs = [0u64; MAX_BATCH];
-        let (n, all) = match label {
-            l if l == Label::Free.word() => {
-                addrs[0] = request[1];
-                (1, false)
-            }
-            l if l == Label::Kfree.word() => {
-                addrs[0] = request[0];
-                (1, false)
-            }
-            l if l == Label::Drain.word() || l == Label::KfreeDrain.word() => {
-                let (slot, count) = if l == Label::Drain.word() {
-                    (request[1], request[2])
-                } else {
-                    (request[0], request[1])
-                };
-                let n = (count as usize).min(MAX_BATCH);
-                if (slot as usize) < MAGAZINE_SLOTS {
-                    page.read_slot(slot as usize, &mut addrs[..n]);
-                }
-                (n, false)
-            }
-            l if l == Label::CacheDestroy.word()
-                || l == Label::CacheShrink.word()
-                || l == Label::Detach.word() =>
-            {
-                (0, true)
-            }
-            _ => return,
-        };
-        let mut server = [0usize; MAX_BATCH];
-        for (s, a) in server.iter_mut().zip(&addrs[..n]) {
-            *s = (*a as usize).wrapping_sub(c.maps.offset);
-        }
-        let buddy = self.server.allocator().buddy();
-        let r = self.mappings.lock().release_free(
-            &self.platform,
-            buddy,
-            index as u16,
-            &mut c.maps,
-            &server[..n],
-            all,
-        );
-        match r {
-            Ok(k) => counters.frames_unmapped += k as u64,
-            Err(e) => sel4_root_task::debug_println!(
-                "memserver: unmapping returned blocks of client {} failed: {e}",
-                c.id
-            ),
         }
     }
 }

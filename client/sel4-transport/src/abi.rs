@@ -152,6 +152,14 @@ pub mod mode {
         pub const EXIT: u64 = 3;
         /// Frees a large block, then reads it (must fault: the block is unmapped at its free).
         pub const USE_AFTER_FREE: u64 = 4;
+        /// Fills slabs of a cache, frees every object (keeping one live object of another cache
+        /// in the same buddy block), creates the cache [`super::super::SIGNAL_CACHE`], waits
+        /// until another client's out-of-memory shrink has released the freed slabs, then writes
+        /// to one of them (must fault: the release unmapped it).
+        pub const STALE_OWNER: u64 = 5;
+        /// Waits for [`super::super::SIGNAL_CACHE`] to exist, then takes 4 MiB blocks until the
+        /// server reports out of memory (after shrinking every cache), checks its blocks, frees them.
+        pub const SHRINKER: u64 = 6;
     }
     /// `ms-bench`.
     pub mod bench {
@@ -163,6 +171,9 @@ pub mod mode {
         pub const LOCAL_PAIRS: u64 = 4096;
     }
 }
+
+/// The cache `rogue::STALE_OWNER` creates once its objects are freed (the shrinker waits for it).
+pub const SIGNAL_CACHE: &str = "iso_freed";
 
 /// The victim's pattern: word `i` of object `k` (48-byte objects, six words each).
 pub const fn victim_word(k: usize, i: usize) -> u64 {

@@ -49,6 +49,8 @@ fn main(args: [Word; 4]) {
             return;
         }
         mode::rogue::USE_AFTER_FREE => use_after_free(&mut c, &mut checks),
+        mode::rogue::STALE_OWNER => stale_owner(&mut c, &mut checks),
+        mode::rogue::SHRINKER => shrinker(&mut c, &mut checks),
         _ => {
             checks.check(100, m, mode::rogue::ADVERSARIAL);
         }
@@ -71,6 +73,109 @@ fn use_after_free(c: &mut C, checks: &mut Checks) {
     // with a VM fault here. If it were still mapped, the read would see our old bytes.
     let v = unsafe { core::ptr::read_volatile(a as *const u8) };
     checks.check(105, v as Word, 0x1_0000);
+}
+
+/// Keeps a cache out of SLUB merging (a debug flag), so it has a slabinfo row of its own.
+const NO_ALIAS: u64 = cache_flags::RED_ZONE;
+
+/// Polls before giving up on the other client (each poll yields the core).
+const POLLS: usize = 20_000;
+
+/// Slabs of this client's cache `name` (slabinfo over IPC), if it has such a cache.
+fn slabs_of(c: &mut C, name: &str, all: bool) -> Option<u64> {
+    let mut slabs = None;
+    let _ = c.slabinfo_rows(all, |r| {
+        if r.name == name {
+            slabs = Some(r.num_slabs);
+        }
+    });
+    slabs
+}
+
+/// Frees every object of a cache, then, once another client's out-of-memory shrink released
+/// those slabs, writes to one of them: the release unmapped it from us, so this faults.
+fn stale_owner(c: &mut C, checks: &mut Checks) {
+    let (Ok(mut keep), Ok(mut stale)) = (
+        c.kmem_cache_create("iso_keep", 64, 8, NO_ALIAS, None),
+        c.kmem_cache_create("iso_stale", 256, 8, NO_ALIAS, None),
+    ) else {
+        checks.check(110, 1, 0);
+        return;
+    };
+    // One live object: its slab keeps the buddy block holding our slabs from merging whole.
+    checks.ok(111, c.kmem_cache_alloc(&mut keep).is_ok());
+    let mut objs = [0usize; 64];
+    for o in objs.iter_mut() {
+        *o = c.kmem_cache_alloc(&mut stale).unwrap_or(0);
+        if *o != 0 {
+            // SAFETY: a live 256-byte object of ours.
+            unsafe { core::ptr::write_bytes(*o as *mut u8, 0x77, 256) };
+        }
+    }
+    checks.ok(112, objs.iter().all(|&o| o != 0));
+    for &o in &objs {
+        checks.ok(113, c.kmem_cache_free(&mut stale, o).is_ok());
+    }
+    checks.ok(114, slabs_of(c, "iso_stale", false).is_some_and(|n| n > 0));
+    checks.ok(
+        115,
+        c.kmem_cache_create(abi::SIGNAL_CACHE, 8, 8, NO_ALIAS, None)
+            .is_ok(),
+    );
+    let released = (0..POLLS).any(|_| {
+        sel4::yield_now();
+        slabs_of(c, "iso_stale", false) == Some(0)
+    });
+    checks.ok(116, released);
+    report::figure(abi::figure::ADDRESS, objs[0] as Word);
+    // SAFETY: deliberately writes a freed object whose slab went back to the buddy layer while the
+    // server served another client: it was unmapped from us then, so the kernel stops this task
+    // with a VM fault here. If it were still mapped, the write would land in a free page.
+    unsafe { core::ptr::write_volatile(objs[0] as *mut u64, 0xbad) };
+    checks.check(117, 1, 0);
+}
+
+/// Waits for the stale owner's signal, then takes 4 MiB blocks until the server, after shrinking
+/// every cache, still reports out of memory; checks its own blocks, frees them.
+fn shrinker(c: &mut C, checks: &mut Checks) {
+    let signalled = (0..POLLS).any(|_| {
+        sel4::yield_now();
+        slabs_of(c, abi::SIGNAL_CACHE, true).is_some()
+    });
+    checks.ok(120, signalled);
+    let size = KMALLOC_MAX as usize;
+    let mut blocks = [0usize; 8];
+    let mut n = 0;
+    let code = loop {
+        if n == blocks.len() {
+            break 0;
+        }
+        match c.kmalloc(size) {
+            Ok(a) => {
+                for page in (0..size).step_by(4096) {
+                    // SAFETY: inside our live block of `size` bytes.
+                    unsafe { ((a + page) as *mut u64).write_volatile(pattern(n, page)) };
+                }
+                blocks[n] = a;
+                n += 1;
+            }
+            Err(f) => break f.error.code(),
+        }
+    };
+    checks.check(121, code, Error::OutOfMemory.code());
+    report::figure(abi::figure::OBJECTS, n as Word);
+    for (k, &a) in blocks[..n].iter().enumerate() {
+        let intact = (0..size).step_by(4096).all(|page| {
+            // SAFETY: inside our live block of `size` bytes.
+            unsafe { ((a + page) as *const u64).read_volatile() == pattern(k, page) }
+        });
+        checks.ok(122, intact);
+        checks.ok(123, c.kfree(a).is_ok());
+    }
+}
+
+fn pattern(block: usize, page: usize) -> u64 {
+    0x1550_0000_0000_0000 | (block as u64) << 32 | page as u64
 }
 
 /// Live objects in a cache and in kmalloc, held at the fault or exit.
