@@ -5,7 +5,8 @@
 //! - `kmalloc_mixed`: the fixed-seed trace of `workload` (one element = free + alloc of one slot).
 //! - `class_batch`: per kmalloc class, 32 allocations then 32 frees (the plot's throughput).
 //! - `two_cores`: alloc + free pairs on one pinned thread, and on two threads on two cores (one
-//!   shared cache, and as a diagnostic one cache per thread).
+//!   shared cache; as diagnostics one cache per thread, and one allocator per thread; and
+//!   mimalloc's same pattern as the machine's control).
 //! - `producer_consumer`: a pinned producer allocates batches of 64, a pinned consumer on the
 //!   other core frees them (remote frees), against one thread doing both (`local`); with one
 //!   node (frees go to the consumer core's array) and two nodes (frees go through alien arrays).
@@ -217,6 +218,26 @@ fn two_cores(c: &mut Criterion) {
     let own = [id, f.cache("bench-64-b", 64).unwrap()];
     g.bench_function("two_threads_own_caches", |b| {
         b.iter_custom(|iters| on_cores(&[0, 1], iters, |c, n| pairs(&f, own[c], c, n)))
+    });
+    // Diagnostic: two allocators sharing nothing at all, one per thread.
+    let (fa, fb) = (
+        Fixture::new(1, 1, ARENA / 4).unwrap(),
+        Fixture::new(1, 1, ARENA / 4).unwrap(),
+    );
+    let (ida, idb) = (
+        fa.cache("bench-64", 64).unwrap(),
+        fb.cache("bench-64", 64).unwrap(),
+    );
+    g.bench_function("two_threads_own_allocators", |b| {
+        b.iter_custom(|iters| {
+            on_cores(&[0, 1], iters, |c, n| {
+                if c == 0 {
+                    pairs(&fa, ida, 0, n)
+                } else {
+                    pairs(&fb, idb, 0, n)
+                }
+            })
+        })
     });
     // Control: the same pattern through mimalloc, whose thread-local heaps share nothing; its
     // two-thread speedup is what this machine's two CPUs allow.

@@ -170,11 +170,14 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
                 let own = per_elem(all, "two_cores", "two_threads_own_caches")
                     .map(|o| format!("; one cache per thread: {:.2}×", 2.0 * one / o))
                     .unwrap_or_default();
+                let own_alloc = per_elem(all, "two_cores", "two_threads_own_allocators")
+                    .map(|o| format!("; one allocator per thread: {:.2}×", 2.0 * one / o))
+                    .unwrap_or_default();
                 Target {
                     id: "3",
                     what: "two threads on two cores vs one thread (alloc+free pairs, 64 B)".into(),
                     goal: "≥ 1.8×".into(),
-                    measured: format!("{speedup:.2}× (one thread {one:.2} ns/pair; two threads {two:.2} ns per pair each{own}{control})"),
+                    measured: format!("{speedup:.2}× (one thread {one:.2} ns/pair; two threads {two:.2} ns per pair each{own}{own_alloc}{control})"),
                     verdict: at_least(speedup, 1.8),
                     command: cmd,
                 }
