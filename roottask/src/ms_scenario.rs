@@ -648,11 +648,6 @@ fn stale_owner(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
         let (id, ending, failed) = ms
             .with_client(a, |c| (c.id, c.ending, c.checks_failed))
             .ok_or(MsFailure::Setup("client"))?;
-        ms_expect(
-            "stale owner's failed checks before its write",
-            0,
-            failed as Word,
-        )?;
         match ending {
             Ending::Faulted(Fault::VmFault { addr, .. }) => {
                 ms_expect("fault address: the released object", stale, addr)?
@@ -660,6 +655,7 @@ fn stale_owner(env: &mut Env, ms: &MemServer) -> Result<(), MsFailure> {
             Ending::Faulted(fault) => return Err(MsFailure::Faulted { client: id, fault }),
             _ => return Err(MsFailure::NotFaulted { client: id }),
         }
+        ms_expect("stale owner's failed checks", 0, failed as Word)?;
         let unmapped = ms.counters().frames_unmapped;
         let blocks = figures(ms, b, figure::OBJECTS)
             .first()
