@@ -1,10 +1,10 @@
-//! The `/proc/slabinfo` "version: 2.1" text: both header lines and one row per real cache, in
-//! Linux's exact column format, so existing tools can read it. Formatting only; the numbers are
-//! gathered by `Allocator::slabinfo`.
-use core::fmt::{self, Write};
+//! The `/proc/slabinfo` "version: 2.1" rows of the allocator's caches. The text form (both header
+//! lines, Linux's exact columns) is defined once, by the wire contract
+//! ([`memserver_protocol::slabinfo`]), so the server's text and a client's are the same; this
+//! module holds the numbers, gathered by `Allocator::slabinfo_rows`.
+use core::fmt;
 
-pub const HEADER: &str = "slabinfo - version: 2.1\n\
-# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n";
+pub use memserver_protocol::slabinfo::HEADER;
 
 /// One row's numbers, with SLAB's meanings: `active_objs` counts every object not on a slab's
 /// free list (objects in per-core arrays count as active), `active_slabs` the partial and full
@@ -26,24 +26,27 @@ pub struct SlabinfoRow {
 }
 
 impl SlabinfoRow {
+    /// The row as it travels on the wire.
+    pub fn to_wire(&self) -> memserver_protocol::SlabinfoRow<'_> {
+        memserver_protocol::SlabinfoRow {
+            name: &self.name,
+            active_objs: self.active_objs as u64,
+            num_objs: self.num_objs as u64,
+            objsize: self.objsize.into(),
+            objperslab: self.objperslab.into(),
+            pagesperslab: self.pagesperslab.into(),
+            limit: self.limit.into(),
+            batchcount: self.batchcount.into(),
+            sharedfactor: self.sharedfactor.into(),
+            active_slabs: self.active_slabs as u64,
+            num_slabs: self.num_slabs as u64,
+            sharedavail: self.sharedavail as u64,
+        }
+    }
+
     /// Writes the row, newline-terminated.
-    pub fn write(&self, out: &mut impl Write) -> fmt::Result {
-        writeln!(
-            out,
-            "{:<17} {:>6} {:>6} {:>6} {:>4} {:>4} : tunables {:>4} {:>4} {:>4} : slabdata {:>6} {:>6} {:>6}",
-            self.name,
-            self.active_objs,
-            self.num_objs,
-            self.objsize,
-            self.objperslab,
-            self.pagesperslab,
-            self.limit,
-            self.batchcount,
-            self.sharedfactor,
-            self.active_slabs,
-            self.num_slabs,
-            self.sharedavail
-        )
+    pub fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        self.to_wire().write_line(out)
     }
 }
 

@@ -4,7 +4,7 @@ use super::dispatch::Ctx;
 use super::Server;
 use memserver_protocol::ops::*;
 use memserver_protocol::slabinfo::{RowWriter, END};
-use memserver_protocol::{Error, Failure, SlabinfoRow, MSG_MAX_WORDS};
+use memserver_protocol::{Error, Failure, MSG_MAX_WORDS};
 
 impl Server {
     pub(super) fn stats(&self, c: &mut Ctx<'_>, out: &mut [u64]) -> Result<usize, Failure> {
@@ -39,21 +39,7 @@ impl Server {
         let mut w = RowWriter::new(out);
         let mut next = start;
         for row in &rows[start..] {
-            let wire = SlabinfoRow {
-                name: &row.name,
-                active_objs: row.active_objs as u64,
-                num_objs: row.num_objs as u64,
-                objsize: row.objsize as u64,
-                objperslab: row.objperslab as u64,
-                pagesperslab: row.pagesperslab as u64,
-                limit: row.limit as u64,
-                batchcount: row.batchcount as u64,
-                sharedfactor: row.sharedfactor as u64,
-                active_slabs: row.active_slabs as u64,
-                num_slabs: row.num_slabs as u64,
-                sharedavail: row.sharedavail as u64,
-            };
-            if !w.push(&wire) {
+            if !w.push(&row.to_wire()) {
                 break;
             }
             next += 1;
