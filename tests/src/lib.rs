@@ -1,7 +1,7 @@
 //! Host end-to-end tests live in `tests/tests/`; this library holds their shared set-up: a
 //! [`World`] is an arena standing in for RAM, the allocator over it, the server, one server thread
 //! per simulated core (the in-process transport) and the magazine pages of the attached clients.
-/// The README's client example, compiled and run as a doc test.
+/// The README's examples (allocator core and client API), compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]
 mod readme {}
 
