@@ -94,12 +94,7 @@ impl Server {
         r: KmallocRefillReq,
         out: &mut [u64],
     ) -> Result<usize, Failure> {
-        if r.count as usize > self.config.max_batch {
-            return Err(Failure::with(
-                Error::BadBatch,
-                [r.count, self.config.max_batch as u64, 0],
-            ));
-        }
+        self.check_batch(r.count)?;
         let class = usize::try_from(r.size)
             .ok()
             .and_then(class_of)
@@ -134,12 +129,7 @@ impl Server {
         r: KfreeDrainReq,
         out: &mut [u64],
     ) -> Result<usize, Failure> {
-        if r.count as usize > self.config.max_batch {
-            return Err(Failure::with(
-                Error::BadBatch,
-                [r.count, self.config.max_batch as u64, 0],
-            ));
-        }
+        self.check_batch(r.count)?;
         let w = c.rec.window;
         let mut addrs = [0usize; MAX_BATCH];
         let n = read_batch(c.page()?, r.slot, r.count, w, &mut addrs)?;

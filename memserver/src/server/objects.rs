@@ -195,7 +195,8 @@ impl Server {
         Ok(Empty {}.encode(out))
     }
 
-    fn check_batch(&self, count: u64) -> Result<(), Failure> {
+    /// Refuses a batch count above the server's limit.
+    pub(super) fn check_batch(&self, count: u64) -> Result<(), Failure> {
         if count as usize > self.config.max_batch {
             return Err(Failure::with(
                 Error::BadBatch,
