@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use memserver::platform::host::HostArena;
 use memserver::platform::Platform;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
@@ -212,5 +212,156 @@ fn transport(cr: &mut Criterion) {
     drop(system);
 }
 
+/// Instruction-count workloads for callgrind: each runs in its own never-inlined function, so
+/// `valgrind --tool=callgrind --toggle-collect='*transport::dispatch_<op>*'` over the bench binary
+/// run with `--profile-dispatch N` counts exactly the server's dispatch of N messages of that
+/// kind (Alloc, Free: one object each; Refill, Drain: 32 objects each).
+mod profile {
+    use super::*;
+    use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
+    use memserver_protocol::Request;
+
+    fn send(server: &Server, badge: u64, msg: &mut Message, req: Request<'_>) -> u64 {
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        server.dispatch(0, badge, msg);
+        assert_eq!(msg.label, 0, "dispatch refused {req:?}");
+        msg.words[0]
+    }
+
+    #[inline(never)]
+    fn dispatch_alloc(server: &Server, badge: u64, handle: u64, objs: &mut [u64]) {
+        let mut msg = Message::default();
+        for o in objs.iter_mut() {
+            *o = send(
+                server,
+                badge,
+                &mut msg,
+                Request::Alloc(AllocReq { handle, flags: 0 }),
+            );
+        }
+    }
+
+    #[inline(never)]
+    fn dispatch_free(server: &Server, badge: u64, handle: u64, objs: &[u64]) {
+        let mut msg = Message::default();
+        for &addr in objs {
+            send(
+                server,
+                badge,
+                &mut msg,
+                Request::Free(FreeReq { handle, addr }),
+            );
+        }
+    }
+
+    #[inline(never)]
+    fn dispatch_refill(server: &Server, badge: u64, handle: u64, msg: &mut Message) {
+        let req = RefillReq {
+            handle,
+            slot: 0,
+            count: 32,
+            flags: 0,
+        };
+        assert_eq!(send(server, badge, msg, Request::Refill(req)), 32);
+    }
+
+    #[inline(never)]
+    fn dispatch_drain(server: &Server, badge: u64, handle: u64, msg: &mut Message) {
+        let req = DrainReq {
+            handle,
+            slot: 0,
+            count: 32,
+        };
+        assert_eq!(send(server, badge, msg, Request::Drain(req)), 32);
+    }
+
+    fn warm(server: &Server, badge: u64, handle: u64, objs: &mut [u64], msg: &mut Message) {
+        for o in objs.iter_mut() {
+            *o = send(
+                server,
+                badge,
+                msg,
+                Request::Alloc(AllocReq { handle, flags: 0 }),
+            );
+        }
+        for &addr in objs.iter() {
+            send(server, badge, msg, Request::Free(FreeReq { handle, addr }));
+        }
+        let refill = RefillReq {
+            handle,
+            slot: 0,
+            count: 32,
+            flags: 0,
+        };
+        send(server, badge, msg, Request::Refill(refill));
+        let drain = DrainReq {
+            handle,
+            slot: 0,
+            count: 32,
+        };
+        send(server, badge, msg, Request::Drain(drain));
+    }
+
+    /// Runs `n` messages of each kind (after a warm-up of the same).
+    pub fn run(n: usize) {
+        let arena = HostArena::new(64 << 20, 1).unwrap();
+        let alloc = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
+        let server = Server::new(alloc, ServerConfig::default());
+        let (badge, _page) = attach(&server);
+        let mut msg = Message::default();
+        send(
+            &server,
+            badge,
+            &mut msg,
+            Request::Hello(memserver_protocol::ops::HelloReq {
+                version: memserver_protocol::PROTOCOL_VERSION,
+            }),
+        );
+        let create = memserver_protocol::ops::CacheCreateReq {
+            size: SIZE as u64,
+            align: 8,
+            flags: 0,
+            ctor: 0,
+        };
+        let handle = send(
+            &server,
+            badge,
+            &mut msg,
+            Request::CacheCreate(create, "profile"),
+        );
+        let mut objs = vec![0u64; N];
+        // One warm-up round of each, then `n / N` rounds of N allocs and N frees and `n / 32`
+        // refills of 32, each drained right away (steady state: the same objects come and go).
+        for round in 0..=n / N {
+            if round == 0 {
+                warm(&server, badge, handle, &mut objs, &mut msg);
+            } else {
+                dispatch_alloc(&server, badge, handle, &mut objs);
+                dispatch_free(&server, badge, handle, &objs);
+            }
+        }
+        for _ in 0..n / 32 {
+            dispatch_refill(&server, badge, handle, &mut msg);
+            dispatch_drain(&server, badge, handle, &mut msg);
+        }
+        server.validate().unwrap();
+    }
+}
+
 criterion_group!(benches, transport);
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile-dispatch") {
+        let n = args
+            .get(i + 1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(32_000);
+        profile::run(n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -69,14 +69,16 @@ impl Clients {
     }
 
     /// Locks the slot of `badge` if it names an attached client.
+    #[inline]
     pub fn lock(&self, badge: u64) -> Result<ClientGuard<'_>, Failure> {
-        let unknown = Failure::with(Error::UnknownClient, [badge, 0, 0]);
         let index = (badge & 0xffff_ffff).wrapping_sub(1) as usize;
-        let slot = self.slots.get(index).ok_or(unknown)?.lock();
-        if slot.generation != (badge >> 32) as u32 || slot.record.is_none() {
-            return Err(unknown);
+        if let Some(slot) = self.slots.get(index) {
+            let slot = slot.lock();
+            if slot.generation == (badge >> 32) as u32 && slot.record.is_some() {
+                return Ok(ClientGuard { slot });
+            }
         }
-        Ok(ClientGuard { slot })
+        Err(Failure::with(Error::UnknownClient, [badge, 0, 0]))
     }
 
     /// Calls `f` on every attached client's record (one slot lock at a time), stopping at the
@@ -98,6 +100,7 @@ pub struct ClientGuard<'a> {
 
 impl ClientGuard<'_> {
     /// The client's record (`Clients::lock` only hands out guards of attached slots).
+    #[inline]
     pub fn record(&mut self) -> Result<&mut ClientRecord, Failure> {
         self.slot
             .record

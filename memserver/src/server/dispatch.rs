@@ -1,15 +1,21 @@
 //! One message in, one reply out: find the client by badge, decode the request from its untrusted
 //! words, route it to its operation, and encode the reply (label 0 and the body, or the error code
 //! and its detail words). Nothing here panics on input.
-use super::clients::ClientRecord;
+//!
+//! Fast path: the hot labels (objects, batches, kmalloc) are decoded straight from the words into
+//! their fixed bodies, with the same checks in the same order as [`Request::decode`]; the other
+//! labels (handshake, cache lifecycle, slabinfo with its variable data) take `handle_other`.
+use super::clients::{ClientGuard, ClientRecord};
 use super::page::PageRef;
 use super::Server;
 use crate::allocator::CoreGuard;
 use crate::topology::CoreId;
 use memserver_protocol::error::DETAIL_WORDS;
-use memserver_protocol::ops::{Body, Empty, HelloReply};
+use memserver_protocol::ops::{Body, Empty, HelloReply, Op};
 use memserver_protocol::varlen::MAX_NAME_LEN;
-use memserver_protocol::{Error, Failure, Message, Request, MSG_MAX_WORDS, PROTOCOL_VERSION};
+use memserver_protocol::{
+    Error, Failure, Label, Message, Request, MSG_MAX_WORDS, PROTOCOL_VERSION,
+};
 
 /// What an operation sees: the serving core and the locked client.
 pub struct Ctx<'a> {
@@ -20,13 +26,40 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The client's magazine page on this core.
     pub fn page(&self) -> Result<PageRef, Failure> {
-        self.rec
-            .pages
-            .get(self.core.0 as usize)
-            .copied()
-            .flatten()
-            .ok_or(Failure::with(Error::BadSlot, [0, self.core.0 as u64, 0]))
+        match self.rec.pages.get(self.core.0 as usize) {
+            Some(Some(p)) => Ok(*p),
+            _ => Err(Failure::with(Error::BadSlot, [0, self.core.0 as u64, 0])),
+        }
     }
+}
+
+/// Label words of the hot requests (one object, a batch, the kmalloc family), decoded straight
+/// into their bodies; every other label goes through [`Request::decode`].
+const ALLOC: u64 = Label::Alloc.word();
+const FREE: u64 = Label::Free.word();
+const REFILL: u64 = Label::Refill.word();
+const DRAIN: u64 = Label::Drain.word();
+const KMALLOC: u64 = Label::Kmalloc.word();
+const KFREE: u64 = Label::Kfree.word();
+const KMALLOC_REFILL: u64 = Label::KmallocRefill.word();
+const KFREE_DRAIN: u64 = Label::KfreeDrain.word();
+
+/// Decodes a hot request body exactly as [`Request::decode`] does (length, then stateless checks).
+#[inline(always)]
+fn body<T: Op>(words: &[u64]) -> Result<T, Failure> {
+    let value = T::decode(words)?;
+    value.check()?;
+    Ok(value)
+}
+
+/// The operation context of a greeted client.
+#[inline(always)]
+fn greeted<'a>(core: CoreId, client: &'a mut ClientGuard<'_>) -> Result<Ctx<'a>, Failure> {
+    let rec = client.record()?;
+    if !rec.greeted {
+        return Err(Failure::new(Error::NotGreeted));
+    }
+    Ok(Ctx { core, rec })
 }
 
 impl Server {
@@ -45,13 +78,67 @@ impl Server {
         }
     }
 
+    /// The checks in order: the core, the badge, the body (label, length, fields), the greeting,
+    /// then the operation's own.
+    #[inline(always)]
     fn handle(&self, core: usize, badge: u64, msg: &mut Message) -> Result<usize, Failure> {
-        let core = u8::try_from(core)
-            .ok()
-            .filter(|&c| (c as usize) < self.alloc.topology().cores())
-            .map(CoreId)
-            .ok_or(Failure::new(Error::Internal))?;
+        let core = self.core_id(core)?;
         let mut client = self.clients.lock(badge)?;
+        let words = &msg.words[..msg.len.min(MSG_MAX_WORDS)];
+        match msg.label {
+            ALLOC => {
+                let r = body(words)?;
+                self.alloc_one(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            FREE => {
+                let r = body(words)?;
+                self.free_one(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            REFILL => {
+                let r = body(words)?;
+                self.refill(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            DRAIN => {
+                let r = body(words)?;
+                self.drain(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            KMALLOC => {
+                let r = body(words)?;
+                self.kmalloc(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            KFREE => {
+                let r = body(words)?;
+                self.kfree(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            KMALLOC_REFILL => {
+                let r = body(words)?;
+                self.kmalloc_refill(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            KFREE_DRAIN => {
+                let r = body(words)?;
+                self.kfree_drain(&mut greeted(core, &mut client)?, r, &mut msg.words)
+            }
+            _ => self.handle_other(core, client, msg),
+        }
+    }
+
+    /// The serving core, if the topology has it.
+    #[inline(always)]
+    fn core_id(&self, core: usize) -> Result<CoreId, Failure> {
+        match u8::try_from(core) {
+            Ok(c) if (c as usize) < self.alloc.topology().cores() => Ok(CoreId(c)),
+            _ => Err(Failure::new(Error::Internal)),
+        }
+    }
+
+    /// Every request that is not hot: decoded whole (with its variable data) by the protocol crate.
+    #[inline(never)]
+    fn handle_other(
+        &self,
+        core: CoreId,
+        mut client: ClientGuard<'_>,
+        msg: &mut Message,
+    ) -> Result<usize, Failure> {
         let len = msg.len.min(MSG_MAX_WORDS);
         let (req, name) = Request::decode(msg.label, &msg.words[..len])?.split_name();
         let mut name_buf = [0u8; MAX_NAME_LEN];
@@ -86,7 +173,6 @@ impl Server {
         }
         let mut c = Ctx { core, rec };
         match req {
-            Request::Hello(_) | Request::Detach(_) => Err(Failure::new(Error::Internal)),
             Request::Stats(_) => self.stats(&mut c, out),
             Request::CacheCreate(r, _) => {
                 let name = core::str::from_utf8(&name_buf[..name_len])
@@ -105,6 +191,7 @@ impl Server {
             Request::KmallocRefill(r) => self.kmalloc_refill(&mut c, r, out),
             Request::KfreeDrain(r) => self.kfree_drain(&mut c, r, out),
             Request::Slabinfo(r) => self.slabinfo(&mut c, r, out),
+            Request::Hello(_) | Request::Detach(_) => Err(Failure::new(Error::Internal)),
         }
     }
 

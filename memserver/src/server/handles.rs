@@ -51,21 +51,35 @@ impl Handles {
     fn slot(&self, handle: u64) -> Result<&Slot, Failure> {
         let index = (handle & 0xffff_ffff).wrapping_sub(1) as usize;
         let generation = (handle >> 32) as u32;
-        let forged = Failure::with(Error::BadHandle, [handle, 0, 0]);
-        let slot = self.slots.get(index).ok_or(forged)?;
-        if generation == 0 || generation > slot.generation {
-            return Err(forged);
+        match self.slots.get(index) {
+            Some(slot) if generation == slot.generation && slot.entry.is_some() => Ok(slot),
+            Some(slot) if generation != 0 && generation <= slot.generation => {
+                Err(Failure::with(Error::StaleHandle, [handle, 0, 0]))
+            }
+            _ => Err(Failure::with(Error::BadHandle, [handle, 0, 0])),
         }
-        if generation < slot.generation || slot.entry.is_none() {
-            return Err(Failure::with(Error::StaleHandle, [handle, 0, 0]));
-        }
-        Ok(slot)
     }
 
+    /// The entry of a live handle: one bounds check and one generation compare.
+    #[inline]
     pub fn get(&self, handle: u64) -> Result<CacheEntry, Failure> {
-        self.slot(handle)?
-            .entry
-            .ok_or(Failure::new(Error::Internal))
+        let index = (handle & 0xffff_ffff).wrapping_sub(1) as usize;
+        if let Some(Slot {
+            generation,
+            entry: Some(e),
+        }) = self.slots.get(index)
+        {
+            if *generation == (handle >> 32) as u32 {
+                return Ok(*e);
+            }
+        }
+        self.refuse(handle)
+    }
+
+    #[cold]
+    fn refuse(&self, handle: u64) -> Result<CacheEntry, Failure> {
+        self.slot(handle)?;
+        Err(Failure::new(Error::Internal))
     }
 
     /// Forgets the cache of `handle` (after the core destroyed it).

@@ -111,9 +111,9 @@ impl Server {
         let w = c.rec.window;
         let id = c.rec.kmalloc.caches[class];
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let mut addrs = [0usize; MAX_BATCH];
-        let (mut g, got) = alloc_many(self, c, id, zero, None, &mut addrs[..n])?;
-        deliver(&mut g, id, &addrs[..got], Some(page), Some(r.slot), w)?;
+        let mut words = [0u64; MAX_BATCH];
+        let (mut g, got) = alloc_many(self, c.core, id, zero, None, w, &mut words[..n])?;
+        deliver(&mut g, id, &words[..got], Some(page), Some(r.slot), w)?;
         drop(g);
         c.rec.usage.charge(got as u64, (got * usable) as u64);
         Ok(KmallocRefillReply {

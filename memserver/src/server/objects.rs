@@ -1,13 +1,16 @@
 //! Objects of a client's caches: one at a time (Alloc, Free) and in batches through the magazine
 //! page (Refill, Drain). Quota is checked before anything is taken; every address read from the
-//! page is translated, checked for duplicates and checked by the core before any is freed.
+//! page is read once, translated, and checked by the core (its cache, slot start, allocated, no
+//! duplicate) before any is freed. The hot paths do each check once, in the core; the precise
+//! error of a refused request is worked out on a separate cold path.
 use super::dispatch::Ctx;
 use super::errors::{self, Window};
 use super::page::PageRef;
 use super::Server;
 use crate::allocator::CoreGuard;
 use crate::kmalloc::KmallocSet;
-use crate::slab::{AllocError, CacheId};
+use crate::slab::{AllocError, CacheId, FreeError};
+use crate::topology::CoreId;
 use memserver_protocol::ops::*;
 use memserver_protocol::{Error, Failure, FreshSlab, FRESH_MAX, MAX_BATCH};
 
@@ -35,50 +38,73 @@ pub(super) fn report_fresh(
     Ok(slabs.len() as u64)
 }
 
-/// Hands freshly allocated `addrs` of `id` over: fresh-slab records into the page and, for a
-/// batch, the (client) addresses into `slot`. Returns the number of fresh records. If that cannot
-/// be done, the objects go back to the cache (the request changes nothing) and the error is
-/// returned.
+/// Hands freshly allocated objects of `id` (their client addresses, `words`) over: fresh-slab
+/// records into the page and, for a batch, the addresses into `slot`. Returns the number of fresh
+/// records. If that cannot be done, the objects go back to the cache (the request changes nothing)
+/// and the error is returned.
+#[inline]
 pub(super) fn deliver(
     g: &mut CoreGuard<'_>,
     id: CacheId,
-    addrs: &[usize],
+    words: &[u64],
     page: Option<PageRef>,
     slot: Option<u64>,
     w: Window,
 ) -> Result<u64, Failure> {
-    let result = report_fresh(g, page, w).and_then(|fresh| {
-        if let Some(slot) = slot {
-            let mut words = [0u64; MAX_BATCH];
-            for (o, &a) in words.iter_mut().zip(addrs) {
-                *o = w.to_client(a);
-            }
-            page.and_then(|p| p.page().write_slot(slot as usize, &words[..addrs.len()]))
-                .ok_or(Failure::new(Error::Internal))?;
-        }
-        Ok(fresh)
+    let fresh = if g.new_slabs().is_empty() {
+        Ok(0)
+    } else {
+        report_fresh(g, page, w)
+    };
+    let result = fresh.and_then(|fresh| match slot {
+        Some(slot) => match page.and_then(|p| p.page().write_slot(slot as usize, words)) {
+            Some(()) => Ok(fresh),
+            None => Err(Failure::new(Error::Internal)),
+        },
+        None => Ok(fresh),
     });
     if result.is_err() {
-        let _ = g.free_batch(id, addrs);
+        give_back(g, id, words, w);
     }
     result
 }
 
-/// Reads `count` addresses from `slot`, translates them to server addresses and refuses
-/// duplicates. The page is client memory: every value is just a number to check.
-pub(super) fn read_batch(
+/// Frees objects this request allocated (client addresses `words`) after it failed.
+#[cold]
+fn give_back(g: &mut CoreGuard<'_>, id: CacheId, words: &[u64], w: Window) {
+    let mut addrs = [0usize; MAX_BATCH];
+    for (a, &c) in addrs.iter_mut().zip(words) {
+        *a = w.to_server(c).unwrap_or(0);
+    }
+    let _ = g.free_batch(id, &addrs[..words.len()]);
+}
+
+/// Reads `count` raw words from `slot` of the page (client memory: just numbers to check).
+#[inline]
+pub(super) fn read_raw(
     page: PageRef,
     slot: u64,
     count: u64,
-    w: Window,
-    out: &mut [usize; MAX_BATCH],
+    raw: &mut [u64; MAX_BATCH],
 ) -> Result<usize, Failure> {
     let n = count as usize;
-    let mut raw = [0u64; MAX_BATCH];
-    page.page()
-        .read_slot(slot as usize, &mut raw[..n])
-        .ok_or(Failure::with(Error::BadSlot, [slot, 0, 0]))?;
-    for (o, &a) in out.iter_mut().zip(&raw[..n]) {
+    match raw
+        .get_mut(..n)
+        .and_then(|r| page.page().read_slot(slot as usize, r))
+    {
+        Some(()) => Ok(n),
+        None => Err(Failure::with(Error::BadSlot, [slot, 0, 0])),
+    }
+}
+
+/// Translates raw addresses to server addresses, refusing null, untranslatable and duplicate
+/// addresses (in that order, the first offending address named).
+pub(super) fn translate_checked(
+    raw: &[u64],
+    w: Window,
+    out: &mut [usize; MAX_BATCH],
+) -> Result<(), Failure> {
+    for (o, &a) in out.iter_mut().zip(raw) {
         if a == 0 {
             return Err(Failure::new(Error::NullPointer));
         }
@@ -86,6 +112,7 @@ pub(super) fn read_batch(
             .to_server(a)
             .ok_or(Failure::with(Error::NotAllocated, [a, 0, 0]))?;
     }
+    let n = raw.len();
     let mut sorted = *out;
     sorted[..n].sort_unstable();
     if let Some(d) = sorted[..n].windows(2).find(|p| p[0] == p[1]) {
@@ -94,6 +121,21 @@ pub(super) fn read_batch(
             [w.to_client(d[0]), 0, 0],
         ));
     }
+    Ok(())
+}
+
+/// Reads `count` addresses from `slot`, translates them to server addresses and refuses
+/// duplicates.
+pub(super) fn read_batch(
+    page: PageRef,
+    slot: u64,
+    count: u64,
+    w: Window,
+    out: &mut [usize; MAX_BATCH],
+) -> Result<usize, Failure> {
+    let mut raw = [0u64; MAX_BATCH];
+    let n = read_raw(page, slot, count, &mut raw)?;
+    translate_checked(&raw[..n], w, out)?;
     Ok(n)
 }
 
@@ -112,30 +154,37 @@ fn is_oom(e: &AllocError) -> bool {
     matches!(e, AllocError::OutOfMemory)
 }
 
-/// Allocates up to `n` objects of `id` into `out` (zeroed if asked). Stops early when memory runs
-/// out after the first object, or when another object could create more fresh slabs than the page
-/// can report (`fresh_bound` slabs per object at most).
+/// Allocates up to `out.len()` (at least one) objects of `id`, zeroed if asked, and writes their
+/// client addresses into `out`. Stops early when memory runs out after the first object, or when
+/// another object could create more fresh slabs than the page can report (`fresh_bound` slabs
+/// per object at most).
+#[inline]
 pub(super) fn alloc_many<'s>(
     server: &'s Server,
-    c: &Ctx<'_>,
+    core: CoreId,
     id: CacheId,
     zero: bool,
     fresh_bound: Option<usize>,
-    out: &mut [usize],
+    w: Window,
+    out: &mut [u64],
 ) -> Result<(CoreGuard<'s>, usize), Failure> {
-    let w = c.rec.window;
     let one = |g: &mut CoreGuard<'_>| if zero { g.zalloc(id) } else { g.alloc(id) };
-    let (mut g, first) = server.with_retry(c.core, is_oom, one)?;
-    out[0] = first.map_err(|e| errors::alloc(&e, w))?;
+    let (mut g, first) = server.with_retry(core, is_oom, one)?;
+    let first = first.map_err(|e| errors::alloc(&e, w))?;
+    let Some((o0, rest)) = out.split_first_mut() else {
+        give_back(&mut g, id, &[w.to_client(first)], w);
+        return Err(Failure::new(Error::Internal));
+    };
+    *o0 = w.to_client(first);
     let mut n = 1;
-    while n < out.len() {
+    for o in rest {
         if let Some(bound) = fresh_bound {
             if g.new_slabs().len() + bound > FRESH_MAX {
                 break;
             }
         }
         match one(&mut g) {
-            Ok(a) => out[n] = a,
+            Ok(a) => *o = w.to_client(a),
             Err(_) => break,
         }
         n += 1;
@@ -163,19 +212,18 @@ impl Server {
         c.rec.usage.check(&c.rec.quota, 1, e.usable as u64)?;
         let page = if e.remote_ctor { Some(c.page()?) } else { None };
         let w = c.rec.window;
-        let mut addr = [0usize; 1];
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let (mut g, _) = alloc_many(self, c, e.id, zero, None, &mut addr)?;
-        let fresh = deliver(&mut g, e.id, &addr, page, None, w)?;
+        let one = |g: &mut CoreGuard<'_>| if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
+        let (mut g, addr) = self.with_retry(c.core, is_oom, one)?;
+        let addr = w.to_client(addr.map_err(|err| errors::alloc(&err, w))?);
+        let fresh = deliver(&mut g, e.id, &[addr], page, None, w)?;
         drop(g);
         c.rec.usage.charge(1, e.usable as u64);
-        Ok(AllocReply {
-            addr: w.to_client(addr[0]),
-            fresh,
-        }
-        .encode(out))
+        Ok(AllocReply { addr, fresh }.encode(out))
     }
 
+    /// One free; the core's free checks the address against the client's own cache, so only a
+    /// refused free looks further (ownership first, as the error to report).
     pub(super) fn free_one(
         &self,
         c: &mut Ctx<'_>,
@@ -184,12 +232,14 @@ impl Server {
     ) -> Result<usize, Failure> {
         let e = c.rec.handles.get(r.handle)?;
         let w = c.rec.window;
-        let addr = w
-            .to_server(r.addr)
-            .ok_or(Failure::with(Error::NotAllocated, [r.addr, 0, 0]))?;
+        let Some(addr) = w.to_server(r.addr) else {
+            return Err(Failure::with(Error::NotAllocated, [r.addr, 0, 0]));
+        };
         let mut g = self.guard(c.core)?;
-        check_owned(&g, &c.rec.kmalloc, addr, w)?;
-        g.free(e.id, addr).map_err(|e| errors::free(&e, w))?;
+        if let Err(err) = g.free(e.id, addr) {
+            check_owned(&g, &c.rec.kmalloc, addr, w)?;
+            return Err(errors::free(&err, w));
+        }
         drop(g);
         c.rec.usage.release(1, e.usable as u64);
         Ok(Empty {}.encode(out))
@@ -226,9 +276,9 @@ impl Server {
             None
         };
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let mut addrs = [0usize; MAX_BATCH];
-        let (mut g, got) = alloc_many(self, c, e.id, zero, bound, &mut addrs[..n])?;
-        let fresh = deliver(&mut g, e.id, &addrs[..got], Some(page), Some(r.slot), w)?;
+        let mut words = [0u64; MAX_BATCH];
+        let (mut g, got) = alloc_many(self, c.core, e.id, zero, bound, w, &mut words[..n])?;
+        let fresh = deliver(&mut g, e.id, &words[..got], Some(page), Some(r.slot), w)?;
         drop(g);
         c.rec.usage.charge(got as u64, (got * e.usable) as u64);
         Ok(RefillReply {
@@ -238,6 +288,10 @@ impl Server {
         .encode(out))
     }
 
+    /// A batch back from the page: the addresses are read once, translated (one subtraction
+    /// each) and handed to the core's `free_batch`, which checks every one (cache, slot start,
+    /// allocated, no duplicate) before freeing any. Only a refused batch looks further, to name
+    /// the precise error.
     pub(super) fn drain(
         &self,
         c: &mut Ctx<'_>,
@@ -247,12 +301,17 @@ impl Server {
         self.check_batch(r.count)?;
         let e = c.rec.handles.get(r.handle)?;
         let w = c.rec.window;
+        let mut raw = [0u64; MAX_BATCH];
+        let n = read_raw(c.page()?, r.slot, r.count, &mut raw)?;
+        let raw = &raw[..n];
         let mut addrs = [0usize; MAX_BATCH];
-        let n = read_batch(c.page()?, r.slot, r.count, w, &mut addrs)?;
-        let mut g = self.guard(c.core)?;
-        for &a in &addrs[..n] {
-            check_owned(&g, &c.rec.kmalloc, a, w)?;
+        for (o, &a) in addrs.iter_mut().zip(raw) {
+            match w.to_server(a) {
+                Some(s) if a != 0 => *o = s,
+                _ => return Err(self.drain_refusal(c, raw, None)),
+            }
         }
+        let mut g = self.guard(c.core)?;
         let result = g.free_batch(e.id, &addrs[..n]);
         drop(g);
         match result {
@@ -260,6 +319,7 @@ impl Server {
                 c.rec.usage.release(n as u64, (n * e.usable) as u64);
                 Ok(CountReply { count: n as u64 }.encode(out))
             }
+            Err(b) if b.freed == 0 => Err(self.drain_refusal(c, raw, Some(b.error))),
             Err(b) => {
                 c.rec
                     .usage
@@ -268,6 +328,32 @@ impl Server {
                 f.detail[2] = b.freed as u64;
                 Err(f)
             }
+        }
+    }
+
+    /// The error of a drain refused whole, checked in the order the protocol names them: null,
+    /// untranslatable and duplicate addresses, then each address's ownership, then the core's
+    /// refusal `core_error`.
+    #[cold]
+    #[inline(never)]
+    fn drain_refusal(&self, c: &Ctx<'_>, raw: &[u64], core_error: Option<FreeError>) -> Failure {
+        let w = c.rec.window;
+        let mut addrs = [0usize; MAX_BATCH];
+        if let Err(f) = translate_checked(raw, w, &mut addrs) {
+            return f;
+        }
+        let g = match self.guard(c.core) {
+            Ok(g) => g,
+            Err(f) => return f,
+        };
+        for &a in &addrs[..raw.len()] {
+            if let Err(f) = check_owned(&g, &c.rec.kmalloc, a, w) {
+                return f;
+            }
+        }
+        match core_error {
+            Some(e) => errors::free(&e, w),
+            None => Failure::new(Error::Internal),
         }
     }
 }
