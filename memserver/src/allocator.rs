@@ -565,7 +565,7 @@ impl Allocator {
         let env = self.env();
         let mut objs: Vec<Obj> = Vec::new();
         for (core, c) in cores.iter_mut().enumerate() {
-            if let Some(Some(cc)) = c.caches.get_mut(cache.real as usize) {
+            if let Some(cc) = c.cache_mut(cache.real as usize) {
                 objs.extend(cc.array.drain_all());
                 for a in cc.alien.iter_mut() {
                     objs.extend(a.drain_all());
@@ -589,7 +589,7 @@ impl Allocator {
         cores: &mut [spin::MutexGuard<'_, CoreState>],
     ) -> usize {
         for c in cores.iter_mut() {
-            if let Some(Some(cc)) = c.caches.get_mut(cache.real as usize) {
+            if let Some(cc) = c.cache_mut(cache.real as usize) {
                 cc.hot_slab = None;
             }
         }
@@ -742,7 +742,8 @@ impl Allocator {
                     });
                 }
             }
-            for (real, cc) in c.caches.iter().enumerate() {
+            for real in 0..c.cache_slots().max(reg.reals.len()) {
+                let cc = c.cache(real);
                 let live = reg.reals.get(real).is_some_and(Option::is_some);
                 if cc.is_some() != live {
                     return Err(Invariant::HandleTable {
@@ -750,7 +751,7 @@ impl Allocator {
                         index: real as u32,
                     });
                 }
-                if let Some(h) = cc.as_ref().and_then(|cc| cc.hot_slab) {
+                if let Some(h) = cc.and_then(|cc| cc.hot_slab) {
                     let home = self.topology.node_of(CoreId(ci as u8));
                     let ok = match self.map.lookup(h.first) {
                         Entry::Slab { cache, node, head } => {
@@ -758,7 +759,7 @@ impl Allocator {
                                 && Some(node) == home
                                 && h.first
                                     == self.map.frame_addr(head)
-                                        + cc.as_ref().map_or(0, |cc| cc.layout.obj_offset as usize)
+                                        + cc.map_or(0, |cc| cc.layout.obj_offset as usize)
                                 && h.states == self.map.state(head, 0)
                         }
                         _ => false,
@@ -840,7 +841,7 @@ impl Allocator {
             Ok(())
         };
         for (core, c) in cores.iter().enumerate() {
-            if let Some(Some(cc)) = c.caches.get(real as usize) {
+            if let Some(cc) = c.cache(real as usize) {
                 for o in cc
                     .array
                     .objs()
@@ -989,12 +990,9 @@ impl<'a> CoreGuard<'a> {
     #[inline(always)]
     pub fn alloc(&mut self, id: CacheId) -> Result<usize, AllocError> {
         let me = self.core.0;
-        let st = &mut *self.state;
-        if let Some(real) = st.hot(id) {
-            if let Some(Some(cc)) = st.caches.get_mut(real) {
-                if let Some(a) = pop_unchecked_cache(cc, me) {
-                    return Ok(a);
-                }
+        if let Some(cc) = self.state.hot(id) {
+            if let Some(a) = pop_fast(cc, me) {
+                return Ok(a);
             }
         }
         self.alloc_miss(id)
@@ -1014,7 +1012,7 @@ impl<'a> CoreGuard<'a> {
     #[inline(always)]
     fn alloc_real(&mut self, real: usize) -> Result<usize, AllocError> {
         let me = self.core.0;
-        if let Some(Some(cc)) = self.state.caches.get_mut(real) {
+        if let Some(cc) = self.state.cache_mut(real) {
             if let Some(a) = pop_unchecked_cache(cc, me) {
                 return Ok(a);
             }
@@ -1047,8 +1045,13 @@ impl<'a> CoreGuard<'a> {
     /// Frees `addr`, an object of cache `id`. Every free is validated; on error nothing changed.
     #[inline(always)]
     pub fn free(&mut self, id: CacheId, addr: usize) -> Result<(), FreeError> {
+        let me = self.core.0;
         match self.state.hot(id) {
-            Some(real) => self.free_real(real, addr),
+            Some(cc) => {
+                let real = cc.real as usize;
+                let step = free_in_hot_slab(cc, me, addr);
+                self.finish_free(real, addr, step)
+            }
             None => self.free_miss(id, addr),
         }
     }
@@ -1110,7 +1113,7 @@ impl<'a> CoreGuard<'a> {
     }
 
     fn cache_at(&self, real: usize) -> &CoreCache {
-        self.state.caches[real].as_ref().expect("live real cache")
+        self.state.cache(real).expect("live real cache")
     }
 
     /// Frees `addr` as an object of the real cache `real`: inside the hot slab with no page map
@@ -1118,49 +1121,32 @@ impl<'a> CoreGuard<'a> {
     #[inline(always)]
     fn free_real(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
         let me = self.core.0;
-        if let Some(Some(cc)) = self.state.caches.get_mut(real) {
-            if let Some(h) = cc.hot_slab {
-                let off = addr.wrapping_sub(h.first);
-                if off < cc.span {
-                    if let Some(idx) = cc.layout.index_of(off) {
-                        let st = h.states.nth(idx);
-                        let s = st.get().load(Ordering::Relaxed);
-                        if s != state::allocated(me) {
-                            return self.free_hot_other(real, addr);
-                        }
-                        // This core allocated it and holds it: a plain store takes it back.
-                        st.get()
-                            .store(state::cached(me, state::EVER), Ordering::Relaxed);
-                        let obj = Obj { addr, state: st };
-                        if !cc.array.push(obj) {
-                            self.free_slow(real, obj, self.node);
-                        }
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        self.free_full(real, addr)
+        let step = match self.state.cache_mut(real) {
+            Some(cc) => free_in_hot_slab(cc, me, addr),
+            None => HotFree::Outside,
+        };
+        self.finish_free(real, addr, step)
     }
 
-    /// `free_real` of an object at a slot start of the hot slab that this core does not hold
-    /// as allocated (allocated on another core, or not allocated at all).
+    /// Completes a free after `free_in_hot_slab`.
+    #[inline(always)]
+    fn finish_free(&mut self, real: usize, addr: usize, step: HotFree) -> Result<(), FreeError> {
+        match step {
+            HotFree::Done => Ok(()),
+            HotFree::Overflow(obj) => {
+                self.free_slow(real, obj, self.node);
+                Ok(())
+            }
+            HotFree::Other(st) => self.free_hot_other(real, addr, st),
+            HotFree::Outside => self.free_full(real, addr),
+        }
+    }
+
+    /// A free at a slot start of the hot slab of an object this core does not hold as
+    /// allocated (allocated on another core, or not allocated at all).
     #[cold]
     #[inline(never)]
-    fn free_hot_other(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
-        let hot = match self.state.caches.get(real) {
-            Some(Some(cc)) => cc.hot_slab.and_then(|h| {
-                Some(
-                    h.states
-                        .nth(cc.layout.index_of(addr.wrapping_sub(h.first))?),
-                )
-            }),
-            _ => None,
-        };
-        let Some(st) = hot else {
-            debug_assert!(false, "hot slab vanished");
-            return self.free_full(real, addr);
-        };
+    fn free_hot_other(&mut self, real: usize, addr: usize, st: StateRef) -> Result<(), FreeError> {
         let s = st.get().load(Ordering::Relaxed);
         self.free_other(real, addr, st, self.node, s)
     }
@@ -1184,7 +1170,7 @@ impl<'a> CoreGuard<'a> {
         let map = &self.alloc.map;
         let me = self.core.0;
         let node = self.node;
-        let Some(Some(cc)) = self.state.caches.get_mut(real) else {
+        let Some(cc) = self.state.cache_mut(real) else {
             return Err(FreeError::NotOurs { addr });
         };
         if cc.checked {
@@ -1226,7 +1212,7 @@ impl<'a> CoreGuard<'a> {
     ) -> Result<(), FreeError> {
         self.take_back(addr, st, s, None)?;
         let obj = Obj { addr, state: st };
-        let cc = self.state.caches[real].as_mut().expect("live");
+        let cc = self.state.cache_mut(real).expect("live");
         if home == self.node && cc.array.push(obj) {
             return Ok(());
         }
@@ -1269,13 +1255,9 @@ impl<'a> CoreGuard<'a> {
     fn alloc_slow(&mut self, real: usize) -> Result<usize, AllocError> {
         let env = self.alloc.env();
         let me = self.core.0;
-        let CoreState {
-            caches, new_slabs, ..
-        } = &mut *self.state;
-        let Some(Some(cc)) = caches.get_mut(real) else {
+        let Some((cc, new_slabs, scratch)) = self.state.cache_parts(real) else {
             return Err(AllocError::OutOfMemory);
         };
-        let cc: &mut CoreCache = cc;
         let o = loop {
             match cc.array.pop() {
                 // Stale entries (see `state`) are dropped.
@@ -1283,18 +1265,21 @@ impl<'a> CoreGuard<'a> {
                     break o
                 }
                 Some(_) => continue,
+                // A cache that bypasses the arrays takes its one object through the scratch.
+                None if cc.array.limit() == 0 => {
+                    scratch.clear();
+                    cc.cache
+                        .refill(env, self.node, 1, 1, scratch, new_slabs, me)?;
+                    match scratch.pop() {
+                        Some(o) => break o,
+                        None => return Err(AllocError::OutOfMemory),
+                    }
+                }
                 None => {
-                    let want = cc.array.batch();
-                    let max = cc.array.limit().max(want);
-                    cc.cache.refill(
-                        env,
-                        self.node,
-                        want,
-                        max,
-                        cc.array.objs_mut(),
-                        new_slabs,
-                        me,
-                    )?;
+                    let n = cc.array.batch();
+                    let max = cc.array.limit();
+                    cc.cache
+                        .refill(env, self.node, n, max, cc.array.objs_mut(), new_slabs, me)?;
                 }
             }
         };
@@ -1321,10 +1306,7 @@ impl<'a> CoreGuard<'a> {
     fn put_back(&mut self, real: usize, o: Obj) {
         let env = self.alloc.env();
         let me = self.core.0;
-        let CoreState {
-            caches, scratch, ..
-        } = &mut *self.state;
-        let cc = caches[real].as_mut().expect("live");
+        let (cc, _, scratch) = self.state.cache_parts(real).expect("live");
         if !cc.array.push(o) {
             scratch.push(o);
             cc.cache.flush(env, scratch, false, Holder::Core(me));
@@ -1352,7 +1334,7 @@ impl<'a> CoreGuard<'a> {
         cache.checks.init_free(l, addr);
         self.record(&cache, addr, false);
         let obj = Obj { addr, state: st };
-        let cc = self.state.caches[real].as_mut().expect("live");
+        let cc = self.state.cache_mut(real).expect("live");
         if home == self.node && cc.array.push(obj) {
             return Ok(());
         }
@@ -1367,10 +1349,7 @@ impl<'a> CoreGuard<'a> {
         let env = self.alloc.env();
         let node = self.node;
         let holder = Holder::Core(self.core.0);
-        let CoreState {
-            caches, scratch, ..
-        } = &mut *self.state;
-        let cc = caches[real].as_mut().expect("live");
+        let (cc, _, scratch) = self.state.cache_parts(real).expect("live");
         if cc.cache.direct() {
             scratch.push(obj);
             cc.cache.flush(env, scratch, false, holder);
@@ -1505,9 +1484,8 @@ impl<'a> CoreGuard<'a> {
         let (e, states) = self.alloc.map.lookup_states(addr);
         match e {
             Entry::Slab { cache, .. } => {
-                let owner = match self.state.caches.get(cache as usize) {
-                    Some(Some(cc)) => cc.owner,
-                    _ => return Err(FreeError::NotOurs { addr }),
+                let Some(owner) = self.state.cache(cache as usize).map(|cc| cc.owner) else {
+                    return Err(FreeError::NotOurs { addr });
                 };
                 if owner != set.owner {
                     return Err(FreeError::ForeignOwner { addr });
@@ -1559,7 +1537,7 @@ impl<'a> CoreGuard<'a> {
     pub fn ksize(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
         match self.alloc.map.lookup(addr) {
             Entry::Slab { cache, .. } => {
-                let Some(Some(cc)) = self.state.caches.get(cache as usize) else {
+                let Some(cc) = self.state.cache(cache as usize) else {
                     return Err(FreeError::NotOurs { addr });
                 };
                 if cc.cache.owner != set.owner {
@@ -1581,6 +1559,51 @@ impl<'a> CoreGuard<'a> {
             Entry::None => Err(FreeError::NotOurs { addr }),
         }
     }
+}
+
+/// What a free found in the hot slab (see `free_in_hot_slab`).
+enum HotFree {
+    /// Freed into the array.
+    Done,
+    /// Taken back, but the array is full.
+    Overflow(Obj),
+    /// At a slot start of the hot slab, but not allocated by this core.
+    Other(StateRef),
+    /// Not a slot start of the hot slab (or no hot slab).
+    Outside,
+}
+
+/// The fast free: an object at a slot start of the hot slab that this core allocated is taken
+/// back with a plain store (see `state`) and pushed on the array.
+#[inline(always)]
+fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFree {
+    let Some(st) = cc.hot_state(addr) else {
+        return HotFree::Outside;
+    };
+    if st.get().load(Ordering::Relaxed) != state::allocated(me) {
+        return HotFree::Other(st);
+    }
+    st.get()
+        .store(state::cached(me, state::EVER), Ordering::Relaxed);
+    let obj = Obj { addr, state: st };
+    if cc.array.push(obj) {
+        HotFree::Done
+    } else {
+        HotFree::Overflow(obj)
+    }
+}
+
+/// `pop_unchecked_cache` for a cache from the hot table (never a checked one).
+#[inline(always)]
+fn pop_fast(cc: &mut CoreCache, me: u8) -> Option<usize> {
+    debug_assert!(!cc.checked);
+    let o = cc.array.pop()?;
+    let s = o.state.get();
+    if !state::is_cached_by(s.load(Ordering::Relaxed), me) {
+        return None;
+    }
+    s.store(state::allocated(me), Ordering::Release);
+    Some(o.addr)
 }
 
 /// Pops an object of an unchecked cache's array that this core holds (a stale entry, see

@@ -564,6 +564,34 @@ fn stale_handles_and_unknown_cores_are_refused() {
     assert!(g.alloc(c2).is_ok());
 }
 
+/// The per-core table of recently used handles never outlives the handles it holds, and no
+/// forged handle (generation 0 included, which the table's vacant slots use) reaches a cache.
+#[test]
+fn hot_handles_go_stale_with_their_cache() {
+    let a = fixture(4 * MIB, 1, 1);
+    let c = a
+        .cache_create(params("hot", 32, CacheFlags::empty()))
+        .unwrap();
+    {
+        let mut g = a.core(CoreId(0)).unwrap();
+        let o = g.alloc(c).unwrap();
+        g.free(c, o).unwrap();
+    }
+    a.cache_destroy(c).unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    assert_eq!(g.alloc(c), Err(AllocError::BadCache(c)));
+    assert_eq!(g.free(c, 0x1000), Err(FreeError::BadCache(c)));
+    for index in 0..70 {
+        for generation in [0, 2, u32::MAX] {
+            let forged = memserver::CacheId { index, generation };
+            assert_eq!(g.alloc(forged), Err(AllocError::BadCache(forged)));
+            assert_eq!(g.free(forged, 0x1000), Err(FreeError::BadCache(forged)));
+        }
+    }
+    drop(g);
+    a.validate().unwrap();
+}
+
 #[test]
 fn frees_on_another_node_go_home_through_alien_arrays_in_batches() {
     use memserver::topology::NodeId;

@@ -1,6 +1,9 @@
 //! A per-core (or alien) array of free objects, SLAB's `array_cache`: a LIFO stack of at most
 //! `limit` objects, refilled from and flushed to the node `batchcount` at a time. Owned by one
 //! core and only touched under that core's lock, so it needs no lock or atomic of its own.
+//!
+//! Its vector is allocated once with capacity `limit` (exact, as `Vec::with_capacity`
+//! guarantees) and never grows: a push tests the length against the capacity only.
 use alloc::vec::Vec;
 
 use super::page_map::StateRef;
@@ -15,15 +18,13 @@ pub struct Obj {
 #[derive(Debug)]
 pub struct ArrayCache {
     objs: Vec<Obj>,
-    limit: usize,
     batch: usize,
 }
 
 impl ArrayCache {
     pub fn new(limit: usize, batch: usize) -> ArrayCache {
         ArrayCache {
-            objs: Vec::new(),
-            limit,
+            objs: Vec::with_capacity(limit),
             batch: batch.clamp(1, limit.max(1)),
         }
     }
@@ -36,7 +37,7 @@ impl ArrayCache {
     /// Pushes `obj` unless the array is full; returns whether it did.
     #[inline(always)]
     pub fn push(&mut self, obj: Obj) -> bool {
-        if self.objs.len() < self.limit {
+        if self.objs.len() < self.objs.capacity() {
             self.objs.push(obj);
             true
         } else {
@@ -45,14 +46,14 @@ impl ArrayCache {
     }
 
     pub fn limit(&self) -> usize {
-        self.limit
+        self.objs.capacity()
     }
 
     pub fn batch(&self) -> usize {
         self.batch
     }
 
-    /// The backing vector, for refills (which push up to `batch` objects).
+    /// The backing vector, for refills (which push at most up to `limit` objects).
     pub fn objs_mut(&mut self) -> &mut Vec<Obj> {
         &mut self.objs
     }

@@ -278,8 +278,8 @@ pub fn locate_entry(
     }
     let first = map.frame_addr(head) + l.obj_offset as usize;
     let off = addr.wrapping_sub(first);
-    match l.index_of(off) {
-        Some(idx) if idx < l.objects as usize => {
+    match (off < l.span() as usize).then(|| l.index_of(off)).flatten() {
+        Some(idx) => {
             let states = StateRef::from_base(states, 0);
             Ok(Located {
                 state: states.nth(idx),

@@ -14,8 +14,8 @@ const CACHE_LINE: usize = 64;
 const SLUB_MAX_ORDER: u8 = 3;
 /// SLUB's `MAX_OBJS_PER_PAGE`; also keeps free indexes in a `u16`.
 pub const MAX_OBJS_PER_SLAB: usize = 32767;
-const RECIP_SHIFT: u32 = 44;
 /// Largest slot: one object in a slab of the largest buddy order.
+const RECIP_SHIFT: u32 = 44;
 pub const MAX_STRIDE: usize = PAGE_SIZE << MAX_ORDER;
 
 /// Where objects sit in a slab of one cache.
@@ -39,6 +39,11 @@ pub struct Layout {
     /// 2^22 (a slab of the largest order), since the rounding error `recip * stride - 2^44` is
     /// below `stride <= 2^22`, and `off * recip < 2^63`.
     pub recip: u64,
+    /// `u64::MAX / stride + 1`, i.e. `ceil(2^64 / stride)`: for every `off` below 2^32,
+    /// `off * divides` (mod 2^64) is below `divides` exactly when `stride` divides `off` (Lemire,
+    /// Kaser and Kurz, "Faster remainder by direct computation", 2019). Independent of the
+    /// quotient's multiply, so the two run side by side.
+    pub divides: u64,
 }
 
 impl Layout {
@@ -103,6 +108,7 @@ impl Layout {
             objects: objects as u32,
             order,
             recip: (1u64 << RECIP_SHIFT).div_ceil(stride as u64),
+            divides: u64::MAX / stride as u64 + 1,
         })
     }
 
@@ -121,11 +127,14 @@ impl Layout {
         self.objects * self.stride
     }
 
-    /// Index of the slot at byte `off` from the first object, if `off` is a slot start.
+    /// Index of the slot at byte `off` from the first object, if `off` is a slot start. `off`
+    /// must be at most 2^22 (callers bound it by `span()` first).
     #[inline(always)]
     pub fn index_of(&self, off: usize) -> Option<usize> {
-        let idx = ((off as u64).wrapping_mul(self.recip) >> RECIP_SHIFT) as usize;
-        (idx * self.stride as usize == off).then_some(idx)
+        debug_assert!(off <= 1 << 22, "offset {off:#x} beyond the exact range");
+        let off = off as u64;
+        let idx = (off.wrapping_mul(self.recip) >> RECIP_SHIFT) as usize;
+        (off.wrapping_mul(self.divides) < self.divides).then_some(idx)
     }
 }
 

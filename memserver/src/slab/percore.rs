@@ -3,15 +3,18 @@
 //! Behind that core's lock (a [`crate::CoreGuard`] holds it); maintenance changes it only with all
 //! core locks held, so the hot path reads it with no further synchronisation.
 //!
-//! Invariant of the hot handle: `hot_real` is what `resolve(hot_id)` returns, or `NO_CACHE`
-//! (which names no cache, so a match on it falls to the full resolution); every change of the
-//! tables resets it. Each core's caches sit on cache lines of their own ([`Padded`]), since their
-//! array lengths are written on every operation.
+//! Invariant of the hot handles: each entry of the small direct-mapped `hot` table holds a
+//! handle and what `resolve` returns for it, limited to caches without debug checks (the only
+//! ones the fast path serves), or `NO_CACHE` (which indexes no cache, so a match on a vacant
+//! entry falls to the full resolution); every change of the tables empties it. Each core's
+//! caches sit on cache lines of their own ([`Padded`]), since their array lengths are written on
+//! every operation.
 //!
 //! Invariant of a hot slab: it is a live slab of that cache on this core's node. Slabs are
 //! released only with all core locks held, and the hot slabs of their cache are forgotten then.
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::ptr::NonNull;
 
 use super::array::{ArrayCache, Obj};
 use super::cache::Cache;
@@ -41,6 +44,8 @@ pub struct HotSlab {
 /// One real cache as seen by one core.
 #[derive(Debug)]
 pub struct CoreCache {
+    /// Index of the real cache.
+    pub real: u32,
     pub layout: Layout,
     /// `layout.span()`.
     pub span: usize,
@@ -56,6 +61,17 @@ pub struct CoreCache {
 }
 
 impl CoreCache {
+    /// The state byte of the object at `addr` if `addr` is a slot start in the hot slab.
+    #[inline(always)]
+    pub fn hot_state(&self, addr: usize) -> Option<StateRef> {
+        let h = self.hot_slab?;
+        let off = addr.wrapping_sub(h.first);
+        if off >= self.span {
+            return None;
+        }
+        Some(h.states.nth(self.layout.index_of(off)?))
+    }
+
     pub fn new(cache: Arc<Cache>, nodes: usize) -> CoreCache {
         let t = cache.tunables;
         let (limit, batch) = if cache.direct() {
@@ -64,6 +80,7 @@ impl CoreCache {
             (t.limit as usize, t.batchcount as usize)
         };
         CoreCache {
+            real: cache.real,
             layout: cache.layout,
             span: cache.layout.span() as usize,
             owner: cache.owner,
@@ -81,13 +98,44 @@ impl CoreCache {
 #[derive(Debug)]
 pub struct CoreState {
     pub handles: Vec<Handle>,
-    pub caches: Vec<Option<Padded<CoreCache>>>,
+    /// Per real cache; only `set_cache` adds or removes one (see the hot table invariant).
+    caches: Vec<Option<Padded<CoreCache>>>,
     pub new_slabs: Vec<NewSlab>,
     pub scratch: Vec<Obj>,
     pub call_site: u64,
-    /// The handle resolved last, and its real cache (see the module docs).
-    pub hot_id: CacheId,
-    pub hot_real: u32,
+    /// Recently resolved handles of fast caches (see `HotHandle`).
+    hot: [HotHandle; HOT_HANDLES],
+}
+
+/// Entries of the hot handle table: enough for a kmalloc set's 13 classes plus a few caches.
+const HOT_HANDLES: usize = 32;
+
+/// An entry of the direct-mapped hot handle table. Invariant: the entry at slot `k` either
+/// holds a handle `id` with `id.index % HOT_HANDLES == k` and a pointer to the cache without
+/// debug checks that `id` resolves to, inside this core's `caches`; or it is vacant, holding an
+/// index that is not `k` modulo `HOT_HANDLES` (which no handle looked up at slot `k` carries) and
+/// a dangling pointer. So a lookup that matches an entry's `id` may use its pointer. Every change
+/// of `handles` or `caches` (which may move the caches) empties the table.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(16))]
+struct HotHandle {
+    id: CacheId,
+    cache: NonNull<CoreCache>,
+}
+
+// SAFETY: the pointer targets a cache owned by the same `CoreState`, and is only dereferenced
+// through `&mut CoreState`; moving the state to another thread moves the cache's owner with it.
+unsafe impl Send for HotHandle {}
+
+/// The hot table with every slot vacant.
+fn vacant_table() -> [HotHandle; HOT_HANDLES] {
+    core::array::from_fn(|k| HotHandle {
+        id: CacheId {
+            index: (k + 1) as u32,
+            generation: 0,
+        },
+        cache: NonNull::dangling(),
+    })
 }
 
 impl Default for CoreState {
@@ -98,11 +146,7 @@ impl Default for CoreState {
             new_slabs: Vec::new(),
             scratch: Vec::new(),
             call_site: 0,
-            hot_id: CacheId {
-                index: 0,
-                generation: 0,
-            },
-            hot_real: NO_CACHE,
+            hot: vacant_table(),
         }
     }
 }
@@ -115,23 +159,52 @@ impl CoreState {
         (h.generation == id.generation && h.real != NO_CACHE).then_some(h.real as usize)
     }
 
-    /// The real cache `id` names if it is the hot handle (else callers take
+    /// The fast (unchecked) cache `id` names, if `id` is in the hot table (else callers take
     /// [`CoreState::resolve_hot`]).
     #[inline(always)]
-    pub fn hot(&self, id: CacheId) -> Option<usize> {
-        (id == self.hot_id && self.hot_real != NO_CACHE).then_some(self.hot_real as usize)
+    pub fn hot(&mut self, id: CacheId) -> Option<&mut CoreCache> {
+        let h = self.hot[id.index as usize % HOT_HANDLES];
+        if h.id != id {
+            return None;
+        }
+        // SAFETY: an entry whose `id` matches a handle looked up at its slot is not vacant, so
+        // its pointer targets a cache in `caches`, which has not moved since (invariant of
+        // `HotHandle`); `&mut self` makes this the only reference into `caches`.
+        let cc = unsafe { &mut *h.cache.as_ptr() };
+        debug_assert!(!cc.checked);
+        Some(cc)
     }
 
-    /// `resolve`, remembering a live result as the hot handle.
+    /// `resolve`, remembering a live result of a fast cache in the hot table.
     pub fn resolve_hot(&mut self, id: CacheId) -> Option<usize> {
         let real = self.resolve(id)?;
-        self.hot_id = id;
-        self.hot_real = real as u32;
+        if let Some(cc) = self.cache_mut(real).filter(|cc| !cc.checked) {
+            let cache = NonNull::from(cc);
+            self.hot[id.index as usize % HOT_HANDLES] = HotHandle { id, cache };
+        }
         Some(real)
     }
 
-    fn reset_hot(&mut self) {
-        self.hot_real = NO_CACHE;
+    pub fn cache(&self, real: usize) -> Option<&CoreCache> {
+        self.caches.get(real)?.as_deref()
+    }
+
+    pub fn cache_mut(&mut self, real: usize) -> Option<&mut CoreCache> {
+        self.caches.get_mut(real)?.as_deref_mut()
+    }
+
+    /// One more than the highest real index this core has held a cache at.
+    pub fn cache_slots(&self) -> usize {
+        self.caches.len()
+    }
+
+    /// The cache `real` with the core's report and scratch vectors, for slow paths.
+    pub fn cache_parts(
+        &mut self,
+        real: usize,
+    ) -> Option<(&mut CoreCache, &mut Vec<NewSlab>, &mut Vec<Obj>)> {
+        let cc = self.caches.get_mut(real)?.as_deref_mut()?;
+        Some((cc, &mut self.new_slabs, &mut self.scratch))
     }
 
     pub fn set_handle(&mut self, index: u32, h: Handle) {
@@ -146,7 +219,7 @@ impl CoreState {
             );
         }
         self.handles[i] = h;
-        self.reset_hot();
+        self.hot = vacant_table();
     }
 
     pub fn set_cache(&mut self, real: u32, c: Option<CoreCache>) {
@@ -155,6 +228,6 @@ impl CoreState {
             self.caches.resize_with(i + 1, || None);
         }
         self.caches[i] = c.map(Padded);
-        self.reset_hot();
+        self.hot = vacant_table();
     }
 }
