@@ -1,15 +1,21 @@
-//! The in-process host transport: client threads call, one server thread per simulated core
-//! serves. Each core has an [`Endpoint`] carrying exactly what a seL4 IPC carries (badge, label,
-//! length, message words), and each client has a shared [`MagazinePage`] per core.
+//! The in-process host transport: client threads call, the server's handler serves, one
+//! [`Endpoint`] per simulated core carrying exactly what a seL4 IPC carries (badge, label, length,
+//! message words, copied in and out), and each client has a shared [`MagazinePage`] per core.
 //!
-//! Locking: an endpoint admits one caller at a time (a spin flag, like the kernel's endpoint queue);
-//! the caller and the server thread then hand the message back and forth through `state`
-//! (IDLE -> REQUEST -> REPLY -> IDLE). A waiter spins for a while (a round trip with a partner
-//! running on another CPU never involves the scheduler), then parks; the partner unparks it after
-//! publishing the new state. Parking uses the Dekker pattern on `SeqCst` atomics: the waiter sets
-//! its `parked` flag and re-checks the state, the partner sets the state and checks the flag, so
-//! at least one of them sees the other and no wake-up is lost (an early `unpark` makes the next
-//! `park` return at once).
+//! Two modes ([`Mode`]). **Direct** (the default): the calling thread runs the handler itself,
+//! because on seL4 a `Call` to a waiting server on the same core is the kernel's IPC fastpath, a
+//! direct switch into the server thread, not a hand-over between two running threads.
+//! **Threaded**: one server thread per core, and the caller and the server thread hand the message
+//! back and forth; kept as a diagnostic of what such a hand-over costs.
+//!
+//! Locking: an endpoint admits one caller at a time (a spin flag, like the kernel's endpoint
+//! queue), so a core's handler never runs twice at once in either mode. Threaded mode then hands
+//! the message over through `state` (IDLE -> REQUEST -> REPLY -> IDLE). A waiter spins for a while
+//! (a round trip with a partner running on another CPU never involves the scheduler), then parks;
+//! the partner unparks it after publishing the new state. Parking uses the Dekker pattern on
+//! `SeqCst` atomics: the waiter sets its `parked` flag and re-checks the state, the partner sets
+//! the state and checks the flag, so at least one of them sees the other and no wake-up is lost
+//! (an early `unpark` makes the next `park` return at once).
 use crate::Transport;
 use memserver_protocol::{MagazinePage, Message, MSG_MAX_WORDS};
 use std::cell::UnsafeCell;
@@ -18,6 +24,19 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
+
+/// How a call reaches the server's handler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The calling thread runs the handler (seL4's fastpath switch into the server thread).
+    #[default]
+    Direct,
+    /// One server thread per core; the message is handed over between two running threads.
+    Threaded,
+}
+
+/// The server's handler: `(core, badge, message)`, turning the request in `message` into the reply.
+type Handler = dyn Fn(usize, u64, &mut Message) + Send + Sync;
 
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
@@ -70,24 +89,6 @@ fn park_until(parked: &AtomicBool, timeout: Option<Duration>, ready: &impl Fn() 
     parked.store(false, Ordering::SeqCst);
 }
 
-/// One server core's endpoint.
-pub struct Endpoint {
-    caller: AtomicBool,
-    state: AtomicU32,
-    stop: AtomicBool,
-    server_parked: AtomicBool,
-    client_parked: AtomicBool,
-    server: OnceLock<Thread>,
-    /// The calling thread (to unpark it); written by the caller holding `caller`.
-    client: UnsafeCell<Option<Thread>>,
-    badge: UnsafeCell<u64>,
-    msg: UnsafeCell<Message>,
-}
-
-// SAFETY: `badge` and `msg` are only touched by the caller holding `caller` while `state` is IDLE
-// or REPLY, and by the server thread while `state` is REQUEST; the transitions are release/acquire.
-unsafe impl Sync for Endpoint {}
-
 fn copy_message(to: &mut Message, from: &Message) {
     let n = from.len.min(MSG_MAX_WORDS);
     to.label = from.label;
@@ -95,16 +96,62 @@ fn copy_message(to: &mut Message, from: &Message) {
     to.words[..n].copy_from_slice(&from.words[..n]);
 }
 
+/// Runs the handler on one request in `msg`, leaving a reply the kernel could deliver: a
+/// panicking handler is answered with `Internal` and counted, the length clamped.
+fn serve_one(handler: &Handler, core: usize, badge: u64, msg: &mut Message, panics: &AtomicU64) {
+    if catch_unwind(AssertUnwindSafe(|| handler(core, badge, msg))).is_err() {
+        panics.fetch_add(1, Ordering::Relaxed);
+        msg.label = memserver_protocol::Error::Internal.code();
+        msg.len = 0;
+    }
+    msg.len = msg.len.min(MSG_MAX_WORDS);
+}
+
+/// The server thread's side of a threaded endpoint.
+struct Threaded {
+    state: AtomicU32,
+    stop: AtomicBool,
+    server_parked: AtomicBool,
+    client_parked: AtomicBool,
+    server: OnceLock<Thread>,
+    /// The calling thread (to unpark it); written by the caller holding `caller`.
+    client: UnsafeCell<Option<Thread>>,
+}
+
+/// One server core's endpoint.
+pub struct Endpoint {
+    core: usize,
+    handler: Arc<Handler>,
+    panics: Arc<AtomicU64>,
+    /// Held by the one caller being served.
+    caller: AtomicBool,
+    /// `None` in direct mode.
+    threaded: Option<Threaded>,
+    badge: UnsafeCell<u64>,
+    /// The server side's copy of the message (the kernel copies words in and out).
+    msg: UnsafeCell<Message>,
+}
+
+// SAFETY: `badge`, `msg` and `threaded.client` are only touched by the caller holding `caller`
+// (direct mode: for the whole call; threaded mode: while `state` is IDLE or REPLY), and by the
+// server thread while `state` is REQUEST; the transitions are release/acquire (or SeqCst).
+unsafe impl Sync for Endpoint {}
+
 impl Endpoint {
-    fn new() -> Self {
+    fn new(core: usize, mode: Mode, handler: Arc<Handler>, panics: Arc<AtomicU64>) -> Self {
         Endpoint {
+            core,
+            handler,
+            panics,
             caller: AtomicBool::new(false),
-            state: AtomicU32::new(IDLE),
-            stop: AtomicBool::new(false),
-            server_parked: AtomicBool::new(false),
-            client_parked: AtomicBool::new(false),
-            server: OnceLock::new(),
-            client: UnsafeCell::new(None),
+            threaded: (mode == Mode::Threaded).then(|| Threaded {
+                state: AtomicU32::new(IDLE),
+                stop: AtomicBool::new(false),
+                server_parked: AtomicBool::new(false),
+                client_parked: AtomicBool::new(false),
+                server: OnceLock::new(),
+                client: UnsafeCell::new(None),
+            }),
             badge: UnsafeCell::new(0),
             msg: UnsafeCell::new(Message::default()),
         }
@@ -120,54 +167,66 @@ impl Endpoint {
         {
             b.snooze();
         }
+        match &self.threaded {
+            None => {
+                // SAFETY: we hold `caller`, and no server thread exists in direct mode.
+                let server_msg = unsafe { &mut *self.msg.get() };
+                copy_message(server_msg, msg);
+                serve_one(&*self.handler, self.core, badge, server_msg, &self.panics);
+                copy_message(msg, server_msg);
+            }
+            Some(t) => self.hand_over(t, badge, msg),
+        }
+        self.caller.store(false, Ordering::Release);
+    }
+
+    /// Threaded mode: publishes the request to the server thread and waits for its reply.
+    fn hand_over(&self, t: &Threaded, badge: u64, msg: &mut Message) {
         // SAFETY: we hold `caller` and `state` is IDLE, so the server thread does not touch the cells.
         unsafe {
             *self.badge.get() = badge;
             copy_message(&mut *self.msg.get(), msg);
-            if (*self.client.get()).as_ref().map(|t| t.id()) != Some(std::thread::current().id()) {
-                *self.client.get() = Some(std::thread::current());
+            if (*t.client.get()).as_ref().map(|t| t.id()) != Some(std::thread::current().id()) {
+                *t.client.get() = Some(std::thread::current());
             }
         }
-        self.state.store(REQUEST, Ordering::SeqCst);
-        if self.server_parked.load(Ordering::SeqCst) {
-            if let Some(t) = self.server.get() {
-                t.unpark();
+        t.state.store(REQUEST, Ordering::SeqCst);
+        if t.server_parked.load(Ordering::SeqCst) {
+            if let Some(s) = t.server.get() {
+                s.unpark();
             }
         }
-        wait(&self.client_parked, None, || {
-            self.state.load(Ordering::SeqCst) == REPLY
+        wait(&t.client_parked, None, || {
+            t.state.load(Ordering::SeqCst) == REPLY
         });
         // SAFETY: `state` is REPLY: the server thread is done with the cells until the next REQUEST.
         unsafe { copy_message(msg, &*self.msg.get()) };
-        self.state.store(IDLE, Ordering::Relaxed);
-        self.caller.store(false, Ordering::Release);
+        t.state.store(IDLE, Ordering::Relaxed);
     }
 
-    /// Serves requests until stopped. A panicking handler is answered with `Internal` and counted.
-    fn serve(&self, panics: &AtomicU64, mut handler: impl FnMut(u64, &mut Message)) {
-        let _ = self.server.set(std::thread::current());
+    /// Threaded mode's server thread: serves requests until stopped.
+    fn serve(&self) {
+        let Some(t) = &self.threaded else {
+            return;
+        };
+        let _ = t.server.set(std::thread::current());
         loop {
-            wait(&self.server_parked, Some(Duration::from_millis(20)), || {
-                self.state.load(Ordering::SeqCst) == REQUEST || self.stop.load(Ordering::SeqCst)
+            wait(&t.server_parked, Some(Duration::from_millis(20)), || {
+                t.state.load(Ordering::SeqCst) == REQUEST || t.stop.load(Ordering::SeqCst)
             });
-            if self.state.load(Ordering::SeqCst) != REQUEST {
+            if t.state.load(Ordering::SeqCst) != REQUEST {
                 return;
             }
             // SAFETY: `state` is REQUEST: the caller waits for REPLY and does not touch the cells.
             let (badge, msg) = unsafe { (*self.badge.get(), &mut *self.msg.get()) };
-            if catch_unwind(AssertUnwindSafe(|| handler(badge, msg))).is_err() {
-                panics.fetch_add(1, Ordering::Relaxed);
-                msg.label = memserver_protocol::Error::Internal.code();
-                msg.len = 0;
-            }
-            msg.len = msg.len.min(MSG_MAX_WORDS);
+            serve_one(&*self.handler, self.core, badge, msg, &self.panics);
             // SAFETY: still REQUEST: the caller wrote `client` before it and waits; once REPLY is
             // published the next caller may overwrite the cell, so take the handle now.
-            let waiter = unsafe { (*self.client.get()).clone() };
-            self.state.store(REPLY, Ordering::SeqCst);
-            if self.client_parked.load(Ordering::SeqCst) {
-                if let Some(t) = waiter {
-                    t.unpark();
+            let waiter = unsafe { (*t.client.get()).clone() };
+            t.state.store(REPLY, Ordering::SeqCst);
+            if t.client_parked.load(Ordering::SeqCst) {
+                if let Some(w) = waiter {
+                    w.unpark();
                 }
             }
         }
@@ -183,6 +242,7 @@ pub struct HostTransport {
 }
 
 impl Transport for HostTransport {
+    #[inline]
     fn call(&mut self, msg: &mut Message) {
         self.messages += 1;
         self.endpoint.call(self.badge, msg);
@@ -197,38 +257,58 @@ impl Transport for HostTransport {
     }
 }
 
-/// The server threads, one per simulated core, each serving its endpoint with `handler(core,
-/// badge, message)`; the handler turns the request in `message` into the reply.
+/// The simulated cores' endpoints, each served with `handler(core, badge, message)` (and, in
+/// threaded mode, their server threads).
 pub struct HostSystem {
+    mode: Mode,
     endpoints: Vec<Arc<Endpoint>>,
     threads: Vec<JoinHandle<()>>,
     panics: Arc<AtomicU64>,
 }
 
 impl HostSystem {
+    /// `cores` endpoints in the default mode ([`Mode::Direct`]).
     pub fn start<F>(cores: usize, handler: F) -> Self
     where
         F: Fn(usize, u64, &mut Message) + Send + Sync + 'static,
     {
-        let handler = Arc::new(handler);
+        Self::with_mode(Mode::default(), cores, handler)
+    }
+
+    /// `cores` endpoints served in `mode`.
+    pub fn with_mode<F>(mode: Mode, cores: usize, handler: F) -> Self
+    where
+        F: Fn(usize, u64, &mut Message) + Send + Sync + 'static,
+    {
+        let handler: Arc<Handler> = Arc::new(handler);
         let panics = Arc::new(AtomicU64::new(0));
-        let endpoints: Vec<_> = (0..cores).map(|_| Arc::new(Endpoint::new())).collect();
-        let threads = endpoints
-            .iter()
-            .enumerate()
-            .map(|(core, ep)| {
-                let (ep, handler, panics) = (ep.clone(), handler.clone(), panics.clone());
-                std::thread::Builder::new()
-                    .name(format!("memserver-core{core}"))
-                    .spawn(move || ep.serve(&panics, |badge, msg| handler(core, badge, msg)))
-                    .expect("spawn server thread")
-            })
+        let endpoints: Vec<_> = (0..cores)
+            .map(|core| Arc::new(Endpoint::new(core, mode, handler.clone(), panics.clone())))
             .collect();
+        let threads = match mode {
+            Mode::Direct => Vec::new(),
+            Mode::Threaded => endpoints
+                .iter()
+                .enumerate()
+                .map(|(core, ep)| {
+                    let ep = ep.clone();
+                    std::thread::Builder::new()
+                        .name(format!("memserver-core{core}"))
+                        .spawn(move || ep.serve())
+                        .expect("spawn server thread")
+                })
+                .collect(),
+        };
         HostSystem {
+            mode,
             endpoints,
             threads,
             panics,
         }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     pub fn cores(&self) -> usize {
@@ -259,10 +339,10 @@ impl HostSystem {
 
 impl Drop for HostSystem {
     fn drop(&mut self) {
-        for ep in &self.endpoints {
-            ep.stop.store(true, Ordering::SeqCst);
-            if let Some(t) = ep.server.get() {
-                t.unpark();
+        for t in self.endpoints.iter().filter_map(|ep| ep.threaded.as_ref()) {
+            t.stop.store(true, Ordering::SeqCst);
+            if let Some(s) = t.server.get() {
+                s.unpark();
             }
         }
         for t in self.threads.drain(..) {
@@ -274,4 +354,93 @@ impl Drop for HostSystem {
 /// A fresh, zeroed magazine page.
 pub fn magazine_page() -> Arc<MagazinePage> {
     Arc::new(MagazinePage::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that answers with the badge, core and words it received (label 0), panics on
+    /// label 99 and makes an over-long reply on label 98.
+    fn echo(core: usize, badge: u64, msg: &mut Message) {
+        match msg.label {
+            99 => panic!("handler panic"),
+            98 => msg.len = MSG_MAX_WORDS + 5,
+            _ => {
+                let n = msg.len;
+                msg.words.copy_within(..n, 2);
+                msg.words[0] = badge;
+                msg.words[1] = core as u64;
+                msg.len = n + 2;
+                msg.label = 0;
+            }
+        }
+    }
+
+    fn check_mode(mode: Mode) {
+        let sys = HostSystem::with_mode(mode, 2, echo);
+        assert_eq!(sys.mode(), mode);
+        assert!(sys.transport(2, 1, magazine_page()).is_none());
+        let mut t = sys.transport(1, 0xabc, magazine_page()).unwrap();
+        let mut msg = Message {
+            label: 7,
+            len: 3,
+            ..Message::default()
+        };
+        msg.words[..4].copy_from_slice(&[10, 20, 30, 40]);
+        t.call(&mut msg);
+        assert_eq!((msg.label, msg.len), (0, 5));
+        assert_eq!(&msg.words[..5], &[0xabc, 1, 10, 20, 30]);
+        assert_eq!(t.messages(), 1);
+        msg.label = 98;
+        t.call(&mut msg);
+        assert_eq!(
+            msg.len, MSG_MAX_WORDS,
+            "reply length clamped like the kernel's"
+        );
+        msg.label = 99;
+        t.call(&mut msg);
+        assert_eq!(msg.label, memserver_protocol::Error::Internal.code());
+        assert_eq!(sys.panics(), 1);
+    }
+
+    #[test]
+    fn both_modes_carry_badge_core_and_words_and_answer_panics() {
+        check_mode(Mode::Direct);
+        check_mode(Mode::Threaded);
+    }
+
+    /// Calls from several threads to one endpoint are served one at a time in both modes.
+    #[test]
+    fn one_caller_at_a_time() {
+        for mode in [Mode::Direct, Mode::Threaded] {
+            let busy = Arc::new(AtomicBool::new(false));
+            let overlaps = Arc::new(AtomicU64::new(0));
+            let (b, o) = (busy.clone(), overlaps.clone());
+            let sys = Arc::new(HostSystem::with_mode(mode, 1, move |_, _, msg| {
+                if b.swap(true, Ordering::SeqCst) {
+                    o.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::yield_now();
+                b.store(false, Ordering::SeqCst);
+                msg.label = 0;
+            }));
+            let threads: Vec<_> = (0..4)
+                .map(|i| {
+                    let sys = sys.clone();
+                    std::thread::spawn(move || {
+                        let mut t = sys.transport(0, i, magazine_page()).unwrap();
+                        let mut msg = Message::default();
+                        for _ in 0..200 {
+                            t.call(&mut msg);
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(overlaps.load(Ordering::SeqCst), 0, "{mode:?}");
+        }
+    }
 }

@@ -1,11 +1,17 @@
-//! Object allocation through the in-process transport (client thread -> server thread of core 0,
-//! the protocol's exact words, the shared magazine page) with magazine batches of 1, 8 and 32 and
-//! with magazines off, next to the direct core path, in the same run. The workload per iteration
-//! allocates 256 objects of a 64-byte cache and frees them all (512 operations), so magazines
-//! must really refill and drain. Messages per object and process CPU time per operation are
-//! measured over a fixed run and printed. A loopback transport (the server's dispatch on the
-//! calling thread) isolates the protocol and server cost from the cost of switching threads.
-//! `cargo bench -p memserver --bench transport`.
+//! Object allocation through the in-process host transport (the protocol's exact words, badge and
+//! shared magazine page) with magazine batches of 1, 8 and 32 and with magazines off, next to the
+//! direct core path, in the same run. The workload per iteration allocates 256 objects of a
+//! 64-byte cache and frees them all (512 operations), so magazines must really refill and drain.
+//!
+//! `client` is the host transport in its default mode, where the caller's thread runs the
+//! server's dispatch (seL4's IPC fastpath switches straight into the server thread on one core);
+//! target 4 compares `client` "batch 32" with `direct` "guard per round". `threaded` is the same
+//! client with one server thread per core and a hand-over between two running threads per
+//! message, kept as a diagnostic. Messages per object and process CPU time per operation are
+//! measured over a fixed run and printed.
+//!
+//! `cargo bench -p memserver --bench transport`; with `--profile-dispatch N` the binary instead
+//! runs the server's dispatch alone for callgrind (see [`profile`]).
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,34 +22,9 @@ use memserver::platform::Platform;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::{CoreId, Topology, MAX_CORES};
 use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
-use memserver_client::host::{magazine_page, HostSystem, HostTransport};
+use memserver_client::host::{magazine_page, HostSystem, HostTransport, Mode};
 use memserver_client::{Client, Config, KmemCache, Transport};
 use memserver_protocol::{MagazinePage, Message};
-
-/// The protocol without threads: `call` runs the server's dispatch on the calling thread. It
-/// isolates the cost of the stub, the message words and the server's validation from the cost of
-/// moving between threads (which on seL4 is the kernel's IPC).
-struct Loopback {
-    server: Arc<Server>,
-    badge: u64,
-    page: Arc<MagazinePage>,
-    messages: u64,
-}
-
-impl Transport for Loopback {
-    fn call(&mut self, msg: &mut Message) {
-        self.messages += 1;
-        self.server.dispatch(0, self.badge, msg);
-    }
-
-    fn magazine(&self) -> &MagazinePage {
-        &self.page
-    }
-
-    fn messages(&self) -> u64 {
-        self.messages
-    }
-}
 
 const N: usize = 256;
 const SIZE: usize = 64;
@@ -94,8 +75,10 @@ fn transport(cr: &mut Criterion) {
     let arena = HostArena::new(64 << 20, 1).unwrap();
     let alloc = Allocator::new(Topology::uniform(1, 2).unwrap(), arena.memory()).unwrap();
     let server = Arc::new(Server::new(alloc, ServerConfig::default()));
-    let s = server.clone();
-    let system = HostSystem::start(1, move |core, badge, msg| s.dispatch(core, badge, msg));
+    let handler =
+        |s: Arc<Server>| move |core, badge, msg: &mut Message| s.dispatch(core, badge, msg);
+    let direct_system = HostSystem::with_mode(Mode::Direct, 1, handler(server.clone()));
+    let threaded_system = HostSystem::with_mode(Mode::Threaded, 1, handler(server.clone()));
 
     let mut group = cr.benchmark_group("transport");
     group
@@ -161,55 +144,44 @@ fn transport(cr: &mut Criterion) {
         })
     });
 
-    for batch in [0usize, 1, 8, 32] {
-        let mut c = client(&system, &server, batch);
-        let mut cache = c.kmem_cache_create("bench", SIZE, 8, 0, None).unwrap();
-        // Messages per object over a fixed run (after one warm round).
-        round(&mut c, &mut cache, &mut objs);
-        let before = c.messages();
-        let rounds = 64;
-        let cpu = cpu_ns();
-        for _ in 0..rounds {
+    let runs = [
+        ("client", &direct_system, [0usize, 1, 8, 32].as_slice()),
+        ("threaded", &threaded_system, [0, 32].as_slice()),
+    ];
+    for (id, system, batches) in runs {
+        for &batch in batches {
+            let mut c = client(system, &server, batch);
+            let mut cache = c.kmem_cache_create("bench", SIZE, 8, 0, None).unwrap();
+            // Messages per object over a fixed run (after one warm round).
             round(&mut c, &mut cache, &mut objs);
+            let before = c.messages();
+            let rounds = 64;
+            let cpu = cpu_ns();
+            for _ in 0..rounds {
+                round(&mut c, &mut cache, &mut objs);
+            }
+            let cpu_per_op = (cpu_ns() - cpu) as f64 / (rounds * 2 * N) as f64;
+            let per_object = (c.messages() - before) as f64 / (rounds * N) as f64;
+            eprintln!(
+                "transport/{id}/batch-{batch}: {per_object:.4} messages per object (alloc+free), {:.4} per operation, {cpu_per_op:.1} ns process CPU per operation",
+                per_object / 2.0
+            );
+            let name = if batch == 0 {
+                "magazines off".to_string()
+            } else {
+                format!("batch {batch}")
+            };
+            group.bench_function(BenchmarkId::new(id, name), |b| {
+                b.iter(|| round(&mut c, &mut cache, &mut objs))
+            });
+            c.kmem_cache_flush(&mut cache).unwrap();
+            c.kmem_cache_destroy(&mut cache).unwrap();
+            c.detach().unwrap();
         }
-        let cpu_per_op = (cpu_ns() - cpu) as f64 / (rounds * 2 * N) as f64;
-        let per_object = (c.messages() - before) as f64 / (rounds * N) as f64;
-        eprintln!(
-            "transport/batch-{batch}: {per_object:.4} messages per object (alloc+free), {:.4} per operation, {cpu_per_op:.1} ns process CPU per operation",
-            per_object / 2.0
-        );
-        let name = if batch == 0 {
-            "magazines off".to_string()
-        } else {
-            format!("batch {batch}")
-        };
-        group.bench_function(BenchmarkId::new("client", name), |b| {
-            b.iter(|| round(&mut c, &mut cache, &mut objs))
-        });
-        c.kmem_cache_flush(&mut cache).unwrap();
-        c.kmem_cache_destroy(&mut cache).unwrap();
-        c.detach().unwrap();
-    }
-    for batch in [1usize, 8, 32] {
-        let (badge, page) = attach(&server);
-        let t = Loopback {
-            server: server.clone(),
-            badge,
-            page,
-            messages: 0,
-        };
-        let mut c = Client::connect(t, Config { batch }).unwrap();
-        let mut cache = c.kmem_cache_create("loop", SIZE, 8, 0, None).unwrap();
-        group.bench_function(
-            BenchmarkId::new("loopback", format!("batch {batch}")),
-            |b| b.iter(|| round(&mut c, &mut cache, &mut objs)),
-        );
-        c.kmem_cache_flush(&mut cache).unwrap();
-        c.kmem_cache_destroy(&mut cache).unwrap();
-        c.detach().unwrap();
     }
     group.finish();
-    drop(system);
+    drop(threaded_system);
+    server.validate().unwrap();
 }
 
 /// Instruction-count workloads for callgrind: each runs in its own never-inlined function, so

@@ -1,6 +1,7 @@
 //! Host end-to-end tests live in `tests/tests/`; this library holds their shared set-up: a
-//! [`World`] is an arena standing in for RAM, the allocator over it, the server, one server thread
-//! per simulated core (the in-process transport) and the magazine pages of the attached clients.
+//! [`World`] is an arena standing in for RAM, the allocator over it, the server, the in-process
+//! transport's endpoints (one per simulated core, in either [`Mode`]) and the magazine pages of
+//! the attached clients.
 /// The README's examples (allocator core and client API), compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]
 mod readme {}
@@ -10,13 +11,13 @@ use memserver::platform::Platform;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::{Topology, MAX_CORES};
 use memserver::{Allocator, Stats};
-use memserver_client::host::{magazine_page, HostSystem, HostTransport};
+use memserver_client::host::{magazine_page, HostSystem, HostTransport, Mode};
 use memserver_client::{Client, Config};
 use memserver_protocol::MagazinePage;
 use std::sync::{Arc, Mutex};
 
-/// A running server with its threads. Field order is drop order: threads stop first, then the
-/// server goes, then the arena it allocated from.
+/// A running server with its endpoints. Field order is drop order: server threads (threaded mode)
+/// stop first, then the server goes, then the arena it allocated from.
 pub struct World {
     pub system: HostSystem,
     pub server: Arc<Server>,
@@ -25,16 +26,23 @@ pub struct World {
 }
 
 impl World {
-    /// `nodes` memory nodes with `cores_per_node` cores each, over `mib` MiB of arena.
+    /// `nodes` memory nodes with `cores_per_node` cores each, over `mib` MiB of arena, served in
+    /// the host transport's default mode (the caller's thread runs the server's dispatch).
     pub fn new(nodes: usize, cores_per_node: usize, mib: usize) -> World {
+        Self::with_mode(Mode::default(), nodes, cores_per_node, mib)
+    }
+
+    /// As [`World::new`], with the host transport in `mode` (e.g. one server thread per core).
+    pub fn with_mode(mode: Mode, nodes: usize, cores_per_node: usize, mib: usize) -> World {
         let arena = HostArena::new(mib << 20, nodes).expect("arena");
         let topology = Topology::uniform(nodes, cores_per_node).expect("topology");
         let alloc = Allocator::new(topology, arena.memory()).expect("allocator");
         let server = Arc::new(Server::new(alloc, ServerConfig::default()));
         let s = server.clone();
-        let system = HostSystem::start(nodes * cores_per_node, move |core, badge, msg| {
-            s.dispatch(core, badge, msg)
-        });
+        let system =
+            HostSystem::with_mode(mode, nodes * cores_per_node, move |core, badge, msg| {
+                s.dispatch(core, badge, msg)
+            });
         World {
             system,
             server,

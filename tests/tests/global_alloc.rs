@@ -4,7 +4,7 @@
 //! small router sends allocations of threads marked as client threads to the adapter and all
 //! others to the system allocator; frees go by address (arena pointers belong to the server).
 use memserver::server::Quota;
-use memserver_client::host::HostTransport;
+use memserver_client::host::{HostTransport, Mode};
 use memserver_client::GlobalClient;
 use memserver_tests::World;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -104,7 +104,9 @@ struct Aligned([u8; 64]);
 
 #[test]
 fn std_collections_allocate_through_the_server() {
-    let world = World::new(1, 2, 64);
+    // Threaded: the router tells the server's heap from the client's by thread, so the server's
+    // dispatch must run on a server thread.
+    let world = World::with_mode(Mode::Threaded, 1, 2, 64);
     let (start, end) = world.arena_range();
     ARENA_START.store(start, Ordering::Relaxed);
     ARENA_END.store(end, Ordering::Relaxed);

@@ -213,13 +213,43 @@ impl Server {
         let page = if e.remote_ctor { Some(c.page()?) } else { None };
         let w = c.rec.window;
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let one = |g: &mut CoreGuard<'_>| if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
-        let (mut g, addr) = self.with_retry(c.core, is_oom, one)?;
-        let addr = w.to_client(addr.map_err(|err| errors::alloc(&err, w))?);
+        let mut g = self.guard(c.core)?;
+        let first = if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
+        let (mut g, addr) = match first {
+            Ok(a) => (g, a),
+            Err(err) => self.alloc_retry(g, e.id, zero, err, w)?,
+        };
+        let addr = w.to_client(addr);
         let fresh = deliver(&mut g, e.id, &[addr], page, None, w)?;
         drop(g);
         c.rec.usage.charge(1, e.usable as u64);
         Ok(AllocReply { addr, fresh }.encode(out))
+    }
+
+    /// After a refused allocation: out of memory shrinks every cache (no guard held) and tries
+    /// once more; any other refusal is the error.
+    #[cold]
+    #[inline(never)]
+    fn alloc_retry<'s>(
+        &'s self,
+        g: CoreGuard<'s>,
+        id: CacheId,
+        zero: bool,
+        err: AllocError,
+        w: Window,
+    ) -> Result<(CoreGuard<'s>, usize), Failure> {
+        if !is_oom(&err) {
+            return Err(errors::alloc(&err, w));
+        }
+        let core = g.core();
+        drop(g);
+        self.alloc.shrink_all();
+        let mut g = self.guard(core)?;
+        let r = if zero { g.zalloc(id) } else { g.alloc(id) };
+        match r {
+            Ok(a) => Ok((g, a)),
+            Err(err) => Err(errors::alloc(&err, w)),
+        }
     }
 
     /// One free; the core's free checks the address against the client's own cache, so only a
