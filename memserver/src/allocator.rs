@@ -1213,6 +1213,7 @@ impl<'a> CoreGuard<'a> {
         self.take_back(addr, st, s, None)?;
         let obj = Obj { addr, state: st };
         let cc = self.state.cache_mut(real).expect("live");
+        cc.array.mark_maybe_stale();
         if home == self.node && cc.array.push(obj) {
             return Ok(());
         }
@@ -1335,6 +1336,7 @@ impl<'a> CoreGuard<'a> {
         self.record(&cache, addr, false);
         let obj = Obj { addr, state: st };
         let cc = self.state.cache_mut(real).expect("live");
+        cc.array.mark_maybe_stale();
         if home == self.node && cc.array.push(obj) {
             return Ok(());
         }
@@ -1593,15 +1595,17 @@ fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFree {
     }
 }
 
-/// `pop_unchecked_cache` for a cache from the hot table (never a checked one).
+/// `pop_unchecked_cache` for a cache from the hot table (never a checked one) whose array holds
+/// no stale entry, so the popped object is this core's without a look at its state.
 #[inline(always)]
 fn pop_fast(cc: &mut CoreCache, me: u8) -> Option<usize> {
     debug_assert!(!cc.checked);
-    let o = cc.array.pop()?;
-    let s = o.state.get();
-    if !state::is_cached_by(s.load(Ordering::Relaxed), me) {
+    if cc.array.maybe_stale() {
         return None;
     }
+    let o = cc.array.pop()?;
+    let s = o.state.get();
+    debug_assert!(state::is_cached_by(s.load(Ordering::Relaxed), me));
     s.store(state::allocated(me), Ordering::Release);
     Some(o.addr)
 }

@@ -4,6 +4,10 @@
 //!
 //! Its vector is allocated once with capacity `limit` (exact, as `Vec::with_capacity`
 //! guarantees) and never grows: a push tests the length against the capacity only.
+//!
+//! `maybe_stale` is set by whoever pushes an object taken from another core (the only way an
+//! entry can go stale, see `page_map::state`) and cleared when the array runs empty; while it is
+//! clear, every entry is held by this array's core, so a pop needs no state check.
 use alloc::vec::Vec;
 
 use super::page_map::StateRef;
@@ -19,6 +23,7 @@ pub struct Obj {
 pub struct ArrayCache {
     objs: Vec<Obj>,
     batch: usize,
+    maybe_stale: bool,
 }
 
 impl ArrayCache {
@@ -26,12 +31,28 @@ impl ArrayCache {
         ArrayCache {
             objs: Vec::with_capacity(limit),
             batch: batch.clamp(1, limit.max(1)),
+            maybe_stale: false,
         }
     }
 
     #[inline(always)]
     pub fn pop(&mut self) -> Option<Obj> {
-        self.objs.pop()
+        let o = self.objs.pop();
+        if o.is_none() {
+            self.maybe_stale = false;
+        }
+        o
+    }
+
+    /// Whether an entry may name an object another core holds (see the module docs).
+    #[inline(always)]
+    pub fn maybe_stale(&self) -> bool {
+        self.maybe_stale
+    }
+
+    /// Announces that an object taken from another core is about to be pushed.
+    pub fn mark_maybe_stale(&mut self) {
+        self.maybe_stale = true;
     }
 
     /// Pushes `obj` unless the array is full; returns whether it did.
