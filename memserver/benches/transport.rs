@@ -21,7 +21,7 @@ use memserver::platform::host::HostArena;
 use memserver::platform::Platform;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::{CoreId, Topology, MAX_CORES};
-use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
+use memserver::{Allocator, CacheFlags, CacheId, CacheParams, Ctor, OwnerId};
 use memserver_client::host::{magazine_page, HostSystem, HostTransport, Mode};
 use memserver_client::{Client, Config, KmemCache, Transport};
 use memserver_protocol::{MagazinePage, Message};
@@ -187,7 +187,8 @@ fn transport(cr: &mut Criterion) {
 /// Instruction-count workloads for callgrind: each runs in its own never-inlined function, so
 /// `valgrind --tool=callgrind --toggle-collect='*transport::dispatch_<op>*'` over the bench binary
 /// run with `--profile-dispatch N` counts exactly the server's dispatch of N messages of that
-/// kind (Alloc, Free: one object each; Refill, Drain: 32 objects each).
+/// kind (Alloc, Free: one object each; Refill, Drain: 32 objects each). `core_alloc` and
+/// `core_free` are the floor: the same objects through the core alone, one guard per object.
 mod profile {
     use super::*;
     use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
@@ -225,6 +226,32 @@ mod profile {
                 &mut msg,
                 Request::Free(FreeReq { handle, addr }),
             );
+        }
+    }
+
+    /// The floor under `dispatch_alloc`: the core's own work for one object, a guard per object.
+    #[inline(never)]
+    fn core_alloc(server: &Server, id: CacheId, objs: &mut [usize]) {
+        for o in objs.iter_mut() {
+            *o = server
+                .allocator()
+                .core(CoreId(0))
+                .unwrap()
+                .alloc(id)
+                .unwrap();
+        }
+    }
+
+    /// The floor under `dispatch_free`.
+    #[inline(never)]
+    fn core_free(server: &Server, id: CacheId, objs: &[usize]) {
+        for &o in objs {
+            server
+                .allocator()
+                .core(CoreId(0))
+                .unwrap()
+                .free(id, o)
+                .unwrap();
         }
     }
 
@@ -317,6 +344,22 @@ mod profile {
         for _ in 0..n / 32 {
             dispatch_refill(&server, badge, handle, &mut msg);
             dispatch_drain(&server, badge, handle, &mut msg);
+        }
+        let id = server
+            .allocator()
+            .cache_create(CacheParams {
+                name: "floor",
+                size: SIZE,
+                align: 8,
+                flags: CacheFlags::empty(),
+                ctor: Ctor::None,
+                owner: OwnerId(u32::MAX),
+            })
+            .unwrap();
+        let mut addrs = vec![0usize; N];
+        for _ in 0..=n / N {
+            core_alloc(&server, id, &mut addrs);
+            core_free(&server, id, &addrs);
         }
         server.validate().unwrap();
     }

@@ -201,25 +201,30 @@ impl Server {
             .map_err(|_| Failure::new(Error::Internal))
     }
 
-    /// Runs `op` under the core's guard; if it ran out of memory, shrinks every cache (no guard
-    /// held) and runs it once more.
-    pub(super) fn with_retry<T, E>(
+    /// Runs `op` under the core's guard and returns the guard with its result; if it ran out of
+    /// memory, shrinks every cache (no guard held) and runs it once more. A refusal is mapped
+    /// by `fail`.
+    #[inline(always)]
+    pub(super) fn retrying<T, E>(
         &self,
         core: CoreId,
         oom: impl Fn(&E) -> bool,
+        fail: impl Fn(&E) -> Failure,
         mut op: impl FnMut(&mut CoreGuard<'_>) -> Result<T, E>,
-    ) -> Result<(CoreGuard<'_>, Result<T, E>), Failure> {
+    ) -> Result<(CoreGuard<'_>, T), Failure> {
         let mut g = self.guard(core)?;
-        let r = op(&mut g);
-        match r {
-            Err(e) if oom(&e) => {
-                drop(g);
-                self.alloc.shrink_all();
-                let mut g = self.guard(core)?;
-                let r = op(&mut g);
-                Ok((g, r))
+        let mut retried = false;
+        loop {
+            match op(&mut g) {
+                Ok(v) => return Ok((g, v)),
+                Err(e) if !retried && oom(&e) => {
+                    drop(g);
+                    self.alloc.shrink_all();
+                    g = self.guard(core)?;
+                    retried = true;
+                }
+                Err(e) => return Err(fail(&e)),
             }
-            r => Ok((g, r)),
         }
     }
 }

@@ -22,6 +22,19 @@ impl Window {
             .ok()
             .map(|a| a.wrapping_sub(self.offset))
     }
+
+    /// [`to_server`](Self::to_server) of every address of `raw` into `out`, in one branch-free
+    /// pass; `false` if any is null or does not fit (then `out` holds no meaning).
+    #[inline]
+    pub fn to_server_all(&self, raw: &[u64], out: &mut [usize]) -> bool {
+        let mut ok = true;
+        for (o, &a) in out.iter_mut().zip(raw) {
+            let s = usize::try_from(a);
+            ok &= a != 0 && s.is_ok();
+            *o = s.unwrap_or(0).wrapping_sub(self.offset);
+        }
+        ok
+    }
 }
 
 pub fn violation(v: &Violation, w: Window) -> Failure {

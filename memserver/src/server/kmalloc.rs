@@ -34,7 +34,8 @@ impl Server {
         let set = c.rec.kmalloc;
         let zero = r.flags & alloc_flags::ZERO != 0;
         let oom = |e: &KmallocError| matches!(e, KmallocError::OutOfMemory);
-        let (g, res) = self.with_retry(c.core, oom, |g| {
+        let fail = |e: &KmallocError| errors::kmalloc(e, w);
+        let (g, addr) = self.retrying(c.core, oom, fail, |g| {
             if zero {
                 g.kzalloc(&set, size)
             } else {
@@ -42,7 +43,6 @@ impl Server {
             }
         })?;
         drop(g);
-        let addr = res.map_err(|e| errors::kmalloc(&e, w))?;
         c.rec.usage.charge(1, usable as u64);
         Ok(KmallocReply {
             addr: w.to_client(addr),

@@ -157,7 +157,7 @@ fn is_oom(e: &AllocError) -> bool {
 /// Allocates up to `out.len()` (at least one) objects of `id`, zeroed if asked, and writes their
 /// client addresses into `out`. Stops early when memory runs out after the first object, or when
 /// another object could create more fresh slabs than the page can report (`fresh_bound` slabs
-/// per object at most).
+/// per object at most). A plain batch is the core's `alloc_batch`.
 #[inline]
 pub(super) fn alloc_many<'s>(
     server: &'s Server,
@@ -168,28 +168,44 @@ pub(super) fn alloc_many<'s>(
     w: Window,
     out: &mut [u64],
 ) -> Result<(CoreGuard<'s>, usize), Failure> {
-    let one = |g: &mut CoreGuard<'_>| if zero { g.zalloc(id) } else { g.alloc(id) };
-    let (mut g, first) = server.with_retry(core, is_oom, one)?;
-    let first = first.map_err(|e| errors::alloc(&e, w))?;
-    let Some((o0, rest)) = out.split_first_mut() else {
-        give_back(&mut g, id, &[w.to_client(first)], w);
-        return Err(Failure::new(Error::Internal));
+    let mut addrs = [0usize; MAX_BATCH];
+    let addrs = &mut addrs[..out.len().min(MAX_BATCH)];
+    let fail = |e: &AllocError| errors::alloc(e, w);
+    let (g, got) = if !zero && fresh_bound.is_none() {
+        server.retrying(core, is_oom, fail, |g| g.alloc_batch(id, addrs))?
+    } else {
+        server.retrying(core, is_oom, fail, |g| {
+            alloc_each(g, id, zero, fresh_bound, addrs)
+        })?
     };
-    *o0 = w.to_client(first);
-    let mut n = 1;
-    for o in rest {
+    for (o, &a) in out.iter_mut().zip(&addrs[..got]) {
+        *o = w.to_client(a);
+    }
+    Ok((g, got))
+}
+
+/// `alloc_batch` one object at a time, zeroing each, and stopping before an object that could
+/// create more fresh slabs than the page can report.
+fn alloc_each(
+    g: &mut CoreGuard<'_>,
+    id: CacheId,
+    zero: bool,
+    fresh_bound: Option<usize>,
+    out: &mut [usize],
+) -> Result<usize, AllocError> {
+    for (i, o) in out.iter_mut().enumerate() {
         if let Some(bound) = fresh_bound {
-            if g.new_slabs().len() + bound > FRESH_MAX {
-                break;
+            if i > 0 && g.new_slabs().len() + bound > FRESH_MAX {
+                return Ok(i);
             }
         }
-        match one(&mut g) {
-            Ok(a) => *o = w.to_client(a),
-            Err(_) => break,
+        match if zero { g.zalloc(id) } else { g.alloc(id) } {
+            Ok(a) => *o = a,
+            Err(e) if i == 0 => return Err(e),
+            Err(_) => return Ok(i),
         }
-        n += 1;
     }
-    Ok((g, n))
+    Ok(out.len())
 }
 
 impl Server {
@@ -213,43 +229,19 @@ impl Server {
         let page = if e.remote_ctor { Some(c.page()?) } else { None };
         let w = c.rec.window;
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let mut g = self.guard(c.core)?;
-        let first = if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
-        let (mut g, addr) = match first {
-            Ok(a) => (g, a),
-            Err(err) => self.alloc_retry(g, e.id, zero, err, w)?,
-        };
+        let fail = |err: &AllocError| errors::alloc(err, w);
+        let (mut g, addr) = self.retrying(c.core, is_oom, fail, |g| {
+            if zero {
+                g.zalloc(e.id)
+            } else {
+                g.alloc(e.id)
+            }
+        })?;
         let addr = w.to_client(addr);
         let fresh = deliver(&mut g, e.id, &[addr], page, None, w)?;
         drop(g);
         c.rec.usage.charge(1, e.usable as u64);
         Ok(AllocReply { addr, fresh }.encode(out))
-    }
-
-    /// After a refused allocation: out of memory shrinks every cache (no guard held) and tries
-    /// once more; any other refusal is the error.
-    #[cold]
-    #[inline(never)]
-    fn alloc_retry<'s>(
-        &'s self,
-        g: CoreGuard<'s>,
-        id: CacheId,
-        zero: bool,
-        err: AllocError,
-        w: Window,
-    ) -> Result<(CoreGuard<'s>, usize), Failure> {
-        if !is_oom(&err) {
-            return Err(errors::alloc(&err, w));
-        }
-        let core = g.core();
-        drop(g);
-        self.alloc.shrink_all();
-        let mut g = self.guard(core)?;
-        let r = if zero { g.zalloc(id) } else { g.alloc(id) };
-        match r {
-            Ok(a) => Ok((g, a)),
-            Err(err) => Err(errors::alloc(&err, w)),
-        }
     }
 
     /// One free; the core's free checks the address against the client's own cache, so only a
@@ -335,11 +327,8 @@ impl Server {
         let n = read_raw(c.page()?, r.slot, r.count, &mut raw)?;
         let raw = &raw[..n];
         let mut addrs = [0usize; MAX_BATCH];
-        for (o, &a) in addrs.iter_mut().zip(raw) {
-            match w.to_server(a) {
-                Some(s) if a != 0 => *o = s,
-                _ => return Err(self.drain_refusal(c, raw, None)),
-            }
+        if !w.to_server_all(raw, &mut addrs) {
+            return Err(self.drain_refusal(c, raw, None));
         }
         let mut g = self.guard(c.core)?;
         let result = g.free_batch(e.id, &addrs[..n]);
@@ -384,6 +373,182 @@ impl Server {
         match core_error {
             Some(e) => errors::free(&e, w),
             None => Failure::new(Error::Internal),
+        }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use crate::platform::host::HostArena;
+    use crate::platform::Platform;
+    use crate::server::{AttachParams, Quota, Server, ServerConfig};
+    use crate::topology::{Topology, MAX_CORES};
+    use crate::Allocator;
+    use memserver_protocol::ops::*;
+    use memserver_protocol::{Error, Failure, MagazinePage, Message, Request, PROTOCOL_VERSION};
+
+    /// Client addresses are server addresses plus this (the window translation is exercised).
+    const OFFSET: usize = 0x10_0000_0000;
+
+    struct Client {
+        badge: u64,
+        page: Box<MagazinePage>,
+        handle: u64,
+    }
+
+    fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 4], Failure> {
+        let mut msg = Message::default();
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        s.dispatch(0, badge, &mut msg);
+        if msg.label != 0 {
+            return Err(Failure::from_reply(msg.label, &msg.words[..msg.len]));
+        }
+        let mut body = [0; 4];
+        body[..msg.len].copy_from_slice(&msg.words[..msg.len]);
+        Ok(body)
+    }
+
+    fn client(s: &Server, name: &str) -> Client {
+        let page = Box::new(MagazinePage::new());
+        let mut pages = [0; MAX_CORES];
+        pages[0] = &*page as *const MagazinePage as usize;
+        // SAFETY: the page is boxed in the returned `Client`, which every test keeps alive until
+        // the server is dropped.
+        let badge = unsafe {
+            s.attach(&AttachParams {
+                pages,
+                offset: OFFSET,
+                quota: Quota::UNLIMITED,
+            })
+        }
+        .unwrap();
+        let hello = HelloReq {
+            version: PROTOCOL_VERSION,
+        };
+        send(s, badge, Request::Hello(hello)).unwrap();
+        let create = CacheCreateReq {
+            size: 48,
+            align: 8,
+            flags: 0,
+            ctor: 0,
+        };
+        let handle = send(s, badge, Request::CacheCreate(create, name)).unwrap()[0];
+        Client {
+            badge,
+            page,
+            handle,
+        }
+    }
+
+    fn alloc_obj(s: &Server, c: &Client) -> u64 {
+        let req = AllocReq {
+            handle: c.handle,
+            flags: 0,
+        };
+        send(s, c.badge, Request::Alloc(req)).unwrap()[0]
+    }
+
+    fn drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 4], Failure> {
+        c.page.write_slot(1, addrs).unwrap();
+        let req = DrainReq {
+            handle: c.handle,
+            slot: 1,
+            count: addrs.len() as u64,
+        };
+        send(s, c.badge, Request::Drain(req))
+    }
+
+    fn live(s: &Server, c: &Client) -> u64 {
+        s.usage(c.badge).unwrap().objects
+    }
+
+    /// A refused drain names the error the protocol's order gives (null and duplicates before
+    /// ownership, ownership before the core's own refusal), whatever the position of the bad
+    /// address, and frees nothing; a good drain frees everything.
+    #[test]
+    fn drain_refusals_are_precise_and_change_nothing() {
+        let arena = HostArena::new(8 << 20, 1).unwrap();
+        let core = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
+        let s = Server::new(core, ServerConfig::default());
+        let (me, other) = (client(&s, "mine"), client(&s, "theirs"));
+        let (a, b, foreign) = (
+            alloc_obj(&s, &me),
+            alloc_obj(&s, &other),
+            alloc_obj(&s, &other),
+        );
+        let mine2 = alloc_obj(&s, &me);
+        assert!(a > OFFSET as u64, "replies carry client addresses");
+        let cases: [(&[u64], Failure); 6] = [
+            (&[a, 0], Failure::new(Error::NullPointer)),
+            (
+                &[a, foreign, a],
+                Failure::with(Error::DuplicateAddress, [a, 0, 0]),
+            ),
+            (
+                &[a, foreign],
+                Failure::with(Error::ForeignPointer, [foreign, 0, 0]),
+            ),
+            (
+                &[mine2, a + 8],
+                Failure::with(Error::InteriorPointer, [a + 8, 8, 0]),
+            ),
+            (&[a, 0x40], Failure::with(Error::NotAllocated, [0x40, 0, 0])),
+            (&[b], Failure::with(Error::ForeignPointer, [b, 0, 0])),
+        ];
+        for (batch, want) in cases {
+            assert_eq!(drain(&s, &me, batch), Err(want), "{batch:x?}");
+            assert_eq!(live(&s, &me), 2, "nothing freed by {batch:x?}");
+            s.validate().unwrap();
+        }
+        assert_eq!(drain(&s, &me, &[mine2, a]), Ok([2, 0, 0, 0]));
+        assert_eq!(live(&s, &me), 0);
+        assert_eq!(
+            drain(&s, &me, &[a]),
+            Err(Failure::with(Error::DoubleFree, [a, 0, 0]))
+        );
+        let free = |c: &Client, addr| {
+            let req = FreeReq {
+                handle: c.handle,
+                addr,
+            };
+            send(&s, c.badge, Request::Free(req))
+        };
+        assert_eq!(
+            free(&me, foreign),
+            Err(Failure::with(Error::ForeignPointer, [foreign, 0, 0]))
+        );
+        assert_eq!(free(&other, foreign).map(|_| ()), Ok(()));
+        assert_eq!(live(&s, &other), 1);
+        s.validate().unwrap();
+    }
+
+    /// A refill hands out client addresses through the page; draining them back frees them all.
+    #[test]
+    fn refill_then_drain_round_trip_with_a_window() {
+        let arena = HostArena::new(8 << 20, 1).unwrap();
+        let core = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
+        let s = Server::new(core, ServerConfig::default());
+        let c = client(&s, "batch");
+        for zero in [0, alloc_flags::ZERO] {
+            let req = RefillReq {
+                handle: c.handle,
+                slot: 2,
+                count: 40,
+                flags: zero,
+            };
+            assert_eq!(send(&s, c.badge, Request::Refill(req)).unwrap()[0], 40);
+            let mut got = [0u64; 40];
+            c.page.read_slot(2, &mut got).unwrap();
+            let mut sorted = got;
+            sorted.sort_unstable();
+            assert!(sorted.windows(2).all(|p| p[0] != p[1]), "distinct objects");
+            assert!(got.iter().all(|&a| a > OFFSET as u64));
+            assert_eq!(live(&s, &c), 40);
+            assert_eq!(drain(&s, &c, &got), Ok([40, 0, 0, 0]));
+            assert_eq!(live(&s, &c), 0);
+            s.validate().unwrap();
         }
     }
 }
