@@ -1,7 +1,9 @@
 //! The speed targets of issue 6 that run on the host, each against its peers in the same run.
 //! `report` (run by `cargo xtask bench`) turns the medians into ratios.
 //!
-//! - `fast_path_64`: one alloc + free of a 64-byte object; memserver through a held `CoreGuard`.
+//! - `fast_path_64`: one alloc + free of a 64-byte object; memserver through a held `CoreGuard`
+//!   and a cache resolved once (`CoreGuard::cache`, Linux's `struct kmem_cache *`), and as a
+//!   diagnostic by handle on every call (`memserver_by_handle`, each call resolving the handle).
 //! - `kmalloc_mixed`: the fixed-seed trace of `workload` (one element = free + alloc of one slot).
 //! - `class_batch`: per kmalloc class, 32 allocations then 32 frees (the plot's throughput).
 //! - `two_cores`: alloc + free pairs on one pinned thread, and on two threads on two cores (one
@@ -34,7 +36,16 @@ fn fast_path(c: &mut Criterion) {
     let f = Fixture::new(1, 1, ARENA).unwrap();
     let id = f.cache("bench-64", 64).unwrap();
     let mut guard = f.alloc.core(CORE0).unwrap();
-    g.bench_function("memserver", |b| {
+    {
+        let mut cache = guard.cache(id).unwrap();
+        g.bench_function("memserver", |b| {
+            b.iter(|| {
+                let a = cache.alloc().unwrap();
+                cache.free(black_box(a)).unwrap();
+            })
+        });
+    }
+    g.bench_function("memserver_by_handle", |b| {
         b.iter(|| {
             let a = guard.alloc(black_box(id)).unwrap();
             guard.free(id, black_box(a)).unwrap();

@@ -8,8 +8,9 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 /// The workload functions of `profile_pair`, each run for `n` operations.
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "memserver_pairs",
+    "memserver_handle_pairs",
     "mimalloc_pairs",
     "memserver_mixed",
     "mimalloc_mixed",

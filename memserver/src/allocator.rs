@@ -16,6 +16,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::buddy::Buddy;
@@ -1013,11 +1014,22 @@ impl<'a> CoreGuard<'a> {
     fn alloc_real(&mut self, real: usize) -> Result<usize, AllocError> {
         let me = self.core.0;
         if let Some(cc) = self.state.cache_mut(real) {
-            if let Some(a) = pop_unchecked_cache(cc, me) {
+            if let Some(a) = pop_fast(cc, me) {
                 return Ok(a);
             }
         }
         self.alloc_slow(real)
+    }
+
+    /// The cache `id` names, resolved once for a run of operations on this core, as a Linux
+    /// caller holds a `struct kmem_cache *`: its `alloc` and `free` skip the handle lookup.
+    pub fn cache(&mut self, id: CacheId) -> Result<CacheRef<'_, 'a>, CacheError> {
+        let real = self.state.resolve(id).ok_or(CacheError::BadCache(id))?;
+        let cc = self.state.cache_mut(real).ok_or(CacheError::BadCache(id))?;
+        Ok(CacheRef {
+            cache: NonNull::from(cc),
+            guard: self,
+        })
     }
 
     /// One zeroed object of cache `id`.
@@ -1155,10 +1167,11 @@ impl<'a> CoreGuard<'a> {
     #[inline(never)]
     fn free_full(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
         let (e, states) = self.alloc.map.lookup_states(addr);
-        self.free_entry(real, addr, e, states)
+        self.free_entry(real, addr, e, states, None)
     }
 
-    /// Frees `addr` as an object of `real`, whose page map entry `e` was read.
+    /// Frees `addr` as an object of `real`, whose page map entry `e` was read; refused unless
+    /// the cache belongs to `owner`, if given.
     #[inline(always)]
     fn free_entry(
         &mut self,
@@ -1166,6 +1179,7 @@ impl<'a> CoreGuard<'a> {
         addr: usize,
         e: Entry,
         states: *mut AtomicU8,
+        owner: Option<OwnerId>,
     ) -> Result<(), FreeError> {
         let map = &self.alloc.map;
         let me = self.core.0;
@@ -1173,6 +1187,9 @@ impl<'a> CoreGuard<'a> {
         let Some(cc) = self.state.cache_mut(real) else {
             return Err(FreeError::NotOurs { addr });
         };
+        if owner.is_some_and(|o| o != cc.owner) {
+            return Err(FreeError::ForeignOwner { addr });
+        }
         if cc.checked {
             return self.free_checked(real, addr);
         }
@@ -1423,19 +1440,30 @@ impl<'a> CoreGuard<'a> {
     /// `size` bytes from `set`'s size classes, or a buddy block above 8 KiB.
     #[inline(always)]
     pub fn kmalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
+        let me = self.core.0;
         match class_of(size) {
-            Some(_) if size == 0 => Err(KmallocError::ZeroSize),
-            Some(c) => match self.state.resolve(set.caches[c]) {
-                Some(real) => self.alloc_real(real),
-                None => Err(AllocError::BadCache(set.caches[c])),
+            Some(c) if size != 0 => {
+                if let Some(cc) = self.state.hot(set.caches[c]) {
+                    if let Some(a) = pop_fast(cc, me) {
+                        return Ok(a);
+                    }
+                }
+                self.kmalloc_miss(set.caches[c])
             }
-            .map_err(|e| match e {
-                AllocError::BadCache(_) => KmallocError::BadSet,
-                AllocError::OutOfMemory => KmallocError::OutOfMemory,
-                AllocError::Corrupted(v) => KmallocError::Corrupted(v),
-            }),
+            Some(_) => Err(KmallocError::ZeroSize),
             None => self.kmalloc_large(set, size),
         }
+    }
+
+    /// `kmalloc` of a class whose handle is not hot, or whose array had nothing to pop.
+    #[cold]
+    #[inline(never)]
+    fn kmalloc_miss(&mut self, id: CacheId) -> Result<usize, KmallocError> {
+        self.alloc_miss(id).map_err(|e| match e {
+            AllocError::BadCache(_) => KmallocError::BadSet,
+            AllocError::OutOfMemory => KmallocError::OutOfMemory,
+            AllocError::Corrupted(v) => KmallocError::Corrupted(v),
+        })
     }
 
     /// Like `kmalloc`, zeroing the usable size.
@@ -1486,13 +1514,7 @@ impl<'a> CoreGuard<'a> {
         let (e, states) = self.alloc.map.lookup_states(addr);
         match e {
             Entry::Slab { cache, .. } => {
-                let Some(owner) = self.state.cache(cache as usize).map(|cc| cc.owner) else {
-                    return Err(FreeError::NotOurs { addr });
-                };
-                if owner != set.owner {
-                    return Err(FreeError::ForeignOwner { addr });
-                }
-                self.free_entry(cache as usize, addr, e, states)
+                self.free_entry(cache as usize, addr, e, states, Some(set.owner))
             }
             Entry::Large { .. } => self.kfree_large(set, addr),
             Entry::None if addr == 0 => Err(FreeError::Null),
@@ -1563,6 +1585,51 @@ impl<'a> CoreGuard<'a> {
     }
 }
 
+/// One cache of a held core, from [`CoreGuard::cache`].
+pub struct CacheRef<'g, 'a> {
+    guard: &'g mut CoreGuard<'a>,
+    /// This core's view of the cache. Valid while `guard` is borrowed: a core's caches are added
+    /// and removed (and their table moved) only by maintenance, which takes every core lock, and
+    /// the guard holds this core's.
+    cache: NonNull<CoreCache>,
+}
+
+impl fmt::Debug for CacheRef<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheRef")
+            .field("core", &self.guard.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheRef<'_, '_> {
+    /// One object (as [`CoreGuard::alloc`]).
+    #[inline(always)]
+    pub fn alloc(&mut self) -> Result<usize, AllocError> {
+        let me = self.guard.core.0;
+        // SAFETY: see the field's invariant; `&mut self` borrows the guard exclusively.
+        let cc = unsafe { self.cache.as_mut() };
+        match pop_fast(cc, me) {
+            Some(a) => Ok(a),
+            None => {
+                let real = cc.real as usize;
+                self.guard.alloc_slow(real)
+            }
+        }
+    }
+
+    /// Frees `addr`, an object of this cache (as [`CoreGuard::free`]).
+    #[inline(always)]
+    pub fn free(&mut self, addr: usize) -> Result<(), FreeError> {
+        let me = self.guard.core.0;
+        // SAFETY: as in `alloc`.
+        let cc = unsafe { self.cache.as_mut() };
+        let real = cc.real as usize;
+        let step = free_in_hot_slab(cc, me, addr);
+        self.guard.finish_free(real, addr, step)
+    }
+}
+
 /// What a free found in the hot slab (see `free_in_hot_slab`).
 enum HotFree {
     /// Freed into the array.
@@ -1595,33 +1662,16 @@ fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFree {
     }
 }
 
-/// `pop_unchecked_cache` for a cache from the hot table (never a checked one) whose array holds
-/// no stale entry, so the popped object is this core's without a look at its state.
+/// The fast pop: an object of an array whose entries are all this core's (no debug checks, no
+/// stale entry), marked allocated by `me` without a look at its state.
 #[inline(always)]
 fn pop_fast(cc: &mut CoreCache, me: u8) -> Option<usize> {
-    debug_assert!(!cc.checked);
-    if cc.array.maybe_stale() {
+    if cc.array.check_pops() {
         return None;
     }
     let o = cc.array.pop()?;
     let s = o.state.get();
     debug_assert!(state::is_cached_by(s.load(Ordering::Relaxed), me));
-    s.store(state::allocated(me), Ordering::Release);
-    Some(o.addr)
-}
-
-/// Pops an object of an unchecked cache's array that this core holds (a stale entry, see
-/// `page_map::state`, is left to the slow path) and marks it allocated by `me`.
-#[inline(always)]
-fn pop_unchecked_cache(cc: &mut CoreCache, me: u8) -> Option<usize> {
-    if cc.checked {
-        return None;
-    }
-    let o = cc.array.pop()?;
-    let s = o.state.get();
-    if !state::is_cached_by(s.load(Ordering::Relaxed), me) {
-        return None;
-    }
     s.store(state::allocated(me), Ordering::Release);
     Some(o.addr)
 }

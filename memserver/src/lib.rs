@@ -14,7 +14,7 @@ pub mod slab;
 pub mod slabinfo;
 pub mod topology;
 
-pub use allocator::{Allocator, CacheInfo, CoreGuard, OwnerStats, PurgeReport, Stats};
+pub use allocator::{Allocator, CacheInfo, CacheRef, CoreGuard, OwnerStats, PurgeReport, Stats};
 pub use kmalloc::KmallocSet;
 pub use release::PageRelease;
 pub use slab::{

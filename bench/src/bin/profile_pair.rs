@@ -2,7 +2,7 @@
 //! (run by `cargo xtask bench` when valgrind is installed; see `memserver_bench::callgrind`).
 //! Each runs in its own never-inlined function, so a function's inclusive count over its number
 //! of operations is the cost of one: N alloc+free pairs of a 64-byte object (memserver through a
-//! held `CoreGuard`, and mimalloc), N steps of the kmalloc mixed trace (memserver, mimalloc), and N
+//! held `CoreGuard` and a resolved cache, and by handle; and mimalloc), N steps of the kmalloc mixed trace (memserver, mimalloc), and N
 //! objects allocated on core 0 and freed on core 1 from one thread (memserver).
 use std::hint::black_box;
 
@@ -13,6 +13,15 @@ use memserver_bench::workload::Trace;
 
 #[inline(never)]
 fn memserver_pairs(g: &mut CoreGuard<'_>, id: CacheId, n: usize) {
+    let mut c = g.cache(id).expect("cache");
+    for _ in 0..n {
+        let a = c.alloc().expect("alloc");
+        c.free(black_box(a)).expect("free");
+    }
+}
+
+#[inline(never)]
+fn memserver_handle_pairs(g: &mut CoreGuard<'_>, id: CacheId, n: usize) {
     for _ in 0..n {
         let a = g.alloc(black_box(id)).expect("alloc");
         g.free(id, black_box(a)).expect("free");
@@ -85,6 +94,7 @@ fn main() {
     let a = g.alloc(id).expect("alloc");
     g.free(id, a).expect("free");
     memserver_pairs(&mut g, id, n);
+    memserver_handle_pairs(&mut g, id, n);
     if let Some(b) = Mimalloc::alloc(64) {
         Mimalloc::free(b);
     }

@@ -27,13 +27,16 @@ impl Window {
     /// pass; `false` if any is null or does not fit (then `out` holds no meaning).
     #[inline]
     pub fn to_server_all(&self, raw: &[u64], out: &mut [usize]) -> bool {
-        let mut ok = true;
-        for (o, &a) in out.iter_mut().zip(raw) {
+        let n = raw.len().min(out.len());
+        let (raw, out) = (&raw[..n], &mut out[..n]);
+        let mut bad = 0u64;
+        for i in 0..n {
+            let a = raw[i];
             let s = usize::try_from(a);
-            ok &= a != 0 && s.is_ok();
-            *o = s.unwrap_or(0).wrapping_sub(self.offset);
+            bad |= (a == 0) as u64 | s.is_err() as u64;
+            out[i] = s.unwrap_or(0).wrapping_sub(self.offset);
         }
-        ok
+        bad == 0
     }
 }
 

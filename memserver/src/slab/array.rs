@@ -5,9 +5,10 @@
 //! Its vector is allocated once with capacity `limit` (exact, as `Vec::with_capacity`
 //! guarantees) and never grows: a push tests the length against the capacity only.
 //!
-//! `maybe_stale` is set by whoever pushes an object taken from another core (the only way an
-//! entry can go stale, see `page_map::state`) and cleared when the array runs empty; while it is
-//! clear, every entry is held by this array's core, so a pop needs no state check.
+//! `check_pops` says a pop must look at the object's state before handing it out: always for a
+//! cache with debug checks (whose pops take the checked path), and otherwise from the push of an
+//! object taken from another core (the only way an entry can go stale, see `page_map::state`)
+//! until the array runs empty. While it is clear, every entry is held by this array's core.
 use alloc::vec::Vec;
 
 use super::page_map::StateRef;
@@ -23,15 +24,18 @@ pub struct Obj {
 pub struct ArrayCache {
     objs: Vec<Obj>,
     batch: usize,
-    maybe_stale: bool,
+    checked: bool,
+    check_pops: bool,
 }
 
 impl ArrayCache {
-    pub fn new(limit: usize, batch: usize) -> ArrayCache {
+    /// An empty array of at most `limit` objects, for a cache with debug checks if `checked`.
+    pub fn new(limit: usize, batch: usize, checked: bool) -> ArrayCache {
         ArrayCache {
             objs: Vec::with_capacity(limit),
             batch: batch.clamp(1, limit.max(1)),
-            maybe_stale: false,
+            checked,
+            check_pops: checked,
         }
     }
 
@@ -39,20 +43,20 @@ impl ArrayCache {
     pub fn pop(&mut self) -> Option<Obj> {
         let o = self.objs.pop();
         if o.is_none() {
-            self.maybe_stale = false;
+            self.check_pops = self.checked;
         }
         o
     }
 
-    /// Whether an entry may name an object another core holds (see the module docs).
+    /// Whether a popped object's state must be checked (see the module docs).
     #[inline(always)]
-    pub fn maybe_stale(&self) -> bool {
-        self.maybe_stale
+    pub fn check_pops(&self) -> bool {
+        self.check_pops
     }
 
     /// Announces that an object taken from another core is about to be pushed.
     pub fn mark_maybe_stale(&mut self) {
-        self.maybe_stale = true;
+        self.check_pops = true;
     }
 
     /// Pushes `obj` unless the array is full; returns whether it did.
@@ -113,7 +117,7 @@ mod tests {
         .unwrap();
         let states = crate::slab::page_map::StateTable::new(8);
         map.publish_slab(0, 1, 0, NodeId(0), &states, 0);
-        let mut a = ArrayCache::new(4, 2);
+        let mut a = ArrayCache::new(4, 2, false);
         for i in 0..4 {
             assert!(a.push(Obj {
                 addr: i,

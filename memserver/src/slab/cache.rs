@@ -278,7 +278,7 @@ pub fn locate_entry(
     }
     let first = map.frame_addr(head) + l.obj_offset as usize;
     let off = addr.wrapping_sub(first);
-    match (off < l.span() as usize).then(|| l.index_of(off)).flatten() {
+    match (off < l.span as usize).then(|| l.index_of(off)).flatten() {
         Some(idx) => {
             let states = StateRef::from_base(states, 0);
             Ok(Located {
@@ -298,8 +298,8 @@ pub fn locate_entry(
 fn interior(l: &Layout, first: usize, addr: usize) -> FreeError {
     let object = if addr < first {
         first
-    } else if addr - first >= l.span() as usize {
-        first + (l.span() - l.stride) as usize
+    } else if addr - first >= l.span as usize {
+        first + (l.span - l.stride) as usize
     } else {
         first + (addr - first) / l.stride as usize * l.stride as usize
     };

@@ -144,7 +144,7 @@ impl Checks {
     /// Fills the unused tail of a new slab with `POISON_INUSE`.
     pub(crate) fn init_padding(&self, l: &Layout, slab: usize) {
         if self.pad_poison() {
-            object_mem::fill(slab + l.span() as usize, l.leftover(), POISON_INUSE);
+            object_mem::fill(slab + l.span as usize, l.leftover(), POISON_INUSE);
         }
     }
 
@@ -153,12 +153,12 @@ impl Checks {
         if !self.pad_poison() {
             return None;
         }
-        let tail = slab + l.span() as usize;
+        let tail = slab + l.span as usize;
         object_mem::first_mismatch(tail, l.leftover(), POISON_INUSE).map(|(off, found)| {
             violation(
                 ViolationKind::Padding,
                 slab,
-                (l.span() as usize + off) as isize,
+                (l.span as usize + off) as isize,
                 POISON_INUSE,
                 found,
             )

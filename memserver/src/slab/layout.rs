@@ -34,6 +34,8 @@ pub struct Layout {
     /// Bytes of the right red zone, starting at `object_size`.
     pub right_redzone: u32,
     pub objects: u32,
+    /// Bytes from the first object to the end of the last slot (`objects * stride`).
+    pub span: u32,
     pub order: u8,
     /// `ceil(2^44 / stride)`: `(off * recip) >> 44 == off / stride` for every `off` below
     /// 2^22 (a slab of the largest order), since the rounding error `recip * stride - 2^44` is
@@ -106,6 +108,7 @@ impl Layout {
             obj_offset: obj_offset as u32,
             right_redzone: right as u32,
             objects: objects as u32,
+            span: (objects * stride) as u32,
             order,
             recip: (1u64 << RECIP_SHIFT).div_ceil(stride as u64),
             divides: u64::MAX / stride as u64 + 1,
@@ -122,13 +125,8 @@ impl Layout {
         self.slab_bytes() - self.objects as usize * self.stride as usize
     }
 
-    /// Bytes from the first object to the end of the last slot.
-    pub fn span(&self) -> u32 {
-        self.objects * self.stride
-    }
-
     /// Index of the slot at byte `off` from the first object, if `off` is a slot start. `off`
-    /// must be at most 2^22 (callers bound it by `span()` first).
+    /// must be at most 2^22 (callers bound it by `span` first).
     #[inline(always)]
     pub fn index_of(&self, off: usize) -> Option<usize> {
         debug_assert!(off <= 1 << 22, "offset {off:#x} beyond the exact range");
@@ -300,7 +298,7 @@ mod tests {
     fn reciprocal_division_is_exact_over_a_slab() {
         for size in [8, 24, 40, 96, 192, 200, 1000, 3000, 8192, 12345, 100_000] {
             let l = plain(size, 8, 4);
-            for off in 0..l.span() as usize + 64 {
+            for off in 0..l.span as usize + 64 {
                 let want = (off % l.stride as usize == 0).then_some(off / l.stride as usize);
                 assert_eq!(l.index_of(off), want, "size {size} off {off}");
             }

@@ -47,8 +47,6 @@ pub struct CoreCache {
     /// Index of the real cache.
     pub real: u32,
     pub layout: Layout,
-    /// `layout.span()`.
-    pub span: usize,
     pub owner: OwnerId,
     /// Never set for checked caches (see the module docs).
     pub hot_slab: Option<HotSlab>,
@@ -66,7 +64,7 @@ impl CoreCache {
     pub fn hot_state(&self, addr: usize) -> Option<StateRef> {
         let h = self.hot_slab?;
         let off = addr.wrapping_sub(h.first);
-        if off >= self.span {
+        if off >= self.layout.span as usize {
             return None;
         }
         Some(h.states.nth(self.layout.index_of(off)?))
@@ -82,13 +80,15 @@ impl CoreCache {
         CoreCache {
             real: cache.real,
             layout: cache.layout,
-            span: cache.layout.span() as usize,
             owner: cache.owner,
             hot_slab: None,
             checked: cache.checked(),
-            array: ArrayCache::new(limit, batch),
+            array: ArrayCache::new(limit, batch, cache.checked()),
             alien: (0..nodes)
-                .map(|_| ArrayCache::new(t.alien_limit as usize, t.alien_limit as usize))
+                .map(|_| {
+                    let n = t.alien_limit as usize;
+                    ArrayCache::new(n, n, cache.checked())
+                })
                 .collect(),
             cache,
         }
