@@ -14,16 +14,25 @@
 //! the buddy layer gets it: the frames of the block are unmapped there from whichever client maps
 //! them. So a frame in the buddy layer is mapped in no client, and a use after free faults.
 //!
+//! A block's frames are mapped in a client all together or not at all: [`FrameMappings::map_block`]
+//! maps every frame of the block (and unmaps the ones it mapped if it fails part way), the release
+//! hook unmaps every frame of a returned block. So the record of the frame holding an object's
+//! first byte says whether the object's whole block is mapped; the serve loop checks that record
+//! ([`FrameOwners::mapped_in`]) for each handed-out object and calls `map_block` only for a block
+//! new to the client.
+//!
 //! Locking: the records and every client's slot pool are behind one lock (`Mutex<FrameMappings>`),
 //! taken after a client's table entry and after allocator locks (the hook runs inside the
-//! allocator), and before the buddy zone locks (`block_of`).
+//! allocator), and before the buddy zone locks (`block_of`). The records are atomics written only
+//! under that lock and also read without it ([`FrameOwners`]) by the serve loop for the blocks of
+//! objects it just handed out: every write to such a block's records happened before the block
+//! went through the allocator's locks to that allocation, so a relaxed read sees it.
 //!
 //! The block holding an object is found through the buddy layer (`allocated_order` of each
 //! naturally aligned candidate head: zones are 4 MiB aligned in the server window), so a whole slab
 //! (for the client-side constructor, red zones included) or a whole large block is mapped.
 
 use crate::frames::Sel4Platform;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use memserver::buddy::{Buddy, MAX_ORDER, PAGE_SIZE};
@@ -101,9 +110,70 @@ struct Owner {
     slot: u32,
 }
 
+impl Owner {
+    /// The record word: 0 for none, else `(client + 1) << 32 | slot`.
+    fn word(self) -> u64 {
+        ((self.client as u64 + 1) << 32) | self.slot as u64
+    }
+
+    fn from_word(w: u64) -> Option<Self> {
+        let client = (w >> 32).checked_sub(1)?;
+        Some(Self {
+            client: client as u16,
+            slot: w as u32,
+        })
+    }
+}
+
+/// The per-frame records (which client maps the frame, and in which slot of its mapping CNode),
+/// one atomic word each; written under the [`FrameMappings`] lock, readable without it. Built
+/// once per boot, lives for the life of the root task.
+#[derive(Clone, Copy)]
+pub struct FrameOwners(&'static [AtomicU64]);
+
+impl FrameOwners {
+    fn new(frames: usize) -> Self {
+        Self(Vec::leak((0..frames).map(|_| AtomicU64::new(0)).collect()))
+    }
+
+    /// Whether frame `frame` is mapped in client `client`.
+    #[inline]
+    pub fn mapped_in(self, frame: usize, client: u16) -> bool {
+        self.0
+            .get(frame)
+            .is_some_and(|w| w.load(Ordering::Relaxed) >> 32 == client as u64 + 1)
+    }
+
+    fn get(self, frame: usize) -> Option<Owner> {
+        Owner::from_word(self.0.get(frame)?.load(Ordering::Relaxed))
+    }
+
+    /// Only under the [`FrameMappings`] lock.
+    fn set(self, frame: usize, owner: Option<Owner>) {
+        if let Some(w) = self.0.get(frame) {
+            w.store(owner.map_or(0, Owner::word), Ordering::Relaxed);
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = Option<Owner>> {
+        self.0
+            .iter()
+            .map(|w| Owner::from_word(w.load(Ordering::Relaxed)))
+    }
+}
+
+/// The block [`FrameMappings::map_block`] mapped: its server address range and the frames it
+/// mapped newly.
+#[derive(Debug, Clone, Copy)]
+pub struct MappedBlock {
+    pub head: usize,
+    pub bytes: usize,
+    pub newly: usize,
+}
+
 /// The per-frame mapping records, and the slot pool of every client's mapping CNode.
 pub struct FrameMappings {
-    owners: Vec<Option<Owner>>,
+    owners: FrameOwners,
     slots: Vec<Slots>,
 }
 
@@ -121,9 +191,14 @@ impl FrameMappings {
     /// Records for `frames` frames and `clients` client table entries.
     pub fn new(frames: usize, clients: usize) -> Self {
         Self {
-            owners: vec![None; frames],
+            owners: FrameOwners::new(frames),
             slots: (0..clients).map(|_| Slots::default()).collect(),
         }
+    }
+
+    /// The records, for reading without the lock.
+    pub fn owners(&self) -> FrameOwners {
+        self.owners
     }
 
     /// Frames mapped in client `client`.
@@ -138,7 +213,9 @@ impl FrameMappings {
 
     /// Maps every frame of the block holding server address `addr` into client `client` (whose
     /// maps, process and object allocator are given), moving frames away from their previous
-    /// client. `others` finds another client's maps by index. Returns the frames newly mapped.
+    /// client. `others` finds another client's maps by index. Returns the block and the frames
+    /// newly mapped. If a frame cannot be mapped, every frame of the block mapped in `client` is
+    /// unmapped again (a block is mapped whole or not at all) and the error returned.
     #[allow(clippy::too_many_arguments)]
     pub fn map_block(
         &mut self,
@@ -151,52 +228,97 @@ impl FrameMappings {
         process: &mut Process,
         mem: &mut ObjectAllocator,
         mut others: impl FnMut(u16) -> Option<Cap<CNode>>,
-    ) -> Result<usize, MapError> {
+    ) -> Result<MappedBlock, MapError> {
         let (head, bytes) = block_of(buddy, addr).ok_or(MapError::NoBlock(addr))?;
         if self.slots.get(client as usize).is_none() {
             return Err(MapError::MapSlotsExhausted);
         }
         let mut newly = 0;
         for page in (head..head + bytes).step_by(PAGE_SIZE) {
-            let frame = platform.frame_of(page).ok_or(MapError::NoBlock(page))?;
-            match self.owners[frame] {
-                Some(o) if o.client == client => continue,
-                // Cannot happen while the release hook unmaps every returned block; kept so that
-                // a frame is never mapped in two clients even then.
-                Some(_) => {
-                    self.unmap(frame, &mut others)?;
-                }
-                None => {}
-            }
-            let slot = self.slots[client as usize].take_slot()?;
-            let temp = platform.temp_slot(core);
-            let root = init_thread::CNODE;
-            root.relative_bits_with_depth(temp, sel4::WORD_BITS)
-                .copy(&platform.frame_cap(frame), CapRights::read_write())
-                .map_err(|e| MapError::Kernel("CNode_Copy (frame for a client)", e))?;
-            let copy: Cap<Granule> = Cap::from_bits(temp);
-            let vaddr = page.wrapping_add(maps.offset);
-            let mapped = process.map_frame(
+            match self.map_frame(
+                platform,
+                page,
+                core,
+                client,
+                maps,
+                process,
                 mem,
-                copy,
-                vaddr,
-                CapRights::read_write(),
-                VmAttributes::DATA,
-            );
-            if let Err(e) = mapped {
-                let _ = root.relative(copy).delete();
-                self.slots[client as usize].free.push(slot);
-                return Err(MapError::Tables(e));
+                &mut others,
+            ) {
+                Ok(n) => newly += n,
+                Err(e) => {
+                    let cnode = maps.cnode;
+                    let frames = (head..head + bytes).step_by(PAGE_SIZE);
+                    for f in frames.filter_map(|p| platform.frame_of(p)) {
+                        if self.owners.mapped_in(f, client) {
+                            let _ = self.unmap(f, &mut |_| Some(cnode));
+                        }
+                    }
+                    return Err(e);
+                }
             }
+        }
+        Ok(MappedBlock { head, bytes, newly })
+    }
+
+    /// Maps the frame at server address `page` into `client` unless it is mapped there already;
+    /// returns the frames newly mapped (0 or 1).
+    #[allow(clippy::too_many_arguments)]
+    fn map_frame(
+        &mut self,
+        platform: &Sel4Platform,
+        page: usize,
+        core: usize,
+        client: u16,
+        maps: &mut ClientMaps,
+        process: &mut Process,
+        mem: &mut ObjectAllocator,
+        others: &mut impl FnMut(u16) -> Option<Cap<CNode>>,
+    ) -> Result<usize, MapError> {
+        let frame = platform.frame_of(page).ok_or(MapError::NoBlock(page))?;
+        match self.owners.get(frame) {
+            Some(o) if o.client == client => return Ok(0),
+            // Cannot happen while the release hook unmaps every returned block; kept so that
+            // a frame is never mapped in two clients even then.
+            Some(_) => {
+                self.unmap(frame, others)?;
+            }
+            None => {}
+        }
+        let slot = self.slots[client as usize].take_slot()?;
+        let temp = platform.temp_slot(core);
+        let root = init_thread::CNODE;
+        let copied = root
+            .relative_bits_with_depth(temp, sel4::WORD_BITS)
+            .copy(&platform.frame_cap(frame), CapRights::read_write());
+        if let Err(e) = copied {
+            self.slots[client as usize].free.push(slot);
+            return Err(MapError::Kernel("CNode_Copy (frame for a client)", e));
+        }
+        let copy: Cap<Granule> = Cap::from_bits(temp);
+        let vaddr = page.wrapping_add(maps.offset);
+        let mapped = process.map_frame(
+            mem,
+            copy,
+            vaddr,
+            CapRights::read_write(),
+            VmAttributes::DATA,
+        );
+        let moved = mapped.map_err(MapError::Tables).and_then(|()| {
             maps.cnode
                 .relative_bits_with_depth(slot as Word, MAP_CNODE_BITS)
                 .move_(&root.relative(copy))
-                .map_err(|e| MapError::Kernel("CNode_Move (client mapping)", e))?;
-            self.owners[frame] = Some(Owner { client, slot });
-            self.slots[client as usize].mapped += 1;
-            newly += 1;
+                .map_err(|e| MapError::Kernel("CNode_Move (client mapping)", e))
+        });
+        if let Err(e) = moved {
+            // Deleting the copy unmaps it if it was mapped.
+            let _ = root.relative(copy).delete();
+            self.slots[client as usize].free.push(slot);
+            return Err(e);
         }
-        Ok(newly)
+        self.owners.set(frame, Some(Owner { client, slot }));
+        self.slots[client as usize].mapped += 1;
+        Ok(1)
     }
 
     /// Checks that every frame recorded as mapped in a client lies in an allocated buddy block
@@ -222,7 +344,7 @@ impl FrameMappings {
         frame: usize,
         cnode_of: &mut impl FnMut(u16) -> Option<Cap<CNode>>,
     ) -> Result<bool, MapError> {
-        let Some(o) = self.owners.get(frame).copied().flatten() else {
+        let Some(o) = self.owners.get(frame) else {
             return Ok(false);
         };
         if let Some(cnode) = cnode_of(o.client) {
@@ -231,7 +353,7 @@ impl FrameMappings {
                 .delete()
                 .map_err(|e| MapError::Kernel("CNode_Delete (returned block)", e))?;
         }
-        self.owners[frame] = None;
+        self.owners.set(frame, None);
         if let Some(s) = self.slots.get_mut(o.client as usize) {
             s.free.push(o.slot);
             s.mapped -= 1;
@@ -243,9 +365,9 @@ impl FrameMappings {
     /// Its slot pool starts empty for the next client of that entry.
     pub fn forget_client(&mut self, client: u16) -> usize {
         let mut n = 0;
-        for o in self.owners.iter_mut() {
+        for (frame, o) in self.owners.iter().enumerate() {
             if o.is_some_and(|o| o.client == client) {
-                *o = None;
+                self.owners.set(frame, None);
                 n += 1;
             }
         }

@@ -2,7 +2,10 @@
 //! and once with magazines off, checks that its checks passed, and prints its figures as
 //! `measure <name> <value>` lines (guest instructions under QEMU `-icount shift=0`; meaningful on
 //! the release kernel, which `cargo xtask bench` boots). The bare register-only round trip of the
-//! same image is the echo test's `ipc_round_trip_4_registers_instructions`. Runs on one-core
+//! same image is the echo test's `ipc_round_trip_4_registers_instructions`; the client also times
+//! register-only round trips through the memory server's own serve loop (`PING`). Besides the
+//! client's figures, the root task times the server's dispatch alone and its whole per-message
+//! work without the system call (`serve_one`) on the finished client's cache. Runs on one-core
 //! images only (with two cores under `-icount`, guest time is shared and the figures mean less).
 
 use crate::failure::MsFailure;
@@ -14,9 +17,9 @@ use crate::service::MemServer;
 use memserver::server::Quota;
 use memserver_client_sel4::abi::{figure, mode};
 use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
-use memserver_protocol::{Message, Request};
+use memserver_protocol::{Message, Request, MAX_BATCH};
 use sel4::pmu::cycle_counter;
-use sel4::Word;
+use sel4::{MessageInfo, Word};
 
 /// Objects of the dispatch-only measurement.
 const DISPATCH_OBJECTS: usize = 256;
@@ -73,6 +76,11 @@ fn bench(env: &mut Env, ms: &MemServer, h: &Harness, m: Word) -> Result<(), MsFa
                 one(figure::BENCH_FREE_INSTRUCTIONS),
                 objects,
             );
+            print(
+                "bench_serve_loop_ping_instructions",
+                one(figure::BENCH_PING_INSTRUCTIONS),
+                mode::bench::PINGS,
+            );
             h.measure("bench_direct_objects", objects);
             h.measure("bench_direct_messages", messages);
             if let Some(handle) = one(figure::BENCH_CACHE_HANDLE) {
@@ -85,9 +93,9 @@ fn bench(env: &mut Env, ms: &MemServer, h: &Harness, m: Word) -> Result<(), MsFa
                 let (refill, drain) = dispatch_batches(ms, badge, handle)?;
                 h.measure("bench_server_dispatch_refill_32_instructions", refill);
                 h.measure("bench_server_dispatch_drain_32_instructions", drain);
-                let (running, lookup) = serve_loop_lookups(ms, i);
-                h.measure("bench_serve_loop_any_running_instructions", running);
-                h.measure("bench_serve_loop_client_lookup_instructions", lookup);
+                let (alloc, free) = serve_one_only(ms, i, handle)?;
+                h.measure("bench_serve_one_alloc_instructions", alloc);
+                h.measure("bench_serve_one_free_instructions", free);
             }
         }
         Ok(())
@@ -125,23 +133,38 @@ fn dispatch_only(ms: &MemServer, badge: Word, handle: Word) -> Result<(Word, Wor
     Ok((t1.wrapping_sub(t0) / n, t2.wrapping_sub(t1) / n))
 }
 
-/// Two lookups the serve loop makes for every message, timed alone: whether a client of core 0
-/// still runs (the loop's condition, over the whole client table) and the client's entry by its
-/// index (the badge check).
-fn serve_loop_lookups(ms: &MemServer, index: usize) -> (Word, Word) {
-    const N: Word = 256;
-    let mut seen = 0;
+/// The root task's whole work per alloc and per free without the system call: what the serve
+/// loop runs between `seL4_ReplyRecv` returning and the next one (client entry, request words,
+/// dispatch, the mapping check of the handed-out object, counters, reply words), as
+/// `dispatch_only` times them (`DISPATCH_OBJECTS` allocations, then as many frees).
+fn serve_one_only(ms: &MemServer, index: usize, handle: Word) -> Result<(Word, Word), MsFailure> {
+    let mut msg = Message::default();
+    let mut batch = [0; MAX_BATCH];
+    let mut objs = [0 as Word; DISPATCH_OBJECTS];
+    let mut send = |req: Request| {
+        let (label, len) = req.encode(&mut msg.words);
+        let reply = ms.serve_one(
+            0,
+            index,
+            MessageInfo::new(label, 0, 0, len),
+            &mut msg,
+            &mut batch,
+        );
+        (reply.label() == 0).then_some(msg.words[0])
+    };
     let t0 = cycle_counter();
-    for _ in 0..N {
-        seen += Word::from(ms.any_running(0));
+    for o in objs.iter_mut() {
+        *o = send(Request::Alloc(AllocReq { handle, flags: 0 }))
+            .ok_or(MsFailure::Setup("served alloc refused"))?;
     }
     let t1 = cycle_counter();
-    for _ in 0..N {
-        seen += ms.with_client(index, |c| c.badge).unwrap_or(0);
+    for &addr in &objs {
+        send(Request::Free(FreeReq { handle, addr }))
+            .ok_or(MsFailure::Setup("served free refused"))?;
     }
     let t2 = cycle_counter();
-    core::hint::black_box(seen);
-    (t1.wrapping_sub(t0) / N, t2.wrapping_sub(t1) / N)
+    let n = DISPATCH_OBJECTS as Word;
+    Ok((t1.wrapping_sub(t0) / n, t2.wrapping_sub(t1) / n))
 }
 
 /// Refills and drains of 32 objects.

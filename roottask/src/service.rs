@@ -2,35 +2,46 @@
 //! clients (each a task with its own CSpace, VSpace, IPC buffer, badged endpoint, magazine page
 //! and heap window), and the serve loop of one core's endpoint.
 //!
-//! Owns: the [`Server`], the frame mappings, the client table and the per-core endpoints. A
-//! request is decoded by the server from the words the kernel delivered (registers and the IPC
-//! buffer); after a successful operation that handed out objects, the blocks holding them (and the
-//! fresh slabs reported in the magazine page) are mapped into the client's heap window before the
-//! reply. Those addresses are read from the server's own reply and from the magazine page while
-//! the client's only thread is blocked in its call (clients hold no capability to make threads), so
-//! they are what the server wrote. Blocks going back to the buddy layer are unmapped from their
-//! client inside the allocator, by its release hook ([`WindowRelease`]), whichever client's request
-//! (or reclaim) returned them. A fault (the client's fault badge) or a client's `DONE` ends its
-//! service; [`MemServer::reclaim`] then detaches it and revokes its untyped.
+//! Owns: the [`Server`], the frame mappings, the client table and the per-core endpoints. The
+//! kernel delivers a request's first four words straight into the serve loop's [`Message`] (the
+//! rest, if the tag says there are more, is copied from the IPC buffer); the server decodes and
+//! answers in place, and the reply leaves from the same words. After a successful operation that
+//! handed out objects, each object's block (and each fresh slab reported in the magazine page) is
+//! checked against the frame records and, if it is new to the client, mapped into its heap window
+//! before the reply (a block is mapped whole or not at all, so one record read per object, and
+//! one per page run of objects, decides). Those addresses are read from the server's own reply
+//! and from the magazine page while the client's only thread is blocked in its call (clients hold
+//! no capability to make threads), so they are what the server wrote. Blocks going back to the
+//! buddy layer are unmapped from their client inside the allocator, by its release hook
+//! ([`WindowRelease`]), whichever client's request (or reclaim) returned them. A fault (the
+//! client's fault badge) or a client's `DONE` ends its service; [`MemServer::reclaim`] then
+//! detaches it and revokes its untyped. Whether a core still has running clients is recomputed
+//! only then, not per message.
 //!
 //! Concurrency: one serve loop per core (core 0's in the root task's main thread, the others in
 //! local threads pinned to their cores), each on its own endpoint, serving only the clients of its
-//! core; the main thread starts and reclaims clients. Locks: a client's entry (held while one of
-//! its requests is served, or while it is started or reclaimed), then the frame mappings; nothing
-//! takes two client entries (another client's mapping CNode is read from an atomic). The server
-//! core has its own locking (per core, per node).
+//! core; the main thread starts and reclaims clients. Locks: a client's entry (held once per
+//! request, from its dispatch to its reply, and while it is started or reclaimed, so a reclaim
+//! never unmaps a magazine page the serve loop reads), then the frame mappings (taken only to map
+//! a block new to the client); nothing takes two client entries (another client's mapping CNode
+//! is read from an atomic). The per-core counters are atomics. The server core has its own
+//! locking (per core, per node).
 
-use crate::client_window::{ClientMaps, FrameMappings, MapError, WindowRelease, MAP_CNODE_BITS};
+use crate::client_window::{
+    ClientMaps, FrameMappings, FrameOwners, MapError, MappedBlock, WindowRelease, MAP_CNODE_BITS,
+};
 use crate::frames::{Sel4Platform, SERVER_WINDOW};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
+use memserver::buddy::PAGE_SIZE;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::MAX_CORES;
 use memserver::{Allocator, PurgeReport};
 use memserver_client_sel4::abi;
 use memserver_protocol::{
-    Label, MagazinePage, Message, MAGAZINE_SLOTS, MAX_BATCH, MSG_MAX_WORDS, MSG_REGISTERS,
+    Label, MagazinePage, Message, FRESH_MAX, MAGAZINE_SLOTS, MAX_BATCH, MSG_MAX_WORDS,
+    MSG_REGISTERS,
 };
 use sel4::cap_type::{CNode, Endpoint, Notification};
 use sel4::{
@@ -132,6 +143,21 @@ pub struct Counters {
     pub map_failures: u64,
 }
 
+/// One core's counters: written by that core's serve loop, summed by [`MemServer::counters`].
+#[derive(Default)]
+#[repr(align(64))]
+struct CoreCounters {
+    messages: AtomicU64,
+    register_only: AtomicU64,
+    objects: AtomicU64,
+    frames_mapped: AtomicU64,
+    map_failures: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
 /// One client task.
 pub struct MsClient {
     pub id: Word,
@@ -151,6 +177,8 @@ pub struct MemServer {
     pub server: Server,
     pub platform: &'static Sel4Platform,
     pub mappings: &'static Mutex<FrameMappings>,
+    /// The frame records of `mappings`, read without its lock.
+    owners: FrameOwners,
     /// The allocator's release hook; also holds each entry's mapping CNode (readable without the
     /// entry's lock).
     pub release: &'static WindowRelease,
@@ -161,7 +189,7 @@ pub struct MemServer {
     /// Reclaimed client allocators (untyped and slots), reused by the next clients.
     spare: Mutex<Vec<ObjectAllocator>>,
     pub checks: Mutex<Vec<Check>>,
-    counters: Vec<Mutex<Counters>>,
+    counters: Vec<CoreCounters>,
 }
 
 impl MemServer {
@@ -198,19 +226,19 @@ impl MemServer {
             endpoints.push(alloc.allocate::<Endpoint>(ObjectBlueprint::Endpoint)?);
         }
         let finished = alloc.allocate::<Notification>(ObjectBlueprint::Notification)?;
+        let owners = mappings.lock().owners();
         Ok(Self {
             server: Server::new(core, ServerConfig::default()),
             platform,
             mappings,
+            owners,
             release,
             clients: (0..MAX_CLIENTS).map(|_| Mutex::new(None)).collect(),
             endpoints,
             finished,
             spare: Mutex::new(Vec::new()),
             checks: Mutex::new(Vec::new()),
-            counters: (0..cores)
-                .map(|_| Mutex::new(Counters::default()))
-                .collect(),
+            counters: (0..cores).map(|_| CoreCounters::default()).collect(),
         })
     }
 
@@ -227,13 +255,13 @@ impl MemServer {
     /// The counters of all cores, summed.
     pub fn counters(&self) -> Counters {
         let mut t = Counters::default();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         for c in &self.counters {
-            let c = *c.lock();
-            t.messages += c.messages;
-            t.register_only += c.register_only;
-            t.objects += c.objects;
-            t.frames_mapped += c.frames_mapped;
-            t.map_failures += c.map_failures;
+            t.messages += get(&c.messages);
+            t.register_only += get(&c.register_only);
+            t.objects += get(&c.objects);
+            t.frames_mapped += get(&c.frames_mapped);
+            t.map_failures += get(&c.map_failures);
         }
         t.frames_unmapped = self.release.unmapped.load(Ordering::Relaxed);
         t
@@ -247,7 +275,15 @@ impl MemServer {
     /// Zeroes the counters.
     pub fn reset_counters(&self) {
         for c in &self.counters {
-            *c.lock() = Counters::default();
+            for n in [
+                &c.messages,
+                &c.register_only,
+                &c.objects,
+                &c.frames_mapped,
+                &c.map_failures,
+            ] {
+                n.store(0, Ordering::Relaxed);
+            }
         }
         self.release.unmapped.store(0, Ordering::Relaxed);
     }
@@ -416,49 +452,55 @@ impl MemServer {
     }
 
     /// Serves core `core`'s endpoint: until no client of the core runs (`until_idle`), or forever.
+    /// A core's clients are started before its loop serves them or by the thread running it, and
+    /// stop running only by a `DONE` or a fault, so that is when the client table is looked at.
     pub fn serve(&self, core: usize, until_idle: bool) {
         let ep = self.endpoints[core];
+        let running = || !until_idle || self.any_running(core);
         let mut msg = Message::default();
-        let mut pending_reply: Option<MessageInfo> = None;
-        let mut mrs = [0; 4];
-        while !until_idle || self.any_running(core) {
-            let (info, badge) = match pending_reply.take() {
-                Some(reply) => ep.reply_recv_with_mrs(reply, &mut mrs),
+        let mut batch = [0 as Word; MAX_BATCH];
+        let mut reply: Option<MessageInfo> = None;
+        let mut serving = running();
+        while serving {
+            let regs = registers(&mut msg);
+            let (info, badge) = match reply.take() {
+                Some(r) => ep.reply_recv_with_mrs(r, regs),
                 None => {
                     let (info, badge, m) = ep.recv_with_mrs();
-                    mrs = m;
+                    *regs = m;
                     (info, badge)
                 }
             };
             if badge & FAULT_BIT != 0 {
-                let index = (badge & !FAULT_BIT) as usize;
-                let fault = Fault::decode(info.label(), |i| word(&mrs, i));
-                if let Some(c) = self.clients.get(index) {
-                    if let Some(c) = c.lock().as_mut() {
-                        c.ending = Ending::Faulted(fault);
-                    }
-                }
-                self.finished.signal();
+                self.faulted((badge & !FAULT_BIT) as usize, info, &msg);
+                serving = running();
                 continue;
             }
             let index = (badge as usize).wrapping_sub(1);
-            let Some(server_badge) = self.with_client(index, |c| c.badge) else {
-                // No such entry (cannot happen: reclaim revokes every capability with its badge).
-                pending_reply = Some(MessageInfo::new(
-                    memserver_protocol::Error::UnknownClient.code(),
-                    0,
-                    0,
-                    0,
-                ));
-                continue;
-            };
             if abi::is_harness(info.label()) {
-                pending_reply = self.harness(index, info, &mrs);
+                if info.label() == abi::label::PING {
+                    reply = Some(MessageInfo::new(0, 0, 0, info.length().min(MSG_REGISTERS)));
+                    continue;
+                }
+                reply = self.harness(index, info, registers(&mut msg));
+                if reply.is_none() {
+                    serving = running();
+                }
                 continue;
             }
-            pending_reply =
-                Some(self.serve_one(core, index, server_badge, info, &mut mrs, &mut msg));
+            reply = Some(self.serve_one(core, index, info, &mut msg, &mut batch));
         }
+    }
+
+    /// Records client `index`'s fault (its words in `msg` and the IPC buffer) and says so.
+    fn faulted(&self, index: usize, info: MessageInfo, msg: &Message) {
+        let fault = Fault::decode(info.label(), |i| word(msg, i));
+        if let Some(c) = self.clients.get(index) {
+            if let Some(c) = c.lock().as_mut() {
+                c.ending = Ending::Faulted(fault);
+            }
+        }
+        self.finished.signal();
     }
 
     fn harness(&self, index: usize, info: MessageInfo, mrs: &[Word; 4]) -> Option<MessageInfo> {
@@ -489,145 +531,201 @@ impl MemServer {
         Some(MessageInfo::new(0, 0, 0, 0))
     }
 
-    /// One protocol request of client `index`: dispatch, map what was handed out, reply.
-    fn serve_one(
+    /// One protocol request of client `index` whose tag is `info` and whose first words are in
+    /// `msg` (the rest in the IPC buffer): dispatch, map the blocks of what was handed out, reply.
+    /// Returns the reply's tag; its words are in `msg` and, past the registers, in the IPC buffer.
+    /// `batch` is scratch room for a refill's addresses.
+    pub(crate) fn serve_one(
         &self,
         core: usize,
         index: usize,
-        badge: Word,
         info: MessageInfo,
-        mrs: &mut [Word; 4],
         msg: &mut Message,
+        batch: &mut [Word; MAX_BATCH],
     ) -> MessageInfo {
-        load_message(info, mrs, msg);
-        let label = msg.label;
-        let mut request = [0; MSG_REGISTERS];
-        request.copy_from_slice(&msg.words[..MSG_REGISTERS]);
-        let mut counters = Counters {
-            messages: 1,
-            register_only: (msg.len <= MSG_REGISTERS) as u64,
-            ..Counters::default()
+        let unknown = || {
+            let code = memserver_protocol::Error::UnknownClient.code();
+            MessageInfo::new(code, 0, 0, 0)
         };
-        self.server.dispatch(core, badge, msg);
+        // No such entry cannot happen (reclaim revokes every capability with its badge).
+        let Some(mut entry) = self.clients.get(index).map(|e| e.lock()) else {
+            return unknown();
+        };
+        let Some(c) = entry.as_mut() else {
+            return unknown();
+        };
+        load_message(info, msg);
+        let label = msg.label;
+        let slot = msg.words[1];
+        if let Some(k) = self.counters.get(core) {
+            add(&k.messages, 1);
+            add(&k.register_only, (msg.len <= MSG_REGISTERS) as u64);
+        }
+        self.server.dispatch(core, c.badge, msg);
         if msg.label == 0 {
-            self.after_success(core, index, label, &request, msg, &mut counters);
+            self.after_success(core, index, c, label, slot, msg, batch);
         }
-        if let Some(c) = self.counters.get(core) {
-            let mut c = c.lock();
-            c.messages += counters.messages;
-            c.register_only += counters.register_only;
-            c.objects += counters.objects;
-            c.frames_mapped += counters.frames_mapped;
-            c.map_failures += counters.map_failures;
-        }
-        store_message(msg, mrs)
+        drop(entry);
+        store_message(msg)
     }
 
-    /// Maps the blocks of the objects the reply handed out, and of the fresh slabs it reported.
-    /// (Blocks a request returned to the buddy layer were unmapped by the release hook.)
+    /// Makes sure the blocks of the objects the reply handed out, and of the fresh slabs it
+    /// reported, are mapped in the client. (Blocks a request returned to the buddy layer were
+    /// unmapped by the release hook.)
+    #[allow(clippy::too_many_arguments)]
     fn after_success(
         &self,
         core: usize,
         index: usize,
+        c: &mut MsClient,
         label: Word,
-        request: &[Word; MSG_REGISTERS],
+        slot: Word,
         msg: &Message,
-        counters: &mut Counters,
+        batch: &mut [Word; MAX_BATCH],
     ) {
-        let slot = request[1];
-        let Some(entry) = self.clients.get(index) else {
-            return;
-        };
-        let mut entry = entry.lock();
-        let Some(c) = entry.as_mut() else {
+        let (objects, fresh) = if label == Label::Alloc.word() {
+            (0, msg.words[1])
+        } else if label == Label::Kmalloc.word() {
+            (0, 0)
+        } else if label == Label::Refill.word() {
+            (msg.words[0].min(MAX_BATCH as Word) as usize, msg.words[1])
+        } else if label == Label::KmallocRefill.word() {
+            (msg.words[0].min(MAX_BATCH as Word) as usize, 0)
+        } else {
             return;
         };
         // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until
-        // the client is reclaimed (not before this function returns); every access is atomic.
+        // the client is reclaimed, which takes the entry the caller holds; every access is atomic.
         let page = unsafe { &*(c.magazine.local_vaddr as *const MagazinePage) };
-        let offset = c.maps.offset;
-        let mut addrs: heapless::Vec<usize, { MAX_BATCH + memserver_protocol::FRESH_MAX }> =
-            heapless::Vec::new();
-        let (objects, fresh) = match label {
-            l if l == Label::Alloc.word() => {
-                let _ = addrs.push(msg.words[0] as usize);
-                (1, msg.words[1])
-            }
-            l if l == Label::Kmalloc.word() => {
-                let _ = addrs.push(msg.words[0] as usize);
-                (1, 0)
-            }
-            l if l == Label::Refill.word() || l == Label::KmallocRefill.word() => {
-                let n = (msg.words[0] as usize).min(MAX_BATCH);
-                let mut words = [0u64; MAX_BATCH];
-                if (slot as usize) < MAGAZINE_SLOTS {
-                    page.read_slot(slot as usize, &mut words[..n]);
+        let mut blocks = Handout::new(self, core, index as u16, c);
+        let handed = if objects == 0 {
+            blocks.object(msg.words[0]);
+            1
+        } else {
+            let words = &mut batch[..objects];
+            if (slot as usize) < MAGAZINE_SLOTS && page.read_slot(slot as usize, words).is_some() {
+                for &w in words.iter() {
+                    blocks.object(w);
                 }
-                for w in &words[..n] {
-                    let _ = addrs.push(*w as usize);
-                }
-                let fresh = if l == Label::Refill.word() {
-                    msg.words[1]
-                } else {
-                    0
-                };
-                (n as u64, fresh)
             }
-            _ => return,
+            objects as u64
         };
-        for i in 0..(fresh as usize).min(memserver_protocol::FRESH_MAX) {
+        for i in 0..(fresh as usize).min(FRESH_MAX) {
             if let Some(f) = page.read_fresh(i) {
-                let _ = addrs.push(f.first as usize);
+                blocks.object(f.first);
             }
         }
-        counters.objects += objects;
-        let buddy = self.server.allocator().buddy();
-        let mut last: Option<(usize, usize)> = None;
-        for &client_addr in &addrs {
-            let addr = client_addr.wrapping_sub(offset);
-            if last.is_some_and(|(h, b)| addr >= h && addr < h + b) {
-                continue;
-            }
-            last = crate::client_window::block_of(buddy, addr);
-            let r: Result<usize, MapError> = self.mappings.lock().map_block(
-                self.platform,
-                buddy,
-                addr,
-                core,
-                index as u16,
-                &mut c.maps,
-                &mut c.process,
-                &mut c.mem,
-                |i| self.release.cnode_of(i),
-            );
-            match r {
-                Ok(n) => counters.frames_mapped += n as u64,
-                Err(e) => {
-                    counters.map_failures += 1;
-                    sel4_root_task::debug_println!(
-                        "memserver: mapping {client_addr:#x} for client {} failed: {e}",
-                        c.id
-                    );
+        if let Some(k) = self.counters.get(core) {
+            add(&k.objects, handed);
+        }
+    }
+}
+
+/// The blocks of the objects one reply hands out to one client: each object's block is looked
+/// up in the frame records (one read, skipped while objects stay in the page last found mapped)
+/// and mapped if it is new to the client.
+struct Handout<'a> {
+    ms: &'a MemServer,
+    core: usize,
+    client: u16,
+    c: &'a mut MsClient,
+    offset: usize,
+    /// Server addresses known mapped in the client: `head..head + bytes`.
+    head: usize,
+    bytes: usize,
+}
+
+impl<'a> Handout<'a> {
+    fn new(ms: &'a MemServer, core: usize, client: u16, c: &'a mut MsClient) -> Self {
+        let offset = c.maps.offset;
+        Self {
+            ms,
+            core,
+            client,
+            c,
+            offset,
+            head: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The object at client address `client_addr`.
+    #[inline]
+    fn object(&mut self, client_addr: Word) {
+        let addr = (client_addr as usize).wrapping_sub(self.offset);
+        if addr.wrapping_sub(self.head) < self.bytes {
+            return;
+        }
+        let frame = self.ms.platform.frame_of(addr);
+        if frame.is_some_and(|f| self.ms.owners.mapped_in(f, self.client)) {
+            self.head = addr & !(PAGE_SIZE - 1);
+            self.bytes = PAGE_SIZE;
+            return;
+        }
+        self.map(addr);
+    }
+
+    /// Maps the block holding server address `addr` (new to the client).
+    #[cold]
+    fn map(&mut self, addr: usize) {
+        let ms = self.ms;
+        let c = &mut *self.c;
+        let r: Result<MappedBlock, MapError> = ms.mappings.lock().map_block(
+            ms.platform,
+            ms.server.allocator().buddy(),
+            addr,
+            self.core,
+            self.client,
+            &mut c.maps,
+            &mut c.process,
+            &mut c.mem,
+            |i| ms.release.cnode_of(i),
+        );
+        let counters = ms.counters.get(self.core);
+        match r {
+            Ok(b) => {
+                self.head = b.head;
+                self.bytes = b.bytes;
+                if let Some(k) = counters {
+                    add(&k.frames_mapped, b.newly as u64);
                 }
+            }
+            Err(e) => {
+                if let Some(k) = counters {
+                    add(&k.map_failures, 1);
+                }
+                sel4_root_task::debug_println!(
+                    "memserver: mapping {:#x} for client {} failed: {e}",
+                    addr.wrapping_add(self.offset),
+                    c.id
+                );
             }
         }
     }
 }
 
-fn word(mrs: &[Word; 4], i: usize) -> Word {
-    if i < 4 {
-        mrs[i]
+/// The message's first words: where the kernel's message registers go and come from.
+fn registers(msg: &mut Message) -> &mut [Word; MSG_REGISTERS] {
+    const { assert!(MSG_REGISTERS <= MSG_MAX_WORDS) };
+    msg.words
+        .first_chunk_mut()
+        .expect("a message holds its registers (asserted above)")
+}
+
+fn word(msg: &Message, i: usize) -> Word {
+    if i < MSG_REGISTERS {
+        msg.words[i]
     } else {
         with_ipc_buffer(|ipc| ipc.msg.get(i).copied().unwrap_or(0))
     }
 }
 
-/// The request as the kernel delivered it: label, length, registers, then the IPC buffer.
-fn load_message(info: MessageInfo, mrs: &[Word; 4], msg: &mut Message) {
+/// The request's tag into `msg`, and its words past the registers from the IPC buffer (the
+/// registers are in `msg` already).
+fn load_message(info: MessageInfo, msg: &mut Message) {
     let len = info.length().min(MSG_MAX_WORDS);
     msg.label = info.label();
     msg.len = len;
-    msg.words[..MSG_REGISTERS].copy_from_slice(mrs);
     if len > MSG_REGISTERS {
         with_ipc_buffer(|ipc| {
             msg.words[MSG_REGISTERS..len].copy_from_slice(&ipc.msg[MSG_REGISTERS..len])
@@ -635,10 +733,10 @@ fn load_message(info: MessageInfo, mrs: &[Word; 4], msg: &mut Message) {
     }
 }
 
-/// The reply into registers and the IPC buffer; returns its tag.
-fn store_message(msg: &Message, mrs: &mut [Word; 4]) -> MessageInfo {
+/// The reply's words past the registers into the IPC buffer (the registers leave from `msg`);
+/// returns its tag.
+fn store_message(msg: &Message) -> MessageInfo {
     let len = msg.len.min(MSG_MAX_WORDS);
-    mrs.copy_from_slice(&msg.words[..MSG_REGISTERS]);
     if len > MSG_REGISTERS {
         with_ipc_buffer_mut(|ipc| {
             ipc.msg[MSG_REGISTERS..len].copy_from_slice(&msg.words[MSG_REGISTERS..len])

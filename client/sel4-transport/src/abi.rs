@@ -40,6 +40,8 @@ pub mod label {
     pub const FIGURE: u64 = super::HARNESS_LABEL_BASE + 1;
     /// The client finished its mode: words `[mode, checks failed]`; the root task does not reply.
     pub const DONE: u64 = super::HARNESS_LABEL_BASE + 2;
+    /// Answered at once with the same words (the serve loop's own round trip, for the bench).
+    pub const PING: u64 = super::HARNESS_LABEL_BASE + 3;
 }
 
 /// Figure ids.
@@ -75,6 +77,9 @@ pub mod figure {
     pub const BENCH_LOCAL_PAIR_INSTRUCTIONS: u64 = 14;
     /// `ms-bench`: the wire handle of its cache (the root task times the server's own work on it).
     pub const BENCH_CACHE_HANDLE: u64 = 15;
+    /// `ms-bench`: guest instructions of `mode::bench::PINGS` register-only [`super::label::PING`]
+    /// round trips through the memory server's serve loop.
+    pub const BENCH_PING_INSTRUCTIONS: u64 = 16;
 }
 
 /// Whether `label` is a harness message.
@@ -169,6 +174,8 @@ pub mod mode {
         pub const DIRECT: u64 = 2;
         /// Alloc-then-free pairs of the `MAGAZINES` mode that stay inside the magazine.
         pub const LOCAL_PAIRS: u64 = 4096;
+        /// Register-only round trips to the serve loop with no work, timed together.
+        pub const PINGS: u64 = 256;
     }
 }
 

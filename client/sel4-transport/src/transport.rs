@@ -1,7 +1,8 @@
 //! [`Sel4Transport`]: one `seL4_Call` per message on the client's badged endpoint. Words 0..4
 //! travel in message registers (a message of at most four words takes the kernel's fastpath), words
 //! 4.. in the IPC buffer; the reply comes back the same way. Exactly the words of the host
-//! transport. The magazine page is the one the root task mapped at `abi::magazine_vaddr(core)`.
+//! transport. The registers are moved as one fixed block (no length-dependent copy on the fast
+//! path). The magazine page is the one the root task mapped at `abi::magazine_vaddr(core)`.
 use crate::abi::{self, label};
 use memserver_client::Transport;
 use memserver_protocol::{MagazinePage, Message, MSG_MAX_WORDS, MSG_REGISTERS};
@@ -41,22 +42,19 @@ impl Sel4Transport {
 impl Transport for Sel4Transport {
     fn call(&mut self, msg: &mut Message) {
         let len = msg.len.min(MSG_MAX_WORDS);
-        let regs = len.min(MSG_REGISTERS);
-        let mut mrs: [Word; 4] = [0; 4];
-        mrs[..regs].copy_from_slice(&msg.words[..regs]);
         if len > MSG_REGISTERS {
             with_ipc_buffer_mut(|ipc| {
                 ipc.msg[MSG_REGISTERS..len].copy_from_slice(&msg.words[MSG_REGISTERS..len])
             });
         }
         let info = MessageInfo::new(msg.label, 0, 0, len);
-        let reply = self.ep.call_with_mrs(info, &mut mrs);
+        // All four registers go and come back whatever the lengths: the kernel moves only the
+        // words the tags count, the others are this task's own, and `len` bounds what is read.
+        let reply = self.ep.call_with_mrs(info, registers(msg));
         self.messages += 1;
         let rlen = reply.length().min(MSG_MAX_WORDS);
         msg.label = reply.label();
         msg.len = rlen;
-        let regs = rlen.min(MSG_REGISTERS);
-        msg.words[..regs].copy_from_slice(&mrs[..regs]);
         if rlen > MSG_REGISTERS {
             with_ipc_buffer(|ipc| {
                 msg.words[MSG_REGISTERS..rlen].copy_from_slice(&ipc.msg[MSG_REGISTERS..rlen])
@@ -73,6 +71,14 @@ impl Transport for Sel4Transport {
     }
 }
 
+/// The message's first words: where the message registers go and come from.
+fn registers(msg: &mut Message) -> &mut [Word; MSG_REGISTERS] {
+    const { assert!(MSG_REGISTERS <= MSG_MAX_WORDS) };
+    msg.words
+        .first_chunk_mut()
+        .expect("a message holds its registers (asserted above)")
+}
+
 /// Harness messages from a client task to the root task.
 pub mod report {
     use super::*;
@@ -87,6 +93,16 @@ pub mod report {
         let ok = value == expected;
         send(label::CHECK, [id, ok as Word, value, expected], 4);
         ok
+    }
+
+    /// A register-only round trip to the serve loop with no work; returns whether the words
+    /// came back.
+    pub fn ping(words: [Word; 4]) -> bool {
+        let ep: Cap<Endpoint> = Cap::from_bits(abi::SERVER_EP_SLOT);
+        let mut mrs = words;
+        let reply = ep.call_with_mrs(MessageInfo::new(label::PING, 0, 0, 4), &mut mrs);
+        let differ = mrs.iter().zip(&words).fold(0, |d, (a, b)| d | (a ^ b));
+        reply.label() == 0 && reply.length() == 4 && differ == 0
     }
 
     /// Reports figure `id`.

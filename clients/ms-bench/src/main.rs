@@ -165,6 +165,14 @@ fn magazines(c: &mut C, k: &mut KmemCache, checks: &mut Checks) {
 }
 
 fn direct(c: &mut C, k: &mut KmemCache, checks: &mut Checks) {
+    let mut ok = true;
+    let t0 = cycle_counter();
+    for i in 0..mode::bench::PINGS {
+        ok &= report::ping([i, 1, 2, 3]);
+    }
+    let t1 = cycle_counter();
+    checks.ok(31, ok);
+    report::figure(figure::BENCH_PING_INSTRUCTIONS, t1.wrapping_sub(t0));
     let mut objs = [0usize; BURST];
     for _ in 0..WARM_UP {
         if round(c, k, &mut objs, checks).is_none() {
