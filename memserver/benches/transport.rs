@@ -189,6 +189,8 @@ fn transport(cr: &mut Criterion) {
 /// run with `--profile-dispatch N` counts exactly the server's dispatch of N messages of that
 /// kind (Alloc, Free: one object each; Refill, Drain: 32 objects each). `core_alloc` and
 /// `core_free` are the floor: the same objects through the core alone, one guard per object.
+/// `client_round` and `direct_round` are target 4's workloads (N allocations and N frees each),
+/// through the client with magazines of 32 over the direct host transport and on a held guard.
 mod profile {
     use super::*;
     use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
@@ -307,7 +309,7 @@ mod profile {
     pub fn run(n: usize) {
         let arena = HostArena::new(64 << 20, 1).unwrap();
         let alloc = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
-        let server = Server::new(alloc, ServerConfig::default());
+        let server = Arc::new(Server::new(alloc, ServerConfig::default()));
         let (badge, _page) = attach(&server);
         let mut msg = Message::default();
         send(
@@ -361,7 +363,47 @@ mod profile {
             core_alloc(&server, id, &mut addrs);
             core_free(&server, id, &addrs);
         }
+        // Target 4's two workloads: a round of N allocations and N frees through the client with
+        // magazines of 32 over the direct host transport, and through a held guard.
+        let system = HostSystem::with_mode(Mode::Direct, 1, {
+            let s = server.clone();
+            move |core, badge, msg: &mut Message| s.dispatch(core, badge, msg)
+        });
+        let mut c = client(&system, &server, 32);
+        let mut cache = c.kmem_cache_create("round", SIZE, 8, 0, None).unwrap();
+        let mut held = Vec::with_capacity(N);
+        for r in 0..=n / N {
+            if r == 0 {
+                round(&mut c, &mut cache, &mut held);
+                let mut g = server.allocator().core(CoreId(0)).unwrap();
+                direct_round(&mut g, id, &mut addrs);
+            } else {
+                client_round(&mut c, &mut cache, &mut held);
+                let mut g = server.allocator().core(CoreId(0)).unwrap();
+                direct_round(&mut g, id, &mut addrs);
+            }
+        }
+        c.kmem_cache_flush(&mut cache).unwrap();
+        c.kmem_cache_destroy(&mut cache).unwrap();
+        c.detach().unwrap();
         server.validate().unwrap();
+    }
+
+    /// One round of target 4 through the client (magazines of 32, direct host transport).
+    #[inline(never)]
+    fn client_round(c: &mut Client<HostTransport>, cache: &mut KmemCache, held: &mut Vec<usize>) {
+        round(c, cache, held);
+    }
+
+    /// The same round on the local path: N allocations then N frees through a held guard.
+    #[inline(never)]
+    fn direct_round(g: &mut memserver::CoreGuard<'_>, id: CacheId, addrs: &mut [usize]) {
+        for a in addrs.iter_mut() {
+            *a = g.alloc(id).unwrap();
+        }
+        for &a in addrs.iter() {
+            g.free(id, black_box(a)).unwrap();
+        }
     }
 }
 
