@@ -353,7 +353,11 @@ impl Allocator {
         for c in cores.iter_mut() {
             c.set_cache(
                 real,
-                Some(CoreCache::new(cache.clone(), self.topology.nodes())),
+                Some(CoreCache::new(
+                    cache.clone(),
+                    self.topology.nodes(),
+                    self.topology.cores(),
+                )),
             );
             c.set_handle(id.index, reg.handles[id.index as usize]);
         }
@@ -565,14 +569,31 @@ impl Allocator {
     fn drain(&self, cache: &Cache, cores: &mut [spin::MutexGuard<'_, CoreState>]) {
         let env = self.env();
         let mut objs: Vec<Obj> = Vec::new();
+        let mut transit: Vec<Obj> = Vec::new();
         for (core, c) in cores.iter_mut().enumerate() {
             if let Some(cc) = c.cache_mut(cache.real as usize) {
                 objs.extend(cc.array.drain_all());
                 for a in cc.alien.iter_mut() {
                     objs.extend(a.drain_all());
                 }
+                for a in cc.outbox.iter_mut() {
+                    transit.extend(a.drain_all());
+                }
             }
+            transit.append(&mut cache.inbox[core].lock());
             cache.flush(env, &mut objs, false, Holder::Core(core as u8));
+        }
+        // Objects on their way back: each still marked goes to its slab as its core's.
+        for o in transit {
+            let s = o.state.get().load(Ordering::Acquire);
+            if state::kind(s) == state::ALLOCATED && s & state::REMOTE != 0 {
+                let core = s & state::CORE;
+                o.state
+                    .get()
+                    .store(state::cached(core, state::EVER), Ordering::Relaxed);
+                objs.push(o);
+                cache.flush(env, &mut objs, false, Holder::Core(core));
+            }
         }
         for n in cache.nodes.iter() {
             let mut nc = n.lock();
@@ -704,7 +725,7 @@ impl Allocator {
                 for i in 0..rec.objects() {
                     let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
                     let s = rec.states.get(i).load(Ordering::Acquire);
-                    let v = if state::kind(s) == state::ALLOCATED {
+                    let v = if state::is_live(s) {
                         cache.checks.check_allocated(l, obj)
                     } else {
                         cache.checks.check_free(l, obj)
@@ -841,6 +862,9 @@ impl Allocator {
             held.push((head, (o.addr - first) / l.stride as usize));
             Ok(())
         };
+        // Objects on their way back to their allocating core (entries whose mark is gone are
+        // allowed: a double free racing on two cores leaves them).
+        let mut transit: Vec<usize> = Vec::new();
         for (core, c) in cores.iter().enumerate() {
             if let Some(cc) = c.cache(real as usize) {
                 for o in cc
@@ -851,8 +875,11 @@ impl Allocator {
                 {
                     note(o, Holder::Core(core as u8))?;
                 }
+                transit.extend(cc.outbox.iter().flat_map(|a| a.objs()).map(|o| o.addr));
             }
+            transit.extend(cache.inbox[core].lock().iter().map(|o| o.addr));
         }
+        transit.sort_unstable();
         let mut frames = 0;
         let mut nodes = Vec::with_capacity(cache.nodes.len());
         for (n, node) in cache.nodes.iter().enumerate() {
@@ -897,13 +924,13 @@ impl Allocator {
                 for (idx, st) in rec.states.iter().enumerate() {
                     let s = st.load(Ordering::Acquire);
                     let k = state::kind(s);
-                    let lost = (k == state::CACHED || k == state::SHARED) && !in_arrays[idx];
+                    let addr = rec.base + l.obj_offset as usize + idx * l.stride as usize;
+                    let lost = (k == state::CACHED || k == state::SHARED) && !in_arrays[idx]
+                        || s & state::REMOTE != 0
+                            && (k != state::ALLOCATED || transit.binary_search(&addr).is_err());
                     let bad_core = k != state::SLAB && (s & state::CORE) as usize >= cores.len();
                     if lost || bad_core {
-                        return Err(Invariant::ObjectState {
-                            cache: real,
-                            addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
-                        });
+                        return Err(Invariant::ObjectState { cache: real, addr });
                     }
                 }
                 if rec.free.len()
@@ -1111,7 +1138,7 @@ impl<'a> CoreGuard<'a> {
         let l = &cache.layout;
         let (st, _home) = locate(&self.alloc.map, real as u32, l, addr)?;
         let s = st.get().load(Ordering::Acquire);
-        if state::kind(s) != state::ALLOCATED {
+        if !state::is_live(s) {
             return Err(not_allocated(addr, s, self.tracks(cache, addr).free));
         }
         if cc.checked {
@@ -1227,43 +1254,59 @@ impl<'a> CoreGuard<'a> {
         home: NodeId,
         s: u8,
     ) -> Result<(), FreeError> {
-        self.take_back(addr, st, s, None)?;
-        let obj = Obj { addr, state: st };
-        let cc = self.state.cache_mut(real).expect("live");
-        cc.array.mark_maybe_stale();
-        if home == self.node && cc.array.push(obj) {
-            return Ok(());
-        }
-        self.free_slow(real, obj, home);
+        let taken = self.take(addr, st, s, None)?;
+        self.put_freed(real, Obj { addr, state: st }, home, taken);
         Ok(())
     }
 
-    /// Moves an allocated object (state `s` as last read) into this core's hands: a plain store
-    /// if this core allocated it, else a compare-exchange.
-    fn take_back(
+    /// Takes an allocated object (state `s` as last read) from its allocating core: a plain
+    /// store if that is this core, else the `REMOTE` mark (see `state`).
+    fn take(
         &self,
         addr: usize,
         st: StateRef,
         s: u8,
         last_free: Option<Track>,
-    ) -> Result<(), FreeError> {
+    ) -> Result<Taken, FreeError> {
         let me = self.core.0;
-        let new = state::cached(me, state::EVER);
         let mut s = s;
         loop {
-            if state::kind(s) != state::ALLOCATED {
+            if !state::is_live(s) {
                 return Err(not_allocated(addr, s, last_free));
             }
-            if s == state::allocated(me) {
-                st.get().store(new, Ordering::Relaxed);
-                return Ok(());
+            let owner = s & state::CORE;
+            if owner == me {
+                st.get()
+                    .store(state::cached(me, state::EVER), Ordering::Relaxed);
+                return Ok(Taken::Mine);
             }
-            match st
-                .get()
-                .compare_exchange(s, new, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Ok(()),
+            match st.get().compare_exchange(
+                s,
+                s | state::REMOTE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(Taken::ForCore(owner)),
                 Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Puts an object `take` returned where it goes: this core's array (or the slow path), or
+    /// the outbox towards its allocating core, handed over to that core's inbox when full.
+    fn put_freed(&mut self, real: usize, obj: Obj, home: NodeId, taken: Taken) {
+        let node = self.node;
+        let cc = self.state.cache_mut(real).expect("live");
+        match taken {
+            Taken::Mine if home == node && cc.array.push(obj) => {}
+            Taken::Mine => self.free_slow(real, obj, home),
+            Taken::ForCore(c) => {
+                let out = &mut cc.outbox[c as usize];
+                if !out.push(obj) {
+                    let mut inbox = cc.cache.inbox[c as usize].lock();
+                    inbox.extend(out.drain_all());
+                    inbox.push(obj);
+                }
             }
         }
     }
@@ -1283,6 +1326,7 @@ impl<'a> CoreGuard<'a> {
                     break o
                 }
                 Some(_) => continue,
+                None if receive_remote(env, cc, scratch, me, self.node) > 0 => continue,
                 // A cache that bypasses the arrays takes its one object through the scratch.
                 None if cc.array.limit() == 0 => {
                     scratch.clear();
@@ -1339,7 +1383,7 @@ impl<'a> CoreGuard<'a> {
         let l = &cache.layout;
         let (st, home) = locate(&self.alloc.map, real as u32, l, addr)?;
         let s = st.get().load(Ordering::Acquire);
-        if state::kind(s) != state::ALLOCATED {
+        if !state::is_live(s) {
             let last = self.tracks(&cache, addr).free;
             return Err(not_allocated(addr, s, last));
         }
@@ -1348,16 +1392,10 @@ impl<'a> CoreGuard<'a> {
             v.last = self.tracks(&cache, addr);
             return Err(FreeError::Corrupted(v));
         }
-        self.take_back(addr, st, s, None)?;
+        let taken = self.take(addr, st, s, None)?;
         cache.checks.init_free(l, addr);
         self.record(&cache, addr, false);
-        let obj = Obj { addr, state: st };
-        let cc = self.state.cache_mut(real).expect("live");
-        cc.array.mark_maybe_stale();
-        if home == self.node && cc.array.push(obj) {
-            return Ok(());
-        }
-        self.free_slow(real, obj, home);
+        self.put_freed(real, Obj { addr, state: st }, home, taken);
         Ok(())
     }
 
@@ -1569,7 +1607,7 @@ impl<'a> CoreGuard<'a> {
                 }
                 let (st, _) = locate(&self.alloc.map, cache, &cc.layout, addr)?;
                 let s = st.get().load(Ordering::Acquire);
-                if state::kind(s) != state::ALLOCATED {
+                if !state::is_live(s) {
                     return Err(not_allocated(addr, s, None));
                 }
                 Ok(cc.layout.usable as usize)
@@ -1630,6 +1668,48 @@ impl CacheRef<'_, '_> {
     }
 }
 
+/// Takes core `me`'s inbox of `cc`'s cache (objects it allocated that other cores freed): those
+/// still marked on their way back become `me`'s, into its array while there is room and to their
+/// node otherwise; entries whose mark is gone are dropped (see `state`). Returns how many went
+/// into the array.
+#[cold]
+#[inline(never)]
+fn receive_remote(
+    env: Env<'_>,
+    cc: &mut CoreCache,
+    scratch: &mut Vec<Obj>,
+    me: u8,
+    node: NodeId,
+) -> usize {
+    scratch.clear();
+    core::mem::swap(&mut *cc.cache.inbox[me as usize].lock(), scratch);
+    let mut kept = 0;
+    scratch.retain(|o| {
+        let st = o.state.get();
+        if st.load(Ordering::Acquire) != state::allocated(me) | state::REMOTE {
+            return false;
+        }
+        st.store(state::cached(me, state::EVER), Ordering::Relaxed);
+        let home = matches!(env.map.lookup(o.addr), Entry::Slab { node: n, .. } if n == node);
+        if home && cc.array.push(*o) {
+            kept += 1;
+            return false;
+        }
+        true
+    });
+    cc.cache.flush(env, scratch, true, Holder::Core(me));
+    kept
+}
+
+/// Whom a freed object went to (see `CoreGuard::take`).
+#[derive(Clone, Copy, Debug)]
+enum Taken {
+    /// This core allocated it and now caches it.
+    Mine,
+    /// Another core allocated it; it is marked on its way back there.
+    ForCore(u8),
+}
+
 /// What a free found in the hot slab (see `free_in_hot_slab`).
 enum HotFree {
     /// Freed into the array.
@@ -1662,11 +1742,11 @@ fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFree {
     }
 }
 
-/// The fast pop: an object of an array whose entries are all this core's (no debug checks, no
-/// stale entry), marked allocated by `me` without a look at its state.
+/// The fast pop: an object of a cache without debug checks, marked allocated by `me` without a
+/// look at its state (an array holds only objects its core holds, see `state`).
 #[inline(always)]
 fn pop_fast(cc: &mut CoreCache, me: u8) -> Option<usize> {
-    if cc.array.check_pops() {
+    if cc.checked {
         return None;
     }
     let o = cc.array.pop()?;

@@ -5,10 +5,6 @@
 //! Its vector is allocated once with capacity `limit` (exact, as `Vec::with_capacity`
 //! guarantees) and never grows: a push tests the length against the capacity only.
 //!
-//! `check_pops` says a pop must look at the object's state before handing it out: always for a
-//! cache with debug checks (whose pops take the checked path), and otherwise from the push of an
-//! object taken from another core (the only way an entry can go stale, see `page_map::state`)
-//! until the array runs empty. While it is clear, every entry is held by this array's core.
 use alloc::vec::Vec;
 
 use super::page_map::StateRef;
@@ -24,39 +20,20 @@ pub struct Obj {
 pub struct ArrayCache {
     objs: Vec<Obj>,
     batch: usize,
-    checked: bool,
-    check_pops: bool,
 }
 
 impl ArrayCache {
-    /// An empty array of at most `limit` objects, for a cache with debug checks if `checked`.
-    pub fn new(limit: usize, batch: usize, checked: bool) -> ArrayCache {
+    /// An empty array of at most `limit` objects.
+    pub fn new(limit: usize, batch: usize) -> ArrayCache {
         ArrayCache {
             objs: Vec::with_capacity(limit),
             batch: batch.clamp(1, limit.max(1)),
-            checked,
-            check_pops: checked,
         }
     }
 
     #[inline(always)]
     pub fn pop(&mut self) -> Option<Obj> {
-        let o = self.objs.pop();
-        if o.is_none() {
-            self.check_pops = self.checked;
-        }
-        o
-    }
-
-    /// Whether a popped object's state must be checked (see the module docs).
-    #[inline(always)]
-    pub fn check_pops(&self) -> bool {
-        self.check_pops
-    }
-
-    /// Announces that an object taken from another core is about to be pushed.
-    pub fn mark_maybe_stale(&mut self) {
-        self.check_pops = true;
+        self.objs.pop()
     }
 
     /// Pushes `obj` unless the array is full; returns whether it did.
@@ -117,7 +94,7 @@ mod tests {
         .unwrap();
         let states = crate::slab::page_map::StateTable::new(8);
         map.publish_slab(0, 1, 0, NodeId(0), &states, 0);
-        let mut a = ArrayCache::new(4, 2, false);
+        let mut a = ArrayCache::new(4, 2);
         for i in 0..4 {
             assert!(a.push(Obj {
                 addr: i,

@@ -48,6 +48,9 @@ pub struct Cache {
     pub min_partial: usize,
     pub checks: Checks,
     pub nodes: Box<[Padded<spin::Mutex<NodeCache>>]>,
+    /// Per core: objects it allocated that other cores freed, handed over in batches (see
+    /// `page_map::state`). A leaf lock: nothing else is taken while it is held.
+    pub inbox: Box<[Padded<spin::Mutex<Vec<Obj>>>]>,
     /// Debug violations found in this cache's objects.
     pub violations: AtomicU64,
 }
@@ -88,6 +91,9 @@ impl Cache {
             layout,
             tunables,
             nodes,
+            inbox: (0..topology.cores())
+                .map(|_| Padded(spin::Mutex::new(Vec::new())))
+                .collect(),
             violations: AtomicU64::new(0),
         }
     }

@@ -282,12 +282,14 @@ impl NodeCache {
     }
 
     /// Objects of this node's slabs in state `ALLOCATED`.
+    /// Objects of this node's slabs handed out and not freed (objects on their way back to their
+    /// allocating core are freed).
     pub fn allocated(&self) -> usize {
         self.recs()
             .map(|(_, r)| {
                 r.states
                     .iter()
-                    .filter(|s| state::kind(s.load(Ordering::Relaxed)) == state::ALLOCATED)
+                    .filter(|s| state::is_live(s.load(Ordering::Relaxed)))
                     .count()
             })
             .sum()

@@ -18,23 +18,28 @@ use crate::buddy::{PAGE_SHIFT, PAGE_SIZE};
 use crate::platform::MemRange;
 use crate::topology::NodeId;
 
-/// Per-object state bytes: `[ever:1][_:1][kind:2][_:1][core:3]`. `kind` says where the object is;
-/// for `CACHED` and `ALLOCATED`, `core` says which core holds it. `ever` is set once the object
-/// has been handed out (it tells a double free from a free of a never-allocated object).
+/// Per-object state bytes: `[ever:1][remote:1][kind:2][_:1][core:3]`. `kind` says where the
+/// object is; for `CACHED` and `ALLOCATED`, `core` says which core holds it. `ever` is set once
+/// the object has been handed out (it tells a double free from a free of a never-allocated
+/// object). `remote` marks an `ALLOCATED` object freed on another core, on its way back to the
+/// allocating core.
 ///
 /// Ownership rule: only the holder writes a state, with a plain store: the core named in a
 /// `CACHED` state (under its core lock), a node-lock holder for `SLAB` and `SHARED`, the
 /// allocating core for `ALLOCATED`. The one exception is a free on another core than the
-/// allocating one, which takes the object with a compare-exchange from `ALLOCATED(c)`. If that
-/// races with core `c` freeing the same object, both push it; the state then names one holder,
-/// and the other array entry is stale: every consumer of an array entry checks that the state
-/// names that array's holder and drops it otherwise. So an object is handed out, flushed or
+/// allocating one: it sets `remote` with a compare-exchange from exactly `ALLOCATED(c)` and
+/// sends the object to core `c` (through its outbox, then `c`'s inbox), which alone moves it on,
+/// and only if the bit is still set. If that races with core `c` freeing the same object, `c`'s
+/// plain store may erase the bit: then both frees were accepted, the object is `c`'s once, and
+/// the entry in transit is dropped when `c` finds the bit gone. So no array entry goes stale, an
+/// entry in transit moves an object at most once, and an object is handed out, flushed or
 /// counted only by its one holder.
 pub mod state {
     // The holding core must fit the 3-bit field.
     const _: () = assert!(crate::topology::MAX_CORES <= 8);
 
     pub const EVER: u8 = 0x80;
+    pub const REMOTE: u8 = 0x40;
     pub const KIND: u8 = 0x30;
     pub const CORE: u8 = 0x07;
     /// On its slab's free stack.
@@ -67,6 +72,12 @@ pub mod state {
     #[inline(always)]
     pub const fn kind(s: u8) -> u8 {
         s & KIND
+    }
+
+    /// Whether `s` is an object handed out and not freed (on no way back either).
+    #[inline(always)]
+    pub const fn is_live(s: u8) -> bool {
+        s & (REMOTE | KIND) == ALLOCATED
     }
 
     #[inline(always)]

@@ -55,6 +55,9 @@ pub struct CoreCache {
     pub array: ArrayCache,
     /// Per node: frees of that node's objects made on this core (own node's entry unused).
     pub alien: Vec<ArrayCache>,
+    /// Per core: objects that core allocated and this core freed, on their way back (own core's
+    /// entry unused; see `page_map::state`).
+    pub outbox: Vec<ArrayCache>,
     pub cache: Arc<Cache>,
 }
 
@@ -70,7 +73,7 @@ impl CoreCache {
         Some(h.states.nth(self.layout.index_of(off)?))
     }
 
-    pub fn new(cache: Arc<Cache>, nodes: usize) -> CoreCache {
+    pub fn new(cache: Arc<Cache>, nodes: usize, cores: usize) -> CoreCache {
         let t = cache.tunables;
         let (limit, batch) = if cache.direct() {
             (0, 1)
@@ -83,12 +86,12 @@ impl CoreCache {
             owner: cache.owner,
             hot_slab: None,
             checked: cache.checked(),
-            array: ArrayCache::new(limit, batch, cache.checked()),
+            array: ArrayCache::new(limit, batch),
             alien: (0..nodes)
-                .map(|_| {
-                    let n = t.alien_limit as usize;
-                    ArrayCache::new(n, n, cache.checked())
-                })
+                .map(|_| ArrayCache::new(t.alien_limit as usize, t.alien_limit as usize))
+                .collect(),
+            outbox: (0..cores)
+                .map(|_| ArrayCache::new(limit.min(batch), batch))
                 .collect(),
             cache,
         }
