@@ -55,7 +55,7 @@ fn kernel_env(cmd: &mut Command, kernel: &Kernel) {
         .env("MEMSERVER_KERNEL_NODES", kernel.config.nodes.to_string());
 }
 
-/// `cargo build --release --target aarch64-unknown-none` of one package; returns its executables
+/// `cargo build --release --target {TARGET}` of one package; returns its executables
 /// (none for a library).
 fn cargo_build_any(
     logs: &Logs,

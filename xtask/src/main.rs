@@ -31,7 +31,7 @@ commands:
           alloc+free pair through magazines, per alloc/free with magazines off vs a bare round
           trip; writes target/bench-report/on-target.md
   setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
-          rustup: aarch64-unknown-none)
+          rustup: aarch64-unknown-none-softfloat)
 options (run, build):
   --kernel debug|release   kernel configuration (default debug: printing, debug syscalls)
   --smp N                  cores (kernel CONFIG_MAX_NUM_NODES and QEMU -smp; default 1)
