@@ -11,8 +11,11 @@
 //! - `node`: per cache and node, the slab records (free index stack, state bytes, owner
 //!   records) on partial/full/free lists, and the node's shared array.
 //! - `array`: per core and cache, the array of free objects (limit / batchcount), plus one alien
-//!   array per other node for frees of objects whose slab lives there.
-//! - `percore`: everything one core owns: its handle table, arrays and new-slab reports.
+//!   array per other node for frees of objects whose slab lives there, and one outbox per other
+//!   core for frees of objects that core allocated (handed to that core's inbox in the cache,
+//!   a batch at a time).
+//! - `percore`: everything one core owns: its handle table (with a small table of hot handles),
+//!   arrays and new-slab reports.
 //! - `cache`: a real cache's immutable description and its per-node state, and the slow paths
 //!   that move objects between arrays and slabs (refill, flush, grow, release).
 //! - `debug`: red zone, poison and owner tracking; `object_mem`: the only code that touches
@@ -28,12 +31,17 @@
 //! 4. the large-block table lock (kmalloc above the largest class);
 //! 5. the buddy zone locks (inside the buddy layer).
 //!
+//! A cache's per-core inbox locks are leaves: held only to append or take a batch, with no other
+//! lock taken meanwhile.
+//!
 //! Inside a guard, the core's arrays are touched with no further lock and no atomic
 //! read-modify-write: alloc pops and marks the object `ALLOCATED` by this core; a free of an
 //! object this core allocated is a plain store back to `CACHED` by this core. Only a free of an
-//! object allocated on another core takes it with a compare-exchange. Each object state has one
-//! writer at a time (its holder); the only race (a double free on two cores at once) can leave a
-//! stale array entry, which every consumer drops by checking the state's holder.
+//! object allocated on another core does a compare-exchange: it marks the object `REMOTE` and
+//! sends it back to its allocating core, which alone puts it back into circulation (when its
+//! array runs empty, or at a drain). Each object state has one writer at a time (its holder); the
+//! only race (a double free on two cores at once) leaves an entry in transit whose mark is gone,
+//! which the receiving core drops (see `page_map::state`).
 //!
 //! # Reclamation
 //! Slab pages go back to the buddy layer only while **all** core locks are held (shrink, destroy,
