@@ -201,22 +201,23 @@ impl Server {
             .map_err(|_| Failure::new(Error::Internal))
     }
 
-    /// Runs `op` under the core's guard and returns the guard with its result; if it ran out of
-    /// memory, shrinks every cache (no guard held) and runs it once more. A refusal is mapped
-    /// by `fail`.
+    /// Runs `op` under the core's guard, then `then` on its result with the guard still held; if
+    /// `op` ran out of memory, shrinks every cache (no guard held) and runs it once more. A
+    /// refusal of `op` is mapped by `fail`. The guard stays in place (no move on the hot path).
     #[inline(always)]
-    pub(super) fn retrying<T, E>(
+    pub(super) fn under_guard<T, E, R>(
         &self,
         core: CoreId,
         oom: impl Fn(&E) -> bool,
         fail: impl Fn(&E) -> Failure,
         mut op: impl FnMut(&mut CoreGuard<'_>) -> Result<T, E>,
-    ) -> Result<(CoreGuard<'_>, T), Failure> {
+        then: impl FnOnce(&mut CoreGuard<'_>, T) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
         let mut g = self.guard(core)?;
         let mut retried = false;
         loop {
             match op(&mut g) {
-                Ok(v) => return Ok((g, v)),
+                Ok(v) => return then(&mut g, v),
                 Err(e) if !retried && oom(&e) => {
                     drop(g);
                     self.alloc.shrink_all();

@@ -3,8 +3,9 @@
 //! size (class size, or whole pages for large blocks).
 use super::dispatch::Ctx;
 use super::errors;
-use super::objects::{alloc_many, check_owned, deliver, read_batch};
+use super::objects::{alloc_many, check_owned, read_batch};
 use super::Server;
+use crate::allocator::CoreGuard;
 use crate::buddy::PAGE_SIZE;
 use crate::kmalloc::{class_of, large_order, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE};
 use crate::slab::KmallocError;
@@ -35,14 +36,14 @@ impl Server {
         let zero = r.flags & alloc_flags::ZERO != 0;
         let oom = |e: &KmallocError| matches!(e, KmallocError::OutOfMemory);
         let fail = |e: &KmallocError| errors::kmalloc(e, w);
-        let (g, addr) = self.retrying(c.core, oom, fail, |g| {
+        let op = |g: &mut CoreGuard<'_>| {
             if zero {
                 g.kzalloc(&set, size)
             } else {
                 g.kmalloc(&set, size)
             }
-        })?;
-        drop(g);
+        };
+        let addr = self.under_guard(c.core, oom, fail, op, |_, a| Ok(a))?;
         c.rec.usage.charge(1, usable as u64);
         Ok(KmallocReply {
             addr: w.to_client(addr),
@@ -111,10 +112,7 @@ impl Server {
         let w = c.rec.window;
         let id = c.rec.kmalloc.caches[class];
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let mut words = [0u64; MAX_BATCH];
-        let (mut g, got) = alloc_many(self, c.core, id, zero, None, w, &mut words[..n])?;
-        deliver(&mut g, id, &words[..got], Some(page), Some(r.slot), w)?;
-        drop(g);
+        let (got, _) = alloc_many(self, c.core, id, zero, None, w, n, page, r.slot)?;
         c.rec.usage.charge(got as u64, (got * usable) as u64);
         Ok(KmallocRefillReply {
             count: got as u64,

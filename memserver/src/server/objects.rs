@@ -154,34 +154,49 @@ fn is_oom(e: &AllocError) -> bool {
     matches!(e, AllocError::OutOfMemory)
 }
 
-/// Allocates up to `out.len()` (at least one) objects of `id`, zeroed if asked, and writes their
-/// client addresses into `out`. Stops early when memory runs out after the first object, or when
-/// another object could create more fresh slabs than the page can report (`fresh_bound` slabs
-/// per object at most). A plain batch is the core's `alloc_batch`.
+/// Allocates up to `out.len()` (at least one) objects of `id`, zeroed if asked, and hands them
+/// over as a batch: their client addresses into `slot` of `page`, fresh-slab records after them
+/// (see [`deliver`]). Stops early when memory runs out after the first object, or when another
+/// object could create more fresh slabs than the page can report (`fresh_bound` slabs per object
+/// at most). A plain batch is the core's `alloc_batch`. Returns (objects, fresh records).
+#[allow(clippy::too_many_arguments)]
 #[inline]
-pub(super) fn alloc_many<'s>(
-    server: &'s Server,
+pub(super) fn alloc_many(
+    server: &Server,
     core: CoreId,
     id: CacheId,
     zero: bool,
     fresh_bound: Option<usize>,
     w: Window,
-    out: &mut [u64],
-) -> Result<(CoreGuard<'s>, usize), Failure> {
+    want: usize,
+    page: PageRef,
+    slot: u64,
+) -> Result<(usize, u64), Failure> {
     let mut addrs = [0usize; MAX_BATCH];
-    let addrs = &mut addrs[..out.len().min(MAX_BATCH)];
-    let fail = |e: &AllocError| errors::alloc(e, w);
-    let (g, got) = if !zero && fresh_bound.is_none() {
-        server.retrying(core, is_oom, fail, |g| g.alloc_batch(id, addrs))?
-    } else {
-        server.retrying(core, is_oom, fail, |g| {
+    let addrs = &mut addrs[..want.min(MAX_BATCH)];
+    let batch = |g: &mut CoreGuard<'_>, addrs: &mut [usize]| {
+        if !zero && fresh_bound.is_none() {
+            g.alloc_batch(id, addrs)
+        } else {
             alloc_each(g, id, zero, fresh_bound, addrs)
-        })?
+        }
     };
-    for (o, &a) in out.iter_mut().zip(&addrs[..got]) {
+    // As `Server::under_guard`, written out: the batch and its hand-over share `addrs`.
+    let mut g = server.guard(core)?;
+    let mut got = batch(&mut g, addrs);
+    if matches!(got, Err(AllocError::OutOfMemory)) {
+        drop(g);
+        server.alloc.shrink_all();
+        g = server.guard(core)?;
+        got = batch(&mut g, addrs);
+    }
+    let got = got.map_err(|e| errors::alloc(&e, w))?;
+    let mut words = [0u64; MAX_BATCH];
+    for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
         *o = w.to_client(a);
     }
-    Ok((g, got))
+    let fresh = deliver(&mut g, id, &words[..got], Some(page), Some(slot), w)?;
+    Ok((got, fresh))
 }
 
 /// `alloc_batch` one object at a time, zeroing each, and stopping before an object that could
@@ -230,16 +245,11 @@ impl Server {
         let w = c.rec.window;
         let zero = r.flags & alloc_flags::ZERO != 0;
         let fail = |err: &AllocError| errors::alloc(err, w);
-        let (mut g, addr) = self.retrying(c.core, is_oom, fail, |g| {
-            if zero {
-                g.zalloc(e.id)
-            } else {
-                g.alloc(e.id)
-            }
+        let op = |g: &mut CoreGuard<'_>| if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
+        let (addr, fresh) = self.under_guard(c.core, is_oom, fail, op, |g, addr| {
+            let addr = w.to_client(addr);
+            Ok((addr, deliver(g, e.id, &[addr], page, None, w)?))
         })?;
-        let addr = w.to_client(addr);
-        let fresh = deliver(&mut g, e.id, &[addr], page, None, w)?;
-        drop(g);
         c.rec.usage.charge(1, e.usable as u64);
         Ok(AllocReply { addr, fresh }.encode(out))
     }
@@ -298,10 +308,7 @@ impl Server {
             None
         };
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let mut words = [0u64; MAX_BATCH];
-        let (mut g, got) = alloc_many(self, c.core, e.id, zero, bound, w, &mut words[..n])?;
-        let fresh = deliver(&mut g, e.id, &words[..got], Some(page), Some(r.slot), w)?;
-        drop(g);
+        let (got, fresh) = alloc_many(self, c.core, e.id, zero, bound, w, n, page, r.slot)?;
         c.rec.usage.charge(got as u64, (got * e.usable) as u64);
         Ok(RefillReply {
             count: got as u64,
