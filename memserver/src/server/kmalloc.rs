@@ -3,7 +3,7 @@
 //! size (class size, or whole pages for large blocks).
 use super::dispatch::Ctx;
 use super::errors;
-use super::objects::{alloc_many, check_owned, read_batch};
+use super::objects::{alloc_many, check_owned, read_raw, translate_checked};
 use super::Server;
 use crate::allocator::CoreGuard;
 use crate::buddy::PAGE_SIZE;
@@ -121,6 +121,10 @@ impl Server {
         .encode(out))
     }
 
+    /// A batch of kmalloc blocks back. The common batch (one size class, as a class magazine
+    /// drains) is freed whole by the core's `free_batch` on that class's cache; any other batch,
+    /// and any refused one (nothing freed), takes `kfree_drain_each`, which names the precise
+    /// error or frees a mixed batch block by block.
     pub(super) fn kfree_drain(
         &self,
         c: &mut Ctx<'_>,
@@ -129,8 +133,55 @@ impl Server {
     ) -> Result<usize, Failure> {
         self.check_batch(r.count)?;
         let w = c.rec.window;
+        let mut raw = [0u64; MAX_BATCH];
+        let n = read_raw(c.page()?, r.slot, r.count, &mut raw)?;
+        let raw = &raw[..n];
         let mut addrs = [0usize; MAX_BATCH];
-        let n = read_batch(c.page()?, r.slot, r.count, w, &mut addrs)?;
+        if w.to_server_all(raw, &mut addrs) {
+            let set = c.rec.kmalloc;
+            let mut g = self.guard(c.core)?;
+            let class = g
+                .ksize(&set, addrs[0])
+                .ok()
+                .and_then(|u| class_of(u).filter(|&k| c.rec.kmalloc_usable[k] == u));
+            if let Some(k) = class {
+                let usable = c.rec.kmalloc_usable[k];
+                match g.free_batch(set.caches[k], &addrs[..n]) {
+                    Ok(()) => {
+                        drop(g);
+                        c.rec.usage.release(n as u64, (n * usable) as u64);
+                        return Ok(CountReply { count: n as u64 }.encode(out));
+                    }
+                    Err(b) if b.freed > 0 => {
+                        drop(g);
+                        c.rec
+                            .usage
+                            .release(b.freed as u64, (b.freed * usable) as u64);
+                        let mut f = errors::free(&b.error, w);
+                        f.detail[2] = b.freed as u64;
+                        return Err(f);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        self.kfree_drain_each(c, raw, out)
+    }
+
+    /// Checks every address of the batch in protocol order (null, translation, duplicates, then
+    /// each block's ownership and state) before freeing any, then frees block by block.
+    #[cold]
+    #[inline(never)]
+    fn kfree_drain_each(
+        &self,
+        c: &mut Ctx<'_>,
+        raw: &[u64],
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        let w = c.rec.window;
+        let n = raw.len();
+        let mut addrs = [0usize; MAX_BATCH];
+        translate_checked(raw, w, &mut addrs)?;
         let set = c.rec.kmalloc;
         let mut g = self.guard(c.core)?;
         let mut sizes = [0usize; MAX_BATCH];
@@ -151,5 +202,57 @@ impl Server {
         drop(g);
         c.rec.usage.release(n as u64, bytes as u64);
         Ok(CountReply { count: n as u64 }.encode(out))
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use crate::server::test_world::*;
+    use memserver_protocol::{Error, Failure};
+
+    /// One-class batches (the fast path), mixed batches (block by block) and refused batches
+    /// (named precisely, nothing freed) of kmalloc blocks, with usage counted in bytes.
+    #[test]
+    fn kfree_drain_fast_mixed_and_refused() {
+        let world = World::new();
+        let s = &world.server;
+        let (me, other) = (client(s, "me"), client(s, "other"));
+        let small: Vec<u64> = (0..8).map(|_| kmalloc(s, &me, 64)).collect();
+        let (big, large) = (kmalloc(s, &me, 1000), kmalloc(s, &me, 20_000));
+        let foreign = kmalloc(s, &other, 64);
+        let bytes = |c: &Client| s.usage(c.badge).unwrap().bytes;
+        assert_eq!(live(s, &me), 10);
+        let before = bytes(&me);
+        let refused: [(&[u64], Failure); 4] = [
+            (
+                &[small[0], foreign],
+                Failure::with(Error::ForeignPointer, [foreign, 0, 0]),
+            ),
+            (
+                &[small[0], small[1], small[0]],
+                Failure::with(Error::DuplicateAddress, [small[0], 0, 0]),
+            ),
+            (&[small[0], 0], Failure::new(Error::NullPointer)),
+            (
+                &[small[2], small[3] + 8],
+                Failure::with(Error::InteriorPointer, [small[3] + 8, 8, 0]),
+            ),
+        ];
+        for (batch, want) in refused {
+            assert_eq!(kfree_drain(s, &me, batch), Err(want), "{batch:x?}");
+            assert_eq!((live(s, &me), bytes(&me)), (10, before), "nothing freed");
+        }
+        assert_eq!(kfree_drain(s, &me, &small[..6]), Ok([6, 0, 0, 0]));
+        assert_eq!(bytes(&me), before - 6 * 64);
+        assert_eq!(
+            kfree_drain(s, &me, &[small[6], big, large, small[7]]),
+            Ok([4, 0, 0, 0])
+        );
+        assert_eq!((live(s, &me), bytes(&me)), (0, 0));
+        assert_eq!(
+            kfree_drain(s, &me, &[small[0]]),
+            Err(Failure::with(Error::DoubleFree, [small[0], 0, 0]))
+        );
+        s.validate().unwrap();
     }
 }

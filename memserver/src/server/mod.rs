@@ -25,6 +25,8 @@ pub mod kmalloc;
 pub mod objects;
 pub mod page;
 pub mod quota;
+#[cfg(all(test, feature = "std"))]
+mod test_world;
 
 use crate::allocator::{Allocator, PurgeReport};
 use crate::kmalloc::KMALLOC_SIZES;

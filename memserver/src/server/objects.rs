@@ -124,21 +124,6 @@ pub(super) fn translate_checked(
     Ok(())
 }
 
-/// Reads `count` addresses from `slot`, translates them to server addresses and refuses
-/// duplicates.
-pub(super) fn read_batch(
-    page: PageRef,
-    slot: u64,
-    count: u64,
-    w: Window,
-    out: &mut [usize; MAX_BATCH],
-) -> Result<usize, Failure> {
-    let mut raw = [0u64; MAX_BATCH];
-    let n = read_raw(page, slot, count, &mut raw)?;
-    translate_checked(&raw[..n], w, out)?;
-    Ok(n)
-}
-
 /// Checks that `addr` is an allocated object (or large block) of the client; returns its usable
 /// size. Says `ForeignPointer` for another client's object.
 pub(super) fn check_owned(
@@ -386,106 +371,24 @@ impl Server {
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
-    use crate::platform::host::HostArena;
-    use crate::platform::Platform;
-    use crate::server::{AttachParams, Quota, Server, ServerConfig};
-    use crate::topology::{Topology, MAX_CORES};
-    use crate::Allocator;
+    use crate::server::test_world::*;
     use memserver_protocol::ops::*;
-    use memserver_protocol::{Error, Failure, MagazinePage, Message, Request, PROTOCOL_VERSION};
-
-    /// Client addresses are server addresses plus this (the window translation is exercised).
-    const OFFSET: usize = 0x10_0000_0000;
-
-    struct Client {
-        badge: u64,
-        page: Box<MagazinePage>,
-        handle: u64,
-    }
-
-    fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 4], Failure> {
-        let mut msg = Message::default();
-        let (label, len) = req.encode(&mut msg.words);
-        msg.label = label;
-        msg.len = len;
-        s.dispatch(0, badge, &mut msg);
-        if msg.label != 0 {
-            return Err(Failure::from_reply(msg.label, &msg.words[..msg.len]));
-        }
-        let mut body = [0; 4];
-        body[..msg.len].copy_from_slice(&msg.words[..msg.len]);
-        Ok(body)
-    }
-
-    fn client(s: &Server, name: &str) -> Client {
-        let page = Box::new(MagazinePage::new());
-        let mut pages = [0; MAX_CORES];
-        pages[0] = &*page as *const MagazinePage as usize;
-        // SAFETY: the page is boxed in the returned `Client`, which every test keeps alive until
-        // the server is dropped.
-        let badge = unsafe {
-            s.attach(&AttachParams {
-                pages,
-                offset: OFFSET,
-                quota: Quota::UNLIMITED,
-            })
-        }
-        .unwrap();
-        let hello = HelloReq {
-            version: PROTOCOL_VERSION,
-        };
-        send(s, badge, Request::Hello(hello)).unwrap();
-        let create = CacheCreateReq {
-            size: 48,
-            align: 8,
-            flags: 0,
-            ctor: 0,
-        };
-        let handle = send(s, badge, Request::CacheCreate(create, name)).unwrap()[0];
-        Client {
-            badge,
-            page,
-            handle,
-        }
-    }
-
-    fn alloc_obj(s: &Server, c: &Client) -> u64 {
-        let req = AllocReq {
-            handle: c.handle,
-            flags: 0,
-        };
-        send(s, c.badge, Request::Alloc(req)).unwrap()[0]
-    }
-
-    fn drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 4], Failure> {
-        c.page.write_slot(1, addrs).unwrap();
-        let req = DrainReq {
-            handle: c.handle,
-            slot: 1,
-            count: addrs.len() as u64,
-        };
-        send(s, c.badge, Request::Drain(req))
-    }
-
-    fn live(s: &Server, c: &Client) -> u64 {
-        s.usage(c.badge).unwrap().objects
-    }
+    use memserver_protocol::{Error, Failure, Request};
 
     /// A refused drain names the error the protocol's order gives (null and duplicates before
     /// ownership, ownership before the core's own refusal), whatever the position of the bad
     /// address, and frees nothing; a good drain frees everything.
     #[test]
     fn drain_refusals_are_precise_and_change_nothing() {
-        let arena = HostArena::new(8 << 20, 1).unwrap();
-        let core = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
-        let s = Server::new(core, ServerConfig::default());
-        let (me, other) = (client(&s, "mine"), client(&s, "theirs"));
+        let world = World::new();
+        let s = &world.server;
+        let (me, other) = (client(s, "mine"), client(s, "theirs"));
         let (a, b, foreign) = (
-            alloc_obj(&s, &me),
-            alloc_obj(&s, &other),
-            alloc_obj(&s, &other),
+            alloc_obj(s, &me),
+            alloc_obj(s, &other),
+            alloc_obj(s, &other),
         );
-        let mine2 = alloc_obj(&s, &me);
+        let mine2 = alloc_obj(s, &me);
         assert!(a > OFFSET as u64, "replies carry client addresses");
         let cases: [(&[u64], Failure); 6] = [
             (&[a, 0], Failure::new(Error::NullPointer)),
@@ -505,14 +408,14 @@ mod tests {
             (&[b], Failure::with(Error::ForeignPointer, [b, 0, 0])),
         ];
         for (batch, want) in cases {
-            assert_eq!(drain(&s, &me, batch), Err(want), "{batch:x?}");
-            assert_eq!(live(&s, &me), 2, "nothing freed by {batch:x?}");
+            assert_eq!(drain(s, &me, batch), Err(want), "{batch:x?}");
+            assert_eq!(live(s, &me), 2, "nothing freed by {batch:x?}");
             s.validate().unwrap();
         }
-        assert_eq!(drain(&s, &me, &[mine2, a]), Ok([2, 0, 0, 0]));
-        assert_eq!(live(&s, &me), 0);
+        assert_eq!(drain(s, &me, &[mine2, a]), Ok([2, 0, 0, 0]));
+        assert_eq!(live(s, &me), 0);
         assert_eq!(
-            drain(&s, &me, &[a]),
+            drain(s, &me, &[a]),
             Err(Failure::with(Error::DoubleFree, [a, 0, 0]))
         );
         let free = |c: &Client, addr| {
@@ -520,24 +423,23 @@ mod tests {
                 handle: c.handle,
                 addr,
             };
-            send(&s, c.badge, Request::Free(req))
+            send(s, c.badge, Request::Free(req))
         };
         assert_eq!(
             free(&me, foreign),
             Err(Failure::with(Error::ForeignPointer, [foreign, 0, 0]))
         );
         assert_eq!(free(&other, foreign).map(|_| ()), Ok(()));
-        assert_eq!(live(&s, &other), 1);
+        assert_eq!(live(s, &other), 1);
         s.validate().unwrap();
     }
 
     /// A refill hands out client addresses through the page; draining them back frees them all.
     #[test]
     fn refill_then_drain_round_trip_with_a_window() {
-        let arena = HostArena::new(8 << 20, 1).unwrap();
-        let core = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
-        let s = Server::new(core, ServerConfig::default());
-        let c = client(&s, "batch");
+        let world = World::new();
+        let s = &world.server;
+        let c = client(s, "batch");
         for zero in [0, alloc_flags::ZERO] {
             let req = RefillReq {
                 handle: c.handle,
@@ -545,16 +447,16 @@ mod tests {
                 count: 40,
                 flags: zero,
             };
-            assert_eq!(send(&s, c.badge, Request::Refill(req)).unwrap()[0], 40);
+            assert_eq!(send(s, c.badge, Request::Refill(req)).unwrap()[0], 40);
             let mut got = [0u64; 40];
             c.page.read_slot(2, &mut got).unwrap();
             let mut sorted = got;
             sorted.sort_unstable();
             assert!(sorted.windows(2).all(|p| p[0] != p[1]), "distinct objects");
             assert!(got.iter().all(|&a| a > OFFSET as u64));
-            assert_eq!(live(&s, &c), 40);
-            assert_eq!(drain(&s, &c, &got), Ok([40, 0, 0, 0]));
-            assert_eq!(live(&s, &c), 0);
+            assert_eq!(live(s, &c), 40);
+            assert_eq!(drain(s, &c, &got), Ok([40, 0, 0, 0]));
+            assert_eq!(live(s, &c), 0);
             s.validate().unwrap();
         }
     }
