@@ -77,7 +77,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// `kmem_cache_alloc(cache)`.
-    #[inline]
+    #[inline(always)]
     pub fn kmem_cache_alloc(&mut self, cache: &mut KmemCache) -> Result<usize, Failure> {
         match cache.mag.pop() {
             Some(addr) => Ok(addr),
@@ -115,15 +115,8 @@ impl<T: Transport> Client<T> {
         })?;
         self.construct(cache, r.fresh);
         let n = (r.count as usize).min(MAX_BATCH);
-        let mut addrs = [0u64; MAX_BATCH];
-        self.transport
-            .magazine()
-            .read_slot(SLOT as usize, &mut addrs[..n]);
-        let (last, rest) = addrs[..n]
-            .split_last()
-            .ok_or(Failure::new(Error::Internal))?;
-        cache.mag.extend(rest);
-        Ok(*last as usize)
+        cache.mag.load(self.transport.magazine(), SLOT as usize, n);
+        cache.mag.pop().ok_or(Failure::new(Error::Internal))
     }
 
     fn construct(&self, cache: &KmemCache, fresh: u64) {
@@ -133,8 +126,17 @@ impl<T: Transport> Client<T> {
     }
 
     /// `kmem_cache_free(cache, addr)`.
-    #[inline]
+    #[inline(always)]
     pub fn kmem_cache_free(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
+        if addr != 0 && !cache.bypasses_magazine(self.batch) && cache.mag.push(addr, 2 * self.batch)
+        {
+            return Ok(());
+        }
+        self.cache_free_slow(cache, addr)
+    }
+
+    #[cold]
+    fn cache_free_slow(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
         if addr == 0 {
             return Err(Failure::new(Error::NullPointer));
         }
@@ -159,23 +161,26 @@ impl<T: Transport> Client<T> {
 
     #[cold]
     fn cache_drain(&mut self, cache: &mut KmemCache, n: usize) -> Result<(), Failure> {
-        let mut addrs = [0u64; MAX_BATCH];
-        let n = cache.mag.take_bottom(n, &mut addrs);
+        let n = cache
+            .mag
+            .unload(self.transport.magazine(), SLOT as usize, n);
         if n == 0 {
             return Ok(());
         }
-        self.transport
-            .magazine()
-            .write_slot(SLOT as usize, &addrs[..n]);
         let r = self.call(DrainReq {
             handle: cache.handle,
             slot: SLOT,
             count: n as u64,
         });
         if let Err(f) = &r {
+            // The server does not write a drained slot: it still holds what was sent.
+            let mut sent = [0u64; MAX_BATCH];
+            self.transport
+                .magazine()
+                .read_slot(SLOT as usize, &mut sent[..n]);
             cache.mag.extend(crate::magazine::survivors(
                 f,
-                &addrs[..n],
+                &sent[..n],
                 &mut [0; MAX_BATCH],
             ));
         }

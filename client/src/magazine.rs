@@ -1,13 +1,15 @@
 //! A private magazine: a stack of object addresses the client already holds from the server, so
 //! that alloc and free of one object cost no message. Capacity is twice the batch (a loaded and a
 //! spare magazine in Bonwick's terms), so alternating alloc/free at a boundary does not ping-pong.
-use memserver_protocol::MAX_BATCH;
+//! Addresses are kept as wire words, so a refill or a drain moves them between the magazine and
+//! the shared page with no staging copy.
+use memserver_protocol::{MagazinePage, MAX_BATCH};
 
 pub const CAPACITY: usize = 2 * MAX_BATCH;
 
 pub struct Magazine {
     len: usize,
-    items: [usize; CAPACITY],
+    items: [u64; CAPACITY],
 }
 
 impl Magazine {
@@ -21,7 +23,7 @@ impl Magazine {
     #[inline]
     pub fn pop(&mut self) -> Option<usize> {
         self.len = self.len.checked_sub(1)?;
-        Some(self.items[self.len])
+        Some(self.items[self.len] as usize)
     }
 
     /// Pushes `addr` unless the magazine already holds `limit` objects.
@@ -30,7 +32,7 @@ impl Magazine {
         if self.len >= limit.min(CAPACITY) {
             return false;
         }
-        self.items[self.len] = addr;
+        self.items[self.len] = addr as u64;
         self.len += 1;
         true
     }
@@ -42,9 +44,7 @@ impl Magazine {
     /// Takes up to `n` objects off the top (the most recently freed stay).
     pub fn take_bottom(&mut self, n: usize, out: &mut [u64; MAX_BATCH]) -> usize {
         let n = n.min(self.len).min(MAX_BATCH);
-        for (o, a) in out.iter_mut().zip(&self.items[..n]) {
-            *o = *a as u64;
-        }
+        out[..n].copy_from_slice(&self.items[..n]);
         self.items.copy_within(n..self.len, 0);
         self.len -= n;
         n
@@ -54,11 +54,36 @@ impl Magazine {
     /// caller took them out of this magazine just before).
     pub fn extend(&mut self, addrs: &[u64]) -> usize {
         let n = addrs.len().min(CAPACITY - self.len);
-        for (slot, &a) in self.items[self.len..].iter_mut().zip(&addrs[..n]) {
-            *slot = a as usize;
-        }
+        self.items[self.len..self.len + n].copy_from_slice(&addrs[..n]);
         self.len += n;
         addrs.len() - n
+    }
+}
+
+impl Magazine {
+    /// Puts the first `n` addresses of `slot` of `page` on top (a refill's reply, oldest first);
+    /// returns how many: `n`, or 0 if the slot or count is out of range or they do not fit.
+    pub fn load(&mut self, page: &MagazinePage, slot: usize, n: usize) -> usize {
+        let Some(room) = self.items.get_mut(self.len..self.len.saturating_add(n)) else {
+            return 0;
+        };
+        if page.read_slot(slot, room).is_none() {
+            return 0;
+        }
+        self.len += n;
+        n
+    }
+
+    /// Moves the oldest `n` objects (at most [`MAX_BATCH`]) into `slot` of `page` for a drain;
+    /// the most recently freed stay. Returns how many moved (0 if the slot is out of range).
+    pub fn unload(&mut self, page: &MagazinePage, slot: usize, n: usize) -> usize {
+        let n = n.min(self.len).min(MAX_BATCH);
+        if page.write_slot(slot, &self.items[..n]).is_none() {
+            return 0;
+        }
+        self.items.copy_within(n..self.len, 0);
+        self.len -= n;
+        n
     }
 }
 
@@ -102,6 +127,27 @@ mod tests {
         assert_eq!(m.pop(), Some(4));
         assert_eq!(m.pop(), None);
         assert_eq!(m.extend(&[0; CAPACITY + 3]), 3, "extend stops at capacity");
+    }
+
+    #[test]
+    fn load_and_unload_go_through_the_page() {
+        let page = MagazinePage::new();
+        page.write_slot(1, &[10, 20, 30]).unwrap();
+        let mut m = Magazine::new();
+        assert!(m.push(5, CAPACITY));
+        assert_eq!(m.load(&page, 1, 3), 3);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.pop(), Some(30), "the slot's last address is on top");
+        assert_eq!(m.load(&page, 9, 1), 0, "slot out of range");
+        assert_eq!(m.load(&page, 1, CAPACITY), 0, "does not fit");
+        assert_eq!(m.len(), 3, "a refused load changes nothing");
+        assert_eq!(m.unload(&page, 2, 2), 2);
+        let mut out = [0; 2];
+        page.read_slot(2, &mut out).unwrap();
+        assert_eq!(out, [5, 10], "the oldest go back first");
+        assert_eq!(m.pop(), Some(20));
+        assert_eq!(m.pop(), None);
+        assert_eq!(m.unload(&page, 9, 1), 0, "nothing to unload");
     }
 
     #[test]
