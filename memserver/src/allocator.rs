@@ -1071,8 +1071,9 @@ impl<'a> CoreGuard<'a> {
     /// Fills `out` with objects; returns how many (all of `out`, unless memory ran out after at
     /// least one). Fails only when not even one object could be allocated.
     pub fn alloc_batch(&mut self, id: CacheId, out: &mut [usize]) -> Result<usize, AllocError> {
+        let mut c = self.cache(id).map_err(|_| AllocError::BadCache(id))?;
         for (i, slot) in out.iter_mut().enumerate() {
-            match self.alloc(id) {
+            match c.alloc() {
                 Ok(a) => *slot = a,
                 Err(e) if i == 0 => return Err(e),
                 Err(_) => return Ok(i),
@@ -1105,22 +1106,30 @@ impl<'a> CoreGuard<'a> {
         self.free_real(real, addr)
     }
 
-    /// Frees `addrs` in order, stopping at the first refused one.
+    /// Frees every address of `addrs` as an object of cache `id`, or none of them. A refusal
+    /// names the first refused address in batch order (a duplicate is a double free at its
+    /// second occurrence) with `freed: 0`; only a race with another core freeing one of the same
+    /// objects between the check and the free can leave `freed > 0`.
     pub fn free_batch(&mut self, id: CacheId, addrs: &[usize]) -> Result<(), BatchFreeError> {
-        // Check every address first (read-only), so a refused batch frees nothing; only a race
-        // with another core freeing the same object between the two passes can stop the second.
-        for (i, &a) in addrs.iter().enumerate() {
-            let refuse = |error| BatchFreeError { freed: 0, error };
-            self.check_free(id, a).map_err(refuse)?;
-            if addrs[..i].contains(&a) {
-                return Err(refuse(FreeError::DoubleFree {
-                    addr: a,
-                    last_free: None,
-                }));
-            }
+        let refuse = |error| BatchFreeError { freed: 0, error };
+        let real = self
+            .state
+            .resolve(id)
+            .ok_or(refuse(FreeError::BadCache(id)))?;
+        for &a in addrs {
+            self.check_real(real, a).map_err(refuse)?;
         }
+        if let Some(a) = first_repeat(addrs) {
+            return Err(refuse(FreeError::DoubleFree {
+                addr: a,
+                last_free: None,
+            }));
+        }
+        let mut c = self
+            .cache(id)
+            .map_err(|_| refuse(FreeError::BadCache(id)))?;
         for (i, &a) in addrs.iter().enumerate() {
-            self.free(id, a)
+            c.free(a)
                 .map_err(|error| BatchFreeError { freed: i, error })?;
         }
         Ok(())
@@ -1133,7 +1142,22 @@ impl<'a> CoreGuard<'a> {
         let Some(real) = self.state.resolve(id) else {
             return Err(FreeError::BadCache(id));
         };
+        self.check_real(real, addr)
+    }
+
+    /// `check_free` for the live real cache `real`: the hot slab first, the page map otherwise.
+    #[inline(always)]
+    fn check_real(&self, real: usize, addr: usize) -> Result<(), FreeError> {
         let cc = self.cache_at(real);
+        match cc.hot_state(addr) {
+            Some(st) if !cc.checked && state::is_live(st.get().load(Ordering::Acquire)) => Ok(()),
+            _ => self.check_located(cc, real, addr),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_located(&self, cc: &CoreCache, real: usize, addr: usize) -> Result<(), FreeError> {
         let cache = &cc.cache;
         let l = &cache.layout;
         let (st, _home) = locate(&self.alloc.map, real as u32, l, addr)?;
@@ -1754,6 +1778,39 @@ fn pop_fast(cc: &mut CoreCache, me: u8) -> Option<usize> {
     debug_assert!(state::is_cached_by(s.load(Ordering::Relaxed), me));
     s.store(state::allocated(me), Ordering::Release);
     Some(o.addr)
+}
+
+/// The first address of `addrs` that repeats an earlier one, at its second occurrence.
+fn first_repeat(addrs: &[usize]) -> Option<usize> {
+    let pairwise = || {
+        addrs
+            .iter()
+            .enumerate()
+            .find(|&(i, a)| addrs[..i].contains(a))
+            .map(|(_, &a)| a)
+    };
+    if addrs.len() <= 8 {
+        return pairwise();
+    }
+    // A sorted copy tells whether any address repeats; only then is the first one looked for.
+    let mut on_stack = [0usize; 64];
+    let mut on_heap = Vec::new();
+    let sorted = match on_stack.get_mut(..addrs.len()) {
+        Some(s) => {
+            s.copy_from_slice(addrs);
+            s
+        }
+        None => {
+            on_heap.extend_from_slice(addrs);
+            &mut on_heap[..]
+        }
+    };
+    sorted.sort_unstable();
+    if sorted.windows(2).all(|w| w[0] != w[1]) {
+        None
+    } else {
+        pairwise()
+    }
 }
 
 fn not_allocated(addr: usize, s: u8, last_free: Option<Track>) -> FreeError {

@@ -163,10 +163,24 @@ fn a_batch_free_with_one_bad_address_frees_nothing() {
         .cache_create(params("d", 64, CacheFlags::NO_MERGE))
         .unwrap();
     let mut g = a.core(CoreId(0)).unwrap();
-    let mut objs = [0usize; 8];
-    assert_eq!(g.alloc_batch(c, &mut objs).unwrap(), 8);
+    let mut objs = [0usize; 80];
+    assert_eq!(g.alloc_batch(c, &mut objs).unwrap(), 80);
     let other = g.alloc(d).unwrap();
-    let bad_batches: [(Vec<usize>, FreeError); 3] = [
+    // Longer batches find repeats through a sorted copy (on the stack up to 64, else on the
+    // heap); the error still names the first repeat in batch order.
+    let repeat = |n: usize, dups: &[usize]| {
+        let mut b = objs[..n].to_vec();
+        b.extend(dups.iter().map(|&i| objs[i]));
+        b
+    };
+    let double = |i: usize| FreeError::DoubleFree {
+        addr: objs[i],
+        last_free: None,
+    };
+    let bad_batches: [(Vec<usize>, FreeError); 6] = [
+        (repeat(20, &[7, 5]), double(7)),
+        (repeat(64, &[63]), double(63)),
+        (repeat(75, &[2, 74]), double(2)),
         (
             vec![objs[0], objs[1], other, objs[2]],
             FreeError::WrongCache { addr: other },
@@ -194,7 +208,7 @@ fn a_batch_free_with_one_bad_address_frees_nothing() {
         assert_eq!(g.check_free(c, batch[0]), Ok(()), "still allocated");
     }
     drop(g);
-    assert_eq!(a.stats().objects_in_use, 9);
+    assert_eq!(a.stats().objects_in_use, 81);
     a.validate().unwrap();
     let mut g = a.core(CoreId(0)).unwrap();
     g.free_batch(c, &objs).unwrap();
