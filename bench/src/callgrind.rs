@@ -8,9 +8,10 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 /// The workload functions of `profile_pair`, each run for `n` operations.
-pub const FUNCTIONS: [&str; 6] = [
+pub const FUNCTIONS: [&str; 7] = [
     "memserver_pairs",
     "memserver_handle_pairs",
+    "memserver_batches",
     "mimalloc_pairs",
     "memserver_mixed",
     "mimalloc_mixed",

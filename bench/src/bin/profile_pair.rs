@@ -2,7 +2,8 @@
 //! (run by `cargo xtask bench` when valgrind is installed; see `memserver_bench::callgrind`).
 //! Each runs in its own never-inlined function, so a function's inclusive count over its number
 //! of operations is the cost of one: N alloc+free pairs of a 64-byte object (memserver through a
-//! held `CoreGuard` and a resolved cache, and by handle; and mimalloc), N steps of the kmalloc mixed trace (memserver, mimalloc), and N
+//! held `CoreGuard` and a resolved cache, and by handle; and mimalloc), N objects in batches of 32
+//! (`alloc_batch`, `free_batch`), N steps of the kmalloc mixed trace (memserver, mimalloc), and N
 //! objects allocated on core 0 and freed on core 1 from one thread (memserver).
 use std::hint::black_box;
 
@@ -43,6 +44,16 @@ fn memserver_remote(f: &Fixture, id: CacheId, n: usize) {
         for &h in held.iter() {
             g1.free(id, black_box(h)).expect("free");
         }
+    }
+}
+
+/// Batches of 32: `alloc_batch` then `free_batch` (what the server does per Refill and Drain).
+#[inline(never)]
+fn memserver_batches(g: &mut CoreGuard<'_>, id: CacheId, n: usize) {
+    let mut held = [0usize; 32];
+    for _ in 0..n / 32 {
+        g.alloc_batch(id, &mut held).expect("alloc_batch");
+        g.free_batch(id, black_box(&held)).expect("free_batch");
     }
 }
 
@@ -95,6 +106,7 @@ fn main() {
     g.free(id, a).expect("free");
     memserver_pairs(&mut g, id, n);
     memserver_handle_pairs(&mut g, id, n);
+    memserver_batches(&mut g, id, n);
     if let Some(b) = Mimalloc::alloc(64) {
         Mimalloc::free(b);
     }
