@@ -2,9 +2,9 @@
 //! (the PMU cycle counter under QEMU `-icount shift=0`) of a 64-byte cache's alloc and free through
 //! the client stub, in steady state (after warm-up rounds, so no new slab and no page mapping
 //! falls in a window). Modes (see `abi::mode::bench`):
-//! - `MAGAZINES` (batch 32): rounds of `BURST` allocations then `BURST` frees, so refills and
-//!   drains happen and are amortised over the pairs; then alloc-then-free pairs that never leave
-//!   the magazine.
+//! - `MAGAZINES` (batch: the start parameter, 32 if 0): rounds of `BURST` allocations then `BURST`
+//!   frees, so refills and drains happen and are amortised over the pairs; then alloc-then-free
+//!   pairs that never leave the magazine.
 //! - `DIRECT` (magazines off): every alloc and every free is one register-only IPC.
 //!
 //! Every figure goes to the root task; the checks (every object distinct, in the heap window,
@@ -37,7 +37,11 @@ fn main(args: [Word; 4]) {
     let m = args[abi::arg::MODE];
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
     let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
-    let batch = if m == mode::bench::DIRECT { 0 } else { 32 };
+    let batch = match (m, args[abi::arg::PARAM]) {
+        (mode::bench::DIRECT, _) => 0,
+        (_, 0) => 32,
+        (_, b) => b as usize,
+    };
     let mut client = match Client::connect(transport, Config { batch }) {
         Ok(c) => c,
         Err(f) => {
@@ -49,7 +53,7 @@ fn main(args: [Word; 4]) {
     match client.kmem_cache_create("bench_64", SIZE, 8, 0, None) {
         Ok(mut k) => {
             match m {
-                mode::bench::MAGAZINES => magazines(&mut client, &mut k, &mut checks),
+                mode::bench::MAGAZINES => magazines(&mut client, &mut k, batch, &mut checks),
                 mode::bench::DIRECT => direct(&mut client, &mut k, &mut checks),
                 _ => {
                     checks.check(2, m, mode::bench::MAGAZINES);
@@ -119,7 +123,7 @@ fn objects_ok(objs: &[usize; BURST], checks: &mut Checks) -> bool {
     checks.ok(12, intact) && checks.ok(13, apart) && checks.ok(14, inside)
 }
 
-fn magazines(c: &mut C, k: &mut KmemCache, checks: &mut Checks) {
+fn magazines(c: &mut C, k: &mut KmemCache, batch: usize, checks: &mut Checks) {
     let mut objs = [0usize; BURST];
     for _ in 0..WARM_UP {
         if round(c, k, &mut objs, checks).is_none() {
@@ -135,9 +139,9 @@ fn magazines(c: &mut C, k: &mut KmemCache, checks: &mut Checks) {
         total += a + f;
     }
     let messages = c.messages() - before;
-    // A round moves BURST objects out and back in batches of 32: at most one refill and one
-    // drain per 32 objects, plus one of each at the magazine's edges.
-    let bound = (2 * (BURST / 32 + 1) * ROUNDS) as Word;
+    // A round moves BURST objects out and back in batches: at most one refill and one drain per
+    // batch, plus one of each at the magazine's edges.
+    let bound = (2 * (BURST / batch + 1) * ROUNDS) as Word;
     checks.ok(20, messages > 0 && messages <= bound);
     report::figure(figure::BENCH_OBJECTS, (BURST * ROUNDS) as Word);
     report::figure(figure::BENCH_PAIR_INSTRUCTIONS, total);
