@@ -4,6 +4,7 @@
 use super::dispatch::Ctx;
 use super::errors;
 use super::objects::{alloc_many, check_owned, read_raw, translate_checked};
+use super::scratch::Scratch;
 use super::Server;
 use crate::allocator::CoreGuard;
 use crate::buddy::PAGE_SIZE;
@@ -112,7 +113,8 @@ impl Server {
         let w = c.rec.window;
         let id = c.rec.kmalloc.caches[class];
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let (got, _) = alloc_many(self, c.core, id, zero, None, w, n, page, r.slot)?;
+        let scratch = &mut c.rec.scratch;
+        let (got, _) = alloc_many(self, c.core, id, zero, None, w, n, page, r.slot, scratch)?;
         c.rec.usage.charge(got as u64, (got * usable) as u64);
         Ok(KmallocRefillReply {
             count: got as u64,
@@ -133,11 +135,10 @@ impl Server {
     ) -> Result<usize, Failure> {
         self.check_batch(r.count)?;
         let w = c.rec.window;
-        let mut raw = [0u64; MAX_BATCH];
-        let n = read_raw(c.page()?, r.slot, r.count, &mut raw)?;
-        let raw = &raw[..n];
-        let mut addrs = [0usize; MAX_BATCH];
-        if w.to_server_all(raw, &mut addrs) {
+        let page = c.page()?;
+        let Scratch { words, addrs } = &mut *c.rec.scratch;
+        let n = read_raw(page, r.slot, r.count, words)?;
+        if w.to_server_all(&words[..n], addrs) {
             let set = c.rec.kmalloc;
             let mut g = self.guard(c.core)?;
             let class = g
@@ -165,7 +166,9 @@ impl Server {
                 }
             }
         }
-        self.kfree_drain_each(c, raw, out)
+        let mut raw = [0u64; MAX_BATCH];
+        raw[..n].copy_from_slice(&words[..n]);
+        self.kfree_drain_each(c, &raw[..n], out)
     }
 
     /// Checks every address of the batch in protocol order (null, translation, duplicates, then

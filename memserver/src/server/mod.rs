@@ -3,7 +3,8 @@
 //! - [`clients`]: who is attached (badge = slot + generation), each client's record behind its lock.
 //! - [`handles`]: a client's cache handles (with generations); [`quota`]: its usage and limits.
 //! - [`page`]: the shared magazine pages (the server's only `unsafe`); [`errors`]: core errors to
-//!   wire errors, with addresses translated into the client's window.
+//!   wire errors, with addresses translated into the client's window; [`scratch`]: a client's
+//!   reused staging arrays for batch addresses.
 //! - [`dispatch`]: one message in, one reply out: decode, route, encode. [`objects`],
 //!   [`kmalloc`], [`caches`], [`info`]: the operations.
 //!
@@ -25,6 +26,7 @@ pub mod kmalloc;
 pub mod objects;
 pub mod page;
 pub mod quota;
+pub mod scratch;
 #[cfg(all(test, feature = "std"))]
 mod test_world;
 
@@ -146,6 +148,7 @@ impl Server {
             window: Window {
                 offset: params.offset,
             },
+            scratch: scratch::Scratch::new(),
         };
         self.clients.insert(record).inspect_err(|_| {
             self.alloc.purge_owner(owner);

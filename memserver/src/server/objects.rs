@@ -6,6 +6,7 @@
 use super::dispatch::Ctx;
 use super::errors::{self, Window};
 use super::page::PageRef;
+use super::scratch::Scratch;
 use super::Server;
 use crate::allocator::CoreGuard;
 use crate::kmalloc::KmallocSet;
@@ -156,8 +157,9 @@ pub(super) fn alloc_many(
     want: usize,
     page: PageRef,
     slot: u64,
+    scratch: &mut Scratch,
 ) -> Result<(usize, u64), Failure> {
-    let mut addrs = [0usize; MAX_BATCH];
+    let Scratch { words, addrs } = scratch;
     let addrs = &mut addrs[..want.min(MAX_BATCH)];
     let batch = |g: &mut CoreGuard<'_>, addrs: &mut [usize]| {
         if !zero && fresh_bound.is_none() {
@@ -176,7 +178,6 @@ pub(super) fn alloc_many(
         got = batch(&mut g, addrs);
     }
     let got = got.map_err(|e| errors::alloc(&e, w))?;
-    let mut words = [0u64; MAX_BATCH];
     for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
         *o = w.to_client(a);
     }
@@ -293,7 +294,9 @@ impl Server {
             None
         };
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let (got, fresh) = alloc_many(self, c.core, e.id, zero, bound, w, n, page, r.slot)?;
+        let scratch = &mut c.rec.scratch;
+        let (got, fresh) =
+            alloc_many(self, c.core, e.id, zero, bound, w, n, page, r.slot, scratch)?;
         c.rec.usage.charge(got as u64, (got * e.usable) as u64);
         Ok(RefillReply {
             count: got as u64,
@@ -315,12 +318,13 @@ impl Server {
         self.check_batch(r.count)?;
         let e = c.rec.handles.get(r.handle)?;
         let w = c.rec.window;
-        let mut raw = [0u64; MAX_BATCH];
-        let n = read_raw(c.page()?, r.slot, r.count, &mut raw)?;
-        let raw = &raw[..n];
-        let mut addrs = [0usize; MAX_BATCH];
-        if !w.to_server_all(raw, &mut addrs) {
-            return Err(self.drain_refusal(c, raw, None));
+        let page = c.page()?;
+        let Scratch { words, addrs } = &mut *c.rec.scratch;
+        let n = read_raw(page, r.slot, r.count, words)?;
+        let raw = &words[..n];
+        let set = &c.rec.kmalloc;
+        if !w.to_server_all(raw, addrs) {
+            return Err(self.drain_refusal(c.core, set, w, raw, None));
         }
         let mut g = self.guard(c.core)?;
         let result = g.free_batch(e.id, &addrs[..n]);
@@ -330,7 +334,7 @@ impl Server {
                 c.rec.usage.release(n as u64, (n * e.usable) as u64);
                 Ok(CountReply { count: n as u64 }.encode(out))
             }
-            Err(b) if b.freed == 0 => Err(self.drain_refusal(c, raw, Some(b.error))),
+            Err(b) if b.freed == 0 => Err(self.drain_refusal(c.core, set, w, raw, Some(b.error))),
             Err(b) => {
                 c.rec
                     .usage
@@ -347,18 +351,24 @@ impl Server {
     /// refusal `core_error`.
     #[cold]
     #[inline(never)]
-    fn drain_refusal(&self, c: &Ctx<'_>, raw: &[u64], core_error: Option<FreeError>) -> Failure {
-        let w = c.rec.window;
+    fn drain_refusal(
+        &self,
+        core: CoreId,
+        set: &KmallocSet,
+        w: Window,
+        raw: &[u64],
+        core_error: Option<FreeError>,
+    ) -> Failure {
         let mut addrs = [0usize; MAX_BATCH];
         if let Err(f) = translate_checked(raw, w, &mut addrs) {
             return f;
         }
-        let g = match self.guard(c.core) {
+        let g = match self.guard(core) {
             Ok(g) => g,
             Err(f) => return f,
         };
         for &a in &addrs[..raw.len()] {
-            if let Err(f) = check_owned(&g, &c.rec.kmalloc, a, w) {
+            if let Err(f) = check_owned(&g, set, a, w) {
                 return f;
             }
         }
