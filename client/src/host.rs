@@ -42,6 +42,13 @@ const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const REPLY: u32 = 2;
 
+std::thread_local! {
+    /// Set while this thread runs a handler in direct mode: a call from inside the handler (the
+    /// server calling a transport, e.g. through a global allocator routed to the client) would
+    /// wait for itself forever, so it panics instead.
+    static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// How long a waiter spins before parking: covers a partner running on another CPU (a round trip
 /// of a batch takes a few microseconds) without burning a whole time slice when it is not.
 const SPIN_TIME: Duration = Duration::from_micros(5);
@@ -159,6 +166,9 @@ impl Endpoint {
 
     /// `seL4_Call` with `badge`: like the kernel, clamps the length to [`MSG_MAX_WORDS`].
     pub fn call(&self, badge: u64, msg: &mut Message) {
+        if self.threaded.is_none() && IN_HANDLER.with(|h| h.get()) {
+            panic!("host transport: a call from inside the server's handler (direct mode)");
+        }
         let mut b = Backoff(0);
         while self
             .caller
@@ -172,7 +182,9 @@ impl Endpoint {
                 // SAFETY: we hold `caller`, and no server thread exists in direct mode.
                 let server_msg = unsafe { &mut *self.msg.get() };
                 copy_message(server_msg, msg);
+                IN_HANDLER.with(|h| h.set(true));
                 serve_one(&*self.handler, self.core, badge, server_msg, &self.panics);
+                IN_HANDLER.with(|h| h.set(false));
                 copy_message(msg, server_msg);
             }
             Some(t) => self.hand_over(t, badge, msg),
@@ -408,6 +420,35 @@ mod tests {
     fn both_modes_carry_badge_core_and_words_and_answer_panics() {
         check_mode(Mode::Direct);
         check_mode(Mode::Threaded);
+    }
+
+    /// In direct mode a handler that calls a transport (which would wait for itself) panics;
+    /// the caller is answered with `Internal` and the endpoint stays usable.
+    #[test]
+    fn a_call_from_inside_the_handler_is_refused() {
+        let inner: Arc<OnceLock<HostTransport>> = Arc::new(OnceLock::new());
+        let i = inner.clone();
+        let sys = HostSystem::with_mode(Mode::Direct, 1, move |_, badge, msg| {
+            if badge == 1 {
+                let mut t = HostTransport {
+                    endpoint: i.get().unwrap().endpoint.clone(),
+                    badge: 2,
+                    page: magazine_page(),
+                    messages: 0,
+                };
+                t.call(&mut Message::default());
+            }
+            msg.label = 0;
+        });
+        let _ = inner.set(sys.transport(0, 2, magazine_page()).unwrap());
+        let mut t = sys.transport(0, 1, magazine_page()).unwrap();
+        let mut msg = Message::default();
+        t.call(&mut msg);
+        assert_eq!(msg.label, memserver_protocol::Error::Internal.code());
+        assert_eq!(sys.panics(), 1);
+        let mut ok = sys.transport(0, 3, magazine_page()).unwrap();
+        ok.call(&mut msg);
+        assert_eq!((msg.label, sys.panics()), (0, 1), "endpoint still serves");
     }
 
     /// Calls from several threads to one endpoint are served one at a time in both modes.
