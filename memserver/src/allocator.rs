@@ -1285,6 +1285,7 @@ impl<'a> CoreGuard<'a> {
 
     /// Takes an allocated object (state `s` as last read) from its allocating core: a plain
     /// store if that is this core, else the `REMOTE` mark (see `state`).
+    #[inline(always)]
     fn take(
         &self,
         addr: usize,
@@ -1318,18 +1319,27 @@ impl<'a> CoreGuard<'a> {
 
     /// Puts an object `take` returned where it goes: this core's array (or the slow path), or
     /// the outbox towards its allocating core, handed over to that core's inbox when full.
+    #[inline(always)]
     fn put_freed(&mut self, real: usize, obj: Obj, home: NodeId, taken: Taken) {
         let node = self.node;
-        let cc = self.state.cache_mut(real).expect("live");
+        let Some(cc) = self.state.cache_mut(real) else {
+            debug_assert!(false, "cache {real} vanished under its guard");
+            return;
+        };
         match taken {
             Taken::Mine if home == node && cc.array.push(obj) => {}
             Taken::Mine => self.free_slow(real, obj, home),
             Taken::ForCore(c) => {
-                let out = &mut cc.outbox[c as usize];
+                let Some(out) = cc.outbox.get_mut(c as usize) else {
+                    debug_assert!(false, "core {c} has no outbox");
+                    return;
+                };
                 if !out.push(obj) {
                     let mut inbox = cc.cache.inbox[c as usize].lock();
-                    inbox.extend(out.drain_all());
+                    inbox.extend_from_slice(out.objs());
                     inbox.push(obj);
+                    drop(inbox);
+                    out.clear();
                 }
             }
         }
@@ -1350,7 +1360,7 @@ impl<'a> CoreGuard<'a> {
                     break o
                 }
                 Some(_) => continue,
-                None if receive_remote(env, cc, scratch, me, self.node) > 0 => continue,
+                None if receive_remote(env, cc, scratch, me) > 0 => continue,
                 // A cache that bypasses the arrays takes its one object through the scratch.
                 None if cc.array.limit() == 0 => {
                     scratch.clear();
@@ -1693,34 +1703,31 @@ impl CacheRef<'_, '_> {
 }
 
 /// Takes core `me`'s inbox of `cc`'s cache (objects it allocated that other cores freed): those
-/// still marked on their way back become `me`'s, into its array while there is room and to their
-/// node otherwise; entries whose mark is gone are dropped (see `state`). Returns how many went
-/// into the array.
+/// still marked on their way back become `me`'s, into its array while there is room (as a refill
+/// from another node may put them there too) and to their node otherwise; entries whose mark is
+/// gone are dropped (see `state`). Returns how many went into the array.
 #[cold]
 #[inline(never)]
-fn receive_remote(
-    env: Env<'_>,
-    cc: &mut CoreCache,
-    scratch: &mut Vec<Obj>,
-    me: u8,
-    node: NodeId,
-) -> usize {
+fn receive_remote(env: Env<'_>, cc: &mut CoreCache, scratch: &mut Vec<Obj>, me: u8) -> usize {
     scratch.clear();
     core::mem::swap(&mut *cc.cache.inbox[me as usize].lock(), scratch);
     let mut kept = 0;
-    scratch.retain(|o| {
+    let mut rest = 0;
+    for i in 0..scratch.len() {
+        let o = scratch[i];
         let st = o.state.get();
         if st.load(Ordering::Acquire) != state::allocated(me) | state::REMOTE {
-            return false;
+            continue;
         }
         st.store(state::cached(me, state::EVER), Ordering::Relaxed);
-        let home = matches!(env.map.lookup(o.addr), Entry::Slab { node: n, .. } if n == node);
-        if home && cc.array.push(*o) {
+        if cc.array.push(o) {
             kept += 1;
-            return false;
+        } else {
+            scratch[rest] = o;
+            rest += 1;
         }
-        true
-    });
+    }
+    scratch.truncate(rest);
     cc.cache.flush(env, scratch, true, Holder::Core(me));
     kept
 }

@@ -71,6 +71,10 @@ impl ArrayCache {
         self.objs.drain(..n)
     }
 
+    pub fn clear(&mut self) {
+        self.objs.clear();
+    }
+
     /// Removes everything.
     pub fn drain_all(&mut self) -> alloc::vec::Drain<'_, Obj> {
         self.objs.drain(..)
