@@ -162,15 +162,6 @@ impl FrameOwners {
     }
 }
 
-/// The block [`FrameMappings::map_block`] mapped: its server address range and the frames it
-/// mapped newly.
-#[derive(Debug, Clone, Copy)]
-pub struct MappedBlock {
-    pub head: usize,
-    pub bytes: usize,
-    pub newly: usize,
-}
-
 /// The per-frame mapping records, and the slot pool of every client's mapping CNode.
 pub struct FrameMappings {
     owners: FrameOwners,
@@ -213,9 +204,9 @@ impl FrameMappings {
 
     /// Maps every frame of the block holding server address `addr` into client `client` (whose
     /// maps, process and object allocator are given), moving frames away from their previous
-    /// client. `others` finds another client's maps by index. Returns the block and the frames
-    /// newly mapped. If a frame cannot be mapped, every frame of the block mapped in `client` is
-    /// unmapped again (a block is mapped whole or not at all) and the error returned.
+    /// client. `others` finds another client's maps by index. Returns the frames newly mapped.
+    /// If a frame cannot be mapped, every frame of the block mapped in `client` is unmapped again
+    /// (a block is mapped whole or not at all) and the error returned.
     #[allow(clippy::too_many_arguments)]
     pub fn map_block(
         &mut self,
@@ -228,7 +219,7 @@ impl FrameMappings {
         process: &mut Process,
         mem: &mut ObjectAllocator,
         mut others: impl FnMut(u16) -> Option<Cap<CNode>>,
-    ) -> Result<MappedBlock, MapError> {
+    ) -> Result<usize, MapError> {
         let (head, bytes) = block_of(buddy, addr).ok_or(MapError::NoBlock(addr))?;
         if self.slots.get(client as usize).is_none() {
             return Err(MapError::MapSlotsExhausted);
@@ -258,7 +249,7 @@ impl FrameMappings {
                 }
             }
         }
-        Ok(MappedBlock { head, bytes, newly })
+        Ok(newly)
     }
 
     /// Maps the frame at server address `page` into `client` unless it is mapped there already;

@@ -11,6 +11,7 @@ extern crate alloc;
 mod client_window;
 mod failure;
 mod frames;
+mod handout;
 mod harness;
 mod heap;
 mod ms_bench;

@@ -106,9 +106,12 @@ fn bench(
                 let (alloc, free) = dispatch_only(ms, badge, handle)?;
                 h.measure("bench_server_dispatch_alloc_instructions", alloc);
                 h.measure("bench_server_dispatch_free_instructions", free);
-                let (refill, drain) = dispatch_batches(ms, badge, handle)?;
+                let (refill, drain) = batches(ms, Through::Dispatch(badge), handle)?;
                 h.measure("bench_server_dispatch_refill_32_instructions", refill);
                 h.measure("bench_server_dispatch_drain_32_instructions", drain);
+                let (refill, drain) = batches(ms, Through::ServeOne(i), handle)?;
+                h.measure("bench_serve_one_refill_32_instructions", refill);
+                h.measure("bench_serve_one_drain_32_instructions", drain);
                 let (alloc, free) = serve_one_only(ms, i, handle)?;
                 h.measure("bench_serve_one_alloc_instructions", alloc);
                 h.measure("bench_serve_one_free_instructions", free);
@@ -186,17 +189,36 @@ fn serve_one_only(ms: &MemServer, index: usize, handle: Word) -> Result<(Word, W
 /// Refills and drains of 32 objects.
 const BATCHES: Word = 16;
 
-/// The server's own work per refill of 32 objects and per drain of 32 (the client's magazine
-/// page on core 0, slot 0, carries the addresses both ways), without IPC and without the serve
-/// loop: `BATCHES` refills, each drained right after, timed separately.
-fn dispatch_batches(ms: &MemServer, badge: Word, handle: Word) -> Result<(Word, Word), MsFailure> {
+/// How [`batches`] hands a request over.
+#[derive(Clone, Copy)]
+enum Through {
+    /// The server's dispatch alone, with the client's server badge.
+    Dispatch(Word),
+    /// The root task's whole per-message work, for client table entry `index`.
+    ServeOne(usize),
+}
+
+/// The work per refill of 32 objects and per drain of 32 (the client's magazine page on core 0,
+/// slot 0, carries the addresses both ways), without IPC: `BATCHES` refills, each drained right
+/// after, timed separately.
+fn batches(ms: &MemServer, through: Through, handle: Word) -> Result<(Word, Word), MsFailure> {
     let mut msg = Message::default();
+    let mut scratch = [0; MAX_BATCH];
     let mut send = |req: Request| {
         let (label, len) = req.encode(&mut msg.words);
         msg.label = label;
         msg.len = len;
-        ms.server.dispatch(0, badge, &mut msg);
-        (msg.label == 0).then_some(msg.words[0])
+        let refused = match through {
+            Through::Dispatch(badge) => {
+                ms.server.dispatch(0, badge, &mut msg);
+                msg.label
+            }
+            Through::ServeOne(index) => {
+                let info = MessageInfo::new(label, 0, 0, len);
+                ms.serve_one(0, index, info, &mut msg, &mut scratch).label()
+            }
+        };
+        (refused == 0).then_some(msg.words[0])
     };
     let (mut refills, mut drains) = (0, 0);
     for _ in 0..BATCHES {

@@ -27,22 +27,17 @@
 //! is read from an atomic). The per-core counters are atomics. The server core has its own
 //! locking (per core, per node).
 
-use crate::client_window::{
-    ClientMaps, FrameMappings, FrameOwners, MapError, MappedBlock, WindowRelease, MAP_CNODE_BITS,
-};
+use crate::client_window::{ClientMaps, FrameMappings, FrameOwners, WindowRelease, MAP_CNODE_BITS};
 use crate::frames::{Sel4Platform, SERVER_WINDOW};
+use crate::handout;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use memserver::buddy::PAGE_SIZE;
 use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::MAX_CORES;
 use memserver::{Allocator, PurgeReport};
 use memserver_client_sel4::abi;
-use memserver_protocol::{
-    Label, MagazinePage, Message, FRESH_MAX, MAGAZINE_SLOTS, MAX_BATCH, MSG_MAX_WORDS,
-    MSG_REGISTERS,
-};
+use memserver_protocol::{Message, MAX_BATCH, MSG_MAX_WORDS, MSG_REGISTERS};
 use sel4::cap_type::{CNode, Endpoint, Notification};
 use sel4::{
     init_thread, with_ipc_buffer, with_ipc_buffer_mut, Cap, CapRights, Fault, MessageInfo,
@@ -143,7 +138,9 @@ pub struct Counters {
     pub map_failures: u64,
 }
 
-/// One core's counters: written by that core's serve loop, summed by [`MemServer::counters`].
+/// One core's counters: written only by that core's serve loop (so an add is a load and a store),
+/// summed by [`MemServer::counters`], zeroed by [`MemServer::reset_counters`] while the loops are
+/// idle.
 #[derive(Default)]
 #[repr(align(64))]
 struct CoreCounters {
@@ -155,7 +152,8 @@ struct CoreCounters {
 }
 
 fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+    let v = counter.load(Ordering::Relaxed);
+    counter.store(v.wrapping_add(n), Ordering::Relaxed);
 }
 
 /// One client task.
@@ -178,7 +176,7 @@ pub struct MemServer {
     pub platform: &'static Sel4Platform,
     pub mappings: &'static Mutex<FrameMappings>,
     /// The frame records of `mappings`, read without its lock.
-    owners: FrameOwners,
+    pub(crate) owners: FrameOwners,
     /// The allocator's release hook; also holds each entry's mapping CNode (readable without the
     /// entry's lock).
     pub release: &'static WindowRelease,
@@ -272,7 +270,7 @@ impl MemServer {
         self.mappings.lock().mapped_in(index as u16)
     }
 
-    /// Zeroes the counters.
+    /// Zeroes the counters (while no serve loop runs).
     pub fn reset_counters(&self) {
         for c in &self.counters {
             for n in [
@@ -563,144 +561,15 @@ impl MemServer {
         }
         self.server.dispatch(core, c.badge, msg);
         if msg.label == 0 {
-            self.after_success(core, index, c, label, slot, msg, batch);
+            let handed = handout::after_success(self, core, index, c, label, slot, msg, batch);
+            if let Some(k) = self.counters.get(core).filter(|_| handed.objects != 0) {
+                add(&k.objects, handed.objects);
+                add(&k.frames_mapped, handed.frames_mapped);
+                add(&k.map_failures, handed.map_failures);
+            }
         }
         drop(entry);
         store_message(msg)
-    }
-
-    /// Makes sure the blocks of the objects the reply handed out, and of the fresh slabs it
-    /// reported, are mapped in the client. (Blocks a request returned to the buddy layer were
-    /// unmapped by the release hook.)
-    #[allow(clippy::too_many_arguments)]
-    fn after_success(
-        &self,
-        core: usize,
-        index: usize,
-        c: &mut MsClient,
-        label: Word,
-        slot: Word,
-        msg: &Message,
-        batch: &mut [Word; MAX_BATCH],
-    ) {
-        let (objects, fresh) = if label == Label::Alloc.word() {
-            (0, msg.words[1])
-        } else if label == Label::Kmalloc.word() {
-            (0, 0)
-        } else if label == Label::Refill.word() {
-            (msg.words[0].min(MAX_BATCH as Word) as usize, msg.words[1])
-        } else if label == Label::KmallocRefill.word() {
-            (msg.words[0].min(MAX_BATCH as Word) as usize, 0)
-        } else {
-            return;
-        };
-        // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until
-        // the client is reclaimed, which takes the entry the caller holds; every access is atomic.
-        let page = unsafe { &*(c.magazine.local_vaddr as *const MagazinePage) };
-        let mut blocks = Handout::new(self, core, index as u16, c);
-        let handed = if objects == 0 {
-            blocks.object(msg.words[0]);
-            1
-        } else {
-            let words = &mut batch[..objects];
-            if (slot as usize) < MAGAZINE_SLOTS && page.read_slot(slot as usize, words).is_some() {
-                for &w in words.iter() {
-                    blocks.object(w);
-                }
-            }
-            objects as u64
-        };
-        for i in 0..(fresh as usize).min(FRESH_MAX) {
-            if let Some(f) = page.read_fresh(i) {
-                blocks.object(f.first);
-            }
-        }
-        if let Some(k) = self.counters.get(core) {
-            add(&k.objects, handed);
-        }
-    }
-}
-
-/// The blocks of the objects one reply hands out to one client: each object's block is looked
-/// up in the frame records (one read, skipped while objects stay in the page last found mapped)
-/// and mapped if it is new to the client.
-struct Handout<'a> {
-    ms: &'a MemServer,
-    core: usize,
-    client: u16,
-    c: &'a mut MsClient,
-    offset: usize,
-    /// Server addresses known mapped in the client: `head..head + bytes`.
-    head: usize,
-    bytes: usize,
-}
-
-impl<'a> Handout<'a> {
-    fn new(ms: &'a MemServer, core: usize, client: u16, c: &'a mut MsClient) -> Self {
-        let offset = c.maps.offset;
-        Self {
-            ms,
-            core,
-            client,
-            c,
-            offset,
-            head: 0,
-            bytes: 0,
-        }
-    }
-
-    /// The object at client address `client_addr`.
-    #[inline]
-    fn object(&mut self, client_addr: Word) {
-        let addr = (client_addr as usize).wrapping_sub(self.offset);
-        if addr.wrapping_sub(self.head) < self.bytes {
-            return;
-        }
-        let frame = self.ms.platform.frame_of(addr);
-        if frame.is_some_and(|f| self.ms.owners.mapped_in(f, self.client)) {
-            self.head = addr & !(PAGE_SIZE - 1);
-            self.bytes = PAGE_SIZE;
-            return;
-        }
-        self.map(addr);
-    }
-
-    /// Maps the block holding server address `addr` (new to the client).
-    #[cold]
-    fn map(&mut self, addr: usize) {
-        let ms = self.ms;
-        let c = &mut *self.c;
-        let r: Result<MappedBlock, MapError> = ms.mappings.lock().map_block(
-            ms.platform,
-            ms.server.allocator().buddy(),
-            addr,
-            self.core,
-            self.client,
-            &mut c.maps,
-            &mut c.process,
-            &mut c.mem,
-            |i| ms.release.cnode_of(i),
-        );
-        let counters = ms.counters.get(self.core);
-        match r {
-            Ok(b) => {
-                self.head = b.head;
-                self.bytes = b.bytes;
-                if let Some(k) = counters {
-                    add(&k.frames_mapped, b.newly as u64);
-                }
-            }
-            Err(e) => {
-                if let Some(k) = counters {
-                    add(&k.map_failures, 1);
-                }
-                sel4_root_task::debug_println!(
-                    "memserver: mapping {:#x} for client {} failed: {e}",
-                    addr.wrapping_add(self.offset),
-                    c.id
-                );
-            }
-        }
     }
 }
 

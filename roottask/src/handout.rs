@@ -1,0 +1,204 @@
+//! The blocks of the objects a successful reply hands out to a client, made reachable in its heap
+//! window before the reply leaves.
+//!
+//! For each handed-out object (and each fresh slab the reply reports) the frame holding its first
+//! byte is looked up in the lock-free frame records ([`crate::client_window::FrameOwners`]). A block is mapped in a
+//! client whole or not at all (see [`crate::client_window`]), so that one read says whether the
+//! object's whole block is mapped; `map_block` runs only for a block new to the client. The page
+//! last found mapped is remembered, so the objects of a refill that follow each other in a page
+//! cost one compare each.
+//!
+//! The addresses are read from the server's own reply and from the client's magazine page while
+//! the client's only thread is blocked in its call, so they are what the server wrote.
+//!
+//! Locking: runs in the serve loop with the client's table entry held (its maps, process and
+//! object allocator are touched only to map a new block, under the frame-mappings lock).
+
+use crate::client_window::MapError;
+use crate::service::{MemServer, MsClient};
+use memserver::buddy::PAGE_SIZE;
+use memserver_protocol::{Label, MagazinePage, Message, FRESH_MAX, MAGAZINE_SLOTS, MAX_BATCH};
+use sel4::Word;
+
+const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
+
+/// What one reply handed out, and what making it reachable cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Handed {
+    pub objects: u64,
+    pub frames_mapped: u64,
+    pub map_failures: u64,
+}
+
+/// Makes the blocks of what the successful reply in `msg` to request `label` (magazine slot
+/// `slot`) handed out reachable in client `index` (`c`, its entry, held by the caller). `batch`
+/// is scratch room for a refill's addresses. Requests that hand nothing out cost a label compare;
+/// one object in a block the client maps already costs one record read.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn after_success(
+    ms: &MemServer,
+    core: usize,
+    index: usize,
+    c: &mut MsClient,
+    label: Word,
+    slot: Word,
+    msg: &Message,
+    batch: &mut [Word; MAX_BATCH],
+) -> Handed {
+    let one = label == Label::Alloc.word() || label == Label::Kmalloc.word();
+    if one {
+        let fresh = label == Label::Alloc.word() && msg.words[1] != 0;
+        let addr = (msg.words[0] as usize).wrapping_sub(c.maps.offset);
+        if !fresh && ms.is_mapped(addr, index as u16) {
+            return Handed {
+                objects: 1,
+                ..Handed::default()
+            };
+        }
+    } else if label != Label::Refill.word() && label != Label::KmallocRefill.word() {
+        return Handed::default();
+    }
+    handed_out(ms, core, index, c, label, slot, msg, batch)
+}
+
+impl MemServer {
+    /// Whether the block holding server address `addr` is mapped in client `client` (the record
+    /// of the frame holding `addr`: a block is mapped whole or not at all).
+    #[inline]
+    fn is_mapped(&self, addr: usize, client: u16) -> bool {
+        self.platform
+            .frame_of(addr)
+            .is_some_and(|f| self.owners.mapped_in(f, client))
+    }
+}
+
+/// [`after_success`] for a batch, a fresh slab or a block that may be new.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn handed_out(
+    ms: &MemServer,
+    core: usize,
+    index: usize,
+    c: &mut MsClient,
+    label: Word,
+    slot: Word,
+    msg: &Message,
+    batch: &mut [Word; MAX_BATCH],
+) -> Handed {
+    let (objects, fresh) = if label == Label::Alloc.word() {
+        (0, msg.words[1])
+    } else if label == Label::Refill.word() {
+        (msg.words[0].min(MAX_BATCH as Word) as usize, msg.words[1])
+    } else if label == Label::KmallocRefill.word() {
+        (msg.words[0].min(MAX_BATCH as Word) as usize, 0)
+    } else {
+        (0, 0)
+    };
+    // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until the
+    // client is reclaimed, which takes the entry the caller holds; every access is atomic.
+    let page = unsafe { &*(c.magazine.local_vaddr as *const MagazinePage) };
+    let mut blocks = Handout::new(ms, core, index as u16, c);
+    let handed = if objects == 0 {
+        blocks.object(msg.words[0]);
+        1
+    } else {
+        let words = &mut batch[..objects];
+        if (slot as usize) < MAGAZINE_SLOTS && page.read_slot(slot as usize, words).is_some() {
+            blocks.objects(words);
+        }
+        objects as u64
+    };
+    for i in 0..(fresh as usize).min(FRESH_MAX) {
+        if let Some(f) = page.read_fresh(i) {
+            blocks.object(f.first);
+        }
+    }
+    Handed {
+        objects: handed,
+        ..blocks.handed
+    }
+}
+
+/// The objects of one reply to one client.
+struct Handout<'a> {
+    ms: &'a MemServer,
+    core: usize,
+    client: u16,
+    c: &'a mut MsClient,
+    /// Client address = server address + `offset` (wrapping).
+    offset: usize,
+    /// The server page number last found mapped in the client.
+    last: usize,
+    handed: Handed,
+}
+
+impl<'a> Handout<'a> {
+    fn new(ms: &'a MemServer, core: usize, client: u16, c: &'a mut MsClient) -> Self {
+        Self {
+            ms,
+            core,
+            client,
+            offset: c.maps.offset,
+            c,
+            last: usize::MAX,
+            handed: Handed::default(),
+        }
+    }
+
+    /// The object at client address `client_addr`.
+    fn object(&mut self, client_addr: Word) {
+        self.objects(&[client_addr]);
+    }
+
+    /// The objects at client addresses `addrs` (the page last found mapped is kept in a register
+    /// across the loop: a batch's objects mostly share pages).
+    #[inline]
+    fn objects(&mut self, addrs: &[Word]) {
+        let (offset, client, mut last) = (self.offset, self.client, self.last);
+        for &a in addrs {
+            let addr = (a as usize).wrapping_sub(offset);
+            let page = addr >> PAGE_SHIFT;
+            if page == last {
+                continue;
+            }
+            if self.ms.is_mapped(addr, client) || self.map(addr) {
+                last = page;
+            }
+        }
+        self.last = last;
+    }
+
+    /// Maps the block holding server address `addr` (new to the client); whether it is mapped.
+    #[cold]
+    fn map(&mut self, addr: usize) -> bool {
+        let ms = self.ms;
+        let c = &mut *self.c;
+        let r: Result<usize, MapError> = ms.mappings.lock().map_block(
+            ms.platform,
+            ms.server.allocator().buddy(),
+            addr,
+            self.core,
+            self.client,
+            &mut c.maps,
+            &mut c.process,
+            &mut c.mem,
+            |i| ms.release.cnode_of(i),
+        );
+        match r {
+            Ok(newly) => {
+                self.handed.frames_mapped += newly as u64;
+                true
+            }
+            Err(e) => {
+                self.handed.map_failures += 1;
+                sel4_root_task::debug_println!(
+                    "memserver: mapping {:#x} for client {} failed: {e}",
+                    addr.wrapping_add(self.offset),
+                    c.id
+                );
+                false
+            }
+        }
+    }
+}
