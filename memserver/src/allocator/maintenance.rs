@@ -1,0 +1,436 @@
+//! Maintenance: creating, destroying, shrinking and purging caches, slabinfo and statistics.
+//! Each takes the registry lock, then every core lock in ascending order where it must see or
+//! change every core (see the `slab` module for the lock order).
+use super::*;
+
+impl Allocator {
+    /// Creates a cache, or an alias of a compatible cache of the same owner (SLUB merging).
+    pub fn cache_create(&self, p: CacheParams<'_>) -> Result<CacheId, CreateError> {
+        self.create(p, true)
+    }
+
+    pub(super) fn create(
+        &self,
+        p: CacheParams<'_>,
+        may_alias: bool,
+    ) -> Result<CacheId, CreateError> {
+        check_name(p.name)?;
+        let unknown = p.flags.bits() & !CacheFlags::all().bits();
+        if unknown != 0 {
+            return Err(CreateError::UnknownFlags { bits: unknown });
+        }
+        let layout = Layout::compute(p.size, p.align, p.flags, self.topology.cores())?;
+        let mut reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        if may_alias && merge::mergeable(p.flags, !p.ctor.is_none()) {
+            let target = reg
+                .live_reals()
+                .filter(|(_, r)| {
+                    r.cache.owner == p.owner
+                        && merge::compatible(
+                            &p,
+                            &layout,
+                            r.cache.flags,
+                            !r.cache.ctor.is_none(),
+                            &r.cache.layout,
+                        )
+                })
+                .min_by_key(|(_, r)| r.created)
+                .map(|(i, _)| i);
+            if let Some(real) = target {
+                let id = reg.new_handle(real)?;
+                reg.reals[real as usize].as_mut().expect("live").refs += 1;
+                for c in cores.iter_mut() {
+                    c.set_handle(id.index, reg.handles[id.index as usize]);
+                }
+                return Ok(id);
+            }
+        }
+        let real = match reg.free_reals.last() {
+            Some(&r) => r,
+            None if reg.reals.len() < MAX_REAL_CACHES => reg.reals.len() as u32,
+            None => return Err(CreateError::TooManyCaches),
+        };
+        let id = reg.new_handle(real)?;
+        if reg.free_reals.last() == Some(&real) {
+            reg.free_reals.pop();
+        } else {
+            reg.reals.push(None);
+        }
+        let cache = Arc::new(Cache::new(
+            real,
+            id,
+            String::from(p.name),
+            p.owner,
+            p.flags,
+            p.ctor,
+            layout,
+            &self.topology,
+        ));
+        reg.created += 1;
+        let created = reg.created;
+        reg.reals[real as usize] = Some(RealEntry {
+            cache: cache.clone(),
+            refs: 1,
+            created,
+        });
+        for c in cores.iter_mut() {
+            c.set_cache(
+                real,
+                Some(CoreCache::new(
+                    cache.clone(),
+                    self.topology.nodes(),
+                    self.topology.cores(),
+                )),
+            );
+            c.set_handle(id.index, reg.handles[id.index as usize]);
+        }
+        Ok(id)
+    }
+
+    /// Description of the cache `id` names.
+    pub fn cache_info(&self, id: CacheId) -> Result<CacheInfo, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        let r = reg.real(real);
+        Ok(CacheInfo {
+            name: r.cache.name.clone(),
+            owner: r.cache.owner,
+            flags: r.cache.flags,
+            layout: r.cache.layout,
+            tunables: r.cache.tunables,
+            is_alias: r.cache.own_id != id,
+            refs: r.refs,
+        })
+    }
+
+    /// Destroys a cache handle. The last handle of a cache destroys the cache, refusing with
+    /// `Busy` while objects are allocated (the cache then stays usable); an alias handle only
+    /// drops its reference.
+    pub fn cache_destroy(&self, id: CacheId) -> Result<(), DestroyError> {
+        let mut reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(DestroyError::BadCache(id))?;
+        let mut cores = self.lock_cores();
+        if reg.real(real).refs > 1 {
+            reg.reals[real as usize].as_mut().expect("live").refs -= 1;
+            let h = reg.drop_handle(id.index);
+            for c in cores.iter_mut() {
+                c.set_handle(id.index, h);
+            }
+            return Ok(());
+        }
+        let cache = reg.real(real).cache.clone();
+        let live = self.live_objects(&cache);
+        if live > 0 {
+            return Err(DestroyError::Busy { live });
+        }
+        self.drain(&cache, &mut cores);
+        self.release_cache(&cache, &mut cores);
+        let h = reg.drop_handle(id.index);
+        for c in cores.iter_mut() {
+            c.set_handle(id.index, h);
+        }
+        reg.reals[real as usize] = None;
+        reg.free_reals.push(real);
+        Ok(())
+    }
+
+    /// Returns the cache's objects from every array to the slabs, then free slabs beyond
+    /// `min_partial` per node to the buddy layer. Returns the frames released.
+    pub fn cache_shrink(&self, id: CacheId) -> Result<usize, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        let cache = reg.real(real).cache.clone();
+        let mut cores = self.lock_cores();
+        self.drain(&cache, &mut cores);
+        Ok(self.release_free(&cache, cache.min_partial, &mut cores))
+    }
+
+    /// Drains every cache and returns every free slab to the buddy layer (what to do before
+    /// reporting out of memory). Returns the frames released.
+    pub fn shrink_all(&self) -> usize {
+        let reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        let mut frames = 0;
+        for (_, r) in reg.live_reals() {
+            self.drain(&r.cache, &mut cores);
+            frames += self.release_free(&r.cache, 0, &mut cores);
+        }
+        frames
+    }
+
+    /// Returns everything `owner` holds to the buddy layer, live objects included: all its
+    /// caches and handles (they become stale) and its large kmalloc blocks.
+    pub fn purge_owner(&self, owner: OwnerId) -> PurgeReport {
+        let mut reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        let mut report = PurgeReport::default();
+        let reals: Vec<u32> = reg
+            .live_reals()
+            .filter(|(_, r)| r.cache.owner == owner)
+            .map(|(i, _)| i)
+            .collect();
+        for &real in &reals {
+            let cache = reg.real(real).cache.clone();
+            report.live_objects += self.live_objects(&cache);
+            report.slab_frames += self.release_cache(&cache, &mut cores);
+            reg.reals[real as usize] = None;
+            reg.free_reals.push(real);
+            report.caches += 1;
+        }
+        for index in 0..reg.handles.len() as u32 {
+            let h = reg.handles[index as usize];
+            if h.real != NO_CACHE && reals.contains(&h.real) {
+                let h = reg.drop_handle(index);
+                for c in cores.iter_mut() {
+                    c.set_handle(index, h);
+                }
+                report.handles += 1;
+            }
+        }
+        let mut large = self.large.lock();
+        let blocks: Vec<(usize, LargeRec)> = large
+            .blocks
+            .iter()
+            .filter(|(_, b)| b.owner == owner)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        for (addr, b) in blocks {
+            large.blocks.remove(&addr);
+            self.free_large_block(owner, addr, b.order);
+            report.large_blocks += 1;
+            report.large_frames += 1 << b.order;
+        }
+        report
+    }
+
+    /// The 13 kmalloc caches of `owner` (8 … 8K bytes).
+    pub fn kmalloc_set_create(&self, owner: OwnerId) -> Result<KmallocSet, CreateError> {
+        let mut caches = [CacheId {
+            index: 0,
+            generation: 0,
+        }; 13];
+        for (i, c) in caches.iter_mut().enumerate() {
+            // kmalloc caches are always real caches (others may merge into them).
+            let made = self.create(
+                CacheParams {
+                    name: KMALLOC_NAMES[i],
+                    size: KMALLOC_SIZES[i],
+                    align: 8,
+                    flags: CacheFlags::empty(),
+                    ctor: crate::slab::Ctor::None,
+                    owner,
+                },
+                false,
+            );
+            match made {
+                Ok(id) => *c = id,
+                Err(e) => {
+                    for made in &caches[..i] {
+                        let _ = self.cache_destroy(*made);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(KmallocSet { owner, caches })
+    }
+
+    /// Writes `/proc/slabinfo` (version 2.1): all real caches, or only `filter`'s, newest first.
+    pub fn slabinfo(&self, filter: Option<OwnerId>, out: &mut impl fmt::Write) -> fmt::Result {
+        out.write_str(HEADER)?;
+        for row in self.slabinfo_rows(filter) {
+            row.write(out)?;
+        }
+        Ok(())
+    }
+
+    /// The numbers of `slabinfo`, one row per real cache, newest first.
+    pub fn slabinfo_rows(&self, filter: Option<OwnerId>) -> Vec<SlabinfoRow> {
+        let reg = self.registry.lock();
+        let mut reals: Vec<&RealEntry> = reg
+            .live_reals()
+            .map(|(_, r)| r)
+            .filter(|r| filter.is_none_or(|o| r.cache.owner == o))
+            .collect();
+        reals.sort_by_key(|r| core::cmp::Reverse(r.created));
+        reals
+            .into_iter()
+            .map(|r| {
+                let c = &r.cache;
+                let l = &c.layout;
+                let mut row = SlabinfoRow {
+                    name: c.name.clone(),
+                    objsize: l.stride,
+                    objperslab: l.objects,
+                    pagesperslab: 1 << l.order,
+                    limit: c.tunables.limit,
+                    batchcount: c.tunables.batchcount,
+                    sharedfactor: c.tunables.sharedfactor,
+                    ..SlabinfoRow::default()
+                };
+                for n in c.nodes.iter() {
+                    let nc = n.lock();
+                    let slabs = nc.slabs();
+                    row.num_slabs += slabs;
+                    row.active_slabs += slabs - nc.slabs_on(List::Free);
+                    row.num_objs += slabs * l.objects as usize;
+                    row.active_objs += slabs * l.objects as usize - nc.free_in_slabs();
+                    row.sharedavail += nc.shared.len();
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// Objects of `cache` handed out and not freed (counted from the state bytes).
+    pub(super) fn live_objects(&self, cache: &Cache) -> usize {
+        cache.nodes.iter().map(|n| n.lock().allocated()).sum()
+    }
+
+    /// Moves every cached object of `cache` (core arrays, alien arrays, shared arrays) back to
+    /// its slab.
+    pub(super) fn drain(&self, cache: &Cache, cores: &mut [spin::MutexGuard<'_, CoreState>]) {
+        let env = self.env();
+        let mut objs: Vec<Obj> = Vec::new();
+        let mut transit: Vec<Obj> = Vec::new();
+        for (core, c) in cores.iter_mut().enumerate() {
+            if let Some(cc) = c.cache_mut(cache.real as usize) {
+                objs.extend(cc.array.drain_all());
+                for a in cc.alien.iter_mut() {
+                    objs.extend(a.drain_all());
+                }
+                for a in cc.outbox.iter_mut() {
+                    transit.extend(a.drain_all());
+                }
+            }
+            transit.append(&mut cache.inbox[core].lock());
+            cache.flush(env, &mut objs, false, Holder::Core(core as u8));
+        }
+        // Objects on their way back: each still marked goes to its slab as its core's.
+        for o in transit {
+            let s = o.state.get().load(Ordering::Acquire);
+            if state::kind(s) == state::ALLOCATED && s & state::REMOTE != 0 {
+                let core = s & state::CORE;
+                o.state
+                    .get()
+                    .store(state::cached(core, state::EVER), Ordering::Relaxed);
+                objs.push(o);
+                cache.flush(env, &mut objs, false, Holder::Core(core));
+            }
+        }
+        for n in cache.nodes.iter() {
+            let mut nc = n.lock();
+            let shared = core::mem::take(&mut nc.shared);
+            nc.give_back(shared.into_iter(), env.map, false, Holder::Shared);
+        }
+    }
+
+    /// Releases free slabs beyond `keep` per node (and forgets the cache's hot slabs). All core
+    /// locks must be held: `cores` are their guards.
+    pub(super) fn release_free(
+        &self,
+        cache: &Cache,
+        keep: usize,
+        cores: &mut [spin::MutexGuard<'_, CoreState>],
+    ) -> usize {
+        for c in cores.iter_mut() {
+            if let Some(cc) = c.cache_mut(cache.real as usize) {
+                cc.hot_slab = None;
+            }
+        }
+        let mut frames = 0;
+        for n in cache.nodes.iter() {
+            let recs = n.lock().release_free(keep);
+            self.announce(cache, &recs);
+            frames += cache.release(self.env(), recs);
+        }
+        frames
+    }
+
+    /// Forgets `cache` on every core and releases all its slabs. All core locks must be held.
+    pub(super) fn release_cache(
+        &self,
+        cache: &Cache,
+        cores: &mut [spin::MutexGuard<'_, CoreState>],
+    ) -> usize {
+        for c in cores.iter_mut() {
+            c.set_cache(cache.real, None);
+        }
+        let mut frames = 0;
+        for n in cache.nodes.iter() {
+            let recs = n.lock().release_all();
+            self.announce(cache, &recs);
+            frames += cache.release(self.env(), recs);
+        }
+        frames
+    }
+
+    /// Tells the release hook about slabs of `cache` about to go back to the buddy layer.
+    pub(super) fn announce(&self, cache: &Cache, recs: &[SlabRec]) {
+        if let Some(hook) = self.release {
+            for rec in recs {
+                hook.released(cache.owner, rec.base, cache.layout.order);
+            }
+        }
+    }
+
+    /// Returns `owner`'s large block to the buddy layer (the release hook first).
+    pub(super) fn free_large_block(&self, owner: OwnerId, addr: usize, order: u8) {
+        if let Some(hook) = self.release {
+            hook.released(owner, addr, order);
+        }
+        if let Some(head) = self.map.frame_of(addr) {
+            self.map.clear(head, 1 << order);
+        }
+        let r = self.buddy.free(addr, order);
+        debug_assert!(r.is_ok(), "large block {addr:#x}: {r:?}");
+    }
+
+    /// Whole-allocator accounting (takes every lock in turn).
+    pub fn stats(&self) -> Stats {
+        let reg = self.registry.lock();
+        // A consistent snapshot: no core moves objects meanwhile.
+        let _cores = self.lock_cores();
+        let mut s = Stats {
+            total_frames: self.buddy.total_frames(),
+            free_frames: self.buddy.free_frames(),
+            real_caches: reg.live_reals().count(),
+            handles: reg.handles.iter().filter(|h| h.real != NO_CACHE).count(),
+            ..Stats::default()
+        };
+        for (_, r) in reg.live_reals() {
+            let live = self.live_objects(&r.cache);
+            s.objects_in_use += live;
+            s.bytes_in_use += live * r.cache.layout.object_size as usize;
+            s.slab_frames += slab_frames(&r.cache);
+        }
+        let large = self.large.lock();
+        s.large_frames = large.frames();
+        s.bytes_in_use += s.large_frames * crate::buddy::PAGE_SIZE;
+        s
+    }
+
+    /// One owner's accounting.
+    pub fn owner_stats(&self, owner: OwnerId) -> OwnerStats {
+        let reg = self.registry.lock();
+        let _cores = self.lock_cores();
+        let mut s = OwnerStats::default();
+        for (_, r) in reg.live_reals().filter(|(_, r)| r.cache.owner == owner) {
+            s.caches += 1;
+            s.objects_in_use += self.live_objects(&r.cache);
+            s.slab_frames += slab_frames(&r.cache);
+        }
+        let large = self.large.lock();
+        s.large_blocks = large.blocks.values().filter(|b| b.owner == owner).count();
+        s.large_frames = large.frames_of(owner);
+        s
+    }
+
+    /// Debug violations counted in the cache `id` names (found on alloc, free or `check`).
+    pub fn violations(&self, id: CacheId) -> Result<u64, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        Ok(reg.real(real).cache.violations.load(Ordering::Relaxed))
+    }
+}

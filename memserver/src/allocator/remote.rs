@@ -1,0 +1,128 @@
+//! Frees of objects another core allocated: marked `REMOTE` with one compare-exchange, collected
+//! in this core's outbox and handed to the allocating core's inbox a batch at a time; that core
+//! takes them back when its array runs empty (see `page_map::state` for why only it may).
+use super::*;
+
+impl CoreGuard<'_> {
+    /// A free of an object this core did not allocate (or not allocated at all).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn free_other(
+        &mut self,
+        real: usize,
+        addr: usize,
+        st: StateRef,
+        home: NodeId,
+        s: u8,
+    ) -> Result<(), FreeError> {
+        let taken = self.take(addr, st, s, None)?;
+        self.put_freed(real, Obj { addr, state: st }, home, taken);
+        Ok(())
+    }
+
+    /// Takes an allocated object (state `s` as last read) from its allocating core: a plain
+    /// store if that is this core, else the `REMOTE` mark (see `state`).
+    #[inline(always)]
+    pub(super) fn take(
+        &self,
+        addr: usize,
+        st: StateRef,
+        s: u8,
+        last_free: Option<Track>,
+    ) -> Result<Taken, FreeError> {
+        let me = self.core.0;
+        let mut s = s;
+        loop {
+            if !state::is_live(s) {
+                return Err(not_allocated(addr, s, last_free));
+            }
+            let owner = s & state::CORE;
+            if owner == me {
+                st.get()
+                    .store(state::cached(me, state::EVER), Ordering::Relaxed);
+                return Ok(Taken::Mine);
+            }
+            match st.get().compare_exchange(
+                s,
+                s | state::REMOTE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(Taken::ForCore(owner)),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Puts an object `take` returned where it goes: this core's array (or the slow path), or
+    /// the outbox towards its allocating core, handed over to that core's inbox when full.
+    #[inline(always)]
+    pub(super) fn put_freed(&mut self, real: usize, obj: Obj, home: NodeId, taken: Taken) {
+        let node = self.node;
+        let Some(cc) = self.state.cache_mut(real) else {
+            debug_assert!(false, "cache {real} vanished under its guard");
+            return;
+        };
+        match taken {
+            Taken::Mine if home == node && cc.array.push(obj) => {}
+            Taken::Mine => self.free_slow(real, obj, home),
+            Taken::ForCore(c) => {
+                let Some(out) = cc.outbox.get_mut(c as usize) else {
+                    debug_assert!(false, "core {c} has no outbox");
+                    return;
+                };
+                if !out.push(obj) {
+                    let mut inbox = cc.cache.inbox[c as usize].lock();
+                    inbox.extend_from_slice(out.objs());
+                    inbox.push(obj);
+                    drop(inbox);
+                    out.clear();
+                }
+            }
+        }
+    }
+}
+
+/// Takes core `me`'s inbox of `cc`'s cache (objects it allocated that other cores freed): those
+/// still marked on their way back become `me`'s, into its array while there is room (as a refill
+/// from another node may put them there too) and to their node otherwise; entries whose mark is
+/// gone are dropped (see `state`). Returns how many went into the array.
+#[cold]
+#[inline(never)]
+pub(super) fn receive_remote(
+    env: Env<'_>,
+    cc: &mut CoreCache,
+    scratch: &mut Vec<Obj>,
+    me: u8,
+) -> usize {
+    scratch.clear();
+    core::mem::swap(&mut *cc.cache.inbox[me as usize].lock(), scratch);
+    let mut kept = 0;
+    let mut rest = 0;
+    for i in 0..scratch.len() {
+        let o = scratch[i];
+        let st = o.state.get();
+        if st.load(Ordering::Acquire) != state::allocated(me) | state::REMOTE {
+            continue;
+        }
+        st.store(state::cached(me, state::EVER), Ordering::Relaxed);
+        if cc.array.push(o) {
+            kept += 1;
+        } else {
+            scratch[rest] = o;
+            rest += 1;
+        }
+    }
+    scratch.truncate(rest);
+    cc.cache.flush(env, scratch, true, Holder::Core(me));
+    kept
+}
+
+/// Whom a freed object went to (see `CoreGuard::take`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Taken {
+    /// This core allocated it and now caches it.
+    Mine,
+    /// Another core allocated it; it is marked on its way back there.
+    ForCore(u8),
+}
