@@ -17,7 +17,7 @@ use crate::service::MemServer;
 use memserver::server::Quota;
 use memserver_client_sel4::abi::{figure, mode};
 use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
-use memserver_protocol::{Message, Request, MAX_BATCH};
+use memserver_protocol::{MagazinePage, Message, Request, MAX_BATCH};
 use sel4::pmu::cycle_counter;
 use sel4::{MessageInfo, Word};
 
@@ -112,6 +112,15 @@ fn bench(
                 let (refill, drain) = batches(ms, Through::ServeOne(i), handle)?;
                 h.measure("bench_serve_one_refill_32_instructions", refill);
                 h.measure("bench_serve_one_drain_32_instructions", drain);
+                let page = ms
+                    .with_client(i, |c| c.magazine.local_vaddr)
+                    .ok_or(MsFailure::Setup("bench client vanished"))?;
+                // SAFETY: the finished client's magazine page stays mapped read-write in the
+                // root task until `reclaim_all` below; every access is atomic.
+                let page = unsafe { &*(page as *const MagazinePage) };
+                let (refill, drain) = burst_batches(ms, badge, page, handle)?;
+                h.measure("bench_server_dispatch_refill_32_burst_instructions", refill);
+                h.measure("bench_server_dispatch_drain_32_burst_instructions", drain);
                 let (alloc, free) = serve_one_only(ms, i, handle)?;
                 h.measure("bench_serve_one_alloc_instructions", alloc);
                 h.measure("bench_serve_one_free_instructions", free);
@@ -243,4 +252,61 @@ fn batches(ms: &MemServer, through: Through, handle: Word) -> Result<(Word, Word
         drains += t2.wrapping_sub(t1);
     }
     Ok((refills / BATCHES, drains / BATCHES))
+}
+
+/// Batches of 32 in flight at once in [`burst_batches`]: the `ms-bench` client's burst of 256.
+const BURST_BATCHES: usize = 8;
+
+/// The server's dispatch per refill of 32 and per drain of 32 with 256 objects in flight, as in
+/// the `ms-bench` client's bursts (which [`batches`], draining each refill right away, does not
+/// show): `BURST_BATCHES` refills whose addresses are kept, then as many drains of them, oldest
+/// first, twice. `page` is the client's magazine page on core 0 (slot 0 carries the addresses).
+fn burst_batches(
+    ms: &MemServer,
+    badge: Word,
+    page: &MagazinePage,
+    handle: Word,
+) -> Result<(Word, Word), MsFailure> {
+    const ROUNDS: usize = 2;
+    let mut msg = Message::default();
+    let mut send = |req: Request| {
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        ms.server.dispatch(0, badge, &mut msg);
+        (msg.label == 0).then_some(msg.words[0])
+    };
+    let mut held = [[0 as Word; 32]; BURST_BATCHES];
+    let (mut refills, mut drains) = (0, 0);
+    for _ in 0..ROUNDS {
+        for batch in held.iter_mut() {
+            let refill = RefillReq {
+                handle,
+                slot: 0,
+                count: 32,
+                flags: 0,
+            };
+            let t0 = cycle_counter();
+            let n = send(Request::Refill(refill));
+            refills += cycle_counter().wrapping_sub(t0);
+            if n != Some(32) || page.read_slot(0, batch).is_none() {
+                return Err(MsFailure::Setup("dispatched refill refused"));
+            }
+        }
+        for batch in held.iter() {
+            page.write_slot(0, batch)
+                .ok_or(MsFailure::Setup("magazine slot"))?;
+            let drain = DrainReq {
+                handle,
+                slot: 0,
+                count: 32,
+            };
+            let t0 = cycle_counter();
+            let n = send(Request::Drain(drain));
+            drains += cycle_counter().wrapping_sub(t0);
+            n.ok_or(MsFailure::Setup("dispatched drain refused"))?;
+        }
+    }
+    let n = (ROUNDS * BURST_BATCHES) as Word;
+    Ok((refills / n, drains / n))
 }

@@ -106,6 +106,12 @@ pub fn rows(m: &Measures) -> Result<Vec<Row>> {
     ) + &figure(
         "of a drain of 32",
         "bench_server_dispatch_drain_32_instructions",
+    ) + &figure(
+        "with 256 objects in flight, of a refill of 32",
+        "bench_server_dispatch_refill_32_burst_instructions",
+    ) + &figure(
+        "of a drain of 32",
+        "bench_server_dispatch_drain_32_burst_instructions",
     );
     let serve_loop = figure(
         "a register-only round trip through the memory server's serve loop",
@@ -226,6 +232,8 @@ mod tests {
             ("bench_magazine64_objects", 2048),
             ("bench_magazine64_messages", 32),
             ("bench_serve_one_free_instructions", 480),
+            ("bench_server_dispatch_refill_32_burst_instructions", 2000),
+            ("bench_server_dispatch_drain_32_burst_instructions", 9000),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -238,6 +246,9 @@ mod tests {
         assert_eq!(r.len(), 4, "magazines of 32 and 64, alloc, free");
         assert!(r[0].met, "90 per pair is within 100");
         assert!(r[0].measured.contains("0.0625 messages per object (1/16)"));
+        assert!(r[0]
+            .measured
+            .contains("in flight, of a refill of 32 2000; of a drain of 32 9000"));
         assert!(!r[1].met, "120 per pair is not");
         assert!(r[1].what.contains("magazines of 64"));
         assert!(r[1].measured.contains("(1/64)"));
