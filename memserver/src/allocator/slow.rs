@@ -50,7 +50,9 @@ impl CoreGuard<'_> {
             return self.free_checked(real, addr);
         }
         let at = locate_entry(map, e, states, real as u32, &cc.layout, addr)?;
-        if at.home == node {
+        // kfree (`owner` given) spreads over many classes' slabs: only frees by handle make a
+        // slab hot.
+        if at.home == node && owner.is_none() {
             cc.hot_slab = Some(HotSlab {
                 first: at.first,
                 states: at.states,
