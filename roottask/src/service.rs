@@ -6,12 +6,9 @@
 //! kernel delivers a request's first four words straight into the serve loop's [`Message`] (the
 //! rest, if the tag says there are more, is copied from the IPC buffer); the server decodes and
 //! answers in place, and the reply leaves from the same words. After a successful operation that
-//! handed out objects, each object's block (and each fresh slab reported in the magazine page) is
-//! checked against the frame records and, if it is new to the client, mapped into its heap window
-//! before the reply (a block is mapped whole or not at all, so one record read per object, and
-//! one per page run of objects, decides). Those addresses are read from the server's own reply
-//! and from the magazine page while the client's only thread is blocked in its call (clients hold
-//! no capability to make threads), so they are what the server wrote. Blocks going back to the
+//! handed out objects, [`handout`] makes each object's block (and each fresh slab reported in the
+//! magazine page) reachable in the client's heap window before the reply: one read of the frame
+//! records per object, `map_block` only for a block new to the client. Blocks going back to the
 //! buddy layer are unmapped from their client inside the allocator, by its release hook
 //! ([`WindowRelease`]), whichever client's request (or reclaim) returned them. A fault (the
 //! client's fault badge) or a client's `DONE` ends its service; [`MemServer::reclaim`] then
@@ -24,8 +21,8 @@
 //! request, from its dispatch to its reply, and while it is started or reclaimed, so a reclaim
 //! never unmaps a magazine page the serve loop reads), then the frame mappings (taken only to map
 //! a block new to the client); nothing takes two client entries (another client's mapping CNode
-//! is read from an atomic). The per-core counters are atomics. The server core has its own
-//! locking (per core, per node).
+//! is read from an atomic). The per-core counters are atomics written only by their core's serve
+//! loop. The server core has its own locking (per core, per node).
 
 use crate::client_window::{ClientMaps, FrameMappings, FrameOwners, WindowRelease, MAP_CNODE_BITS};
 use crate::frames::{Sel4Platform, SERVER_WINDOW};
