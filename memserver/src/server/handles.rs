@@ -62,7 +62,7 @@ impl Handles {
 
     /// The entry of a live handle: one bounds check and one generation compare.
     #[inline]
-    pub fn get(&self, handle: u64) -> Result<CacheEntry, Failure> {
+    pub fn get(&self, handle: u64) -> Result<&CacheEntry, Failure> {
         let index = (handle & 0xffff_ffff).wrapping_sub(1) as usize;
         if let Some(Slot {
             generation,
@@ -70,14 +70,14 @@ impl Handles {
         }) = self.slots.get(index)
         {
             if *generation == (handle >> 32) as u32 {
-                return Ok(*e);
+                return Ok(e);
             }
         }
         self.refuse(handle)
     }
 
     #[cold]
-    fn refuse(&self, handle: u64) -> Result<CacheEntry, Failure> {
+    fn refuse(&self, handle: u64) -> Result<&CacheEntry, Failure> {
         self.slot(handle)?;
         Err(Failure::new(Error::Internal))
     }
