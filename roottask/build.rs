@@ -1,10 +1,11 @@
 //! Build contract of the root task (xtask drives it; see `xtask`):
 //!
-//! 1. xtask first builds the client task packages of `clients/` for `aarch64-unknown-none`
-//!    (`client-echo`, `client-faulter` for the boot-pipeline tests; `client-ms-alpha`,
-//!    `client-ms-beta`, `client-ms-gamma`, `client-ms-rogue` for the memory server), then builds
-//!    this package with one environment variable per client holding the absolute path of its ELF:
-//!    `MEMSERVER_CLIENT_<NAME>_ELF` (folder name upper-cased, `-` as `_`). The images are embedded
+//! 1. xtask first builds the client task packages of `clients/` for
+//!    `aarch64-unknown-none-softfloat` (`client-echo`, `client-faulter` for the boot-pipeline tests;
+//!    `client-ms-alpha`, `client-ms-beta`, `client-ms-gamma`, `client-ms-rogue`, `client-ms-bench`
+//!    for the memory server), then builds this package with one environment variable per client
+//!    holding the absolute path of its ELF: `MEMSERVER_CLIENT_<NAME>_ELF` (folder name
+//!    upper-cased, `-` as `_`). The images are embedded
 //!    16-byte aligned with `include_bytes!` and parsed at run time (xmas-elf).
 //! 2. The root task is linked at 0x400000 with `sel4/runtime/task.ld` (page-separated
 //!    segments; .bss inside the last segment: the loader must map/zero up to its memsz).
