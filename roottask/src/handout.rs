@@ -2,11 +2,11 @@
 //! window before the reply leaves.
 //!
 //! For each handed-out object (and each fresh slab the reply reports) the frame holding its first
-//! byte is looked up in the lock-free frame records ([`crate::client_window::FrameOwners`]). A block is mapped in a
-//! client whole or not at all (see [`crate::client_window`]), so that one read says whether the
-//! object's whole block is mapped; `map_block` runs only for a block new to the client. The page
-//! last found mapped is remembered, so the objects of a refill that follow each other in a page
-//! cost one compare each.
+//! byte is looked up in the lock-free frame records ([`crate::client_window::FrameOwners`]). A
+//! block is mapped in a client whole or not at all (see [`crate::client_window`]), so that one
+//! read says whether the object's whole block is mapped; `map_block` runs only for a block new to
+//! the client. The page last found mapped is remembered, so the objects of a refill that follow
+//! each other in a page cost one compare each.
 //!
 //! The addresses are read from the server's own reply and from the client's magazine page while
 //! the client's only thread is blocked in its call, so they are what the server wrote.
