@@ -58,6 +58,11 @@ impl MagazinePage {
         Some(())
     }
 
+    /// The words of `slot`, to read in place (each one untrusted input); `None` if out of range.
+    pub fn slot(&self, slot: usize) -> Option<&[AtomicU64; MAX_BATCH]> {
+        self.slots.get(slot)
+    }
+
     /// Writes `values` to the start of `slot`; `None` if out of range.
     pub fn write_slot(&self, slot: usize, values: &[u64]) -> Option<()> {
         let words = self.slots.get(slot)?.get(..values.len())?;

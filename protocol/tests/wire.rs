@@ -218,6 +218,16 @@ fn magazine_page_layout() {
     assert_eq!(out, [1, 2, 3]);
     assert!(page.read_slot(4, &mut out).is_none());
     assert!(page.write_slot(0, &[0; MAX_BATCH + 1]).is_none());
+    let in_place: Vec<u64> = page.slot(3).unwrap()[..3]
+        .iter()
+        .map(|w| w.load(core::sync::atomic::Ordering::Relaxed))
+        .collect();
+    assert_eq!(
+        in_place,
+        [1, 2, 3],
+        "a slot read in place holds what was written"
+    );
+    assert!(page.slot(4).is_none());
     let f = FreshSlab {
         first: 4096,
         objects: 64,

@@ -16,8 +16,9 @@
 
 use crate::client_window::MapError;
 use crate::service::{MemServer, MsClient};
+use core::sync::atomic::Ordering;
 use memserver::buddy::PAGE_SIZE;
-use memserver_protocol::{Label, MagazinePage, Message, FRESH_MAX, MAGAZINE_SLOTS, MAX_BATCH};
+use memserver_protocol::{Label, MagazinePage, Message, FRESH_MAX, MAX_BATCH};
 use sel4::Word;
 
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
@@ -31,8 +32,8 @@ pub struct Handed {
 }
 
 /// Makes the blocks of what the successful reply in `msg` to request `label` (magazine slot
-/// `slot`) handed out reachable in client `index` (`c`, its entry, held by the caller). `batch`
-/// is scratch room for a refill's addresses. Requests that hand nothing out cost a label compare;
+/// `slot`) handed out reachable in client `index` (`c`, its entry, held by the caller). Requests
+/// that hand nothing out cost a label compare;
 /// one object in a block the client maps already costs one record read.
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -44,7 +45,6 @@ pub fn after_success(
     label: Word,
     slot: Word,
     msg: &Message,
-    batch: &mut [Word; MAX_BATCH],
 ) -> Handed {
     let one = label == Label::Alloc.word() || label == Label::Kmalloc.word();
     if one {
@@ -59,7 +59,7 @@ pub fn after_success(
     } else if label != Label::Refill.word() && label != Label::KmallocRefill.word() {
         return Handed::default();
     }
-    handed_out(ms, core, index, c, label, slot, msg, batch)
+    handed_out(ms, core, index, c, label, slot, msg)
 }
 
 impl MemServer {
@@ -84,7 +84,6 @@ fn handed_out(
     label: Word,
     slot: Word,
     msg: &Message,
-    batch: &mut [Word; MAX_BATCH],
 ) -> Handed {
     let (objects, fresh) = if label == Label::Alloc.word() {
         (0, msg.words[1])
@@ -103,9 +102,8 @@ fn handed_out(
         blocks.object(msg.words[0]);
         1
     } else {
-        let words = &mut batch[..objects];
-        if (slot as usize) < MAGAZINE_SLOTS && page.read_slot(slot as usize, words).is_some() {
-            blocks.objects(words);
+        if let Some(words) = page.slot(slot as usize) {
+            blocks.objects(words[..objects].iter().map(|w| w.load(Ordering::Relaxed)));
         }
         objects as u64
     };
@@ -148,15 +146,15 @@ impl<'a> Handout<'a> {
 
     /// The object at client address `client_addr`.
     fn object(&mut self, client_addr: Word) {
-        self.objects(&[client_addr]);
+        self.objects(core::iter::once(client_addr));
     }
 
     /// The objects at client addresses `addrs` (the page last found mapped is kept in a register
     /// across the loop: a batch's objects mostly share pages).
     #[inline]
-    fn objects(&mut self, addrs: &[Word]) {
+    fn objects(&mut self, addrs: impl Iterator<Item = Word>) {
         let (offset, client, mut last) = (self.offset, self.client, self.last);
-        for &a in addrs {
+        for a in addrs {
             let addr = (a as usize).wrapping_sub(offset);
             let page = addr >> PAGE_SHIFT;
             if page == last {

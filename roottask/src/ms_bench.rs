@@ -17,7 +17,7 @@ use crate::service::MemServer;
 use memserver::server::Quota;
 use memserver_client_sel4::abi::{figure, mode};
 use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
-use memserver_protocol::{MagazinePage, Message, Request, MAX_BATCH};
+use memserver_protocol::{MagazinePage, Message, Request};
 use sel4::pmu::cycle_counter;
 use sel4::{MessageInfo, Word};
 
@@ -167,17 +167,10 @@ fn dispatch_only(ms: &MemServer, badge: Word, handle: Word) -> Result<(Word, Wor
 /// `dispatch_only` times them (`DISPATCH_OBJECTS` allocations, then as many frees).
 fn serve_one_only(ms: &MemServer, index: usize, handle: Word) -> Result<(Word, Word), MsFailure> {
     let mut msg = Message::default();
-    let mut batch = [0; MAX_BATCH];
     let mut objs = [0 as Word; DISPATCH_OBJECTS];
     let mut send = |req: Request| {
         let (label, len) = req.encode(&mut msg.words);
-        let reply = ms.serve_one(
-            0,
-            index,
-            MessageInfo::new(label, 0, 0, len),
-            &mut msg,
-            &mut batch,
-        );
+        let reply = ms.serve_one(0, index, MessageInfo::new(label, 0, 0, len), &mut msg);
         (reply.label() == 0).then_some(msg.words[0])
     };
     let t0 = cycle_counter();
@@ -212,7 +205,6 @@ enum Through {
 /// after, timed separately.
 fn batches(ms: &MemServer, through: Through, handle: Word) -> Result<(Word, Word), MsFailure> {
     let mut msg = Message::default();
-    let mut scratch = [0; MAX_BATCH];
     let mut send = |req: Request| {
         let (label, len) = req.encode(&mut msg.words);
         msg.label = label;
@@ -224,7 +216,7 @@ fn batches(ms: &MemServer, through: Through, handle: Word) -> Result<(Word, Word
             }
             Through::ServeOne(index) => {
                 let info = MessageInfo::new(label, 0, 0, len);
-                ms.serve_one(0, index, info, &mut msg, &mut scratch).label()
+                ms.serve_one(0, index, info, &mut msg).label()
             }
         };
         (refused == 0).then_some(msg.words[0])

@@ -34,7 +34,7 @@ use memserver::server::{AttachParams, Quota, Server, ServerConfig};
 use memserver::topology::MAX_CORES;
 use memserver::{Allocator, PurgeReport};
 use memserver_client_sel4::abi;
-use memserver_protocol::{Message, MAX_BATCH, MSG_MAX_WORDS, MSG_REGISTERS};
+use memserver_protocol::{Message, MSG_MAX_WORDS, MSG_REGISTERS};
 use sel4::cap_type::{CNode, Endpoint, Notification};
 use sel4::{
     init_thread, with_ipc_buffer, with_ipc_buffer_mut, Cap, CapRights, Fault, MessageInfo,
@@ -453,7 +453,6 @@ impl MemServer {
         let ep = self.endpoints[core];
         let running = || !until_idle || self.any_running(core);
         let mut msg = Message::default();
-        let mut batch = [0 as Word; MAX_BATCH];
         let mut reply: Option<MessageInfo> = None;
         let mut serving = running();
         while serving {
@@ -483,7 +482,7 @@ impl MemServer {
                 }
                 continue;
             }
-            reply = Some(self.serve_one(core, index, info, &mut msg, &mut batch));
+            reply = Some(self.serve_one(core, index, info, &mut msg));
         }
     }
 
@@ -529,14 +528,12 @@ impl MemServer {
     /// One protocol request of client `index` whose tag is `info` and whose first words are in
     /// `msg` (the rest in the IPC buffer): dispatch, map the blocks of what was handed out, reply.
     /// Returns the reply's tag; its words are in `msg` and, past the registers, in the IPC buffer.
-    /// `batch` is scratch room for a refill's addresses.
     pub(crate) fn serve_one(
         &self,
         core: usize,
         index: usize,
         info: MessageInfo,
         msg: &mut Message,
-        batch: &mut [Word; MAX_BATCH],
     ) -> MessageInfo {
         let unknown = || {
             let code = memserver_protocol::Error::UnknownClient.code();
@@ -558,7 +555,7 @@ impl MemServer {
         }
         self.server.dispatch(core, c.badge, msg);
         if msg.label == 0 {
-            let handed = handout::after_success(self, core, index, c, label, slot, msg, batch);
+            let handed = handout::after_success(self, core, index, c, label, slot, msg);
             if let Some(k) = self.counters.get(core).filter(|_| handed.objects != 0) {
                 add(&k.objects, handed.objects);
                 add(&k.frames_mapped, handed.frames_mapped);
