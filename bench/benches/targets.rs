@@ -4,7 +4,9 @@
 //! - `fast_path_64`: one alloc + free of a 64-byte object; memserver through a held `CoreGuard`
 //!   and a cache resolved once (`CoreGuard::cache`, Linux's `struct kmem_cache *`), and as a
 //!   diagnostic by handle on every call (`memserver_by_handle`, each call resolving the handle).
-//! - `kmalloc_mixed`: the fixed-seed trace of `workload` (one element = free + alloc of one slot).
+//! - `kmalloc_mixed`: the fixed-seed trace of `workload` (one element = free + alloc of one slot);
+//!   memserver through a set resolved once (`CoreGuard::kmalloc_set`), and as a diagnostic with
+//!   the set passed on every call (`memserver_by_set`).
 //! - `class_batch`: per kmalloc class, 32 allocations then 32 frees (the plot's throughput).
 //! - `two_cores`: alloc + free pairs on one pinned thread, and on two threads on two cores (one
 //!   shared cache; as diagnostics one cache per thread, and one allocator per thread; and
@@ -82,7 +84,19 @@ fn kmalloc_mixed(c: &mut Criterion) {
             .iter()
             .map(|&s| guard.kmalloc(&set, s).unwrap())
             .collect();
-        g.bench_function("memserver", |b| {
+        {
+            let mut k = guard.kmalloc_set(&set).unwrap();
+            g.bench_function("memserver", |b| {
+                b.iter(|| {
+                    for s in &trace.steps {
+                        let slot = &mut live[s.slot as usize];
+                        k.kfree(*slot).unwrap();
+                        *slot = k.kmalloc(black_box(s.size as usize)).unwrap();
+                    }
+                })
+            });
+        }
+        g.bench_function("memserver_by_set", |b| {
             b.iter(|| {
                 for s in &trace.steps {
                     let slot = &mut live[s.slot as usize];

@@ -8,12 +8,13 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 /// The workload functions of `profile_pair`, each run for `n` operations.
-pub const FUNCTIONS: [&str; 7] = [
+pub const FUNCTIONS: [&str; 8] = [
     "memserver_pairs",
     "memserver_handle_pairs",
     "memserver_batches",
     "mimalloc_pairs",
     "memserver_mixed",
+    "memserver_set_mixed",
     "mimalloc_mixed",
     "memserver_remote",
 ];

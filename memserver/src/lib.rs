@@ -14,7 +14,9 @@ pub mod slab;
 pub mod slabinfo;
 pub mod topology;
 
-pub use allocator::{Allocator, CacheInfo, CacheRef, CoreGuard, OwnerStats, PurgeReport, Stats};
+pub use allocator::{
+    Allocator, CacheInfo, CacheRef, CoreGuard, KmallocRef, OwnerStats, PurgeReport, Stats,
+};
 pub use kmalloc::KmallocSet;
 pub use release::PageRelease;
 pub use slab::{

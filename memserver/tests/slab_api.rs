@@ -479,6 +479,59 @@ fn kmalloc_serves_every_class_and_large_sizes() {
     assert_eq!(a.stats().free_frames, a.stats().total_frames);
 }
 
+/// A set resolved on a core (`KmallocRef`) serves and refuses exactly as the guard's own kmalloc
+/// and kfree, whether its classes' real caches are consecutive or not.
+#[test]
+fn a_resolved_kmalloc_set_behaves_as_the_guard() {
+    let a = fixture(32 * MIB, 1, 1);
+    // Real caches freed before the second set is made are reused out of order.
+    let spare: Vec<_> = (0..13)
+        .map(|i| {
+            let name = format!("spare-{i}");
+            a.cache_create(params(&name, 16 + 8 * i, CacheFlags::NO_MERGE))
+                .unwrap()
+        })
+        .collect();
+    let first = a.kmalloc_set_create(OwnerId(3)).unwrap();
+    for c in spare.iter().step_by(2) {
+        a.cache_destroy(*c).unwrap();
+    }
+    let second = a.kmalloc_set_create(OwnerId(3)).unwrap();
+    let other = a.kmalloc_set_create(OwnerId(4)).unwrap();
+    let foreign = a.core(CoreId(0)).unwrap().kmalloc(&other, 64).unwrap();
+    for set in [first, second] {
+        let mut g = a.core(CoreId(0)).unwrap();
+        let mut k = g.kmalloc_set(&set).unwrap();
+        let sizes = [1, 8, 96, 100, 192, 200, 4000, 8192, 8193, 100_000];
+        let got: Vec<usize> = sizes.iter().map(|&s| k.kmalloc(s).unwrap()).collect();
+        assert_eq!(k.kmalloc(0), Err(KmallocError::ZeroSize));
+        assert_eq!(
+            k.kfree(foreign),
+            Err(FreeError::ForeignOwner { addr: foreign })
+        );
+        assert_eq!(
+            k.kfree(got[4] + 8),
+            Err(FreeError::Interior {
+                addr: got[4] + 8,
+                object: got[4]
+            })
+        );
+        assert_eq!(k.kfree(0), Err(FreeError::Null));
+        for &p in &got {
+            k.kfree(p).unwrap();
+        }
+        assert!(matches!(k.kfree(got[2]), Err(FreeError::DoubleFree { .. })));
+        assert!(matches!(k.kfree(got[9]), Err(FreeError::NotOurs { .. })));
+        drop(g);
+        a.validate().unwrap();
+        assert_eq!(a.owner_stats(OwnerId(3)).objects_in_use, 0);
+    }
+    a.core(CoreId(0)).unwrap().kfree(&other, foreign).unwrap();
+    a.purge_owner(OwnerId(3));
+    let mut g = a.core(CoreId(0)).unwrap();
+    assert_eq!(g.kmalloc_set(&first).err(), Some(KmallocError::BadSet));
+}
+
 #[test]
 fn purge_returns_live_objects_and_large_blocks() {
     let a = fixture(32 * MIB, 2, 2);

@@ -3,7 +3,7 @@
 //! Each runs in its own never-inlined function, so a function's inclusive count over its number
 //! of operations is the cost of one: N alloc+free pairs of a 64-byte object (memserver through a
 //! held `CoreGuard` and a resolved cache, and by handle; and mimalloc), N objects in batches of 32
-//! (`alloc_batch`, `free_batch`), N steps of the kmalloc mixed trace (memserver, mimalloc), and N
+//! (`alloc_batch`, `free_batch`), N steps of the kmalloc mixed trace (memserver through a resolved set, and by set; mimalloc), and N
 //! objects allocated on core 0 and freed on core 1 from one thread (memserver).
 use std::hint::black_box;
 
@@ -73,6 +73,22 @@ fn memserver_mixed(
     live: &mut [usize],
     n: usize,
 ) {
+    let mut k = g.kmalloc_set(set).expect("kmalloc set");
+    for s in t.steps.iter().cycle().take(n) {
+        let slot = &mut live[s.slot as usize];
+        k.kfree(*slot).expect("kfree");
+        *slot = k.kmalloc(black_box(s.size as usize)).expect("kmalloc");
+    }
+}
+
+#[inline(never)]
+fn memserver_set_mixed(
+    g: &mut CoreGuard<'_>,
+    set: &KmallocSet,
+    t: &Trace,
+    live: &mut [usize],
+    n: usize,
+) {
     for s in t.steps.iter().cycle().take(n) {
         let slot = &mut live[s.slot as usize];
         g.kfree(set, *slot).expect("kfree");
@@ -129,6 +145,7 @@ fn main() {
         *m = Mimalloc::alloc(s.size as usize);
     }
     memserver_mixed(&mut g, &set, &t, &mut live, n);
+    memserver_set_mixed(&mut g, &set, &t, &mut live, n);
     mimalloc_mixed(&t, &mut mi, n);
     drop(g);
     let two = Fixture::new(1, 2, 64 << 20).expect("fixture");

@@ -307,6 +307,39 @@ pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFr
     }
 }
 
+/// The fast free of an object whose page map entry `e` (and state bytes) was read, in a cache
+/// without debug checks: at a slot start of a slab on this core's node, allocated by this core.
+/// Anything else is `Outside`, for the full path to sort out (and name the error).
+#[inline(always)]
+pub(super) fn free_located(
+    cc: &mut CoreCache,
+    me: u8,
+    node: NodeId,
+    map: &PageMap,
+    e: Entry,
+    states: *mut AtomicU8,
+    addr: usize,
+) -> HotFree {
+    if cc.checked {
+        return HotFree::Outside;
+    }
+    let Ok(at) = locate_entry(map, e, states, cc.real, &cc.layout, addr) else {
+        return HotFree::Outside;
+    };
+    let st = at.state;
+    if at.home != node || st.get().load(Ordering::Relaxed) != state::allocated(me) {
+        return HotFree::Outside;
+    }
+    st.get()
+        .store(state::cached(me, state::EVER), Ordering::Relaxed);
+    let obj = Obj { addr, state: st };
+    if cc.array.push(obj) {
+        HotFree::Done
+    } else {
+        HotFree::Overflow(obj)
+    }
+}
+
 /// The fast pop: an object of a cache without debug checks, marked allocated by `me` without a
 /// look at its state (an array holds only objects its core holds, see `state`).
 #[inline(always)]
@@ -334,14 +367,12 @@ pub(super) fn first_repeat(addrs: &[usize]) -> Option<usize> {
         return pairwise();
     }
     // A sorted copy tells whether any address repeats; only then is the first one looked for.
-    let mut on_stack = [0usize; 64];
+    // (Up to 64 addresses on the stack, not zeroed first.)
+    let mut on_stack = heapless::Vec::<usize, 64>::new();
     let mut on_heap = Vec::new();
-    let sorted = match on_stack.get_mut(..addrs.len()) {
-        Some(s) => {
-            s.copy_from_slice(addrs);
-            s
-        }
-        None => {
+    let sorted = match on_stack.extend_from_slice(addrs) {
+        Ok(()) => &mut on_stack[..],
+        Err(_) => {
             on_heap.extend_from_slice(addrs);
             &mut on_heap[..]
         }

@@ -1,6 +1,6 @@
 //! kmalloc, kfree and ksize on one core: a size class's cache through the hot table, or a large
 //! block straight from the buddy layer (recorded in the large-block table, under its lock).
-use super::guard::pop_fast;
+use super::guard::{free_located, pop_fast};
 use super::*;
 
 impl CoreGuard<'_> {
@@ -153,5 +153,89 @@ impl CoreGuard<'_> {
             Entry::None if addr == 0 => Err(FreeError::Null),
             Entry::None => Err(FreeError::NotOurs { addr }),
         }
+    }
+}
+
+/// A kmalloc set resolved on one core for a run of operations, from
+/// [`CoreGuard::kmalloc_set`]: as a [`CacheRef`] is to one cache, for all 13 classes. Its
+/// `kmalloc` pops from the class's array with no handle lookup, and its `kfree` finds the class
+/// from the page map's real cache index by one subtraction, with no cache lookup and no owner
+/// check (the set's caches are its owner's).
+pub struct KmallocRef<'g, 'a> {
+    guard: &'g mut CoreGuard<'a>,
+    set: KmallocSet,
+    /// This core's view of each class's cache; valid while `guard` is borrowed (as
+    /// `CacheRef::cache`).
+    classes: [NonNull<CoreCache>; 13],
+    /// Real index of class 0 when the 13 classes' real caches are consecutive, else `u32::MAX`
+    /// (then every `kfree` takes the guard's `kfree`).
+    first_real: u32,
+}
+
+impl fmt::Debug for KmallocRef<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmallocRef")
+            .field("core", &self.guard.core)
+            .field("owner", &self.set.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> CoreGuard<'a> {
+    /// `set` resolved once for a run of operations on this core (see [`KmallocRef`]).
+    pub fn kmalloc_set(&mut self, set: &KmallocSet) -> Result<KmallocRef<'_, 'a>, KmallocError> {
+        let mut classes = [NonNull::dangling(); 13];
+        let mut reals = [0u32; 13];
+        for (k, &id) in set.caches.iter().enumerate() {
+            let real = self.state.resolve(id).ok_or(KmallocError::BadSet)?;
+            let cc = self.state.cache_mut(real).ok_or(KmallocError::BadSet)?;
+            if cc.owner != set.owner {
+                return Err(KmallocError::BadSet);
+            }
+            reals[k] = real as u32;
+            classes[k] = NonNull::from(cc);
+        }
+        let consecutive = reals.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+        Ok(KmallocRef {
+            guard: self,
+            set: *set,
+            classes,
+            first_real: if consecutive { reals[0] } else { u32::MAX },
+        })
+    }
+}
+
+impl KmallocRef<'_, '_> {
+    /// As [`CoreGuard::kmalloc`].
+    #[inline(always)]
+    pub fn kmalloc(&mut self, size: usize) -> Result<usize, KmallocError> {
+        match class_of(size) {
+            Some(c) if size != 0 => {
+                // SAFETY: see the field's invariant; `&mut self` borrows the guard exclusively.
+                let cc = unsafe { self.classes[c].as_mut() };
+                match pop_fast(cc, self.guard.core.0) {
+                    Some(a) => Ok(a),
+                    None => self.guard.kmalloc_miss(self.set.caches[c]),
+                }
+            }
+            _ => self.guard.kmalloc(&self.set, size),
+        }
+    }
+
+    /// As [`CoreGuard::kfree`].
+    #[inline(always)]
+    pub fn kfree(&mut self, addr: usize) -> Result<(), FreeError> {
+        let g = &mut *self.guard;
+        let (e, states) = g.alloc.map.lookup_states(addr);
+        if let Entry::Slab { cache, .. } = e {
+            let k = cache.wrapping_sub(self.first_real) as usize;
+            if let Some(class) = self.classes.get_mut(k) {
+                // SAFETY: as in `kmalloc`.
+                let cc = unsafe { class.as_mut() };
+                let step = free_located(cc, g.core.0, g.node, &g.alloc.map, e, states, addr);
+                return g.finish_free(cache as usize, addr, step);
+            }
+        }
+        g.kfree(&self.set, addr)
     }
 }

@@ -55,6 +55,7 @@ mod slow;
 mod validate;
 
 pub use guard::CacheRef;
+pub use kmalloc::KmallocRef;
 use registry::{RealEntry, Registry};
 
 /// Most cache handles alive at once.
