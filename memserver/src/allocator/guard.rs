@@ -366,6 +366,10 @@ pub(super) fn first_repeat(addrs: &[usize]) -> Option<usize> {
     if addrs.len() <= 8 {
         return pairwise();
     }
+    // Batches often come in address order (a fresh slab's objects, freed as handed out).
+    if addrs.windows(2).all(|w| w[0] < w[1]) || addrs.windows(2).all(|w| w[0] > w[1]) {
+        return None;
+    }
     // A sorted copy tells whether any address repeats; only then is the first one looked for.
     // (Up to 64 addresses on the stack, not zeroed first.)
     let mut on_stack = heapless::Vec::<usize, 64>::new();
@@ -382,5 +386,43 @@ pub(super) fn first_repeat(addrs: &[usize]) -> Option<usize> {
         None
     } else {
         pairwise()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_repeat;
+
+    /// The reference: the first address equal to an earlier one.
+    fn naive(a: &[usize]) -> Option<usize> {
+        (0..a.len()).find(|&i| a[..i].contains(&a[i])).map(|i| a[i])
+    }
+
+    #[test]
+    fn first_repeat_agrees_with_the_naive_search() {
+        for n in [0usize, 1, 2, 8, 9, 20, 64, 65, 100] {
+            let up: Vec<usize> = (0..n).map(|i| 0x1000 + 64 * i).collect();
+            let down: Vec<usize> = up.iter().rev().copied().collect();
+            // A fixed shuffle: multiply the index by an odd number modulo a power of two.
+            let m = n.next_power_of_two().max(1);
+            let shuffled: Vec<usize> = (0..m)
+                .map(|i| (i * 37 + 11) % m)
+                .filter(|&i| i < n)
+                .map(|i| up[i])
+                .collect();
+            for base in [&up, &down, &shuffled] {
+                assert_eq!(first_repeat(base), None, "n {n}");
+                for at in [0, n / 2, n.saturating_sub(1)] {
+                    for from in [0, n / 3] {
+                        if n == 0 {
+                            continue;
+                        }
+                        let mut b = base.clone();
+                        b.insert(at.min(b.len()), base[from]);
+                        assert_eq!(first_repeat(&b), naive(&b), "n {n} at {at} from {from}");
+                    }
+                }
+            }
+        }
     }
 }
