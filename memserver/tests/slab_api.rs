@@ -484,6 +484,8 @@ fn kmalloc_serves_every_class_and_large_sizes() {
 #[test]
 fn a_resolved_kmalloc_set_behaves_as_the_guard() {
     let a = fixture(32 * MIB, 1, 1);
+    // Another owner's set takes the lowest real cache indexes.
+    let other = a.kmalloc_set_create(OwnerId(4)).unwrap();
     // Real caches freed before the second set is made are reused out of order.
     let spare: Vec<_> = (0..13)
         .map(|i| {
@@ -497,7 +499,6 @@ fn a_resolved_kmalloc_set_behaves_as_the_guard() {
         a.cache_destroy(*c).unwrap();
     }
     let second = a.kmalloc_set_create(OwnerId(3)).unwrap();
-    let other = a.kmalloc_set_create(OwnerId(4)).unwrap();
     let foreign = a.core(CoreId(0)).unwrap().kmalloc(&other, 64).unwrap();
     for set in [first, second] {
         let mut g = a.core(CoreId(0)).unwrap();

@@ -232,8 +232,11 @@ impl KmallocRef<'_, '_> {
             if let Some(class) = self.classes.get_mut(k) {
                 // SAFETY: as in `kmalloc`.
                 let cc = unsafe { class.as_mut() };
-                let step = free_located(cc, g.core.0, g.node, &g.alloc.map, e, states, addr);
-                return g.finish_free(cache as usize, addr, step);
+                // Only a cache of this set may skip the owner check.
+                if cc.real == cache {
+                    let step = free_located(cc, g.core.0, g.node, &g.alloc.map, e, states, addr);
+                    return g.finish_free(cache as usize, addr, step);
+                }
             }
         }
         g.kfree(&self.set, addr)
