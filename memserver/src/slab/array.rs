@@ -4,7 +4,6 @@
 //!
 //! Its vector is allocated once with capacity `limit` (exact, as `Vec::with_capacity`
 //! guarantees) and never grows: a push tests the length against the capacity only.
-//!
 use alloc::vec::Vec;
 
 use super::page_map::StateRef;

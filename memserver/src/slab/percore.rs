@@ -1,14 +1,13 @@
-//! Everything one core owns: its copy of the handle table (handle → real cache), its per-cache
-//! array and alien arrays, the reports of slabs made during the current guard, and scratch space.
-//! Behind that core's lock (a [`crate::CoreGuard`] holds it); maintenance changes it only with all
-//! core locks held, so the hot path reads it with no further synchronisation.
+//! Everything one core owns: its copy of the handle table (handle → real cache) with a small
+//! direct-mapped table of hot handles, its per-cache array, alien arrays and outboxes, the reports
+//! of slabs made during the current guard, and scratch space. Behind that core's lock (a
+//! [`crate::CoreGuard`] holds it); maintenance changes it only with all core locks held, so the hot
+//! path reads it with no further synchronisation.
 //!
-//! Invariant of the hot handles: each entry of the small direct-mapped `hot` table holds a
-//! handle and what `resolve` returns for it, limited to caches without debug checks (the only
-//! ones the fast path serves), or `NO_CACHE` (which indexes no cache, so a match on a vacant
-//! entry falls to the full resolution); every change of the tables empties it. Each core's
-//! caches sit on cache lines of their own ([`Padded`]), since their array lengths are written on
-//! every operation.
+//! Invariant of the hot handles: see [`HotHandle`]; limited to caches without debug checks (the
+//! only ones the fast path serves), and emptied by every change of the tables. Each core's caches
+//! sit on cache lines of their own ([`Padded`]), since their array lengths are written on every
+//! operation.
 //!
 //! Invariant of a hot slab: it is a live slab of that cache on this core's node. Slabs are
 //! released only with all core locks held, and the hot slabs of their cache are forgotten then.
@@ -113,7 +112,7 @@ pub struct CoreState {
 /// Entries of the hot handle table: enough for a kmalloc set's 13 classes plus a few caches.
 const HOT_HANDLES: usize = 32;
 
-/// An entry of the direct-mapped hot handle table. Invariant: the entry at slot `k` either
+/// An entry of the direct-mapped hot handle table (private; the invariant is this module's). Invariant: the entry at slot `k` either
 /// holds a handle `id` with `id.index % HOT_HANDLES == k` and a pointer to the cache without
 /// debug checks that `id` resolves to, inside this core's `caches`; or it is vacant, holding an
 /// index that is not `k` modulo `HOT_HANDLES` (which no handle looked up at slot `k` carries) and
