@@ -19,6 +19,8 @@ pub struct KmemCache {
     flags: u64,
     ctor: Option<Ctor>,
     mag: Magazine,
+    /// Objects the magazine may hold: twice the batch, 0 when the cache bypasses it.
+    limit: usize,
 }
 
 impl KmemCache {
@@ -42,8 +44,13 @@ impl KmemCache {
     }
 
     fn bypasses_magazine(&self, batch: usize) -> bool {
-        batch == 0 || self.flags & cache_flags::DEBUG != 0
+        bypasses(batch, self.flags)
     }
+}
+
+/// Whether a cache of `flags` sends one message per operation with this `batch`.
+fn bypasses(batch: usize, flags: u64) -> bool {
+    batch == 0 || flags & cache_flags::DEBUG != 0
 }
 
 impl<T: Transport> Client<T> {
@@ -73,6 +80,11 @@ impl<T: Transport> Client<T> {
             flags,
             ctor,
             mag: Magazine::new(),
+            limit: if bypasses(self.batch, flags) {
+                0
+            } else {
+                2 * self.batch
+            },
         })
     }
 
@@ -128,8 +140,7 @@ impl<T: Transport> Client<T> {
     /// `kmem_cache_free(cache, addr)`.
     #[inline(always)]
     pub fn kmem_cache_free(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
-        if addr != 0 && !cache.bypasses_magazine(self.batch) && cache.mag.push(addr, 2 * self.batch)
-        {
+        if addr != 0 && cache.mag.push(addr, cache.limit) {
             return Ok(());
         }
         self.cache_free_slow(cache, addr)
@@ -148,11 +159,11 @@ impl<T: Transport> Client<T> {
                 })
                 .map(|_| ());
         }
-        if cache.mag.push(addr, 2 * self.batch) {
+        if cache.mag.push(addr, cache.limit) {
             return Ok(());
         }
         let r = self.cache_drain(cache, self.batch);
-        if !cache.mag.push(addr, 2 * self.batch) {
+        if !cache.mag.push(addr, cache.limit) {
             // Only after a refused drain: keep the freed object rather than lose it.
             cache.mag.extend(&[addr as u64]);
         }

@@ -2,7 +2,8 @@
 //! that alloc and free of one object cost no message. Capacity is twice the batch (a loaded and a
 //! spare magazine in Bonwick's terms), so alternating alloc/free at a boundary does not ping-pong.
 //! Addresses are kept as wire words, so a refill or a drain moves them between the magazine and
-//! the shared page with no staging copy.
+//! the shared page with no staging copy. Invariant: `len <= CAPACITY` (every method keeps it;
+//! `pop` relies on it to read without a bounds check).
 use memserver_protocol::{MagazinePage, MAX_BATCH};
 
 pub const CAPACITY: usize = 2 * MAX_BATCH;
@@ -22,18 +23,23 @@ impl Magazine {
 
     #[inline]
     pub fn pop(&mut self) -> Option<usize> {
-        self.len = self.len.checked_sub(1)?;
-        Some(self.items[self.len] as usize)
+        let len = self.len.checked_sub(1)?;
+        debug_assert!(len < CAPACITY);
+        // SAFETY: `len < self.len <= CAPACITY`: every method keeps `len <= CAPACITY`.
+        let addr = unsafe { *self.items.get_unchecked(len) };
+        self.len = len;
+        Some(addr as usize)
     }
 
     /// Pushes `addr` unless the magazine already holds `limit` objects.
     #[inline]
     pub fn push(&mut self, addr: usize, limit: usize) -> bool {
-        if self.len >= limit.min(CAPACITY) {
+        let len = self.len;
+        if len >= limit.min(CAPACITY) {
             return false;
         }
-        self.items[self.len] = addr as u64;
-        self.len += 1;
+        self.items[len] = addr as u64;
+        self.len = len + 1;
         true
     }
 
