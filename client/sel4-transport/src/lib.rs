@@ -1,4 +1,4 @@
-//! The seL4 side of the memserver client stub: [`Sel4Transport`] (a `memserver_client::Transport`
+//! The seL4 side of the memserver client stub: `Sel4Transport` (a `memserver_client::Transport`
 //! over an endpoint call: words 0..4 in registers, the rest in the IPC buffer, the magazine page
 //! mapped by the root task) and [`abi`], the fixed contract between the root task and its client
 //! tasks (slots, addresses, start arguments, harness messages).
