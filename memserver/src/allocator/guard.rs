@@ -308,8 +308,9 @@ pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFr
 }
 
 /// The fast free of an object whose page map entry `e` (and state bytes) was read, in a cache
-/// without debug checks: at a slot start of a slab on this core's node, allocated by this core.
-/// Anything else is `Outside`, for the full path to sort out (and name the error).
+/// the caller knows has no debug checks: at a slot start of a slab on this core's node,
+/// allocated by this core. Anything else is `Outside`, for the full path to sort out (and name
+/// the error).
 #[inline(always)]
 pub(super) fn free_located(
     cc: &mut CoreCache,
@@ -320,9 +321,7 @@ pub(super) fn free_located(
     states: *mut AtomicU8,
     addr: usize,
 ) -> HotFree {
-    if cc.checked {
-        return HotFree::Outside;
-    }
+    debug_assert!(!cc.checked);
     let Ok(at) = locate_entry(map, e, states, cc.real, &cc.layout, addr) else {
         return HotFree::Outside;
     };
@@ -347,6 +346,13 @@ pub(super) fn pop_fast(cc: &mut CoreCache, me: u8) -> Option<usize> {
     if cc.checked {
         return None;
     }
+    pop_unchecked(cc, me)
+}
+
+/// `pop_fast` for a cache the caller knows has no debug checks.
+#[inline(always)]
+pub(super) fn pop_unchecked(cc: &mut CoreCache, me: u8) -> Option<usize> {
+    debug_assert!(!cc.checked);
     let o = cc.array.pop()?;
     let s = o.state.get();
     debug_assert!(state::is_cached_by(s.load(Ordering::Relaxed), me));

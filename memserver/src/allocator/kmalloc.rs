@@ -1,6 +1,6 @@
 //! kmalloc, kfree and ksize on one core: a size class's cache through the hot table, or a large
 //! block straight from the buddy layer (recorded in the large-block table, under its lock).
-use super::guard::{free_located, pop_fast};
+use super::guard::{free_located, pop_fast, pop_unchecked};
 use super::*;
 
 impl CoreGuard<'_> {
@@ -160,7 +160,8 @@ impl CoreGuard<'_> {
 /// [`CoreGuard::kmalloc_set`]: as a [`CacheRef`] is to one cache, for all 13 classes. Its
 /// `kmalloc` pops from the class's array with no handle lookup, and its `kfree` finds the class
 /// from the page map's real cache index by one subtraction, with no cache lookup and no owner
-/// check (the set's caches are its owner's).
+/// check (the set's caches are its owner's). Its classes have no debug checks (`kmalloc_set`
+/// refuses a set whose classes do).
 pub struct KmallocRef<'g, 'a> {
     guard: &'g mut CoreGuard<'a>,
     set: KmallocSet,
@@ -189,7 +190,9 @@ impl<'a> CoreGuard<'a> {
         for (k, &id) in set.caches.iter().enumerate() {
             let real = self.state.resolve(id).ok_or(KmallocError::BadSet)?;
             let cc = self.state.cache_mut(real).ok_or(KmallocError::BadSet)?;
-            if cc.owner != set.owner {
+            // A real set's classes are its owner's, without debug checks (only a hand-made
+            // `KmallocSet` can differ; the guard's own kmalloc serves that one).
+            if cc.owner != set.owner || cc.checked {
                 return Err(KmallocError::BadSet);
             }
             reals[k] = real as u32;
@@ -213,7 +216,7 @@ impl KmallocRef<'_, '_> {
             Some(c) if size != 0 => {
                 // SAFETY: see the field's invariant; `&mut self` borrows the guard exclusively.
                 let cc = unsafe { self.classes[c].as_mut() };
-                match pop_fast(cc, self.guard.core.0) {
+                match pop_unchecked(cc, self.guard.core.0) {
                     Some(a) => Ok(a),
                     None => self.guard.kmalloc_miss(self.set.caches[c]),
                 }
