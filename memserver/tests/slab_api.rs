@@ -528,6 +528,19 @@ fn a_resolved_kmalloc_set_behaves_as_the_guard() {
         assert_eq!(a.owner_stats(OwnerId(3)).objects_in_use, 0);
     }
     a.core(CoreId(0)).unwrap().kfree(&other, foreign).unwrap();
+    // A hand-made set with a debug-checked class is not resolved; the guard still serves it.
+    let mut checked = first;
+    checked.caches[4] = a
+        .cache_create(CacheParams {
+            owner: OwnerId(3),
+            ..params("checked-64", 64, CacheFlags::RED_ZONE)
+        })
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    assert_eq!(g.kmalloc_set(&checked).err(), Some(KmallocError::BadSet));
+    let p = g.kmalloc(&checked, 64).unwrap();
+    g.kfree(&checked, p).unwrap();
+    drop(g);
     a.purge_owner(OwnerId(3));
     let mut g = a.core(CoreId(0)).unwrap();
     assert_eq!(g.kmalloc_set(&first).err(), Some(KmallocError::BadSet));
