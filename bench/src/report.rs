@@ -121,6 +121,18 @@ fn time_ratio(
     }
 }
 
+/// "; `label`: R× (T ns)" for the diagnostic `function` of `group` against mimalloc in the same
+/// group, or nothing when either did not run.
+fn variant(all: &[Measurement], group: &str, function: &str, label: &str) -> String {
+    match (
+        per_elem(all, group, function),
+        per_elem(all, group, "mimalloc"),
+    ) {
+        (Some(v), Some(m)) => format!("; {label}: {:.2}× ({v:.2} ns)", v / m),
+        _ => String::new(),
+    }
+}
+
 /// Evaluates every target of issue 6 from one run's figures.
 pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount]) -> Vec<Target> {
     let mut fast = time_ratio(
@@ -132,15 +144,12 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
         "mimalloc",
         0.8,
     );
-    if let (Some(h), Some(m)) = (
-        per_elem(all, "fast_path_64", "memserver_by_handle"),
-        per_elem(all, "fast_path_64", "mimalloc"),
-    ) {
-        fast.measured += &format!(
-            "; by handle on every call (each call resolves the handle): {:.2}× ({h:.2} ns)",
-            h / m
-        );
-    }
+    fast.measured += &variant(
+        all,
+        "fast_path_64",
+        "memserver_by_handle",
+        "by handle on every call (each call resolves the handle)",
+    );
     let mut mixed = time_ratio(
         all,
         "2",
@@ -150,12 +159,12 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
         "mimalloc",
         1.0,
     );
-    if let (Some(b), Some(m)) = (
-        per_elem(all, "kmalloc_mixed", "memserver_by_set"),
-        per_elem(all, "kmalloc_mixed", "mimalloc"),
-    ) {
-        mixed.measured += &format!("; with the set on every call: {:.2}× ({b:.2} ns)", b / m);
-    }
+    mixed.measured += &variant(
+        all,
+        "kmalloc_mixed",
+        "memserver_by_set",
+        "with the set on every call",
+    );
     let mut t = vec![
         fast,
         mixed,

@@ -52,6 +52,21 @@ fn client(system: &HostSystem, server: &Server, batch: usize) -> Client<HostTran
 }
 
 /// CPU time of the whole process (client and server threads), in nanoseconds.
+/// A 64-byte cache without flags of the bench's own owner, for the direct core path.
+fn plain_cache(server: &Server, name: &str) -> CacheId {
+    server
+        .allocator()
+        .cache_create(CacheParams {
+            name,
+            size: SIZE,
+            align: 8,
+            flags: CacheFlags::empty(),
+            ctor: Ctor::None,
+            owner: OwnerId(u32::MAX),
+        })
+        .unwrap()
+}
+
 fn cpu_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
@@ -88,17 +103,7 @@ fn transport(cr: &mut Criterion) {
         .throughput(Throughput::Elements(2 * N as u64));
 
     // The direct core path: the same workload on a core guard, no messages.
-    let direct = server
-        .allocator()
-        .cache_create(CacheParams {
-            name: "direct",
-            size: SIZE,
-            align: 8,
-            flags: CacheFlags::empty(),
-            ctor: Ctor::None,
-            owner: OwnerId(u32::MAX),
-        })
-        .unwrap();
+    let direct = plain_cache(&server, "direct");
     let mut objs = Vec::with_capacity(N);
     let cpu = cpu_ns();
     for _ in 0..64 {
@@ -347,17 +352,7 @@ mod profile {
             dispatch_refill(&server, badge, handle, &mut msg);
             dispatch_drain(&server, badge, handle, &mut msg);
         }
-        let id = server
-            .allocator()
-            .cache_create(CacheParams {
-                name: "floor",
-                size: SIZE,
-                align: 8,
-                flags: CacheFlags::empty(),
-                ctor: Ctor::None,
-                owner: OwnerId(u32::MAX),
-            })
-            .unwrap();
+        let id = plain_cache(&server, "floor");
         let mut addrs = vec![0usize; N];
         for _ in 0..=n / N {
             core_alloc(&server, id, &mut addrs);

@@ -297,14 +297,7 @@ pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFr
     if st.get().load(Ordering::Relaxed) != state::allocated(me) {
         return HotFree::Other(st);
     }
-    st.get()
-        .store(state::cached(me, state::EVER), Ordering::Relaxed);
-    let obj = Obj { addr, state: st };
-    if cc.array.push(obj) {
-        HotFree::Done
-    } else {
-        HotFree::Overflow(obj)
-    }
+    take_back_local(cc, me, addr, st)
 }
 
 /// The fast free of an object whose page map entry `e` (and state bytes) was read, in a cache
@@ -329,6 +322,13 @@ pub(super) fn free_located(
     if at.home != node || st.get().load(Ordering::Relaxed) != state::allocated(me) {
         return HotFree::Outside;
     }
+    take_back_local(cc, me, addr, st)
+}
+
+/// Takes back an object of this core's node that this core allocated (its state was just read
+/// as such) with a plain store (see `state`), and pushes it on the array.
+#[inline(always)]
+fn take_back_local(cc: &mut CoreCache, me: u8, addr: usize, st: StateRef) -> HotFree {
     st.get()
         .store(state::cached(me, state::EVER), Ordering::Relaxed);
     let obj = Obj { addr, state: st };
