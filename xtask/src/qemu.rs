@@ -150,7 +150,8 @@ pub fn command(config: &BootConfig) -> Command {
     ])
     .args(["-smp", &config.cores.to_string()])
     .args(numa_args(config.cores))
-    .args(["-nographic", "-kernel"])
+    // No default NIC: its option ROM (efi-virtio.rom) is not installed with --no-install-recommends.
+    .args(["-nic", "none", "-nographic", "-kernel"])
     .arg(&config.loader);
     if config.icount {
         cmd.args(["-icount", "shift=0,sleep=off"]);
