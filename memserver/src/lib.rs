@@ -1,26 +1,17 @@
-//! memserver core: the buddy (page) layer, SLUB-style slab caches partitioned per core and per
-//! memory node, kmalloc, debug checks and slabinfo. `no_std` + `alloc`; all allocator metadata
-//! lives in server-private memory (the `alloc` heap), never inside the objects it hands out.
+//! The memory server: clients, quotas, handles and the dispatch of protocol messages, over the
+//! allocator core (`memserver-core`). `no_std` + `alloc`; it runs as the seL4 root task's service
+//! and in-process on the host for tests, fuzzing and benchmarks.
+//!
+//! The core's modules and types are re-exported, so a server user names one crate.
 #![cfg_attr(not(feature = "std"), no_std)]
 extern crate alloc;
 
-pub mod allocator;
-pub mod buddy;
-pub mod kmalloc;
-pub mod platform;
-pub mod release;
 pub mod server;
-pub mod slab;
-pub mod slabinfo;
-pub mod topology;
 
-pub use allocator::{
-    Allocator, CacheInfo, CacheRef, CoreGuard, KmallocRef, OwnerStats, PurgeReport, Stats,
-};
-pub use kmalloc::KmallocSet;
-pub use release::PageRelease;
-pub use slab::{
-    AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
-    CreateError, Ctor, DestroyError, FreeError, InitError, Invariant, KmallocError, NewSlab,
-    OwnerId, Track, Violation, ViolationKind,
+pub use memserver_core::{allocator, buddy, kmalloc, platform, release, slab, slabinfo, topology};
+pub use memserver_core::{
+    AllocError, Allocator, BatchFreeError, CacheError, CacheFlags, CacheId, CacheInfo, CacheParams,
+    CacheRef, CoreError, CoreGuard, CreateError, Ctor, DestroyError, FreeError, InitError,
+    Invariant, KmallocError, KmallocRef, KmallocSet, NewSlab, OwnerId, OwnerStats, PageRelease,
+    PurgeReport, Stats, Track, Violation, ViolationKind,
 };

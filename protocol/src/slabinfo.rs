@@ -2,54 +2,13 @@
 //!
 //! A Slabinfo reply body is `[next, rows, frame...]`: `next` is the cursor of the following row
 //! ([`END`] when none is left), `rows` the number of rows in the frame, and the frame
-//! ([`crate::varlen`]) holds that many postcard-encoded [`SlabinfoRow`]s back to back.
+//! ([`crate::varlen`]) holds that many postcard-encoded [`SlabinfoRow`]s back to back. The row and
+//! its text form are `memserver-slabinfo`'s, unchanged.
 use crate::{varlen, Error, Failure, MSG_MAX_WORDS};
-use core::fmt;
-use serde::{Deserialize, Serialize};
-
 /// Cursor value meaning "no more rows".
 pub const END: u64 = u64::MAX;
 
-/// The two header lines of `/proc/slabinfo`.
-pub const HEADER: &str = "slabinfo - version: 2.1\n# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlabinfoRow<'a> {
-    pub name: &'a str,
-    pub active_objs: u64,
-    pub num_objs: u64,
-    pub objsize: u64,
-    pub objperslab: u64,
-    pub pagesperslab: u64,
-    pub limit: u64,
-    pub batchcount: u64,
-    pub sharedfactor: u64,
-    pub active_slabs: u64,
-    pub num_slabs: u64,
-    pub sharedavail: u64,
-}
-
-impl SlabinfoRow<'_> {
-    /// One line exactly as Linux's `cache_show` prints it.
-    pub fn write_line(&self, w: &mut impl fmt::Write) -> fmt::Result {
-        writeln!(
-            w,
-            "{:<17} {:>6} {:>6} {:>6} {:>4} {:>4} : tunables {:>4} {:>4} {:>4} : slabdata {:>6} {:>6} {:>6}",
-            self.name,
-            self.active_objs,
-            self.num_objs,
-            self.objsize,
-            self.objperslab,
-            self.pagesperslab,
-            self.limit,
-            self.batchcount,
-            self.sharedfactor,
-            self.active_slabs,
-            self.num_slabs,
-            self.sharedavail
-        )
-    }
-}
+pub use memserver_slabinfo::{Row as SlabinfoRow, HEADER};
 
 /// Fills a Slabinfo reply body row by row.
 pub struct RowWriter<'w> {

@@ -1,5 +1,5 @@
 //! Owns `cargo xtask bench [--quick]`: runs every benchmark of the workspace into one criterion
-//! output directory (the memserver crate's benches — buddy, slab, transport — and the issue-6
+//! output directory (the core's benches — buddy, slab —, the server's transport bench, and the issue-6
 //! targets of `memserver-bench`), replays the saved and, when readable, the live
 //! `/proc/slabinfo` for the memory targets, counts messages per object through the in-process
 //! transport and (with valgrind) instructions per fast-path operation, then has `memserver-bench`'s `report` write
@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Crates whose criterion benches the report includes, with their folders.
-const BENCH_CRATES: [(&str, &str); 2] = [("memserver", "memserver"), ("memserver-bench", "bench")];
+const BENCH_CRATES: [(&str, &str); 3] = [
+    ("memserver-core", "core"),
+    ("memserver", "memserver"),
+    ("memserver-bench", "bench"),
+];
 const LIVE_SLABINFO: &str = "/proc/slabinfo";
 const SAMPLE_SLABINFO: &str = "bench/data/slabinfo.sample";
 const PLOT: &str = "bench/results/throughput.svg";

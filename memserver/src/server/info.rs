@@ -39,7 +39,7 @@ impl Server {
         let mut w = RowWriter::new(out);
         let mut next = start;
         for row in &rows[start..] {
-            if !w.push(&row.to_wire()) {
+            if !w.push(&row.as_row()) {
                 break;
             }
             next += 1;

@@ -1,9 +1,9 @@
 //! Shared set-up for the slab tests: an allocator over a host arena (the arena outlives it).
 #![allow(dead_code)]
-use memserver::platform::host::HostArena;
-use memserver::platform::Platform;
-use memserver::topology::Topology;
-use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
+use memserver_core::platform::host::HostArena;
+use memserver_core::platform::Platform;
+use memserver_core::topology::Topology;
+use memserver_core::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
 
 pub struct Fixture {
     pub alloc: Allocator,

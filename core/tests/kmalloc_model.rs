@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{fixture, peek, poke};
-use memserver::kmalloc::KMALLOC_MAX_CACHE_SIZE;
-use memserver::topology::CoreId;
-use memserver::{FreeError, KmallocSet, OwnerId};
+use memserver_core::kmalloc::KMALLOC_MAX_CACHE_SIZE;
+use memserver_core::topology::CoreId;
+use memserver_core::{FreeError, KmallocSet, OwnerId};
 use proptest::prelude::*;
 
 const CORES: u8 = 4;

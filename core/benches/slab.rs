@@ -1,16 +1,16 @@
 //! alloc+free pairs per kmalloc size class on one core: memserver's cache path (guard held for
 //! the batch, as a server thread holds it for one message), glibc `malloc`/`free` and the
-//! `mimalloc` crate, measured in the same run. `cargo bench -p memserver --bench slab`.
+//! `mimalloc` crate, measured in the same run. `cargo bench -p memserver-core --bench slab`.
 use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use memserver::kmalloc::KMALLOC_SIZES;
-use memserver::platform::host::HostArena;
-use memserver::platform::Platform;
-use memserver::topology::{CoreId, Topology};
-use memserver::{Allocator, OwnerId};
+use memserver_core::kmalloc::KMALLOC_SIZES;
+use memserver_core::platform::host::HostArena;
+use memserver_core::platform::Platform;
+use memserver_core::topology::{CoreId, Topology};
+use memserver_core::{Allocator, OwnerId};
 use mimalloc::MiMalloc;
 
 fn pairs(c: &mut Criterion) {

@@ -5,9 +5,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{fixture, params, peek, poke};
-use memserver::slab::debug::{POISON_END, POISON_FREE, SLUB_RED_ACTIVE};
-use memserver::topology::CoreId;
-use memserver::{
+use memserver_core::slab::debug::{POISON_END, POISON_FREE, SLUB_RED_ACTIVE};
+use memserver_core::topology::CoreId;
+use memserver_core::{
     AllocError, CacheFlags, CacheParams, CreateError, Ctor, DestroyError, FreeError, KmallocError,
     OwnerId, ViolationKind,
 };
@@ -115,7 +115,7 @@ fn bad_frees_each_have_their_own_error_and_change_nothing() {
     g.free(c, y).unwrap();
     let never = x + 64 * 10;
     assert_eq!(y - x, 64, "handed out in address order");
-    let stale = memserver::CacheId {
+    let stale = memserver_core::CacheId {
         index: c.index,
         generation: c.generation + 1,
     };
@@ -203,7 +203,7 @@ fn a_batch_free_with_one_bad_address_frees_nothing() {
     for (batch, error) in bad_batches {
         assert_eq!(
             g.free_batch(c, &batch),
-            Err(memserver::BatchFreeError { freed: 0, error })
+            Err(memserver_core::BatchFreeError { freed: 0, error })
         );
         assert_eq!(g.check_free(c, batch[0]), Ok(()), "still allocated");
     }
@@ -637,7 +637,7 @@ fn stale_handles_and_unknown_cores_are_refused() {
     assert_ne!(c2.generation, c.generation);
     let mut g = a.core(CoreId(1)).unwrap();
     assert_eq!(g.alloc(c), Err(AllocError::BadCache(c)));
-    let forged = memserver::CacheId {
+    let forged = memserver_core::CacheId {
         index: 999,
         generation: 1,
     };
@@ -664,7 +664,7 @@ fn hot_handles_go_stale_with_their_cache() {
     assert_eq!(g.free(c, 0x1000), Err(FreeError::BadCache(c)));
     for index in 0..70 {
         for generation in [0, 2, u32::MAX] {
-            let forged = memserver::CacheId { index, generation };
+            let forged = memserver_core::CacheId { index, generation };
             assert_eq!(g.alloc(forged), Err(AllocError::BadCache(forged)));
             assert_eq!(g.free(forged, 0x1000), Err(FreeError::BadCache(forged)));
         }
@@ -677,7 +677,7 @@ fn hot_handles_go_stale_with_their_cache() {
 /// takes them when its array runs empty; a shrink takes the rest.
 #[test]
 fn frees_on_another_core_go_back_to_the_allocating_core_in_batches() {
-    use memserver::topology::NodeId;
+    use memserver_core::topology::NodeId;
     let a = fixture(16 * MIB, 2, 1);
     let c = a
         .cache_create(params("remote", 64, CacheFlags::empty()))

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::Barrier;
 
 use common::{fixture, peek, poke};
-use memserver::topology::CoreId;
-use memserver::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
+use memserver_core::topology::CoreId;
+use memserver_core::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 
 const ROUNDS: usize = 300;
 
@@ -59,7 +59,7 @@ fn threads_on_two_nodes_allocate_and_free_across_nodes() {
             let (a, allocs, frees, barrier) = (&a, &allocs, &frees, &barrier);
             s.spawn(move || {
                 let core = CoreId(t as u8);
-                let free = |g: &mut memserver::CoreGuard<'_>, kind: Kind, addr: usize| {
+                let free = |g: &mut memserver_core::CoreGuard<'_>, kind: Kind, addr: usize| {
                     match kind {
                         Kind::Kmalloc => g.kfree(&set, addr),
                         Kind::Checked => g.free(dbg, addr),

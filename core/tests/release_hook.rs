@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
 
-use memserver::buddy::PAGE_SIZE;
-use memserver::platform::host::HostArena;
-use memserver::platform::Platform;
-use memserver::topology::{CoreId, Topology};
-use memserver::{Allocator, CacheFlags, CacheId, CacheParams, Ctor, OwnerId, PageRelease};
+use memserver_core::buddy::PAGE_SIZE;
+use memserver_core::platform::host::HostArena;
+use memserver_core::platform::Platform;
+use memserver_core::topology::{CoreId, Topology};
+use memserver_core::{Allocator, CacheFlags, CacheId, CacheParams, Ctor, OwnerId, PageRelease};
 
 const MIB: usize = 1 << 20;
 

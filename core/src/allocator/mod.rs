@@ -115,9 +115,9 @@ pub struct OwnerStats {
 /// The allocator core: buddy zones, slab caches per core and node, kmalloc.
 ///
 /// ```
-/// use memserver::platform::{host::HostArena, Platform};
-/// use memserver::topology::{CoreId, Topology};
-/// use memserver::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
+/// use memserver_core::platform::{host::HostArena, Platform};
+/// use memserver_core::topology::{CoreId, Topology};
+/// use memserver_core::{Allocator, CacheFlags, CacheParams, Ctor, OwnerId};
 ///
 /// let arena = HostArena::new(16 << 20, 2).unwrap();
 /// let alloc = Allocator::new(Topology::uniform(2, 1).unwrap(), arena.memory()).unwrap();

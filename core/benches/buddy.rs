@@ -6,9 +6,9 @@ use std::hint::black_box;
 
 use buddy_system_allocator::LockedFrameAllocator;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use memserver::buddy::{Buddy, MAX_ORDER, PAGE_SHIFT, PAGE_SIZE};
-use memserver::platform::MemRange;
-use memserver::topology::{NodeId, Topology};
+use memserver_core::buddy::{Buddy, MAX_ORDER, PAGE_SHIFT, PAGE_SIZE};
+use memserver_core::platform::MemRange;
+use memserver_core::topology::{NodeId, Topology};
 
 /// The buddy layer never touches the frames, so the zone can use made-up addresses.
 const BASE: usize = 0x1_0000_0000;

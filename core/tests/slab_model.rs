@@ -6,8 +6,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{fixture, peek, poke};
-use memserver::topology::CoreId;
-use memserver::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
+use memserver_core::topology::CoreId;
+use memserver_core::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 use proptest::prelude::*;
 
 const CORES: u8 = 4;
@@ -75,8 +75,8 @@ impl Model {
 /// The slabinfo text agrees with the real state: one row for the cache, slabs × pages per slab
 /// = slab frames, every live object counted active, the columns as laid out.
 fn check_slabinfo(
-    a: &memserver::Allocator,
-    info: &memserver::CacheInfo,
+    a: &memserver_core::Allocator,
+    info: &memserver_core::CacheInfo,
     slab_frames: usize,
     live: usize,
 ) -> Result<(), TestCaseError> {
@@ -247,7 +247,7 @@ proptest! {
         prop_assert!(a.check_cache(id).unwrap().is_empty());
         let live = m.live.len();
         if live > 0 {
-            prop_assert_eq!(a.cache_destroy(id), Err(memserver::DestroyError::Busy { live }));
+            prop_assert_eq!(a.cache_destroy(id), Err(memserver_core::DestroyError::Busy { live }));
         }
         let mut g = a.core(CoreId(0)).unwrap();
         for &addr in m.live.keys() {

@@ -1,10 +1,9 @@
 //! The `/proc/slabinfo` "version: 2.1" rows of the allocator's caches. The text form (both header
-//! lines, Linux's exact columns) is defined once, by the wire contract
-//! ([`memserver_protocol::slabinfo`]), so the server's text and a client's are the same; this
-//! module holds the numbers, gathered by `Allocator::slabinfo_rows`.
+//! lines, Linux's exact columns) is defined once, by `memserver-slabinfo`, which a wire protocol
+//! can carry unchanged; this module holds the numbers, gathered by `Allocator::slabinfo_rows`.
 use core::fmt;
 
-pub use memserver_protocol::slabinfo::HEADER;
+pub use memserver_slabinfo::HEADER;
 
 /// One row's numbers, with SLAB's meanings: `active_objs` counts every object not on a slab's
 /// free list (objects in per-core arrays count as active), `active_slabs` the partial and full
@@ -26,9 +25,9 @@ pub struct SlabinfoRow {
 }
 
 impl SlabinfoRow {
-    /// The row as it travels on the wire.
-    pub fn to_wire(&self) -> memserver_protocol::SlabinfoRow<'_> {
-        memserver_protocol::SlabinfoRow {
+    /// The row in the text format's terms (borrowing the name).
+    pub fn as_row(&self) -> memserver_slabinfo::Row<'_> {
+        memserver_slabinfo::Row {
             name: &self.name,
             active_objs: self.active_objs as u64,
             num_objs: self.num_objs as u64,
@@ -46,7 +45,7 @@ impl SlabinfoRow {
 
     /// Writes the row, newline-terminated.
     pub fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        self.to_wire().write_line(out)
+        self.as_row().write_line(out)
     }
 }
 

@@ -2,10 +2,10 @@
 //! a reference model (the set of allocated blocks), with `validate()` after every step.
 use std::collections::BTreeMap;
 
-use memserver::buddy::{Block, Buddy, BuddyError, MAX_ORDER, PAGE_SIZE};
-use memserver::platform::host::HostArena;
-use memserver::platform::{MemRange, Platform};
-use memserver::topology::{NodeId, Topology};
+use memserver_core::buddy::{Block, Buddy, BuddyError, MAX_ORDER, PAGE_SIZE};
+use memserver_core::platform::host::HostArena;
+use memserver_core::platform::{MemRange, Platform};
+use memserver_core::topology::{NodeId, Topology};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]

@@ -1,0 +1,29 @@
+//! The memserver allocator core: the buddy (page) layer, slab caches with per-core arrays over
+//! per-node slab lists (Linux's SLAB design, and the sheaves Linux 6.18 brought back to SLUB),
+//! kmalloc, debug checks and `/proc/slabinfo` rows. `no_std` + `alloc`; all allocator metadata
+//! lives in server-private memory (the `alloc` heap), never inside the objects it hands out.
+//!
+//! It knows nothing of clients or messages: the `memserver` crate serves it over IPC, and a
+//! program can use it directly (see `Allocator`).
+#![cfg_attr(not(feature = "std"), no_std)]
+extern crate alloc;
+
+pub mod allocator;
+pub mod buddy;
+pub mod kmalloc;
+pub mod platform;
+pub mod release;
+pub mod slab;
+pub mod slabinfo;
+pub mod topology;
+
+pub use allocator::{
+    Allocator, CacheInfo, CacheRef, CoreGuard, KmallocRef, OwnerStats, PurgeReport, Stats,
+};
+pub use kmalloc::KmallocSet;
+pub use release::PageRelease;
+pub use slab::{
+    AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
+    CreateError, Ctor, DestroyError, FreeError, InitError, Invariant, KmallocError, NewSlab,
+    OwnerId, Track, Violation, ViolationKind,
+};
