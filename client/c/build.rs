@@ -1,0 +1,44 @@
+//! Generates `memserver.h` from this crate's C API with cbindgen (a library here, so nothing needs
+//! `cargo install`). The header goes to `$OUT_DIR/memserver.h` and, for C builds, next to the
+//! static library: `<target dir>/<triple>/<profile>/include/memserver.h`, the profile folder being
+//! the third parent of `OUT_DIR` (cargo's layout `<profile>/build/<package>-<hash>/out`).
+//! Dependents' build scripts get `$OUT_DIR` as `DEP_MEMSERVER_CLIENT_C_INCLUDE`.
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+    println!("cargo::rerun-if-changed=src");
+    println!("cargo::rerun-if-changed=cbindgen.toml");
+    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml"))
+        .unwrap_or_else(|e| fail(&format!("cbindgen.toml: {e}")));
+    let header = cbindgen::Builder::new()
+        .with_crate(&dir)
+        .with_config(config)
+        .generate()
+        .unwrap_or_else(|e| fail(&format!("generating memserver.h: {e}")));
+    let mut text = Vec::new();
+    header.write(&mut text);
+    write_if_changed(&out.join("memserver.h"), &text);
+    println!("cargo::metadata=include={}", out.display());
+    if let Some(profile) = out.ancestors().nth(3) {
+        let include = profile.join("include");
+        std::fs::create_dir_all(&include)
+            .unwrap_or_else(|e| fail(&format!("creating {}: {e}", include.display())));
+        write_if_changed(&include.join("memserver.h"), &text);
+    }
+}
+
+/// Writes `text` to `path` unless it already holds exactly that (keeps C builds from rebuilding).
+fn write_if_changed(path: &Path, text: &[u8]) {
+    if std::fs::read(path).is_ok_and(|old| old == text) {
+        return;
+    }
+    std::fs::write(path, text)
+        .unwrap_or_else(|e| fail(&format!("writing {}: {e}", path.display())));
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("memserver-client-c build: {message}");
+    std::process::exit(1);
+}
