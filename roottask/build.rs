@@ -18,12 +18,12 @@
 //! `<N> passed, <M> failed`, after which the root task calls seL4_DebugHalt.
 
 const CLIENTS: [&str; 6] = [
-    "MEMSERVER_CLIENT_ECHO_ELF",
-    "MEMSERVER_CLIENT_FAULTER_ELF",
+    "MEMSERVER_CLIENT_HARNESS_DRIVER_ELF",
     "MEMSERVER_CLIENT_MS_ALPHA_ELF",
     "MEMSERVER_CLIENT_MS_BETA_ELF",
     "MEMSERVER_CLIENT_MS_GAMMA_ELF",
     "MEMSERVER_CLIENT_MS_ROGUE_ELF",
+    "MEMSERVER_CLIENT_MS_BENCH_ELF",
 ];
 
 fn main() {

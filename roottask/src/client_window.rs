@@ -3,9 +3,8 @@
 //!
 //! Owns one record per frame: the client (index into the root task's client table) whose heap
 //! window maps it and the slot of that client's mapping CNode holding the frame-cap copy used for
-//! the mapping. Invariant: a frame is mapped in at most one client; the mapping moves to a new
-//! owner (the old copy deleted, which unmaps it) before the reply that first hands out an object
-//! of that frame to the new owner. A client's mapping CNode is made from its own untyped, so its
+//! the mapping. Invariant: a frame is mapped in at most one client, and never taken from the client
+//! that maps it (a block with a frame mapped in another client is refused whole). A client's mapping CNode is made from its own untyped, so its
 //! reclaim deletes every copy (and with it every mapping) at once.
 //!
 //! Every block an owner gives back (its own free, drain, destroy, shrink or detach, and also the
@@ -56,6 +55,8 @@ pub enum MapError {
     Kernel(&'static str, sel4::Error),
     /// Paging structures for the window could not be made.
     Tables(sel4_root_task::SpawnError),
+    /// A frame of the block is mapped in another client (never taken from it).
+    OwnedByAnother(usize),
 }
 
 impl core::fmt::Display for MapError {
@@ -65,6 +66,7 @@ impl core::fmt::Display for MapError {
             Self::MapSlotsExhausted => write!(f, "the client's mapping CNode is full"),
             Self::Kernel(step, e) => write!(f, "{step}: {e:?}"),
             Self::Tables(e) => write!(f, "paging structures: {e:?}"),
+            Self::OwnedByAnother(a) => write!(f, "{a:#x} is mapped in another client"),
         }
     }
 }
@@ -203,8 +205,9 @@ impl FrameMappings {
     }
 
     /// Maps every frame of the block holding server address `addr` into client `client` (whose
-    /// maps, process and object allocator are given), moving frames away from their previous
-    /// client. `others` finds another client's maps by index. Returns the frames newly mapped.
+    /// maps, process and object allocator are given); a block with a frame mapped in another
+    /// client is refused whole (frames are never taken from a client). Returns the frames newly
+    /// mapped.
     /// If a frame cannot be mapped, every frame of the block mapped in `client` is unmapped again
     /// (a block is mapped whole or not at all) and the error returned.
     #[allow(clippy::too_many_arguments)]
@@ -218,24 +221,20 @@ impl FrameMappings {
         maps: &mut ClientMaps,
         process: &mut Process,
         mem: &mut ObjectAllocator,
-        mut others: impl FnMut(u16) -> Option<Cap<CNode>>,
     ) -> Result<usize, MapError> {
         let (head, bytes) = block_of(buddy, addr).ok_or(MapError::NoBlock(addr))?;
         if self.slots.get(client as usize).is_none() {
             return Err(MapError::MapSlotsExhausted);
         }
+        for page in (head..head + bytes).step_by(PAGE_SIZE) {
+            let frame = platform.frame_of(page).ok_or(MapError::NoBlock(page))?;
+            if self.owners.get(frame).is_some_and(|o| o.client != client) {
+                return Err(MapError::OwnedByAnother(page));
+            }
+        }
         let mut newly = 0;
         for page in (head..head + bytes).step_by(PAGE_SIZE) {
-            match self.map_frame(
-                platform,
-                page,
-                core,
-                client,
-                maps,
-                process,
-                mem,
-                &mut others,
-            ) {
+            match self.map_frame(platform, page, core, client, maps, process, mem) {
                 Ok(n) => newly += n,
                 Err(e) => {
                     let cnode = maps.cnode;
@@ -264,16 +263,12 @@ impl FrameMappings {
         maps: &mut ClientMaps,
         process: &mut Process,
         mem: &mut ObjectAllocator,
-        others: &mut impl FnMut(u16) -> Option<Cap<CNode>>,
     ) -> Result<usize, MapError> {
         let frame = platform.frame_of(page).ok_or(MapError::NoBlock(page))?;
         match self.owners.get(frame) {
             Some(o) if o.client == client => return Ok(0),
-            // Cannot happen while the release hook unmaps every returned block; kept so that
-            // a frame is never mapped in two clients even then.
-            Some(_) => {
-                self.unmap(frame, others)?;
-            }
+            // Checked for the whole block by `map_block` under this lock.
+            Some(_) => return Err(MapError::OwnedByAnother(page)),
             None => {}
         }
         let slot = self.slots[client as usize].take_slot()?;

@@ -15,7 +15,8 @@
 //! object allocator are touched only to map a new block, under the frame-mappings lock).
 
 use crate::client_window::MapError;
-use crate::service::{MemServer, MsClient};
+use crate::clients::Client;
+use crate::service::MemServer;
 use core::sync::atomic::Ordering;
 use memserver::buddy::PAGE_SIZE;
 use memserver_protocol::{Label, MagazinePage, Message, FRESH_MAX, MAX_BATCH};
@@ -29,6 +30,8 @@ pub struct Handed {
     pub objects: u64,
     pub frames_mapped: u64,
     pub map_failures: u64,
+    /// Addresses in a block that is not this client's (refused, nothing mapped).
+    pub foreign_refused: u64,
 }
 
 /// Makes the blocks of what the successful reply in `msg` to request `label` (magazine slot
@@ -41,7 +44,7 @@ pub fn after_success(
     ms: &MemServer,
     core: usize,
     index: usize,
-    c: &mut MsClient,
+    c: &mut Client,
     label: Word,
     slot: Word,
     msg: &Message,
@@ -80,7 +83,7 @@ fn handed_out(
     ms: &MemServer,
     core: usize,
     index: usize,
-    c: &mut MsClient,
+    c: &mut Client,
     label: Word,
     slot: Word,
     msg: &Message,
@@ -94,9 +97,12 @@ fn handed_out(
     } else {
         (0, 0)
     };
+    let Some(local) = c.magazine_of(core).map(|m| m.local_vaddr) else {
+        return Handed::default();
+    };
     // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until the
     // client is reclaimed, which takes the entry the caller holds; every access is atomic.
-    let page = unsafe { &*(c.magazine.local_vaddr as *const MagazinePage) };
+    let page = unsafe { &*(local as *const MagazinePage) };
     let mut blocks = Handout::new(ms, core, index as u16, c);
     let handed = if objects == 0 {
         blocks.object(msg.words[0]);
@@ -123,7 +129,7 @@ struct Handout<'a> {
     ms: &'a MemServer,
     core: usize,
     client: u16,
-    c: &'a mut MsClient,
+    c: &'a mut Client,
     /// Client address = server address + `offset` (wrapping).
     offset: usize,
     /// The server page number last found mapped in the client.
@@ -132,7 +138,7 @@ struct Handout<'a> {
 }
 
 impl<'a> Handout<'a> {
-    fn new(ms: &'a MemServer, core: usize, client: u16, c: &'a mut MsClient) -> Self {
+    fn new(ms: &'a MemServer, core: usize, client: u16, c: &'a mut Client) -> Self {
         Self {
             ms,
             core,
@@ -181,19 +187,22 @@ impl<'a> Handout<'a> {
             &mut c.maps,
             &mut c.process,
             &mut c.mem,
-            |i| ms.release.cnode_of(i),
         );
         match r {
             Ok(newly) => {
                 self.handed.frames_mapped += newly as u64;
                 true
             }
+            Err(MapError::OwnedByAnother(_)) => {
+                self.handed.foreign_refused += 1;
+                false
+            }
             Err(e) => {
                 self.handed.map_failures += 1;
                 sel4_root_task::debug_println!(
-                    "memserver: mapping {:#x} for client {} failed: {e}",
+                    "memserver: mapping {:#x} for client entry {} failed: {e}",
                     addr.wrapping_add(self.offset),
-                    c.id
+                    self.client
                 );
                 false
             }

@@ -1,7 +1,8 @@
-//! The seL4 root task: the memory server. It boots, runs the boot-pipeline tests (echo and faulting
-//! client tasks), turns RAM untyped memory into the buddy zones of the memory server, and serves
-//! the memory-server client tasks of the on-target harness, all from ELF images embedded at build
-//! time (see build.rs for the contract).
+//! The seL4 root task: the memory server. It boots, turns RAM untyped memory into the buddy zones
+//! of the memory server, starts one serve loop per core, starts the client tasks the image's
+//! system description lists to start at boot (from ELF images embedded at build time, see
+//! build.rs), and serves them; clients listed to start on request are started by a client the
+//! description grants the supervisor interface. Once no client is left, it says so and halts.
 
 #![no_std]
 #![no_main]
@@ -9,74 +10,33 @@
 extern crate alloc;
 
 mod client_window;
-mod failure;
+mod clients;
 mod frames;
 mod handout;
-mod harness;
 mod heap;
-mod ms_bench;
-mod ms_scenario;
 mod numa;
-mod scenario;
+mod profile;
 mod service;
+mod supervisor;
 mod uart;
 
-use sel4::BootInfo;
-use sel4_root_task::debug_println;
+use alloc::vec::Vec;
+use clients::{ClientSpec, Spawner, CLIENT_MEMORY_BITS};
+use frames::Sel4Platform;
+use sel4::{init_thread, BootInfo, Cap, CapRights, Word};
+use sel4_root_task::{
+    debug_println, spawn_local_thread, LocalThreadSpec, LocalWindow, ObjectAllocator, Scratch,
+    DEFAULT_LOCAL_WINDOW_VADDR, DEFAULT_SCRATCH_VADDR,
+};
+use service::MemServer;
 
 sel4_root_task::declare_root_task!(main);
 
-/// The client images, embedded 16-byte aligned (the ELF reader needs aligned headers).
-pub mod images {
-    #[repr(C, align(16))]
-    struct Aligned<B: ?Sized>(B);
+/// Priority of the server threads: the root task's and the clients' (the IPC fastpath needs it).
+const PRIORITY: u8 = 255;
 
-    macro_rules! image {
-        ($(#[$m:meta])* $name:ident, $env:literal) => {
-            $(#[$m])*
-            pub static $name: &[u8] = {
-                static A: &Aligned<[u8]> = &Aligned(*include_bytes!(env!($env)));
-                &A.0
-            };
-        };
-    }
-
-    image!(
-        /// The echo / measurement client.
-        ECHO,
-        "MEMSERVER_CLIENT_ECHO_ELF"
-    );
-    image!(
-        /// The faulting client.
-        FAULTER,
-        "MEMSERVER_CLIENT_FAULTER_ELF"
-    );
-    image!(
-        /// Memory-server client: caches.
-        MS_ALPHA,
-        "MEMSERVER_CLIENT_MS_ALPHA_ELF"
-    );
-    image!(
-        /// Memory-server client: kmalloc and GlobalAlloc.
-        MS_BETA,
-        "MEMSERVER_CLIENT_MS_BETA_ELF"
-    );
-    image!(
-        /// Memory-server client: slabinfo and quota.
-        MS_GAMMA,
-        "MEMSERVER_CLIENT_MS_GAMMA_ELF"
-    );
-    image!(
-        /// Memory-server client: the adversarial list, faults and exits.
-        MS_ROGUE,
-        "MEMSERVER_CLIENT_MS_ROGUE_ELF"
-    );
-    image!(
-        /// Memory-server client: the on-target bench.
-        MS_BENCH,
-        "MEMSERVER_CLIENT_MS_BENCH_ELF"
-    );
-}
+/// The memory server, shared by the serve loops of all cores.
+static MEMSERVER: spin::Once<MemServer> = spin::Once::new();
 
 fn main(bootinfo: &BootInfo<'static>) -> ! {
     debug_println!(
@@ -86,20 +46,213 @@ fn main(bootinfo: &BootInfo<'static>) -> ! {
         bootinfo.node_id(),
         bootinfo.num_nodes()
     );
-    let mut harness = harness::Harness::default();
-    if let Some(mut env) = scenario::boot(bootinfo, &mut harness) {
-        if let Err(e) = uart::init(bootinfo, &mut env) {
-            let what = e.what();
-            harness.record(
-                "release_console_on_the_uart",
-                Err(failure::Failure::Prerequisite { what }),
-            );
-        }
-        scenario::run_all(bootinfo, &mut env, &mut harness);
-        match heap::init(&mut env.alloc) {
-            Ok(()) => ms_scenario::run_all(&mut env, bootinfo.num_nodes() as usize, &mut harness),
-            Err(e) => debug_println!("memserver: no heap: {e:?}"),
+    match boot(bootinfo) {
+        Ok(ms) => ms.serve(0),
+        Err(what) => {
+            debug_println!("memserver: boot failed: {what}");
+            sel4::debug_halt()
         }
     }
-    harness.finish()
 }
+
+/// Builds the server and starts the serve loops of the other cores and the boot clients.
+fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::string::String> {
+    use alloc::format;
+    let mut alloc = ObjectAllocator::new(bootinfo);
+    if let Err(e) = uart::init(bootinfo, &mut alloc) {
+        // Nothing can be printed on a release kernel without it; on a debug kernel this line shows.
+        debug_println!("memserver: console on the UART: {}", e.what());
+    }
+    heap::init(&mut alloc).map_err(|e| format!("heap: {e:?}"))?;
+    let scratch =
+        Scratch::new(&mut alloc, DEFAULT_SCRATCH_VADDR).map_err(|e| format!("scratch: {e:?}"))?;
+    let platform = Sel4Platform::build(&mut alloc).map_err(|e| format!("platform: {e}"))?;
+    let cores = bootinfo.num_nodes() as usize;
+    let topology = numa::topology(cores).map_err(|e| format!("topology: {e:?}"))?;
+    BOOT_CORES.store(cores, core::sync::atomic::Ordering::Relaxed);
+    let specs = client_specs();
+    let capacity = (alloc.untyped_pool().free_bytes() >> CLIENT_MEMORY_BITS) as usize;
+    let spawner = Spawner {
+        alloc,
+        scratch,
+        window: LocalWindow::new(DEFAULT_LOCAL_WINDOW_VADDR),
+        spare: Vec::new(),
+    };
+    let mut ms = MemServer::new(platform, topology, specs, spawner, capacity)
+        .map_err(|e| format!("server: {e}"))?;
+    ms.frames_checked = match check_frames(&ms) {
+        Ok(()) => true,
+        Err(what) => {
+            debug_println!("memserver: frame self-check failed: {what}");
+            false
+        }
+    };
+    print_zones(&ms);
+    let ms: &'static MemServer = MEMSERVER.call_once(|| ms);
+    let root_cnode_bits = usize::from(bootinfo.init_thread_cnode_size_bits());
+    for core in 1..cores {
+        start_server_thread(ms, core, root_cnode_bits)?;
+    }
+    ms.start_boot_clients();
+    Ok(ms)
+}
+
+/// A server thread: serves its core's endpoint forever.
+extern "C" fn server_thread(core: Word) -> ! {
+    loop {
+        if let Some(ms) = MEMSERVER.get() {
+            ms.serve(core as usize);
+        }
+        sel4::yield_now();
+    }
+}
+
+/// One server thread pinned to `core`, in the root task's address space, its stop notification
+/// bound before it runs.
+fn start_server_thread(
+    ms: &MemServer,
+    core: usize,
+    root_cnode_bits: usize,
+) -> Result<(), alloc::string::String> {
+    let spec = LocalThreadSpec {
+        entry: server_thread,
+        arg: core as Word,
+        stack_pages: 64,
+        priority: PRIORITY,
+        affinity: core,
+        fault_endpoint: None,
+        root_cnode_bits,
+        bound_notification: Some(ms.stop_objects[core]),
+    };
+    let mut sp = ms.spawner.lock();
+    let sp = &mut *sp;
+    spawn_local_thread(&mut sp.alloc, &mut sp.window, &spec)
+        .map(drop)
+        .map_err(|e| alloc::format!("server thread for core {core}: {e:?}"))
+}
+
+/// The frame capability found by arithmetic from a server address is the frame at that address
+/// (three frames per zone, checked with `Page_GetAddress` on a copy).
+fn check_frames(ms: &MemServer) -> Result<(), &'static str> {
+    let p = ms.platform;
+    if p.zones().len() != numa::NODES.len() {
+        return Err("one zone per memory node");
+    }
+    let temp = p.temp_slot(0);
+    for z in p.zones() {
+        if p.node_of(z.vaddr) != Some(z.node) {
+            return Err("node of the zone's memory");
+        }
+        for i in [0, z.frames / 3, z.frames - 1] {
+            let vaddr = z.vaddr + i * sel4::PAGE_SIZE;
+            let frame = p.frame_of(vaddr).ok_or("frame of a zone address")?;
+            let slot = init_thread::CNODE.relative_bits_with_depth(temp, sel4::WORD_BITS);
+            slot.copy(&p.frame_cap(frame), CapRights::read_write())
+                .map_err(|_| "copy of a frame cap")?;
+            let got = Cap::<sel4::cap_type::Granule>::from_bits(temp).frame_get_address();
+            let _ = slot.delete();
+            if got.ok() != p.paddr_of(vaddr) {
+                return Err("physical address of the frame found by arithmetic");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_zones(ms: &MemServer) {
+    let p = ms.platform;
+    debug_println!(
+        "memserver: {} frames in {} zones; room for {} clients",
+        p.total_frames(),
+        p.zones().len(),
+        ms.capacity()
+    );
+    for z in p.zones() {
+        debug_println!(
+            "memserver: node {} phys {:#x} at server {:#x}",
+            z.node.0,
+            z.paddr,
+            z.vaddr
+        );
+    }
+}
+
+/// The image's clients.
+fn client_specs() -> Vec<ClientSpec> {
+    images::specs()
+}
+
+/// The client images, embedded 16-byte aligned (the ELF reader needs aligned headers).
+mod images {
+    use crate::clients::ClientSpec;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use memserver::server::Quota;
+
+    #[repr(C, align(16))]
+    struct Aligned<B: ?Sized>(B);
+
+    macro_rules! image {
+        ($name:ident, $env:literal) => {
+            static $name: &[u8] = {
+                static A: &Aligned<[u8]> = &Aligned(*include_bytes!(env!($env)));
+                &A.0
+            };
+        };
+    }
+
+    image!(DRIVER, "MEMSERVER_CLIENT_HARNESS_DRIVER_ELF");
+    image!(MS_ALPHA, "MEMSERVER_CLIENT_MS_ALPHA_ELF");
+    image!(MS_BETA, "MEMSERVER_CLIENT_MS_BETA_ELF");
+    image!(MS_GAMMA, "MEMSERVER_CLIENT_MS_GAMMA_ELF");
+    image!(MS_ROGUE, "MEMSERVER_CLIENT_MS_ROGUE_ELF");
+    image!(MS_BENCH, "MEMSERVER_CLIENT_MS_BENCH_ELF");
+
+    /// The on-target harness's clients (until the system description supplies the list).
+    pub fn specs() -> Vec<ClientSpec> {
+        let cores = crate::numa_cores();
+        let last = cores - 1;
+        let spec = |name: &str, elf, cores: Vec<usize>, quota| ClientSpec {
+            name: name.to_string(),
+            elf,
+            cores,
+            quota,
+            at_boot: false,
+            supervisor: false,
+        };
+        let u = Quota::UNLIMITED;
+        let mut v = vec![ClientSpec {
+            at_boot: true,
+            supervisor: true,
+            ..spec("driver", DRIVER, vec![0], u)
+        }];
+        v.push(spec("alpha", MS_ALPHA, vec![0], u));
+        v.push(spec("beta", MS_BETA, vec![0], u));
+        v.push(spec("gamma", MS_GAMMA, vec![0], u));
+        let q64 = Quota {
+            objects: 64,
+            bytes: u64::MAX,
+        };
+        v.push(spec("gamma-quota-64", MS_GAMMA, vec![0], q64));
+        let mib = Quota {
+            objects: u64::MAX,
+            bytes: 1 << 20,
+        };
+        v.push(spec("rogue-1mib", MS_ROGUE, vec![0], mib));
+        v.push(spec("rogue", MS_ROGUE, vec![0], u));
+        v.push(spec("rogue-last-core", MS_ROGUE, vec![last], u));
+        v.push(spec("alpha-last-core", MS_ALPHA, vec![last], u));
+        v.push(spec("beta-last-core", MS_BETA, vec![last], u));
+        v.push(spec("bench", MS_BENCH, vec![0], u));
+        v.push(spec("alpha-all-cores", MS_ALPHA, (0..cores).collect(), u));
+        v
+    }
+}
+
+/// Cores of this boot (set before the client list is built).
+fn numa_cores() -> usize {
+    BOOT_CORES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+static BOOT_CORES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);

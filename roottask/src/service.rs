@@ -1,126 +1,85 @@
 //! The memory server on seL4: the allocator core over the frames of [`Sel4Platform`], its
-//! clients (each a task with its own CSpace, VSpace, IPC buffer, badged endpoint, magazine page
-//! and heap window), and the serve loop of one core's endpoint.
+//! clients ([`crate::clients`]) and the serve loop of one core's endpoint.
 //!
-//! Owns: the [`Server`], the frame mappings, the client table and the per-core endpoints. The
-//! kernel delivers a request's first four words straight into the serve loop's [`Message`] (the
-//! rest, if the tag says there are more, is copied from the IPC buffer); the server decodes and
-//! answers in place, and the reply leaves from the same words. After a successful operation that
-//! handed out objects, [`handout`] makes each object's block (and each fresh slab reported in the
-//! magazine page) reachable in the client's heap window before the reply: one read of the frame
-//! records per object, `map_block` only for a block new to the client. Blocks going back to the
-//! buddy layer are unmapped from their client inside the allocator, by its release hook
-//! ([`WindowRelease`]), whichever client's request (or reclaim) returned them. A fault (the
-//! client's fault badge) or a client's `DONE` ends its service; [`MemServer::reclaim`] then
-//! detaches it and revokes its untyped. Whether a core still has running clients is recomputed
-//! only then, not per message.
+//! Owns: the [`Server`], the frame mappings, the client table, the per-core endpoints and the
+//! per-core stop notifications. The kernel delivers a request's first four words straight into
+//! the serve loop's [`Message`] (the rest, if the tag says there are more, is copied from the IPC
+//! buffer); the server decodes and answers in place, and the reply leaves from the same words.
+//! After a successful operation that handed out objects, [`handout`] makes each object's block
+//! reachable in the client's heap window before the reply. Blocks going back to the buddy layer
+//! are unmapped from their client inside the allocator, by its release hook ([`WindowRelease`]),
+//! whichever client's request (or reclaim) returned them.
+//!
+//! Badges on a core's endpoint (28 bits): `index + 1` for a client thread's requests,
+//! [`FAULT_BIT`]` | index` for its faults, [`SUPERVISOR_BIT`]` | index` for a supervisor's
+//! operations; the serve loop's bound notification arrives with [`STOP_BIT`] (threads of ended
+//! clients to stop on this core). Root-task operations ([`abi::label`]) come on the client
+//! endpoint with labels no protocol operation uses.
 //!
 //! Concurrency: one serve loop per core (core 0's in the root task's main thread, the others in
-//! local threads pinned to their cores), each on its own endpoint, serving only the clients of its
-//! core; the main thread starts and reclaims clients. Locks: a client's entry (held once per
-//! request, from its dispatch to its reply, and while it is started or reclaimed, so a reclaim
-//! never unmaps a magazine page the serve loop reads), then the frame mappings (taken only to map
-//! a block new to the client); nothing takes two client entries (another client's mapping CNode
-//! is read from an atomic). The per-core counters are atomics written only by their core's serve
-//! loop. The server core has its own locking (per core, per node).
+//! local threads pinned to their cores), each on its own endpoint. Locks: a client's entry (held
+//! once per request, from its dispatch to its reply), then the spawn resources or the frame
+//! mappings; nothing takes two client entries (another client's mapping CNode and a supervisor's
+//! notification are read from atomics). The per-core counters are atomics written only by their
+//! core's serve loop. The server core has its own locking (per core, per node).
 
-use crate::client_window::{ClientMaps, FrameMappings, FrameOwners, WindowRelease, MAP_CNODE_BITS};
-use crate::frames::{Sel4Platform, SERVER_WINDOW};
+use crate::client_window::{FrameMappings, FrameOwners, WindowRelease};
+use crate::clients::{ClientSpec, Ending, Entry, Spawner, MAX_TABLE};
+use crate::frames::Sel4Platform;
 use crate::handout;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
-use memserver::server::{AttachParams, Quota, Server, ServerConfig};
-use memserver::topology::MAX_CORES;
-use memserver::{Allocator, PurgeReport};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use memserver::server::{Server, ServerConfig};
+use memserver::Allocator;
 use memserver_client_sel4::abi;
 use memserver_protocol::{Message, MSG_MAX_WORDS, MSG_REGISTERS};
-use sel4::cap_type::{CNode, Endpoint, Notification};
+use sel4::cap_type::{Endpoint, Notification};
 use sel4::{
-    init_thread, with_ipc_buffer, with_ipc_buffer_mut, Cap, CapRights, Fault, MessageInfo,
-    ObjectBlueprint, Word,
+    init_thread, with_ipc_buffer, with_ipc_buffer_mut, Cap, Fault, MessageInfo, ObjectBlueprint,
+    Word,
 };
-use sel4_root_task::{
-    spawn, AllocError, LocalWindow, ObjectAllocator, Process, ProcessSpec, Scratch, SharedPage,
-    SpawnError,
-};
+use sel4_root_task::{debug_print, AllocError};
 use spin::Mutex;
 
-/// Kernel badges (28 bits on aarch64 in 5.0.0) name the client table entry: index + 1 on the
-/// client's endpoint capability, this bit plus the index on its fault endpoint. The server's own
-/// badge (slot and generation, 64 bits) is kept in the entry and used for dispatch.
+/// Badge bit of a client thread's faults (its fault endpoint capability).
 pub const FAULT_BIT: Word = 1 << 27;
-/// Priority of clients: the root task's, as the IPC fastpath requires.
-const PRIORITY: u8 = 255;
-/// Each client's untyped (image, stack, IPC buffer, CSpace, paging structures, mapping CNode).
-const CLIENT_MEMORY_BITS: u8 = 22;
-/// Root CNode slots per client.
-const CLIENT_SLOTS: usize = 64;
-const CLIENT_STACK_PAGES: usize = 16;
-/// Clients served at once.
-pub const MAX_CLIENTS: usize = 16;
-/// Wake-ups the main thread waits for while another core's clients finish.
-const WAIT_WAKEUPS: usize = 10_000;
+/// Badge bit of the serve loop's bound notification: threads to stop on this core.
+pub const STOP_BIT: Word = 1 << 26;
+/// Badge bit of a supervisor's operations.
+pub const SUPERVISOR_BIT: Word = 1 << 25;
+/// Low badge bits naming the client table entry.
+const INDEX_MASK: Word = (1 << 24) - 1;
 
-/// Why a client could not be started.
+/// Why the server could not be built.
 #[derive(Debug, Clone, Copy)]
-pub enum StartError {
+pub enum SetupError {
     Alloc(AllocError),
-    Spawn(SpawnError),
-    Attach(memserver_protocol::Error),
-    Mint(sel4::Error),
-    TableFull,
+    /// The topology or the allocator core refused the memory description.
+    Allocator,
+    Kernel(&'static str, sel4::Error),
 }
 
-impl core::fmt::Display for StartError {
+impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Alloc(e) => write!(f, "allocation: {e:?}"),
-            Self::Spawn(e) => write!(f, "spawn: {e:?}"),
-            Self::Attach(e) => write!(f, "attach refused: {e:?}"),
-            Self::Mint(e) => write!(f, "CNode_Mint of the endpoint: {e:?}"),
-            Self::TableFull => write!(f, "client table full"),
+            Self::Allocator => write!(f, "the allocator core refused the topology or memory"),
+            Self::Kernel(step, e) => write!(f, "{step}: {e:?}"),
         }
     }
 }
 
-impl From<AllocError> for StartError {
+impl From<AllocError> for SetupError {
     fn from(e: AllocError) -> Self {
         Self::Alloc(e)
     }
 }
 
-impl From<SpawnError> for StartError {
-    fn from(e: SpawnError) -> Self {
-        Self::Spawn(e)
-    }
-}
-
-/// How a client's service ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    Running,
-    /// Sent `DONE` with this many failed checks.
-    Done {
-        failed: Word,
-    },
-    Faulted(Fault),
-}
-
-/// A check a client reported.
-#[derive(Debug, Clone, Copy)]
-pub struct Check {
-    pub client: usize,
-    pub id: Word,
-    pub passed: bool,
-    pub value: Word,
-    pub expected: Word,
-}
-
-/// Counters of one run of the serve loop.
+/// Counters since boot, summed over the cores.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {
-    /// Protocol messages served (harness messages not counted).
+    /// Protocol messages served (root-task operations not counted).
     pub messages: u64,
     /// Messages that fit in registers (the fastpath shape).
     pub register_only: u64,
@@ -133,38 +92,27 @@ pub struct Counters {
     pub frames_unmapped: u64,
     /// Blocks that could not be mapped (the client would fault on them).
     pub map_failures: u64,
+    /// Handed-out addresses whose block the allocator does not assign to that client (not
+    /// mapped).
+    pub foreign_refused: u64,
 }
 
-/// One core's counters: written only by that core's serve loop (so an add is a load and a store),
-/// summed by [`MemServer::counters`], zeroed by [`MemServer::reset_counters`] while the loops are
-/// idle.
+/// One core's counters: written only by that core's serve loop (so an add is a load and a
+/// store), summed by [`MemServer::counters`].
 #[derive(Default)]
 #[repr(align(64))]
-struct CoreCounters {
+pub(crate) struct CoreCounters {
     messages: AtomicU64,
     register_only: AtomicU64,
     objects: AtomicU64,
     frames_mapped: AtomicU64,
     map_failures: AtomicU64,
+    foreign_refused: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
     let v = counter.load(Ordering::Relaxed);
     counter.store(v.wrapping_add(n), Ordering::Relaxed);
-}
-
-/// One client task.
-pub struct MsClient {
-    pub id: Word,
-    pub core: usize,
-    pub badge: Word,
-    pub mem: ObjectAllocator,
-    pub process: Process,
-    pub maps: ClientMaps,
-    pub magazine: SharedPage,
-    pub ending: Ending,
-    pub figures: Vec<(Word, Word)>,
-    pub checks_failed: usize,
 }
 
 /// The memory server.
@@ -177,32 +125,43 @@ pub struct MemServer {
     /// The allocator's release hook; also holds each entry's mapping CNode (readable without the
     /// entry's lock).
     pub release: &'static WindowRelease,
-    clients: Vec<Mutex<Option<MsClient>>>,
+    pub(crate) clients: Vec<Mutex<Entry>>,
+    /// Each supervisor entry's bound notification (cap bits | generation << 32; 0: none).
+    pub(crate) notify: Vec<AtomicU64>,
+    /// The clients of the system description.
+    pub specs: Vec<ClientSpec>,
     pub endpoints: Vec<Cap<Endpoint>>,
-    /// Signalled by a serve loop when one of its clients finishes or faults.
-    finished: Cap<Notification>,
-    /// Reclaimed client allocators (untyped and slots), reused by the next clients.
-    spare: Mutex<Vec<ObjectAllocator>>,
-    pub checks: Mutex<Vec<Check>>,
+    /// Each core's serve-loop notification (signalled with [`STOP_BIT`]), and the object itself
+    /// (bound to that core's serve loop).
+    pub(crate) stops: Vec<Cap<Notification>>,
+    pub(crate) stop_objects: Vec<Cap<Notification>>,
+    pub(crate) spawner: Mutex<Spawner>,
     counters: Vec<CoreCounters>,
+    /// Serve loops running.
+    pub(crate) serving: AtomicUsize,
+    /// Whether the boot self-check of the frame capabilities passed.
+    pub frames_checked: bool,
 }
 
 impl MemServer {
-    /// The server over `platform` with one endpoint per core.
+    /// The server over `platform` with one endpoint per core and a table for `capacity`
+    /// clients; clients are made from `spawner`.
     pub fn new(
         platform: Sel4Platform,
-        cores: usize,
-        alloc: &mut ObjectAllocator,
-    ) -> Result<Self, StartError> {
-        let topology = crate::numa::topology(cores).map_err(|_| StartError::TableFull)?;
+        topology: memserver::topology::Topology,
+        specs: Vec<ClientSpec>,
+        mut spawner: Spawner,
+        capacity: usize,
+    ) -> Result<Self, SetupError> {
+        let cores = topology.cores();
+        let capacity = capacity.clamp(1, MAX_TABLE);
         // Built once per boot and used for the life of the root task.
         let platform: &'static Sel4Platform = Box::leak(Box::new(platform));
         let frames = platform.total_frames();
-        let mappings: &'static Mutex<FrameMappings> = Box::leak(Box::new(Mutex::new(
-            FrameMappings::new(frames, MAX_CLIENTS),
-        )));
+        let mappings: &'static Mutex<FrameMappings> =
+            Box::leak(Box::new(Mutex::new(FrameMappings::new(frames, capacity))));
         let cnodes: &'static [AtomicU64] =
-            Box::leak((0..MAX_CLIENTS).map(|_| AtomicU64::new(0)).collect());
+            Box::leak((0..capacity).map(|_| AtomicU64::new(0)).collect());
         let release: &'static WindowRelease = Box::leak(Box::new(WindowRelease {
             platform,
             mappings,
@@ -215,12 +174,31 @@ impl MemServer {
             memserver::platform::Platform::memory(platform),
             Some(release),
         )
-        .map_err(|_| StartError::TableFull)?;
+        .map_err(|_| SetupError::Allocator)?;
+        let alloc = &mut spawner.alloc;
         let mut endpoints = Vec::new();
+        let mut stops = Vec::new();
+        let mut stop_objects = Vec::new();
         for _ in 0..cores {
             endpoints.push(alloc.allocate::<Endpoint>(ObjectBlueprint::Endpoint)?);
+            let n = alloc.allocate::<Notification>(ObjectBlueprint::Notification)?;
+            let slot = alloc.slot()?;
+            init_thread::CNODE
+                .relative_bits_with_depth(slot, sel4::WORD_BITS)
+                .mint(
+                    &init_thread::CNODE.relative(n),
+                    sel4::CapRights::read_write(),
+                    STOP_BIT,
+                )
+                .map_err(|e| SetupError::Kernel("CNode_Mint (stop notification)", e))?;
+            stops.push(Cap::from_bits(slot));
+            stop_objects.push(n);
+            if stops.len() == 1 {
+                init_thread::TCB
+                    .tcb_bind_notification(n)
+                    .map_err(|e| SetupError::Kernel("TCB_BindNotification (core 0)", e))?;
+            }
         }
-        let finished = alloc.allocate::<Notification>(ObjectBlueprint::Notification)?;
         let owners = mappings.lock().owners();
         Ok(Self {
             server: Server::new(core, ServerConfig::default()),
@@ -228,23 +206,43 @@ impl MemServer {
             mappings,
             owners,
             release,
-            clients: (0..MAX_CLIENTS).map(|_| Mutex::new(None)).collect(),
+            clients: (0..capacity)
+                .map(|_| Mutex::new(Entry::default()))
+                .collect(),
+            notify: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            specs,
             endpoints,
-            finished,
-            spare: Mutex::new(Vec::new()),
-            checks: Mutex::new(Vec::new()),
+            stops,
+            stop_objects,
+            spawner: Mutex::new(spawner),
             counters: (0..cores).map(|_| CoreCounters::default()).collect(),
+            serving: AtomicUsize::new(0),
+            frames_checked: false,
         })
     }
 
-    /// Runs `f` on client `index`, if it exists.
-    pub fn with_client<R>(&self, index: usize, f: impl FnOnce(&MsClient) -> R) -> Option<R> {
-        self.clients.get(index)?.lock().as_ref().map(f)
+    /// The notification of supervisor `index` if it is still in `generation`.
+    pub(crate) fn notify_of(&self, index: usize, generation: u32) -> Option<Cap<Notification>> {
+        let w = self.notify.get(index)?.load(Ordering::Acquire);
+        (w != 0 && (w >> 32) as u32 == generation).then(|| Cap::from_bits(w & 0xffff_ffff))
+    }
+
+    /// Table entries (clients served at once, at most).
+    pub fn capacity(&self) -> usize {
+        self.clients.len()
     }
 
     /// Clients in the table.
     pub fn client_count(&self) -> usize {
-        self.clients.iter().filter(|c| c.lock().is_some()).count()
+        self.clients
+            .iter()
+            .filter(|c| c.lock().client.is_some())
+            .count()
+    }
+
+    /// Whether any client is in the table.
+    pub fn any_client(&self) -> bool {
+        self.clients.iter().any(|c| c.lock().client.is_some())
     }
 
     /// The counters of all cores, summed.
@@ -257,6 +255,7 @@ impl MemServer {
             t.objects += get(&c.objects);
             t.frames_mapped += get(&c.frames_mapped);
             t.map_failures += get(&c.map_failures);
+            t.foreign_refused += get(&c.foreign_refused);
         }
         t.frames_unmapped = self.release.unmapped.load(Ordering::Relaxed);
         t
@@ -267,195 +266,23 @@ impl MemServer {
         self.mappings.lock().mapped_in(index as u16)
     }
 
-    /// Zeroes the counters (while no serve loop runs).
-    pub fn reset_counters(&self) {
-        for c in &self.counters {
-            for n in [
-                &c.messages,
-                &c.register_only,
-                &c.objects,
-                &c.frames_mapped,
-                &c.map_failures,
-            ] {
-                n.store(0, Ordering::Relaxed);
+    /// Starts every client the system description lists to start at boot; the names of those
+    /// that could not be started, with why.
+    pub fn start_boot_clients(&self) {
+        for (i, spec) in self.specs.iter().enumerate().filter(|(_, s)| s.at_boot) {
+            if let Err(e) = self.start_client(i, [0; 3], None) {
+                sel4_root_task::debug_println!("memserver: client {} not started: {e}", spec.name);
             }
         }
-        self.release.unmapped.store(0, Ordering::Relaxed);
     }
 
-    /// Spawns a client task from `elf` on `core` with start arguments `[mode, core, id, param]`,
-    /// attaches it to the server with `quota` and starts it. Returns its index.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_client(
-        &self,
-        alloc: &mut ObjectAllocator,
-        scratch: &mut Scratch,
-        window: &mut LocalWindow,
-        elf: &[u8],
-        core: usize,
-        id: Word,
-        mode: Word,
-        param: Word,
-        quota: Quota,
-    ) -> Result<usize, StartError> {
-        if core >= MAX_CORES || core >= self.endpoints.len() {
-            return Err(StartError::TableFull);
-        }
-        let (index, mut entry) = self
-            .clients
-            .iter()
-            .enumerate()
-            .find_map(|(i, c)| {
-                let g = c.lock();
-                g.is_none().then_some((i, g))
-            })
-            .ok_or(StartError::TableFull)?;
+    /// Serves core `core`'s endpoint forever.
+    pub fn serve(&self, core: usize) -> ! {
+        self.serving.fetch_add(1, Ordering::AcqRel);
         let ep = self.endpoints[core];
-        let spare = self.spare.lock().pop();
-        let mut mem = match spare {
-            Some(m) => m,
-            None => alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS)?,
-        };
-        let spec = ProcessSpec {
-            elf,
-            priority: PRIORITY,
-            cnode_size_bits: 4,
-            stack_pages: CLIENT_STACK_PAGES,
-            fault_endpoint: ep,
-            fault_badge: FAULT_BIT | index as Word,
-            caps: &[],
-            affinity: core,
-        };
-        let started = (|| {
-            let mut process = spawn(&mut mem, scratch, init_thread::ASID_POOL, &spec)?;
-            let magazine = SharedPage::create(
-                &mut mem,
-                &mut process,
-                abi::magazine_vaddr(core),
-                window,
-                alloc,
-            )?;
-            let cnode: Cap<CNode> = mem.allocate(ObjectBlueprint::CNode {
-                size_bits: MAP_CNODE_BITS,
-            })?;
-            Ok::<_, StartError>((process, magazine, cnode))
-        })();
-        let (process, magazine, cnode) = match started {
-            Ok(v) => v,
-            Err(e) => {
-                self.recycle(mem);
-                return Err(e);
-            }
-        };
-        let offset = abi::HEAP_WINDOW.wrapping_sub(SERVER_WINDOW);
-        let mut pages = [0; MAX_CORES];
-        pages[core] = magazine.local_vaddr;
-        let params = AttachParams {
-            pages,
-            offset,
-            quota,
-        };
-        // SAFETY: the magazine page is mapped read-write at `local_vaddr` in the root task, page
-        // aligned, used for nothing else, and stays mapped until `reclaim` (which detaches first).
-        let badge = match unsafe { self.server.attach(&params) } {
-            Ok(b) => b,
-            Err(f) => {
-                self.recycle(mem);
-                return Err(StartError::Attach(f.error));
-            }
-        };
-        let rights = CapRights {
-            write: true,
-            read: false,
-            grant: true,
-        };
-        let minted = process
-            .slot(abi::SERVER_EP_SLOT)
-            .mint(&init_thread::CNODE.relative(ep), rights, index as Word + 1)
-            .map_err(StartError::Mint)
-            .and_then(|()| {
-                process
-                    .start([mode, core as Word, id, param])
-                    .map_err(StartError::Spawn)
-            });
-        if let Err(e) = minted {
-            let _ = self.server.detach(badge);
-            self.recycle(mem);
-            return Err(e);
-        }
-        self.release.cnodes[index].store(cnode.bits(), Ordering::Release);
-        *entry = Some(MsClient {
-            id,
-            core,
-            badge,
-            mem,
-            process,
-            maps: ClientMaps::new(cnode, offset),
-            magazine,
-            ending: Ending::Running,
-            figures: Vec::new(),
-            checks_failed: 0,
-        });
-        Ok(index)
-    }
-
-    /// Whether any client of `core` is still being served.
-    pub fn any_running(&self, core: usize) -> bool {
-        self.clients.iter().any(|c| {
-            c.lock()
-                .as_ref()
-                .is_some_and(|c| c.core == core && c.ending == Ending::Running)
-        })
-    }
-
-    /// Blocks until no client of `core` runs (each finish or fault signals a notification);
-    /// `false` after too many wake-ups.
-    pub fn wait_idle(&self, core: usize) -> bool {
-        for _ in 0..WAIT_WAKEUPS {
-            if !self.any_running(core) {
-                return true;
-            }
-            self.finished.wait();
-        }
-        false
-    }
-
-    /// Detaches client `index` from the server (everything it owned returns to the buddy layer),
-    /// forgets its mappings and revokes its untyped (its task, CSpace, VSpace, mapping CNode and
-    /// magazine page go away). Returns what the server purged (`None` if it had detached itself).
-    pub fn reclaim(&self, index: usize) -> Result<Option<PurgeReport>, AllocError> {
-        let Some(mut c) = self.clients.get(index).and_then(|c| c.lock().take()) else {
-            return Ok(None);
-        };
-        let _ = c.process.suspend();
-        let report = self.server.detach(c.badge).ok();
-        {
-            let mut m = self.mappings.lock();
-            m.forget_client(index as u16);
-            self.release.cnodes[index].store(0, Ordering::Release);
-        }
-        c.mem.reclaim()?;
-        self.spare.lock().push(c.mem);
-        Ok(report)
-    }
-
-    /// Empties a client allocator and keeps it for the next client (dropped if the revoke fails).
-    fn recycle(&self, mut mem: ObjectAllocator) {
-        if mem.reclaim().is_ok() {
-            self.spare.lock().push(mem);
-        }
-    }
-
-    /// Serves core `core`'s endpoint: until no client of the core runs (`until_idle`), or forever.
-    /// A core's clients are started before its loop serves them or by the thread running it, and
-    /// stop running only by a `DONE` or a fault, so that is when the client table is looked at.
-    pub fn serve(&self, core: usize, until_idle: bool) {
-        let ep = self.endpoints[core];
-        let running = || !until_idle || self.any_running(core);
         let mut msg = Message::default();
         let mut reply: Option<MessageInfo> = None;
-        let mut serving = running();
-        while serving {
+        loop {
             let regs = registers(&mut msg);
             let (info, badge) = match reply.take() {
                 Some(r) => ep.reply_recv_with_mrs(r, regs),
@@ -465,64 +292,57 @@ impl MemServer {
                     (info, badge)
                 }
             };
-            if badge & FAULT_BIT != 0 {
-                self.faulted((badge & !FAULT_BIT) as usize, info, &msg);
-                serving = running();
+            let index = (badge & INDEX_MASK) as usize;
+            if badge & (FAULT_BIT | STOP_BIT | SUPERVISOR_BIT) != 0 {
+                let reclaimed = if badge & FAULT_BIT != 0 {
+                    let fault = Fault::decode(info.label(), |i| word(&msg, i));
+                    self.end_client(core, index, Ending::Faulted(fault))
+                } else if badge & STOP_BIT != 0 {
+                    self.stop_pending(core)
+                } else {
+                    load_message(info, &mut msg);
+                    reply = Some(self.supervise(core, index, &mut msg));
+                    false
+                };
+                self.after_reclaim(reclaimed);
                 continue;
             }
-            let index = (badge as usize).wrapping_sub(1);
-            if abi::is_harness(info.label()) {
-                if info.label() == abi::label::PING {
-                    reply = Some(MessageInfo::new(0, 0, 0, info.length().min(MSG_REGISTERS)));
+            let index = index.wrapping_sub(1);
+            if abi::is_root_label(info.label()) {
+                if info.label() == abi::label::EXIT {
+                    let reclaimed = self.end_client(core, index, Ending::Exited(msg.words[0]));
+                    self.after_reclaim(reclaimed);
                     continue;
                 }
-                reply = self.harness(index, info, registers(&mut msg));
-                if reply.is_none() {
-                    serving = running();
-                }
+                reply = self.root_operation(info, &mut msg);
                 continue;
             }
             reply = Some(self.serve_one(core, index, info, &mut msg));
         }
     }
 
-    /// Records client `index`'s fault (its words in `msg` and the IPC buffer) and says so.
-    fn faulted(&self, index: usize, info: MessageInfo, msg: &Message) {
-        let fault = Fault::decode(info.label(), |i| word(msg, i));
-        if let Some(c) = self.clients.get(index) {
-            if let Some(c) = c.lock().as_mut() {
-                c.ending = Ending::Faulted(fault);
-            }
+    /// Once a client started at boot was reclaimed: if no client is left, says so and halts.
+    fn after_reclaim(&self, reclaimed: bool) {
+        if reclaimed && !self.any_client() {
+            sel4_root_task::debug_println!("memserver: all clients ended");
+            sel4::debug_halt();
         }
-        self.finished.signal();
     }
 
-    fn harness(&self, index: usize, info: MessageInfo, mrs: &[Word; 4]) -> Option<MessageInfo> {
-        let mut entry = self.clients.get(index)?.lock();
-        let c = entry.as_mut()?;
+    /// A root-task operation other than `EXIT`; the reply.
+    fn root_operation(&self, info: MessageInfo, msg: &mut Message) -> Option<MessageInfo> {
         match info.label() {
-            abi::label::CHECK => {
-                let passed = mrs[1] == 1;
-                if !passed {
-                    c.checks_failed += 1;
-                }
-                self.checks.lock().push(Check {
-                    client: index,
-                    id: mrs[0],
-                    passed,
-                    value: mrs[2],
-                    expected: mrs[3],
-                });
+            abi::label::PING => Some(MessageInfo::new(0, 0, 0, info.length().min(MSG_REGISTERS))),
+            abi::label::CONSOLE => {
+                load_message(info, msg);
+                console(&msg.words[..msg.len]);
+                Some(MessageInfo::new(0, 0, 0, 0))
             }
-            abi::label::FIGURE => c.figures.push((mrs[0], mrs[1])),
-            abi::label::DONE => {
-                c.ending = Ending::Done { failed: mrs[1] };
-                self.finished.signal();
-                return None;
+            _ => {
+                let code = memserver_protocol::Error::UnknownLabel.code();
+                Some(MessageInfo::new(code, 0, 0, 0))
             }
-            _ => {}
         }
-        Some(MessageInfo::new(0, 0, 0, 0))
     }
 
     /// One protocol request of client `index` whose tag is `info` and whose first words are in
@@ -543,7 +363,7 @@ impl MemServer {
         let Some(mut entry) = self.clients.get(index).map(|e| e.lock()) else {
             return unknown();
         };
-        let Some(c) = entry.as_mut() else {
+        let Some(c) = entry.client.as_mut() else {
             return unknown();
         };
         load_message(info, msg);
@@ -560,10 +380,27 @@ impl MemServer {
                 add(&k.objects, handed.objects);
                 add(&k.frames_mapped, handed.frames_mapped);
                 add(&k.map_failures, handed.map_failures);
+                add(&k.foreign_refused, handed.foreign_refused);
             }
         }
         drop(entry);
         store_message(msg)
+    }
+}
+
+/// Prints console bytes: word 0 the count, the bytes packed from word 1.
+fn console(words: &[Word]) {
+    let Some((&n, rest)) = words.split_first() else {
+        return;
+    };
+    let n = (n as usize).min(rest.len() * 8).min(abi::CONSOLE_BYTES);
+    let mut buf = [0u8; abi::CONSOLE_BYTES];
+    for (i, w) in rest.iter().enumerate().take(n.div_ceil(8)) {
+        buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    match core::str::from_utf8(&buf[..n]) {
+        Ok(s) => debug_print!("{s}"),
+        Err(_) => debug_print!("{}", alloc::string::String::from_utf8_lossy(&buf[..n])),
     }
 }
 

@@ -3,9 +3,8 @@
 //! memory at [`UART_VADDR`], is handed to the runtime's console. On a debug kernel nothing is done.
 //! Called once by the main thread before any other thread of the root task runs.
 
-use crate::scenario::Env;
 use sel4::{init_thread, Cap, CapRights, ObjectBlueprint, VmAttributes};
-use sel4_root_task::AddressSpace;
+use sel4_root_task::{AddressSpace, ObjectAllocator};
 
 /// QEMU `virt`'s PL011.
 const UART_PADDR: sel4::Word = 0x0900_0000;
@@ -39,7 +38,7 @@ impl UartError {
 }
 
 /// Maps the UART and routes the console to it, unless the kernel has a debug console.
-pub fn init(bootinfo: &sel4::BootInfo<'_>, env: &mut Env) -> Result<(), UartError> {
+pub fn init(bootinfo: &sel4::BootInfo<'_>, alloc: &mut ObjectAllocator) -> Result<(), UartError> {
     if sel4::debug_cap_identify(init_thread::CNODE.bits()).is_some() {
         return Ok(());
     }
@@ -47,7 +46,7 @@ pub fn init(bootinfo: &sel4::BootInfo<'_>, env: &mut Env) -> Result<(), UartErro
         .untyped_list()
         .find(|u| u.is_device && u.paddr == UART_PADDR)
         .ok_or(UartError::NoDeviceUntyped)?;
-    let slot = env.alloc.slot().map_err(|_| UartError::NoSlot)?;
+    let slot = alloc.slot().map_err(|_| UartError::NoSlot)?;
     Cap::<sel4::cap_type::Untyped>::from_bits(untyped.slot)
         .untyped_retype(
             &ObjectBlueprint::SmallPage,
@@ -58,7 +57,7 @@ pub fn init(bootinfo: &sel4::BootInfo<'_>, env: &mut Env) -> Result<(), UartErro
         .map_err(|_| UartError::Retype)?;
     AddressSpace::existing(init_thread::VSPACE)
         .map_frame(
-            &mut env.alloc,
+            alloc,
             Cap::from_bits(slot),
             UART_VADDR,
             CapRights::read_write(),

@@ -101,6 +101,15 @@ impl Cap<Tcb> {
     pub fn tcb_suspend(self) -> Result<()> {
         raw::tcb_suspend(self.bits())
     }
+
+    /// Binds `notification` to the thread: a signal also ends the thread's wait on an endpoint
+    /// (the receive then returns the notification's badge bits).
+    pub fn tcb_bind_notification(
+        self,
+        notification: Cap<crate::cap_type::Notification>,
+    ) -> Result<()> {
+        raw::tcb_bind_notification(self.bits(), notification.bits())
+    }
 }
 
 impl AbsoluteCPtr {

@@ -1,11 +1,48 @@
-//! The contract between the memserver root task and a client task. The root task spawns a client
-//! with its badged endpoint capability (server core `c`) in slot [`SERVER_EP_SLOT`], its magazine
-//! page for that core at [`magazine_vaddr`], and its heap window at [`HEAP_WINDOW`] (object
-//! addresses the server returns lie there); start arguments are `[mode, core, id, param]`.
-//! Harness messages use labels from [`HARNESS_LABEL_BASE`] up, which no protocol operation uses.
+//! The contract between the memserver root task and a client task: where a client finds its
+//! capabilities and memory, what its start arguments mean, and the root task's own operations
+//! (labels from [`ROOT_LABEL_BASE`] up, which no memory-server operation uses).
+//!
+//! A client task has one thread per core its system description lists; the thread on core `c`
+//! holds the badged endpoint of server core `c` in slot [`server_ep_slot`]`(c)`, uses the magazine
+//! page at [`magazine_vaddr`]`(c)`, and starts with the arguments `[c, a0, a1, a2]`
+//! ([`arg`]). Every thread runs the task's `main`; object addresses the server returns lie in
+//! the heap window at [`HEAP_WINDOW`]. A client ends with [`label::EXIT`] (returning from `main`
+//! or any other fault also ends it: a fault of any thread ends the whole client).
+//!
+//! A client whose system description grants it the supervisor interface also holds
+//! [`SUPERVISOR_SLOT`] (root task operations in [`supervisor`]), its inbox endpoint
+//! [`INBOX_SLOT`] (the clients it starts hold a badged send capability to it in [`PARENT_SLOT`],
+//! badge = the child's table index + 1) and a notification bound to its first thread, signalled
+//! with [`CHILD_ENDED_BADGE`] when one of its children ends.
 
-/// Slot of the badged endpoint of the client's server core (the first granted capability).
-pub const SERVER_EP_SLOT: u64 = 2;
+/// Most cores a client thread can be on (the server's per-core limit).
+pub const MAX_CORES: usize = 8;
+
+/// Slot of the badged endpoint of server core `core` (held by the client's thread on that core).
+pub const fn server_ep_slot(core: usize) -> u64 {
+    FIRST_SERVER_EP_SLOT + core as u64
+}
+/// Slot of the endpoint of the first core the client runs on.
+const FIRST_SERVER_EP_SLOT: u64 = 2;
+/// Slot of a supervisor's endpoint to the root task's supervisor interface.
+pub const SUPERVISOR_SLOT: u64 = FIRST_SERVER_EP_SLOT + MAX_CORES as u64;
+/// Slot of a supervisor's inbox (receive right).
+pub const INBOX_SLOT: u64 = SUPERVISOR_SLOT + 1;
+/// Slot of a client's send capability to the inbox of the supervisor that started it (empty for
+/// a client started at boot).
+pub const PARENT_SLOT: u64 = SUPERVISOR_SLOT + 2;
+/// Slot of the fault endpoint of the client's thread on `core` (the root task fills it).
+pub const fn fault_ep_slot(core: usize) -> u64 {
+    PARENT_SLOT + 1 + core as u64
+}
+/// The client's CNode holds `2^CNODE_BITS` slots.
+pub const CNODE_BITS: usize = 5;
+const _: () = assert!(fault_ep_slot(MAX_CORES - 1) < 1 << CNODE_BITS);
+
+/// The badge a supervisor receives (on its inbox, through its bound notification) when one of
+/// its children ended; inbox badges of children stay below it.
+pub const CHILD_ENDED_BADGE: u64 = 1 << 27;
+
 /// Client address of the magazine page for core 0; core `c`'s is [`magazine_vaddr`]`(c)`.
 pub const MAGAZINE_BASE: usize = 0x3000_0000;
 /// Client address of the heap window: server address of the first buddy frame plus the window
@@ -19,174 +56,155 @@ pub const fn magazine_vaddr(core: usize) -> usize {
 
 /// Start argument indexes.
 pub mod arg {
-    /// What to do (client specific).
-    pub const MODE: usize = 0;
-    /// The server core whose endpoint the client holds.
-    pub const CORE: usize = 1;
-    /// The client's number in the run.
-    pub const ID: usize = 2;
-    /// A mode-specific value.
-    pub const PARAM: usize = 3;
+    /// The core this thread runs on (its endpoint and magazine page are that core's).
+    pub const CORE: usize = 0;
+    /// The first of three words the supervisor gave at the start (0 for a client started at
+    /// boot); `USER + 1` and `USER + 2` are the others.
+    pub const USER: usize = 1;
 }
 
-/// First harness label (above every protocol label).
-pub const HARNESS_LABEL_BASE: u64 = 0x100;
+/// First root-task label (above every memory-server protocol label).
+pub const ROOT_LABEL_BASE: u64 = 0x100;
 
-/// Harness labels.
+/// Whether `label` is a root-task operation rather than a memory-server one.
+pub const fn is_root_label(label: u64) -> bool {
+    label >= ROOT_LABEL_BASE && label < ROOT_LABEL_BASE + 0x100
+}
+
+/// Root-task operations any client may send on its server endpoint.
 pub mod label {
-    /// One check: words `[check id, passed (0/1), value, expected]`.
-    pub const CHECK: u64 = super::HARNESS_LABEL_BASE;
-    /// A figure: words `[figure id, value]`.
-    pub const FIGURE: u64 = super::HARNESS_LABEL_BASE + 1;
-    /// The client finished its mode: words `[mode, checks failed]`; the root task does not reply.
-    pub const DONE: u64 = super::HARNESS_LABEL_BASE + 2;
-    /// Answered at once with the same words (the serve loop's own round trip, for the bench).
-    pub const PING: u64 = super::HARNESS_LABEL_BASE + 3;
+    /// The client ends: word 0 is its exit status. Not answered.
+    pub const EXIT: u64 = super::ROOT_LABEL_BASE;
+    /// Answered at once with the same words (a liveness check; the bare cost of the serve loop).
+    pub const PING: u64 = super::ROOT_LABEL_BASE + 1;
+    /// Console output: word 0 is the byte count (at most [`super::CONSOLE_BYTES`]), the bytes
+    /// follow packed little-endian from word 1. Answered with an empty message.
+    pub const CONSOLE: u64 = super::ROOT_LABEL_BASE + 2;
 }
 
-/// Figure ids.
-pub mod figure {
-    /// Messages the client sent to the server.
-    pub const MESSAGES: u64 = 1;
-    /// Objects the client allocated (each counted once).
-    pub const OBJECTS: u64 = 2;
-    /// Memory node the client's allocation landed on.
-    pub const NODE: u64 = 3;
-    /// Constructor runs the client counted.
-    pub const CTOR_RUNS: u64 = 4;
-    /// A client address the root task should look at (e.g. a victim's object).
-    pub const ADDRESS: u64 = 5;
-    /// The server core the handshake named.
-    pub const CORE: u64 = 6;
-    /// Guest instructions (PMU cycle counter under `-icount shift=0`) of 1000 allocations
-    /// through magazines, refills included.
-    pub const ALLOC_1000_INSTRUCTIONS: u64 = 7;
-    /// The same for 1000 frees, drains included.
-    pub const FREE_1000_INSTRUCTIONS: u64 = 8;
-    /// `ms-bench`: objects (or alloc+free pairs) in the measured window.
-    pub const BENCH_OBJECTS: u64 = 9;
-    /// `ms-bench`: guest instructions of the window's alloc+free pairs through magazines.
-    pub const BENCH_PAIR_INSTRUCTIONS: u64 = 10;
-    /// `ms-bench`: messages sent in the measured window.
-    pub const BENCH_MESSAGES: u64 = 11;
-    /// `ms-bench`: guest instructions of the window's allocations, magazines off.
-    pub const BENCH_ALLOC_INSTRUCTIONS: u64 = 12;
-    /// `ms-bench`: guest instructions of the window's frees, magazines off.
-    pub const BENCH_FREE_INSTRUCTIONS: u64 = 13;
-    /// `ms-bench`: guest instructions of alloc-then-free pairs that never leave the magazine.
-    pub const BENCH_LOCAL_PAIR_INSTRUCTIONS: u64 = 14;
-    /// `ms-bench`: the wire handle of its cache (the root task times the server's own work on it).
-    pub const BENCH_CACHE_HANDLE: u64 = 15;
-    /// `ms-bench`: guest instructions of `mode::bench::PINGS` register-only [`super::label::PING`]
-    /// round trips through the memory server's serve loop.
-    pub const BENCH_PING_INSTRUCTIONS: u64 = 16;
-}
+/// Bytes of one console message.
+pub const CONSOLE_BYTES: usize = 8 * 100;
 
-/// Whether `label` is a harness message.
-pub const fn is_harness(label: u64) -> bool {
-    label >= HARNESS_LABEL_BASE && label < HARNESS_LABEL_BASE + 0x100
-}
+/// The supervisor interface, on [`SUPERVISOR_SLOT`]. Handles name a child: `index | generation
+/// << 32`; a stale handle is refused with `BadHandle`. A refused operation replies with the
+/// memory-server error code as its label.
+pub mod supervisor {
+    /// Starts the client listed at `[index in the system description's clients]` with the
+    /// arguments `[a0, a1, a2]`; reply `[handle]`.
+    pub const START: u64 = super::ROOT_LABEL_BASE + 0x10;
+    /// `[handle]`; reply `[state, value, address]` (see [`state`]).
+    pub const STATUS: u64 = super::ROOT_LABEL_BASE + 0x11;
+    /// `[handle]` of a child that ended; reclaims it. Reply: what the server purged
+    /// `[live objects, slab frames, large blocks]`.
+    pub const REAP: u64 = super::ROOT_LABEL_BASE + 0x12;
+    /// `[handle]`; reply [`ClientStats`](stats::client) words.
+    pub const CLIENT_STATS: u64 = super::ROOT_LABEL_BASE + 0x13;
+    /// No words; reply [`stats::server`] words (in the IPC buffer past the registers).
+    pub const SERVER_STATS: u64 = super::ROOT_LABEL_BASE + 0x14;
+    /// `[handle, client address]`; reply `[memory node]` of the frame at that address of the
+    /// child's heap window.
+    pub const NODE_OF: u64 = super::ROOT_LABEL_BASE + 0x15;
+    /// `[byte count, name packed little-endian in up to three words]`: reply `[index]` of the
+    /// client of that name in the system description.
+    pub const LOOKUP: u64 = super::ROOT_LABEL_BASE + 0x17;
+    /// `[handle, wire cache handle]`: the server times its own work on that cache of the child
+    /// (which must have ended by an exit and be waiting for its reap); reply [`profile`] words.
+    pub const PROFILE: u64 = super::ROOT_LABEL_BASE + 0x16;
 
-/// The adversarial list (the protocol issue's bad inputs), one check id per row, in this order;
-/// the rogue client sends each row and reports the error code it got against the expected one.
-pub const ADVERSARIAL_ROWS: [&str; 29] = [
-    "unknown_label",
-    "message_shorter_than_its_operation",
-    "message_longer_than_its_operation",
-    "batch_count_above_the_limit",
-    "magazine_slot_outside_the_page",
-    "garbage_address_in_a_drained_magazine",
-    "foreign_address_in_a_drained_magazine",
-    "duplicated_address_in_a_drained_magazine",
-    "forged_cache_handle",
-    "stale_cache_handle",
-    "destroyed_cache_handle",
-    "another_clients_object_freed",
-    "double_free",
-    "interior_pointer",
-    "pointer_never_allocated",
-    "kmalloc_size_zero",
-    "kmalloc_too_large",
-    "cache_object_too_large",
-    "quota_exhausted",
-    "red_zone_overwritten",
-    "write_after_free_in_a_poisoned_cache",
-    "unknown_flag",
-    "good_then_bad_address_in_a_drained_magazine",
-    "cache_of_size_zero",
-    "cache_name_with_a_space",
-    "cache_name_frame_with_trailing_bytes",
-    "slabinfo_cursor_past_the_end",
-    "wrong_protocol_version",
-    "detach_with_live_objects",
-];
+    /// Child states (`STATUS` word 0); word 1 and 2 depend on it.
+    pub mod state {
+        /// Running.
+        pub const RUNNING: u64 = 0;
+        /// Exited: word 1 is the status.
+        pub const EXITED: u64 = 1;
+        /// A thread faulted: word 1 is the fault kind ([`super::fault`]), word 2 its address
+        /// (the data address of a VM fault, else the instruction address).
+        pub const FAULTED: u64 = 2;
+    }
 
-/// Start modes of the client images (argument [`arg::MODE`]).
-pub mod mode {
-    /// Every image: its part of the `cargo xtask run` demo.
-    pub const DEMO: u64 = 0;
-    /// `ms-alpha`.
-    pub mod alpha {
-        /// Cache lifecycle with constructor counts.
-        pub const LIFECYCLE: u64 = 1;
-        /// Batches through magazines, then one by one.
-        pub const BATCHES: u64 = 2;
-        /// Allocates patterned objects, reports their addresses, and waits.
-        pub const VICTIM: u64 = 3;
-        /// Large blocks filling the local node and more; reports their addresses.
-        pub const NODE: u64 = 4;
+    /// Fault kinds.
+    pub mod fault {
+        pub const VM_FAULT: u64 = 1;
+        pub const USER_EXCEPTION: u64 = 2;
+        pub const OTHER: u64 = 3;
     }
-    /// `ms-beta`.
-    pub mod beta {
-        pub const KMALLOC: u64 = 1;
-        pub const GLOBAL: u64 = 2;
+
+    /// Word indexes of the stats replies.
+    pub mod stats {
+        /// `CLIENT_STATS`: live objects, object bytes, frames mapped in its heap window, its
+        /// state ([`super::state`]) and the memory node of its first core.
+        pub mod client {
+            pub const OBJECTS: usize = 0;
+            pub const BYTES: usize = 1;
+            pub const FRAMES_MAPPED: usize = 2;
+            pub const STATE: usize = 3;
+            pub const NODE: usize = 4;
+            pub const WORDS: usize = 5;
+        }
+        /// `SERVER_STATS`.
+        pub mod server {
+            pub const FREE_FRAMES: usize = 0;
+            pub const SLAB_FRAMES: usize = 1;
+            pub const LARGE_FRAMES: usize = 2;
+            pub const CACHES: usize = 3;
+            pub const OBJECTS_IN_USE: usize = 4;
+            /// Clients in the table (running, or ended and not yet reaped).
+            pub const CLIENTS: usize = 5;
+            /// Frames mapped in any client's heap window.
+            pub const FRAMES_MAPPED_IN_CLIENTS: usize = 6;
+            /// 1 if the server's invariants hold and no frame the buddy layer holds free is
+            /// mapped in a client.
+            pub const INVARIANTS_HOLD: usize = 7;
+            /// Memory nodes (buddy zones).
+            pub const ZONES: usize = 8;
+            /// Cores with a serve loop running.
+            pub const SERVING_CORES: usize = 9;
+            /// 1 if the boot self-check of the frame capabilities passed.
+            pub const FRAMES_CHECKED: usize = 10;
+            /// Counters since boot: protocol messages, those that fit in registers, objects
+            /// handed out, frames mapped into heap windows, frames unmapped by the release hook,
+            /// blocks that could not be mapped, unmappings the kernel refused.
+            pub const MESSAGES: usize = 11;
+            pub const REGISTER_ONLY: usize = 12;
+            pub const OBJECTS_HANDED_OUT: usize = 13;
+            pub const FRAMES_MAPPED: usize = 14;
+            pub const FRAMES_UNMAPPED: usize = 15;
+            pub const MAP_FAILURES: usize = 16;
+            pub const UNMAP_FAILURES: usize = 17;
+            /// The root task's free CNode slots and free untyped bytes (for client objects).
+            pub const FREE_SLOTS: usize = 18;
+            pub const FREE_UNTYPED_BYTES: usize = 19;
+            /// Blocks a reply named that the allocator does not assign to that client (refused).
+            pub const FOREIGN_BLOCKS_REFUSED: usize = 20;
+            /// Cores the server runs on.
+            pub const CORES: usize = 21;
+            pub const WORDS: usize = 22;
+        }
     }
-    /// `ms-gamma`.
-    pub mod gamma {
-        pub const SLABINFO: u64 = 1;
-        /// Allocates one by one until the quota (its object limit is the start parameter) stops it.
-        pub const QUOTA: u64 = 2;
+
+    /// `PROFILE` reply words: guest instructions per operation of the server's dispatch alone
+    /// (alloc, free, refill of 32, drain of 32, refill and drain of 32 with 256 in flight) and of
+    /// the serve loop's whole per-message work without the system call (refill of 32, drain of
+    /// 32, alloc, free).
+    pub mod profile {
+        pub const DISPATCH_ALLOC: usize = 0;
+        pub const DISPATCH_FREE: usize = 1;
+        pub const DISPATCH_REFILL_32: usize = 2;
+        pub const DISPATCH_DRAIN_32: usize = 3;
+        pub const DISPATCH_REFILL_32_BURST: usize = 4;
+        pub const DISPATCH_DRAIN_32_BURST: usize = 5;
+        pub const SERVE_ONE_REFILL_32: usize = 6;
+        pub const SERVE_ONE_DRAIN_32: usize = 7;
+        pub const SERVE_ONE_ALLOC: usize = 8;
+        pub const SERVE_ONE_FREE: usize = 9;
+        pub const WORDS: usize = 10;
     }
-    /// `ms-rogue`.
-    pub mod rogue {
-        /// The adversarial rows; the start parameter is a victim's object address.
-        pub const ADVERSARIAL: u64 = 1;
-        /// Allocates, then touches an unmapped address.
-        pub const FAULT: u64 = 2;
-        /// Allocates, then returns from main with live objects.
-        pub const EXIT: u64 = 3;
-        /// Frees a large block, then reads it (must fault: the block is unmapped at its free).
-        pub const USE_AFTER_FREE: u64 = 4;
-        /// Fills slabs of a cache, frees every object (keeping one live object of another cache
-        /// in the same buddy block), creates the cache [`super::super::SIGNAL_CACHE`], waits
-        /// until another client's out-of-memory shrink has released the freed slabs, then writes
-        /// to one of them (must fault: the release unmapped it).
-        pub const STALE_OWNER: u64 = 5;
-        /// Waits for [`super::super::SIGNAL_CACHE`] to exist, then takes 4 MiB blocks until the
-        /// server reports out of memory (after shrinking every cache), checks its blocks, frees them.
-        pub const SHRINKER: u64 = 6;
-    }
-    /// `ms-bench`.
-    pub mod bench {
-        /// Bursts of alloc then free through magazines of 32 (refills and drains amortised).
-        pub const MAGAZINES: u64 = 1;
-        /// Magazines off: one message per alloc and per free.
-        pub const DIRECT: u64 = 2;
-        /// Alloc-then-free pairs of the `MAGAZINES` mode that stay inside the magazine.
-        pub const LOCAL_PAIRS: u64 = 4096;
-        /// Register-only round trips to the serve loop with no work, timed together.
-        pub const PINGS: u64 = 256;
+
+    /// Longest name [`LOOKUP`] takes.
+    pub const LOOKUP_NAME_BYTES: usize = 24;
+
+    /// The handle of table entry `index` in its `generation`.
+    pub const fn handle(index: usize, generation: u32) -> u64 {
+        index as u64 | (generation as u64) << 32
     }
 }
-
-/// The cache `rogue::STALE_OWNER` creates once its objects are freed (the shrinker waits for it).
-pub const SIGNAL_CACHE: &str = "iso_freed";
-
-/// The victim's pattern: word `i` of object `k` (48-byte objects, six words each).
-pub const fn victim_word(k: usize, i: usize) -> u64 {
-    0x5a5a_0000_0000_0000 | ((k as u64) << 16) | i as u64
-}
-
-/// Victim objects and their size.
-pub const VICTIM_OBJECTS: usize = 8;
-pub const VICTIM_SIZE: usize = 48;

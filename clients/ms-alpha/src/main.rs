@@ -1,4 +1,4 @@
-//! memserver client `ms-alpha`: slab caches over seL4 IPC. Modes (see `abi::mode::alpha`): the
+//! memserver client `ms-alpha`: slab caches over seL4 IPC. Modes (see `harness::mode::alpha`): the
 //! demo part (caches through magazines and one by one), a cache lifecycle with constructor counts,
 //! batches through magazines with message counts, a victim for the adversarial client, and large
 //! blocks for node placement. Every check is reported to the root task; nothing here panics.
@@ -8,8 +8,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use memserver_client::{cache_flags, Client, Config, KmemCache};
-use memserver_client_sel4::abi::{self, figure, mode};
-use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_client_sel4::abi;
+use memserver_client_sel4::Sel4Transport;
+use ms_harness::{self as harness, figure, mode};
+use ms_harness::{report, Checks};
 use sel4::Word;
 use sel4_runtime::debug_println;
 
@@ -30,16 +32,16 @@ fn in_window(addr: usize) -> bool {
 }
 
 fn main(args: [Word; 4]) {
-    let mut checks = Checks::default();
-    let m = args[abi::arg::MODE];
+    let mut checks = Checks::new(args);
+    let m = args[harness::arg::MODE];
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
-    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
+    let transport = unsafe { Sel4Transport::from_abi(args[harness::arg::CORE] as usize) };
     let batch = if m == mode::alpha::BATCHES { 16 } else { 32 };
     let mut client = match Client::connect(transport, Config { batch }) {
         Ok(c) => c,
         Err(f) => {
             checks.check(0, f.error.code(), 0);
-            checks.done(m)
+            checks.done()
         }
     };
     match m {
@@ -54,7 +56,7 @@ fn main(args: [Word; 4]) {
     }
     report::figure(figure::MESSAGES, client.messages());
     report::figure(figure::CORE, client.core());
-    checks.done(m)
+    checks.done()
 }
 
 type C = Client<Sel4Transport>;
@@ -273,23 +275,36 @@ fn batches(c: &mut C, checks: &mut Checks) {
 }
 
 fn victim(c: &mut C, checks: &mut Checks) {
-    let Some(mut k) = create(c, checks, 1, "victim", abi::VICTIM_SIZE, 0, None) else {
+    let Some(mut k) = create(c, checks, 1, "victim", harness::VICTIM_SIZE, 0, None) else {
         return;
     };
-    for obj in 0..abi::VICTIM_OBJECTS {
+    let mut objs = [0usize; harness::VICTIM_OBJECTS];
+    for obj in 0..harness::VICTIM_OBJECTS {
         match c.kmem_cache_alloc(&mut k) {
             Ok(a) => {
-                for i in 0..abi::VICTIM_SIZE / 8 {
+                for i in 0..harness::VICTIM_SIZE / 8 {
                     // SAFETY: a live 48-byte object of our cache.
-                    unsafe { (a as *mut u64).add(i).write(abi::victim_word(obj, i)) };
+                    unsafe { (a as *mut u64).add(i).write(harness::victim_word(obj, i)) };
                 }
                 report::figure(figure::ADDRESS, a as Word);
+                objs[obj] = a;
             }
             Err(e) => {
                 checks.check(2, e.error.code(), 0);
                 return;
             }
         }
+    }
+    // Another client attacks meanwhile; once the driver says so, the objects must be intact.
+    while !report::poll() {
+        sel4::yield_now();
+    }
+    for (obj, &a) in objs.iter().enumerate() {
+        let intact = (0..harness::VICTIM_SIZE / 8).all(|i| {
+            // SAFETY: a live 48-byte object of our cache.
+            unsafe { (a as *const u64).add(i).read_volatile() == harness::victim_word(obj, i) }
+        });
+        checks.ok(3, intact);
     }
 }
 

@@ -1,7 +1,7 @@
 //! memserver client `ms-bench`: the on-target bench (issue 6, target 5). Counts guest instructions
 //! (the PMU cycle counter under QEMU `-icount shift=0`) of a 64-byte cache's alloc and free through
 //! the client stub, in steady state (after warm-up rounds, so no new slab and no page mapping
-//! falls in a window). Modes (see `abi::mode::bench`):
+//! falls in a window). Modes (see `harness::mode::bench`):
 //! - `MAGAZINES` (batch: the start parameter, 32 if 0): rounds of `BURST` allocations then `BURST`
 //!   frees, so refills and drains happen and are amortised over the pairs; then alloc-then-free
 //!   pairs that never leave the magazine.
@@ -14,8 +14,10 @@
 #![no_main]
 
 use memserver_client::{Client, Config, KmemCache};
-use memserver_client_sel4::abi::{self, figure, mode};
-use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_client_sel4::abi;
+use memserver_client_sel4::Sel4Transport;
+use ms_harness::{self as harness, figure, mode};
+use ms_harness::{report, Checks};
 use sel4::pmu::cycle_counter;
 use sel4::Word;
 
@@ -33,11 +35,11 @@ const ROUNDS: usize = 8;
 type C = Client<Sel4Transport>;
 
 fn main(args: [Word; 4]) {
-    let mut checks = Checks::default();
-    let m = args[abi::arg::MODE];
+    let mut checks = Checks::new(args);
+    let m = args[harness::arg::MODE];
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
-    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
-    let batch = match (m, args[abi::arg::PARAM]) {
+    let transport = unsafe { Sel4Transport::from_abi(args[harness::arg::CORE] as usize) };
+    let batch = match (m, args[harness::arg::PARAM]) {
         (mode::bench::DIRECT, _) => 0,
         (_, 0) => 32,
         (_, b) => b as usize,
@@ -46,7 +48,7 @@ fn main(args: [Word; 4]) {
         Ok(c) => c,
         Err(f) => {
             checks.check(0, f.error.code(), 0);
-            checks.done(m)
+            checks.done()
         }
     };
     checks.check(1, client.batch() as Word, batch as Word);
@@ -67,7 +69,7 @@ fn main(args: [Word; 4]) {
             checks.check(2, e.error.code(), 0);
         }
     }
-    checks.done(m)
+    checks.done()
 }
 
 /// Allocates `BURST` objects into `objs`, then frees them; returns the instructions of both
@@ -172,7 +174,7 @@ fn direct(c: &mut C, k: &mut KmemCache, checks: &mut Checks) {
     let mut ok = true;
     let t0 = cycle_counter();
     for i in 0..mode::bench::PINGS {
-        ok &= report::ping([i, 1, 2, 3]);
+        ok &= report::ping(0, [i, 1, 2, 3]);
     }
     let t1 = cycle_counter();
     checks.ok(31, ok);

@@ -1,6 +1,6 @@
 //! memserver client `ms-beta`: kmalloc over seL4 IPC and the `GlobalAlloc` adapter as this task's
 //! `#[global_allocator]`, so `Vec`, `Box`, `String` and `BTreeMap` live in server memory. Modes (see
-//! `abi::mode::beta`): every kmalloc class and a large block; collections through the adapter;
+//! `harness::mode::beta`): every kmalloc class and a large block; collections through the adapter;
 //! and the demo part. Every check is reported to the root task; nothing here panics.
 
 #![no_std]
@@ -14,9 +14,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use memserver_client::{Client, Config, GlobalClient};
-use memserver_client_sel4::abi::{self, figure, mode};
-use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_client_sel4::abi;
+use memserver_client_sel4::Sel4Transport;
 use memserver_protocol::ops::KMALLOC_CLASSES;
+use ms_harness::{self as harness, figure, mode};
+use ms_harness::{report, Checks};
 use sel4::Word;
 use sel4_runtime::debug_println;
 
@@ -30,15 +32,15 @@ fn in_window(addr: usize) -> bool {
 }
 
 fn main(args: [Word; 4]) {
-    let mut checks = Checks::default();
-    let m = args[abi::arg::MODE];
+    let mut checks = Checks::new(args);
+    let m = args[harness::arg::MODE];
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
-    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
+    let transport = unsafe { Sel4Transport::from_abi(args[harness::arg::CORE] as usize) };
     match Client::connect(transport, Config::default()) {
         Ok(c) => GLOBAL.install(c),
         Err(f) => {
             checks.check(0, f.error.code(), 0);
-            checks.done(m)
+            checks.done()
         }
     }
     match m {
@@ -55,7 +57,7 @@ fn main(args: [Word; 4]) {
     let messages = GLOBAL.with(|c| c.messages()).unwrap_or(0);
     report::figure(figure::CORE, GLOBAL.with(|c| c.core()).unwrap_or(99));
     report::figure(figure::MESSAGES, messages);
-    checks.done(m)
+    checks.done()
 }
 
 /// Every class: kmalloc, ksize equals the class, the whole block writable, kfree; then a large

@@ -1,14 +1,15 @@
 //! memserver client `ms-gamma`: slabinfo over IPC (rows postcard-encoded in the IPC buffer, with a
 //! continuation cursor) printed in the `/proc/slabinfo` format, and quota exhaustion. Modes (see
-//! `abi::mode::gamma`). Every check is reported to the root task; nothing here panics.
+//! `harness::mode::gamma`). Every check is reported to the root task; nothing here panics.
 
 #![no_std]
 #![no_main]
 
 use core::fmt::Write;
 use memserver_client::{Client, Config, Error};
-use memserver_client_sel4::abi::{self, figure, mode};
-use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_client_sel4::Sel4Transport;
+use ms_harness::{self as harness, figure, mode};
+use ms_harness::{report, Checks};
 use sel4::Word;
 use sel4_runtime::debug_print;
 
@@ -46,28 +47,28 @@ impl Write for Lines<'_> {
 type C = Client<Sel4Transport>;
 
 fn main(args: [Word; 4]) {
-    let mut checks = Checks::default();
-    let m = args[abi::arg::MODE];
+    let mut checks = Checks::new(args);
+    let m = args[harness::arg::MODE];
     let batch = if m == mode::gamma::QUOTA { 0 } else { 32 };
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
-    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
+    let transport = unsafe { Sel4Transport::from_abi(args[harness::arg::CORE] as usize) };
     let mut c = match Client::connect(transport, Config { batch }) {
         Ok(c) => c,
         Err(f) => {
             checks.check(0, f.error.code(), 0);
-            checks.done(m)
+            checks.done()
         }
     };
     match m {
         mode::DEMO => demo(&mut c, &mut checks),
         mode::gamma::SLABINFO => slabinfo(&mut c, &mut checks),
-        mode::gamma::QUOTA => quota(&mut c, &mut checks, args[abi::arg::PARAM]),
+        mode::gamma::QUOTA => quota(&mut c, &mut checks, args[harness::arg::PARAM]),
         _ => {
             checks.check(0, m, mode::DEMO);
         }
     }
     report::figure(figure::MESSAGES, c.messages());
-    checks.done(m)
+    checks.done()
 }
 
 fn print_slabinfo(c: &mut C, checks: &mut Checks, all: bool) -> u64 {

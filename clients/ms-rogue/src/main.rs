@@ -1,6 +1,6 @@
 //! memserver client `ms-rogue`: the adversarial list of the protocol issue sent by a real task over
 //! seL4 IPC (raw words in registers and the IPC buffer, a hostile magazine page, writes into its own
-//! red zones and freed objects), one check per row (`abi::ADVERSARIAL_ROWS`, the error code got
+//! red zones and freed objects), one check per row (`harness::ADVERSARIAL_ROWS`, the error code got
 //! against the one expected) followed each time by a good request that must still be served; and
 //! the two ways of dying with live objects: a fault on an unmapped address and a return from main.
 
@@ -8,10 +8,11 @@
 #![no_main]
 
 use memserver_client::{cache_flags, Client, Config, Error, Transport};
-use memserver_client_sel4::abi::{self, mode};
-use memserver_client_sel4::{report, Checks, Sel4Transport};
+use memserver_client_sel4::Sel4Transport;
 use memserver_protocol::ops::{CacheCreateReq, KMALLOC_MAX};
 use memserver_protocol::{Label, Request, MAX_BATCH, MSG_MAX_WORDS, PROTOCOL_VERSION};
+use ms_harness::{self as harness, mode};
+use ms_harness::{report, Checks};
 use sel4::Word;
 
 sel4_runtime::declare_child_task!(main);
@@ -22,20 +23,20 @@ type C = Client<Sel4Transport>;
 const UNMAPPED: usize = 0xdead_0000;
 
 fn main(args: [Word; 4]) {
-    let mut checks = Checks::default();
-    let m = args[abi::arg::MODE];
+    let mut checks = Checks::new(args);
+    let m = args[harness::arg::MODE];
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
-    let transport = unsafe { Sel4Transport::from_abi(args[abi::arg::CORE] as usize) };
+    let transport = unsafe { Sel4Transport::from_abi(args[harness::arg::CORE] as usize) };
     let mut c = match Client::connect(transport, Config { batch: 0 }) {
         Ok(c) => c,
         Err(f) => {
             checks.check(100, f.error.code(), 0);
-            checks.done(m)
+            checks.done()
         }
     };
     match m {
         mode::rogue::ADVERSARIAL => {
-            adversarial(&mut c, &mut checks, args[abi::arg::PARAM] as usize)
+            adversarial(&mut c, &mut checks, args[harness::arg::PARAM] as usize)
         }
         mode::rogue::FAULT | mode::rogue::EXIT => {
             hold_objects(&mut c, &mut checks);
@@ -55,7 +56,7 @@ fn main(args: [Word; 4]) {
             checks.check(100, m, mode::rogue::ADVERSARIAL);
         }
     }
-    checks.done(m)
+    checks.done()
 }
 
 /// Reads a large block after freeing it: the root task unmapped it at the free, so this faults.
@@ -67,7 +68,7 @@ fn use_after_free(c: &mut C, checks: &mut Checks) {
     };
     // SAFETY: a live block of `size` bytes of ours.
     unsafe { core::ptr::write_bytes(a as *mut u8, 0x77, size) };
-    report::figure(abi::figure::ADDRESS, a as Word);
+    report::figure(harness::figure::ADDRESS, a as Word);
     checks.ok(104, c.kfree(a).is_ok());
     // SAFETY: deliberately reads the freed block: it is unmapped, so the kernel stops this task
     // with a VM fault here. If it were still mapped, the read would see our old bytes.
@@ -119,7 +120,7 @@ fn stale_owner(c: &mut C, checks: &mut Checks) {
     checks.ok(114, slabs_of(c, "iso_stale", false).is_some_and(|n| n > 0));
     checks.ok(
         115,
-        c.kmem_cache_create(abi::SIGNAL_CACHE, 8, 8, NO_ALIAS, None)
+        c.kmem_cache_create(harness::SIGNAL_CACHE, 8, 8, NO_ALIAS, None)
             .is_ok(),
     );
     let released = (0..POLLS).any(|_| {
@@ -127,7 +128,7 @@ fn stale_owner(c: &mut C, checks: &mut Checks) {
         slabs_of(c, "iso_stale", false) == Some(0)
     });
     checks.ok(116, released);
-    report::figure(abi::figure::ADDRESS, objs[0] as Word);
+    report::figure(harness::figure::ADDRESS, objs[0] as Word);
     // SAFETY: deliberately writes a freed object whose slab went back to the buddy layer while the
     // server served another client: it was unmapped from us then, so the kernel stops this task
     // with a VM fault here. If it were still mapped, the write would land in a free page.
@@ -140,7 +141,7 @@ fn stale_owner(c: &mut C, checks: &mut Checks) {
 fn shrinker(c: &mut C, checks: &mut Checks) {
     let signalled = (0..POLLS).any(|_| {
         sel4::yield_now();
-        slabs_of(c, abi::SIGNAL_CACHE, true).is_some()
+        slabs_of(c, harness::SIGNAL_CACHE, true).is_some()
     });
     checks.ok(120, signalled);
     let size = KMALLOC_MAX as usize;
@@ -163,7 +164,7 @@ fn shrinker(c: &mut C, checks: &mut Checks) {
         }
     };
     checks.check(121, code, Error::OutOfMemory.code());
-    report::figure(abi::figure::OBJECTS, n as Word);
+    report::figure(harness::figure::OBJECTS, n as Word);
     for (k, &a) in blocks[..n].iter().enumerate() {
         let intact = (0..size).step_by(4096).all(|page| {
             // SAFETY: inside our live block of `size` bytes.
@@ -230,10 +231,10 @@ fn adversarial(c: &mut C, checks: &mut Checks, victim: usize) {
     let (status, h) = create_raw(c, "rogue_plain", 48);
     checks.check(200, status, 0);
     let code = |e: Error| e.code();
-    for (row, _) in abi::ADVERSARIAL_ROWS.iter().enumerate() {
+    for (row, _) in harness::ADVERSARIAL_ROWS.iter().enumerate() {
         let (got, expected) = run_row(c, row, h, victim as u64);
         checks.check(row as Word, got, code(expected));
-        if row + 1 < abi::ADVERSARIAL_ROWS.len() {
+        if row + 1 < harness::ADVERSARIAL_ROWS.len() {
             // The server still serves this client after every bad request.
             checks.ok(300 + row as Word, c.stats().is_ok());
         }
@@ -241,7 +242,7 @@ fn adversarial(c: &mut C, checks: &mut Checks, victim: usize) {
 }
 
 fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
-    match abi::ADVERSARIAL_ROWS[row] {
+    match harness::ADVERSARIAL_ROWS[row] {
         "unknown_label" => (raw(c, 999, &[]), Error::UnknownLabel),
         "message_shorter_than_its_operation" => {
             (raw(c, Label::Alloc.word(), &[h]), Error::BadLength)

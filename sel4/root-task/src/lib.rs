@@ -49,7 +49,8 @@ pub use local_thread::{
 pub use object_allocator::ObjectAllocator;
 #[cfg(target_arch = "aarch64")]
 pub use process::{
-    child_slots, spawn, GrantedCap, Process, ProcessSpec, IPC_BUFFER_VADDR, STACK_TOP,
+    child_slots, spawn, GrantedCap, Process, ProcessSpec, IPC_BUFFER_VADDR, MAX_THREADS, STACK_TOP,
+    THREAD_IPC_STRIDE, THREAD_STACK_STRIDE,
 };
 #[cfg(target_arch = "aarch64")]
 pub use scratch::{Scratch, DEFAULT_SCRATCH_VADDR};

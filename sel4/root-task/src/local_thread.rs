@@ -95,6 +95,9 @@ pub struct LocalThreadSpec {
     pub fault_endpoint: Option<CPtr>,
     /// Size of the root CNode in bits (`BootInfo::init_thread_cnode_size_bits`).
     pub root_cnode_bits: usize,
+    /// A notification to bind to the thread before it first runs (a signal then also ends its
+    /// wait on an endpoint), or `None`.
+    pub bound_notification: Option<Cap<sel4::cap_type::Notification>>,
 }
 
 /// A running thread of the root task.
@@ -132,6 +135,10 @@ pub fn spawn_local_thread(
     .step("TCB_Configure (local thread)")?;
     tcb.tcb_set_affinity(spec.affinity)
         .step("TCB_SetAffinity")?;
+    if let Some(n) = spec.bound_notification {
+        tcb.tcb_bind_notification(n)
+            .step("TCB_BindNotification (local thread)")?;
+    }
     let stack_top = stack + spec.stack_pages * PAGE_SIZE;
     let mut regs = UserContext {
         pc: spec.entry as usize as Word,

@@ -17,6 +17,13 @@ use sel4::{
 pub const STACK_TOP: usize = 0x1000_0000;
 /// A child's IPC buffer (one page above the stack, a guard page between).
 pub const IPC_BUFFER_VADDR: usize = STACK_TOP + PAGE_SIZE;
+/// Address space between the stacks of consecutive threads of a process (thread `t`'s stack ends
+/// at `STACK_TOP - t * THREAD_STACK_STRIDE`).
+pub const THREAD_STACK_STRIDE: usize = 0x10_0000;
+/// Distance between the IPC buffers of consecutive threads (a guard page between them).
+pub const THREAD_IPC_STRIDE: usize = 2 * PAGE_SIZE;
+/// Threads one process can have.
+pub const MAX_THREADS: usize = 8;
 /// Frames one process can record.
 pub const MAX_FRAMES: usize = 512;
 
@@ -71,6 +78,8 @@ pub struct Process {
     /// Entry address of its image.
     pub entry: Word,
     cnode_size_bits: usize,
+    stack_pages: usize,
+    priority: u8,
     frames: heapless::Vec<Cap<Granule>, MAX_FRAMES>,
 }
 
@@ -97,6 +106,8 @@ pub fn spawn(
         vspace,
         entry: 0,
         cnode_size_bits: spec.cnode_size_bits,
+        stack_pages: spec.stack_pages,
+        priority: spec.priority,
         frames: heapless::Vec::new(),
     };
     let mut frames = heapless::Vec::<Cap<Granule>, MAX_FRAMES>::new();
@@ -200,15 +211,64 @@ impl Process {
 
     /// Sets pc, sp and x0..x3 and makes the thread runnable.
     pub fn start(&self, args: [Word; 4]) -> Result<(), SpawnError> {
+        self.start_thread(self.tcb, 0, args)
+    }
+
+    /// Creates thread `thread` (1..[`MAX_THREADS`]) in this process: its own stack (below
+    /// `STACK_TOP - thread * THREAD_STACK_STRIDE`) and IPC buffer, the same CSpace and VSpace,
+    /// faults to the endpoint in this process's slot `fault_slot`, pinned to `affinity` before it
+    /// ever runs. Not started: see [`Process::start_thread`].
+    pub fn add_thread(
+        &mut self,
+        alloc: &mut ObjectAllocator,
+        thread: usize,
+        fault_slot: Word,
+        affinity: usize,
+    ) -> Result<Cap<Tcb>, SpawnError> {
+        if thread == 0 || thread >= MAX_THREADS {
+            return Err(SpawnError::TooManyMappings);
+        }
+        let cspace_data =
+            CNodeCapData::skip_high_bits(self.cnode_size_bits).ok_or(SpawnError::TooManyCaps)?;
+        let tcb: Cap<Tcb> = alloc.allocate(ObjectBlueprint::Tcb)?;
+        let top = STACK_TOP - thread * THREAD_STACK_STRIDE;
+        for i in 0..self.stack_pages {
+            let vaddr = top - (self.stack_pages - i) * PAGE_SIZE;
+            self.map_new_frame(alloc, vaddr, VmAttributes::DATA)?;
+        }
+        let ipc_vaddr = IPC_BUFFER_VADDR + thread * THREAD_IPC_STRIDE;
+        let ipc_frame = self.map_new_frame(alloc, ipc_vaddr, VmAttributes::DATA)?;
+        tcb.tcb_configure(
+            CPtr::from_bits(fault_slot),
+            self.priority,
+            self.priority,
+            self.cnode,
+            cspace_data,
+            self.vspace.root(),
+            ipc_vaddr as Word,
+            ipc_frame,
+        )
+        .step("TCB_Configure (thread)")?;
+        tcb.tcb_set_affinity(affinity)
+            .step("TCB_SetAffinity (thread)")?;
+        Ok(tcb)
+    }
+
+    /// Starts thread `thread` (its TCB `tcb`) at the image's entry with x0..x3 = `args`.
+    pub fn start_thread(
+        &self,
+        tcb: Cap<Tcb>,
+        thread: usize,
+        args: [Word; 4],
+    ) -> Result<(), SpawnError> {
         let mut regs = UserContext {
             pc: self.entry,
-            sp: STACK_TOP as Word,
+            sp: (STACK_TOP - thread * THREAD_STACK_STRIDE) as Word,
             ..UserContext::default()
         };
         regs.x0_to_x8[..4].copy_from_slice(&args);
         // pc, sp, spsr, x0..x3: the first seven registers in the kernel's order.
-        self.tcb
-            .tcb_write_registers(true, 7, &regs)
+        tcb.tcb_write_registers(true, 7, &regs)
             .step("TCB_WriteRegisters")
     }
 
