@@ -18,7 +18,6 @@ mod numa;
 mod profile;
 mod service;
 mod supervisor;
-mod uart;
 
 use alloc::vec::Vec;
 use clients::{ClientSpec, Spawner, CLIENT_MEMORY_BITS};
@@ -59,7 +58,7 @@ fn main(bootinfo: &BootInfo<'static>) -> ! {
 fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::string::String> {
     use alloc::format;
     let mut alloc = ObjectAllocator::new(bootinfo);
-    if let Err(e) = uart::init(bootinfo, &mut alloc) {
+    if let Err(e) = sel4_root_task::init_uart_console(bootinfo, &mut alloc) {
         // Nothing can be printed on a release kernel without it; on a debug kernel this line shows.
         debug_println!("memserver: console on the UART: {}", e.what());
     }

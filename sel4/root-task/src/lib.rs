@@ -8,6 +8,7 @@
 //! - [`Scratch`]: a window of the root task's own address space for filling frames.
 //! - [`spawn`] with [`ProcessSpec`]: a task in its own CSpace and VSpace from an ELF image.
 //! - [`spawn_local_thread`]: a thread in the root task's own address space (server threads).
+//! - [`init_uart_console`]: the console on QEMU `virt`'s UART on a kernel without a debug console.
 //!
 //! Console macros and the panic handler come from `sel4-runtime` (re-exported).
 
@@ -30,6 +31,8 @@ mod scratch;
 #[cfg(target_arch = "aarch64")]
 mod shared_page;
 mod slots;
+#[cfg(target_arch = "aarch64")]
+mod uart;
 mod untyped_pool;
 #[cfg(target_arch = "aarch64")]
 mod vspace;
@@ -56,6 +59,8 @@ pub use process::{
 pub use scratch::{Scratch, DEFAULT_SCRATCH_VADDR};
 #[cfg(target_arch = "aarch64")]
 pub use shared_page::SharedPage;
+#[cfg(target_arch = "aarch64")]
+pub use uart::{init_uart_console, UartError};
 #[cfg(target_arch = "aarch64")]
 pub use vspace::AddressSpace;
 

@@ -1,10 +1,11 @@
 //! Owns the root task's console on a release kernel, which has no `DebugPutChar`: the PL011 UART's
 //! register page, retyped from the device untyped that starts at its address and mapped as device
 //! memory at [`UART_VADDR`], is handed to the runtime's console. On a debug kernel nothing is done.
-//! Called once by the main thread before any other thread of the root task runs.
+//! Called once by the main thread before any other thread of the root task runs. QEMU `virt`'s
+//! PL011 only.
 
+use crate::{AddressSpace, ObjectAllocator};
 use sel4::{init_thread, Cap, CapRights, ObjectBlueprint, VmAttributes};
-use sel4_root_task::{AddressSpace, ObjectAllocator};
 
 /// QEMU `virt`'s PL011.
 const UART_PADDR: sel4::Word = 0x0900_0000;
@@ -38,7 +39,10 @@ impl UartError {
 }
 
 /// Maps the UART and routes the console to it, unless the kernel has a debug console.
-pub fn init(bootinfo: &sel4::BootInfo<'_>, alloc: &mut ObjectAllocator) -> Result<(), UartError> {
+pub fn init_uart_console(
+    bootinfo: &sel4::BootInfo<'_>,
+    alloc: &mut ObjectAllocator,
+) -> Result<(), UartError> {
     if sel4::debug_cap_identify(init_thread::CNODE.bits()).is_some() {
         return Ok(());
     }
