@@ -1,7 +1,7 @@
 //! memserver client `ms-alpha`: slab caches over seL4 IPC. Modes (see `harness::mode::alpha`): the
 //! demo part (caches through magazines and one by one), a cache lifecycle with constructor counts,
 //! batches through magazines with message counts, a victim for the adversarial client, and large
-//! blocks for node placement. Every check is reported to the root task; nothing here panics.
+//! blocks for node placement. Every check is reported to the test driver; nothing here panics.
 
 #![no_std]
 #![no_main]
@@ -279,7 +279,7 @@ fn victim(c: &mut C, checks: &mut Checks) {
         return;
     };
     let mut objs = [0usize; harness::VICTIM_OBJECTS];
-    for obj in 0..harness::VICTIM_OBJECTS {
+    for (obj, slot) in objs.iter_mut().enumerate() {
         match c.kmem_cache_alloc(&mut k) {
             Ok(a) => {
                 for i in 0..harness::VICTIM_SIZE / 8 {
@@ -287,7 +287,7 @@ fn victim(c: &mut C, checks: &mut Checks) {
                     unsafe { (a as *mut u64).add(i).write(harness::victim_word(obj, i)) };
                 }
                 report::figure(figure::ADDRESS, a as Word);
-                objs[obj] = a;
+                *slot = a;
             }
             Err(e) => {
                 checks.check(2, e.error.code(), 0);

@@ -7,7 +7,7 @@
 //!   pairs that never leave the magazine.
 //! - `DIRECT` (magazines off): every alloc and every free is one register-only IPC.
 //!
-//! Every figure goes to the root task; the checks (every object distinct, in the heap window,
+//! Every figure goes to the test driver; the checks (every object distinct, in the heap window,
 //! intact, everything returned) run outside the timed windows. Nothing here panics.
 
 #![no_std]

@@ -1,7 +1,7 @@
 //! memserver client `ms-beta`: kmalloc over seL4 IPC and the `GlobalAlloc` adapter as this task's
 //! `#[global_allocator]`, so `Vec`, `Box`, `String` and `BTreeMap` live in server memory. Modes (see
 //! `harness::mode::beta`): every kmalloc class and a large block; collections through the adapter;
-//! and the demo part. Every check is reported to the root task; nothing here panics.
+//! and the demo part. Every check is reported to the test driver; nothing here panics.
 
 #![no_std]
 #![no_main]

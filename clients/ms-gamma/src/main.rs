@@ -1,6 +1,6 @@
 //! memserver client `ms-gamma`: slabinfo over IPC (rows postcard-encoded in the IPC buffer, with a
 //! continuation cursor) printed in the `/proc/slabinfo` format, and quota exhaustion. Modes (see
-//! `harness::mode::gamma`). Every check is reported to the root task; nothing here panics.
+//! `harness::mode::gamma`). Every check is reported to the test driver; nothing here panics.
 
 #![no_std]
 #![no_main]

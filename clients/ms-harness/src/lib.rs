@@ -106,7 +106,8 @@ pub mod mode {
         pub const LIFECYCLE: u64 = 1;
         /// Batches through magazines, then one by one.
         pub const BATCHES: u64 = 2;
-        /// Allocates patterned objects, reports their addresses, and waits.
+        /// Allocates patterned objects, reports their addresses, waits until the driver lets it
+        /// go on (`report::poll`, while another client attacks), then checks them.
         pub const VICTIM: u64 = 3;
         /// Large blocks filling the local node and more; reports their addresses.
         pub const NODE: u64 = 4;

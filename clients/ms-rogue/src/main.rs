@@ -319,7 +319,7 @@ fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
         ),
         "cache_object_too_large" => (create_raw(c, "rogue_huge", 1 << 40).0, Error::SizeTooLarge),
         "quota_exhausted" => {
-            // The root task gives this client a byte quota of 1 MiB.
+            // The system description gives this client a byte quota of 1 MiB.
             let (s1, body) = c.raw_call(Label::Kmalloc.word(), &[600 << 10, 0]);
             let first = if s1 == 0 { body.first().copied() } else { None };
             let r = raw(c, Label::Kmalloc.word(), &[600 << 10, 0]);
