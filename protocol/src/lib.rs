@@ -6,22 +6,27 @@
 //! the label; replies carry the status ([`Error`] code, 0 for success) in the label. Every hot
 //! operation's request and reply fit in the registers. Everything is decoded from untrusted words
 //! into a `Result` with a precise [`Error`].
+//!
+//! **Operations are declared once**, in the table of [`operations`]: label number, request and
+//! reply bodies, whether they fit the registers, stateless checks, errors, and the name of the
+//! server's handler. [`Label`], [`Request`] and every [`ops::Op`] impl are derived from it here;
+//! the client stub's `call` reads label and reply type from `Op`; the server derives its
+//! dispatch from the same table with [`for_each_operation!`]. Adding an operation is one table
+//! entry plus a server method of that name (see [`operations`] for the signatures).
 #![no_std]
 
 pub mod error;
 pub mod handshake;
-pub mod label;
 pub mod magazine;
 pub mod message;
+pub mod operations;
 pub mod ops;
-pub mod request;
 pub mod slabinfo;
 pub mod varlen;
 
 pub use error::{Error, Failure};
 pub use handshake::PROTOCOL_VERSION;
-pub use label::Label;
 pub use magazine::{FreshSlab, MagazinePage, FRESH_MAX, MAGAZINE_SLOTS, MAX_BATCH};
 pub use message::{Message, Word, MSG_MAX_WORDS, MSG_REGISTERS};
-pub use request::Request;
+pub use operations::{Label, Request};
 pub use slabinfo::SlabinfoRow;

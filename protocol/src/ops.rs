@@ -1,7 +1,6 @@
-//! Request and reply bodies: `#[repr(C)]` zerocopy structs of whole words. Every hot operation
-//! (Alloc, Free, Refill, Drain, Kmalloc, Kfree, KmallocRefill, KfreeDrain) has a request and a reply of
-//! at most [`crate::MSG_REGISTERS`] words. `check()` validates what can be validated without server
-//! state (reserved bits, ranges); the server validates the rest.
+//! Request and reply bodies: `#[repr(C)]` zerocopy structs of whole words, and the [`Op`] trait
+//! that ties a request to its operation (implemented by the table of [`crate::operations`], which
+//! also holds each request's stateless checks; the server validates the rest).
 use crate::{Error, Failure, Label, MAGAZINE_SLOTS, MAX_BATCH, MSG_REGISTERS};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -29,13 +28,18 @@ pub trait Body: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + Sized {
     }
 }
 
-/// A request body: its label, its reply, and its stateless checks.
+/// A request body: its label, its reply, whether both fit in the registers, the errors it may
+/// answer with, and its stateless checks. Implemented only by the table of
+/// [`crate::operations`].
 pub trait Op: Body {
     const LABEL: Label;
     type Reply: Body;
-    fn check(&self) -> Result<(), Failure> {
-        Ok(())
-    }
+    /// Request and reply both fit in [`MSG_REGISTERS`] words (checked at compile time).
+    const FITS_REGISTERS: bool;
+    /// The operation-specific errors of a reply (besides [`crate::operations::COMMON_ERRORS`]).
+    const ERRORS: &'static [Error];
+    /// The checks that need no server state.
+    fn check(&self) -> Result<(), Failure>;
 }
 
 macro_rules! body {
@@ -173,115 +177,45 @@ pub enum SlabinfoScope {
     All = 1,
 }
 
-fn check_flags(flags: u64, known: u64) -> Result<(), Failure> {
+#[inline]
+pub(crate) fn check_flags(flags: u64, known: u64) -> Result<(), Failure> {
     if flags & !known != 0 {
         return Err(Failure::with(Error::UnknownFlag, [flags & !known, 0, 0]));
     }
     Ok(())
 }
 
-fn check_slot(slot: u64) -> Result<(), Failure> {
+#[inline]
+pub(crate) fn check_slot(slot: u64) -> Result<(), Failure> {
     if slot >= MAGAZINE_SLOTS as u64 {
         return Err(Failure::with(Error::BadSlot, [slot, 0, 0]));
     }
     Ok(())
 }
 
-fn check_count(count: u64) -> Result<(), Failure> {
+#[inline]
+pub(crate) fn check_count(count: u64) -> Result<(), Failure> {
     if count == 0 || count > MAX_BATCH as u64 {
         return Err(Failure::with(Error::BadBatch, [count, MAX_BATCH as u64, 0]));
     }
     Ok(())
 }
 
-fn check_size(size: u64) -> Result<(), Failure> {
+#[inline]
+pub(crate) fn check_addr(addr: u64) -> Result<(), Failure> {
+    if addr == 0 {
+        return Err(Failure::new(Error::NullPointer));
+    }
+    Ok(())
+}
+
+#[inline]
+pub(crate) fn check_size(size: u64) -> Result<(), Failure> {
     if size == 0 {
         return Err(Failure::new(Error::SizeZero));
     }
     Ok(())
 }
-
-macro_rules! op {
-    ($req:ty, $label:expr, $reply:ty, |$s:ident| $check:expr) => {
-        impl Op for $req {
-            const LABEL: Label = $label;
-            type Reply = $reply;
-            fn check(&self) -> Result<(), Failure> {
-                let $s = self;
-                $check
-            }
-        }
-    };
-}
-
-op!(HelloReq, Label::Hello, HelloReply, |_s| Ok(()));
-op!(AllocReq, Label::Alloc, AllocReply, |s| check_flags(
-    s.flags,
-    alloc_flags::ALL
-));
-op!(FreeReq, Label::Free, Empty, |s| if s.addr == 0 {
-    Err(Failure::new(Error::NullPointer))
-} else {
-    Ok(())
-});
-op!(RefillReq, Label::Refill, RefillReply, |s| {
-    check_slot(s.slot)?;
-    check_count(s.count)?;
-    check_flags(s.flags, alloc_flags::ALL)
-});
-op!(DrainReq, Label::Drain, CountReply, |s| {
-    check_slot(s.slot)?;
-    check_count(s.count)
-});
-op!(KmallocReq, Label::Kmalloc, KmallocReply, |s| {
-    check_size(s.size)?;
-    check_flags(s.flags, alloc_flags::ALL)
-});
-op!(KfreeReq, Label::Kfree, Empty, |s| if s.addr == 0 {
-    Err(Failure::new(Error::NullPointer))
-} else {
-    Ok(())
-});
-op!(KsizeReq, Label::Ksize, KsizeReply, |s| if s.addr == 0 {
-    Err(Failure::new(Error::NullPointer))
-} else {
-    Ok(())
-});
-op!(DetachReq, Label::Detach, Empty, |_s| Ok(()));
-op!(StatsReq, Label::Stats, StatsReply, |_s| Ok(()));
-op!(DestroyReq, Label::CacheDestroy, Empty, |_s| Ok(()));
-op!(ShrinkReq, Label::CacheShrink, ShrinkReply, |_s| Ok(()));
-op!(
-    KmallocRefillReq,
-    Label::KmallocRefill,
-    KmallocRefillReply,
-    |s| {
-        check_size(s.size)?;
-        check_slot(s.slot)?;
-        check_count(s.count)?;
-        check_flags(s.flags, alloc_flags::ALL)
-    }
-);
-op!(KfreeDrainReq, Label::KfreeDrain, CountReply, |s| {
-    check_slot(s.slot)?;
-    check_count(s.count)
-});
-op!(SlabinfoReq, Label::Slabinfo, Empty, |s| if s.scope > 1 {
-    Err(Failure::with(Error::BadField, [s.scope, 0, 0]))
-} else {
-    Ok(())
-});
-op!(CacheCreateReq, Label::CacheCreate, CacheCreateReply, |s| {
-    check_size(s.size)?;
-    if s.align != 0 && !s.align.is_power_of_two() {
-        return Err(Failure::with(Error::BadAlign, [s.align, 0, 0]));
-    }
-    check_flags(s.flags, cache_flags::ALL)?;
-    if s.ctor > 1 {
-        return Err(Failure::with(Error::BadField, [s.ctor, 0, 0]));
-    }
-    Ok(())
-});
 
 impl SlabinfoReq {
     pub fn scope(&self) -> SlabinfoScope {
@@ -293,16 +227,5 @@ impl SlabinfoReq {
     }
 }
 
-/// Every hot request and reply fits in registers (checked at compile time).
-const _: () = {
-    assert!(AllocReq::WORDS <= MSG_REGISTERS && AllocReply::WORDS <= MSG_REGISTERS);
-    assert!(FreeReq::WORDS <= MSG_REGISTERS);
-    assert!(RefillReq::WORDS <= MSG_REGISTERS && RefillReply::WORDS <= MSG_REGISTERS);
-    assert!(DrainReq::WORDS <= MSG_REGISTERS && CountReply::WORDS <= MSG_REGISTERS);
-    assert!(KmallocReq::WORDS <= MSG_REGISTERS && KmallocReply::WORDS <= MSG_REGISTERS);
-    assert!(KfreeReq::WORDS <= MSG_REGISTERS && KsizeReply::WORDS <= MSG_REGISTERS);
-    assert!(KmallocRefillReq::WORDS <= MSG_REGISTERS);
-    assert!(KmallocRefillReply::WORDS <= MSG_REGISTERS);
-    assert!(KfreeDrainReq::WORDS <= MSG_REGISTERS);
-    assert!(crate::error::DETAIL_WORDS <= MSG_REGISTERS);
-};
+/// A failure's detail travels in registers.
+const _: () = assert!(crate::error::DETAIL_WORDS <= MSG_REGISTERS);

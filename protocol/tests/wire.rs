@@ -10,13 +10,30 @@ fn labels_and_errors_round_trip() {
         assert_eq!(Label::try_from(l.word()), Ok(l));
     }
     assert_eq!(Label::try_from(0), Err(Error::UnknownLabel));
-    assert_eq!(Label::try_from(17), Err(Error::UnknownLabel));
+    let unused = Label::ALL.iter().map(|l| l.word()).max().unwrap() + 1;
+    assert_eq!(Label::try_from(unused), Err(Error::UnknownLabel));
     for e in Error::ALL {
         assert_eq!(Error::from_code(e.code()), Some(e));
     }
     assert_eq!(Error::from_code(0), None);
     let f = Failure::from_reply(999, &[1, 2]);
     assert_eq!(f, Failure::with(Error::Internal, [999, 0, 0]));
+}
+
+#[test]
+fn the_table_declares_each_label_once_with_its_register_fit() {
+    let mut words: Vec<u64> = Label::ALL.iter().map(|l| l.word()).collect();
+    words.sort_unstable();
+    words.dedup();
+    assert_eq!(
+        words.len(),
+        Label::COUNT,
+        "a label number is declared twice"
+    );
+    assert!(Label::Alloc.fits_registers() && Label::KfreeDrain.fits_registers());
+    assert!(!Label::CacheCreate.fits_registers() && !Label::Slabinfo.fits_registers());
+    assert!(Label::Free.may_answer(Error::DoubleFree));
+    assert!(!Label::Stats.may_answer(Error::DoubleFree));
 }
 
 #[test]
@@ -241,11 +258,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
     #[test]
     fn arbitrary_words_never_panic(label in 0u64..20, words in proptest::collection::vec(any::<u64>(), 0..MSG_MAX_WORDS)) {
-        let _ = Request::decode(label, &words);
+        if let Err(f) = Request::decode(label, &words) {
+            // A refusal is one the operation's table entry declares.
+            match Label::try_from(label) {
+                Ok(l) => prop_assert!(l.may_answer(f.error), "{:?} refused with {:?}", l, f.error),
+                Err(_) => prop_assert_eq!(f.error, Error::UnknownLabel),
+            }
+        }
     }
 
     #[test]
-    fn decoded_requests_re_encode_identically(label in 1u64..17, words in proptest::collection::vec(0u64..80, 0..6)) {
+    fn decoded_requests_re_encode_identically(label in 0u64..(Label::COUNT as u64 + 2), words in proptest::collection::vec(0u64..80, 0..6)) {
         if let Ok(r) = Request::decode(label, &words) {
             let mut out = [0u64; MSG_MAX_WORDS];
             let (l, n) = r.encode(&mut out);

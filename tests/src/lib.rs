@@ -13,7 +13,7 @@ use memserver::topology::{Topology, MAX_CORES};
 use memserver::{Allocator, Stats};
 use memserver_client::host::{magazine_page, HostSystem, HostTransport, Mode};
 use memserver_client::{Client, Config};
-use memserver_protocol::MagazinePage;
+use memserver_protocol::{Error, Label, MagazinePage};
 use std::sync::{Arc, Mutex};
 
 /// A running server with its endpoints. Field order is drop order: server threads (threaded mode)
@@ -41,7 +41,9 @@ impl World {
         let s = server.clone();
         let system =
             HostSystem::with_mode(mode, nodes * cores_per_node, move |core, badge, msg| {
-                s.dispatch(core, badge, msg)
+                let label = msg.label;
+                s.dispatch(core, badge, msg);
+                assert_declared(label, msg.label);
             });
         World {
             system,
@@ -118,4 +120,20 @@ pub fn intact(addr: usize, len: usize, tag: u64) -> bool {
     obj.iter()
         .enumerate()
         .all(|(i, b)| *b == bytes[i % 8] ^ (i as u8))
+}
+
+/// Every refusal the server sends is one its operation declares (or a common one): the table
+/// of operations is the contract. A failed check fails the test that sent the message.
+fn assert_declared(request: u64, reply: u64) {
+    if reply == 0 {
+        return;
+    }
+    let error = Error::from_code(reply).expect("a reply label that is no error code");
+    match Label::try_from(request) {
+        Ok(label) => assert!(
+            label.may_answer(error),
+            "{label:?} answered {error:?}, which its table entry does not declare"
+        ),
+        Err(_) => assert_eq!(error, Error::UnknownLabel),
+    }
 }

@@ -2,20 +2,22 @@
 //! words, route it to its operation, and encode the reply (label 0 and the body, or the error code
 //! and its detail words). Nothing here panics on input.
 //!
-//! Fast path: the hot labels (objects, batches, kmalloc) are decoded straight from the words into
-//! their fixed bodies, with the same checks in the same order as [`Request::decode`]; the other
-//! labels (handshake, cache lifecycle, slabinfo with its variable data) take `handle_other`.
+//! Routing is derived from the protocol's table of operations
+//! ([`memserver_protocol::for_each_operation`]): the `hot` group (objects, batches, kmalloc) is
+//! matched inline and decoded straight from the words into its fixed body; the `cold` and
+//! `session` groups take the out-of-line `handle_other`. Each label reaches the server method
+//! its entry names. The checks run in one order for every operation: the core, the badge, the
+//! body (label, length, fields), the greeting (not for `session`), then the operation's own.
 use super::clients::{ClientGuard, ClientRecord};
 use super::page::PageRef;
 use super::Server;
 use crate::allocator::CoreGuard;
 use crate::topology::CoreId;
 use memserver_protocol::error::DETAIL_WORDS;
-use memserver_protocol::ops::{Body, Empty, HelloReply, Op};
+use memserver_protocol::operations::{decode_body, decode_named};
+use memserver_protocol::ops::{Body, DetachReq, Empty, HelloReply, HelloReq};
 use memserver_protocol::varlen::MAX_NAME_LEN;
-use memserver_protocol::{
-    Error, Failure, Label, Message, Request, MSG_MAX_WORDS, PROTOCOL_VERSION,
-};
+use memserver_protocol::{Error, Failure, Message, MSG_MAX_WORDS, PROTOCOL_VERSION};
 
 /// What an operation sees: the serving core and the locked client.
 pub struct Ctx<'a> {
@@ -31,25 +33,6 @@ impl Ctx<'_> {
             _ => Err(Failure::with(Error::BadSlot, [0, self.core.0 as u64, 0])),
         }
     }
-}
-
-/// Label words of the hot requests (one object, a batch, the kmalloc family), decoded straight
-/// into their bodies; every other label goes through [`Request::decode`].
-const ALLOC: u64 = Label::Alloc.word();
-const FREE: u64 = Label::Free.word();
-const REFILL: u64 = Label::Refill.word();
-const DRAIN: u64 = Label::Drain.word();
-const KMALLOC: u64 = Label::Kmalloc.word();
-const KFREE: u64 = Label::Kfree.word();
-const KMALLOC_REFILL: u64 = Label::KmallocRefill.word();
-const KFREE_DRAIN: u64 = Label::KfreeDrain.word();
-
-/// Decodes a hot request body exactly as [`Request::decode`] does (length, then stateless checks).
-#[inline(always)]
-fn body<T: Op>(words: &[u64]) -> Result<T, Failure> {
-    let value = T::decode(words)?;
-    value.check()?;
-    Ok(value)
 }
 
 /// The operation context of a greeted client.
@@ -78,50 +61,6 @@ impl Server {
         }
     }
 
-    /// The checks in order: the core, the badge, the body (label, length, fields), the greeting,
-    /// then the operation's own.
-    #[inline(always)]
-    fn handle(&self, core: usize, badge: u64, msg: &mut Message) -> Result<usize, Failure> {
-        let core = self.core_id(core)?;
-        let mut client = self.clients.lock(badge)?;
-        let words = &msg.words[..msg.len.min(MSG_MAX_WORDS)];
-        match msg.label {
-            ALLOC => {
-                let r = body(words)?;
-                self.alloc_one(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            FREE => {
-                let r = body(words)?;
-                self.free_one(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            REFILL => {
-                let r = body(words)?;
-                self.refill(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            DRAIN => {
-                let r = body(words)?;
-                self.drain(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            KMALLOC => {
-                let r = body(words)?;
-                self.kmalloc(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            KFREE => {
-                let r = body(words)?;
-                self.kfree(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            KMALLOC_REFILL => {
-                let r = body(words)?;
-                self.kmalloc_refill(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            KFREE_DRAIN => {
-                let r = body(words)?;
-                self.kfree_drain(&mut greeted(core, &mut client)?, r, &mut msg.words)
-            }
-            _ => self.handle_other(core, client, msg),
-        }
-    }
-
     /// The serving core, if the topology has it.
     #[inline(always)]
     fn core_id(&self, core: usize) -> Result<CoreId, Failure> {
@@ -131,68 +70,42 @@ impl Server {
         }
     }
 
-    /// Every request that is not hot: decoded whole (with its variable data) by the protocol crate.
-    #[inline(never)]
-    fn handle_other(
+    /// The handshake: the client's version must be ours.
+    pub(super) fn greet(
         &self,
         core: CoreId,
         mut client: ClientGuard<'_>,
-        msg: &mut Message,
+        r: HelloReq,
+        out: &mut [u64],
     ) -> Result<usize, Failure> {
-        let len = msg.len.min(MSG_MAX_WORDS);
-        let (req, name) = Request::decode(msg.label, &msg.words[..len])?.split_name();
-        let mut name_buf = [0u8; MAX_NAME_LEN];
-        let name_len = name.map_or(0, |n| n.len().min(MAX_NAME_LEN));
-        if let Some(n) = name {
-            name_buf[..name_len].copy_from_slice(&n.as_bytes()[..name_len]);
-        }
         let rec = client.record()?;
-        let out = &mut msg.words;
-        if let Request::Detach(_) = req {
-            let owner = client.remove()?.owner;
-            self.alloc.purge_owner(owner);
-            return Ok(Empty {}.encode(out));
+        if r.version != PROTOCOL_VERSION {
+            return Err(Failure::with(
+                Error::VersionMismatch,
+                [PROTOCOL_VERSION, 0, 0],
+            ));
         }
-        if let Request::Hello(h) = req {
-            if h.version != PROTOCOL_VERSION {
-                return Err(Failure::with(
-                    Error::VersionMismatch,
-                    [PROTOCOL_VERSION, 0, 0],
-                ));
-            }
-            rec.greeted = true;
-            let reply = HelloReply {
-                version: PROTOCOL_VERSION,
-                core: core.0 as u64,
-                max_batch: self.config.max_batch as u64,
-            };
-            return Ok(reply.encode(out));
-        }
-        if !rec.greeted {
-            return Err(Failure::new(Error::NotGreeted));
-        }
-        let mut c = Ctx { core, rec };
-        match req {
-            Request::Stats(_) => self.stats(&mut c, out),
-            Request::CacheCreate(r, _) => {
-                let name = core::str::from_utf8(&name_buf[..name_len])
-                    .map_err(|_| Failure::new(Error::BadName))?;
-                self.cache_create(&mut c, r, name, out)
-            }
-            Request::CacheDestroy(r) => self.cache_destroy(&mut c, r, out),
-            Request::CacheShrink(r) => self.cache_shrink(&mut c, r, out),
-            Request::Alloc(r) => self.alloc_one(&mut c, r, out),
-            Request::Free(r) => self.free_one(&mut c, r, out),
-            Request::Refill(r) => self.refill(&mut c, r, out),
-            Request::Drain(r) => self.drain(&mut c, r, out),
-            Request::Kmalloc(r) => self.kmalloc(&mut c, r, out),
-            Request::Kfree(r) => self.kfree(&mut c, r, out),
-            Request::Ksize(r) => self.ksize(&mut c, r, out),
-            Request::KmallocRefill(r) => self.kmalloc_refill(&mut c, r, out),
-            Request::KfreeDrain(r) => self.kfree_drain(&mut c, r, out),
-            Request::Slabinfo(r) => self.slabinfo(&mut c, r, out),
-            Request::Hello(_) | Request::Detach(_) => Err(Failure::new(Error::Internal)),
-        }
+        rec.greeted = true;
+        let reply = HelloReply {
+            version: PROTOCOL_VERSION,
+            core: core.0 as u64,
+            max_batch: self.config.max_batch as u64,
+        };
+        Ok(reply.encode(out))
+    }
+
+    /// The client leaves (greeted or not): everything it owns returns to the server.
+    pub(super) fn leave(
+        &self,
+        _core: CoreId,
+        mut client: ClientGuard<'_>,
+        _r: DetachReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
+        client.record()?;
+        let owner = client.remove()?.owner;
+        self.alloc.purge_owner(owner);
+        Ok(Empty {}.encode(out))
     }
 
     pub(super) fn guard(&self, core: CoreId) -> Result<CoreGuard<'_>, Failure> {
@@ -229,3 +142,111 @@ impl Server {
         }
     }
 }
+
+/// A cache name copied out of the request, so that the reply can overwrite the message.
+struct NameBuf {
+    len: usize,
+    bytes: [u8; MAX_NAME_LEN],
+}
+
+impl NameBuf {
+    fn new(name: &str) -> Self {
+        let len = name.len().min(MAX_NAME_LEN);
+        let mut bytes = [0; MAX_NAME_LEN];
+        bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+        NameBuf { len, bytes }
+    }
+
+    fn as_str(&self) -> Result<&str, Failure> {
+        core::str::from_utf8(&self.bytes[..self.len]).map_err(|_| Failure::new(Error::BadName))
+    }
+}
+
+/// The server's reading of the table of operations: `handle` (hot, inline) and `handle_other`.
+macro_rules! dispatch_operations {
+    (
+        hot { $(
+            $(#[$hdoc:meta])*
+            $hname:ident = $hnum:literal {
+                handler: $hhandler:ident,
+                request: $hreq:ty,
+                reply: $hreply:ty,
+                fits: $hfits:ident,
+                check: $hcheck:tt,
+                errors: [$($herr:ident),* $(,)?],
+            }
+        )* }
+        cold { $(
+            $(#[$cdoc:meta])*
+            $cname:ident = $cnum:literal {
+                handler: $chandler:ident,
+                request: $creq:ty,
+                reply: $creply:ty,
+                fits: $cfits:ident,
+                $(tail: $ctail:ident,)?
+                check: $ccheck:tt,
+                errors: [$($cerr:ident),* $(,)?],
+            }
+        )* }
+        session { $(
+            $(#[$sdoc:meta])*
+            $sname:ident = $snum:literal {
+                handler: $shandler:ident,
+                request: $sreq:ty,
+                reply: $sreply:ty,
+                fits: $sfits:ident,
+                check: $scheck:tt,
+                errors: [$($serr:ident),* $(,)?],
+            }
+        )* }
+    ) => {
+        impl Server {
+            /// The hot operations, inline; everything else in `handle_other`.
+            #[inline(always)]
+            fn handle(&self, core: usize, badge: u64, msg: &mut Message) -> Result<usize, Failure> {
+                let core = self.core_id(core)?;
+                let mut client = self.clients.lock(badge)?;
+                let words = &msg.words[..msg.len.min(MSG_MAX_WORDS)];
+                match msg.label {
+                    $($hnum => {
+                        let r = decode_body::<$hreq>(words)?;
+                        self.$hhandler(&mut greeted(core, &mut client)?, r, &mut msg.words)
+                    })*
+                    _ => self.handle_other(core, client, msg),
+                }
+            }
+
+            /// The cold and session operations (and unknown labels).
+            #[inline(never)]
+            fn handle_other(
+                &self,
+                core: CoreId,
+                mut client: ClientGuard<'_>,
+                msg: &mut Message,
+            ) -> Result<usize, Failure> {
+                let words = &msg.words[..msg.len.min(MSG_MAX_WORDS)];
+                match msg.label {
+                    $($cnum => dispatch_operations!(
+                        @cold self, core, client, words, msg, $chandler, $creq $(, $ctail)?
+                    ),)*
+                    $($snum => {
+                        let r = decode_body::<$sreq>(words)?;
+                        self.$shandler(core, client, r, &mut msg.words)
+                    })*
+                    _ => Err(Failure::new(Error::UnknownLabel)),
+                }
+            }
+        }
+    };
+    (@cold $s:ident, $core:ident, $client:ident, $words:ident, $msg:ident, $h:ident, $req:ty) => {{
+        let r = decode_body::<$req>($words)?;
+        $s.$h(&mut greeted($core, &mut $client)?, r, &mut $msg.words)
+    }};
+    (@cold $s:ident, $core:ident, $client:ident, $words:ident, $msg:ident, $h:ident, $req:ty, name) => {{
+        let (r, name) = decode_named::<$req>($words)?;
+        let name = NameBuf::new(name);
+        $s.$h(&mut greeted($core, &mut $client)?, r, name.as_str()?, &mut $msg.words)
+    }};
+}
+
+memserver_protocol::for_each_operation!(dispatch_operations);

@@ -7,7 +7,12 @@ use memserver_protocol::slabinfo::{RowWriter, END};
 use memserver_protocol::{Error, Failure, MSG_MAX_WORDS};
 
 impl Server {
-    pub(super) fn stats(&self, c: &mut Ctx<'_>, out: &mut [u64]) -> Result<usize, Failure> {
+    pub(super) fn stats(
+        &self,
+        c: &mut Ctx<'_>,
+        _r: StatsReq,
+        out: &mut [u64],
+    ) -> Result<usize, Failure> {
         let (u, q) = (c.rec.usage, c.rec.quota);
         Ok(StatsReply {
             live_objects: u.objects,
