@@ -84,6 +84,17 @@ impl Clients {
         Err(Failure::with(Error::UnknownClient, [badge, 0, 0]))
     }
 
+    /// Empties every slot (their badges become unknown), handing each removed record to `f`
+    /// after its slot lock is released.
+    pub fn remove_all(&self, mut f: impl FnMut(ClientRecord)) {
+        for slot in &self.slots {
+            let record = slot.lock().record.take();
+            if let Some(r) = record {
+                f(r);
+            }
+        }
+    }
+
     /// Calls `f` on every attached client's record (one slot lock at a time), stopping at the
     /// first error.
     pub fn for_each<E>(&self, mut f: impl FnMut(&ClientRecord) -> Result<(), E>) -> Result<(), E> {

@@ -163,6 +163,18 @@ impl Server {
         Ok(self.alloc.purge_owner(record.owner))
     }
 
+    /// Detaches every attached client, as [`Server::detach`] does one: afterwards no badge is
+    /// known and the allocator holds nothing for any client. Returns how many were attached.
+    /// For a system that stops serving, and for a harness that reuses one server between runs.
+    pub fn detach_all(&self) -> usize {
+        let mut n = 0;
+        self.clients.remove_all(|record| {
+            self.alloc.purge_owner(record.owner);
+            n += 1;
+        });
+        n
+    }
+
     /// The usage the server counts for a client.
     pub fn usage(&self, badge: u64) -> Result<Usage, Failure> {
         Ok(self.clients.lock(badge)?.record()?.usage)
@@ -184,5 +196,40 @@ impl Server {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::test_world::*;
+    use memserver_protocol::{Error, Request};
+
+    /// Detaching everyone returns every client's objects, caches and large blocks, makes every
+    /// badge unknown, and leaves the server as it was before the first attach (accounting and
+    /// invariants); a client that left by itself is not counted again.
+    #[test]
+    fn detach_all_returns_the_server_to_its_start() {
+        let world = World::new();
+        let s = &world.server;
+        let initial = s.allocator().stats();
+        let clients: Vec<Client> = ["a", "b", "c"].iter().map(|n| client(s, n)).collect();
+        for c in &clients {
+            alloc_obj(s, c);
+            kmalloc(s, c, 64);
+            kmalloc(s, c, 20_000);
+        }
+        s.detach(clients[2].badge).unwrap();
+        assert_ne!(s.allocator().stats(), initial);
+        assert_eq!(s.detach_all(), 2);
+        for c in &clients {
+            let reply = send(s, c.badge, Request::Stats(Default::default()));
+            assert_eq!(reply.unwrap_err().error, Error::UnknownClient);
+        }
+        s.validate().unwrap();
+        assert_eq!(s.allocator().stats(), initial);
+        assert_eq!(s.detach_all(), 0);
+        let again = client(s, "again");
+        assert!(clients.iter().all(|c| c.badge != again.badge));
+        alloc_obj(s, &again);
     }
 }
