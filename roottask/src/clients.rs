@@ -25,6 +25,8 @@
 use crate::client_window::{ClientMaps, MAP_CNODE_BITS};
 use crate::frames::SERVER_WINDOW;
 use crate::service::{MemServer, FAULT_BIT};
+use crate::staging::Magazine;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
@@ -44,9 +46,13 @@ const PRIORITY: u8 = 255;
 /// Each client's untyped (image, stacks, IPC buffers, CSpace, paging structures, mapping CNode,
 /// magazine pages).
 pub const CLIENT_MEMORY_BITS: u8 = 22;
-/// Root CNode slots per client.
-const CLIENT_SLOTS: usize = 96;
 const CLIENT_STACK_PAGES: usize = 16;
+/// Root CNode slots of a client besides its image frames and threads: its CNode, mapping CNode,
+/// paging structures (including those its heap window grows), a supervisor's objects.
+const CLIENT_FIXED_SLOTS: usize = 24;
+/// Root CNode slots per thread: TCB, stack, IPC buffer, magazine page (and its root copy),
+/// staging page.
+const THREAD_SLOTS: usize = 1 + CLIENT_STACK_PAGES + 1 + 2 + 1;
 /// Most table entries: kernel badges are 28 bits (client endpoint badges are `index + 1`, below
 /// the flag bits of `service`) and the frame records name a client in 16 bits.
 pub const MAX_TABLE: usize = u16::MAX as usize;
@@ -132,8 +138,9 @@ pub struct Client {
     pub mem: ObjectAllocator,
     pub process: Process,
     pub maps: ClientMaps,
-    /// Its magazine page of each of its cores (same order as `cores`).
-    pub magazines: Vec<SharedPage>,
+    /// Its magazine page of each of its cores and the staging page the server uses instead (same
+    /// order as `cores`).
+    pub magazines: Vec<Magazine>,
     pub ending: Ending,
     /// Cores whose thread of this client may still run (bit per core) after it ended.
     pub to_stop: u32,
@@ -148,18 +155,18 @@ impl Client {
         self.ending != Ending::Running && self.to_stop == 0
     }
 
-    /// Its magazine page for `core`, if it has a thread there.
-    pub fn magazine_of(&self, core: usize) -> Option<&SharedPage> {
+    /// Its magazine pages for `core`, if it has a thread there.
+    pub fn magazine_of(&self, core: usize) -> Option<&Magazine> {
         let t = self.cores.iter().position(|&c| c == core)?;
         self.magazines.get(t)
     }
 }
 
-/// A table entry.
+/// A table entry (small: the table has an entry for every client the memory allows).
 #[derive(Default)]
 pub struct Entry {
     pub generation: u32,
-    pub client: Option<Client>,
+    pub client: Option<Box<Client>>,
 }
 
 /// What the root task makes clients from.
@@ -172,11 +179,12 @@ pub struct Spawner {
 }
 
 impl Spawner {
-    /// A client allocator: a spare one, else a new child of the root allocator.
-    fn client_memory(&mut self) -> Result<ObjectAllocator, AllocError> {
-        match self.spare.pop() {
-            Some(m) => Ok(m),
-            None => self.alloc.child(CLIENT_MEMORY_BITS, CLIENT_SLOTS),
+    /// A client allocator with at least `slots` root slots: a spare one, else a new child of the
+    /// root allocator.
+    fn client_memory(&mut self, slots: usize) -> Result<ObjectAllocator, AllocError> {
+        match self.spare.iter().position(|m| m.slot_capacity() >= slots) {
+            Some(i) => Ok(self.spare.swap_remove(i)),
+            None => self.alloc.child(CLIENT_MEMORY_BITS, slots),
         }
     }
 
@@ -217,7 +225,7 @@ impl MemServer {
             })
             .ok_or(StartError::TableFull)?;
         let mut sp = self.spawner.lock();
-        let mut mem = sp.client_memory()?;
+        let mut mem = sp.client_memory(slots_for(spec))?;
         let sp = &mut *sp;
         let made = self.make_client(sp, &mut mem, spec, index, parent.map(|p| p.2));
         let (process, threads, magazines, cnode, supervision) = match made {
@@ -230,15 +238,15 @@ impl MemServer {
         let offset = abi::HEAP_WINDOW.wrapping_sub(SERVER_WINDOW);
         let mut pages = [0; MAX_CORES];
         for (t, &c) in cores.iter().enumerate() {
-            pages[c] = magazines[t].local_vaddr;
+            pages[c] = magazines[t].staging;
         }
         let params = AttachParams {
             pages,
             offset,
             quota: spec.quota,
         };
-        // SAFETY: each magazine page is mapped read-write at its `local_vaddr` in the root task,
-        // page aligned, used for nothing else, and stays mapped until `reclaim` (which detaches
+        // SAFETY: each staging page is mapped read-write at its address in the root task, page
+        // aligned, used for nothing else, and stays mapped until `reclaim` (which detaches
         // first).
         let badge = match unsafe { self.server.attach(&params) } {
             Ok(b) => b,
@@ -268,7 +276,7 @@ impl MemServer {
         }
         self.release.cnodes[index].store(cnode.bits(), Ordering::Release);
         let generation = entry.generation;
-        entry.client = Some(Client {
+        entry.client = Some(Box::new(Client {
             spec: spec_index,
             cores: cores.clone(),
             threads,
@@ -281,7 +289,7 @@ impl MemServer {
             to_stop: 0,
             parent: parent.map(|p| (p.0, p.1)),
             supervision,
-        });
+        }));
         Ok((index, generation))
     }
 
@@ -299,7 +307,7 @@ impl MemServer {
         (
             Process,
             Vec<Cap<Tcb>>,
-            Vec<SharedPage>,
+            Vec<Magazine>,
             Cap<CNode>,
             Option<Supervision>,
         ),
@@ -342,13 +350,16 @@ impl MemServer {
                     .map_err(kernel("CNode_Mint (fault endpoint)"))?;
                 threads.push(process.add_thread(mem, t, fault, c)?);
             }
-            magazines.push(SharedPage::create(
+            let shared = SharedPage::create(
                 mem,
                 &mut process,
                 abi::magazine_vaddr(c),
                 &mut sp.window,
                 &mut sp.alloc,
-            )?);
+            )?;
+            let frame = mem.allocate(ObjectBlueprint::SmallPage)?;
+            let staging = sp.window.map_existing(&mut sp.alloc, frame)?;
+            magazines.push(Magazine { shared, staging });
         }
         let cnode: Cap<CNode> = mem.allocate(ObjectBlueprint::CNode {
             size_bits: MAP_CNODE_BITS,
@@ -509,4 +520,41 @@ impl MemServer {
         self.spawner.lock().recycle(c.mem)?;
         Ok(report)
     }
+}
+
+/// Root CNode slots a client of `spec` needs: its image's frames, its threads and the fixed part.
+fn slots_for(spec: &ClientSpec) -> usize {
+    image_pages(spec.elf) + spec.cores.len() * THREAD_SLOTS + CLIENT_FIXED_SLOTS
+}
+
+/// Pages the loadable segments of the ELF64 image `elf` cover (0 for what is not one: spawning
+/// it then fails with its own error).
+fn image_pages(elf: &[u8]) -> usize {
+    let u16_at = |o: usize| {
+        elf.get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(|b: [u8; 8]| u64::from_le_bytes(b) as usize)
+    };
+    let (Some(phoff), Some(size), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+        return 0;
+    };
+    const PT_LOAD: usize = 1;
+    let page = sel4::PAGE_SIZE;
+    (0..count)
+        .filter_map(|i| {
+            let h = phoff.checked_add(i.checked_mul(size)?)?;
+            let kind = elf
+                .get(h..h + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))?;
+            let (vaddr, memsz) = (u64_at(h + 0x10)?, u64_at(h + 0x28)?);
+            (kind as usize == PT_LOAD).then(|| {
+                let end = vaddr.saturating_add(memsz).div_ceil(page);
+                end.saturating_sub(vaddr / page)
+            })
+        })
+        .sum()
 }

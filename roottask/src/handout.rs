@@ -8,8 +8,8 @@
 //! the client. The page last found mapped is remembered, so the objects of a refill that follow
 //! each other in a page cost one compare each.
 //!
-//! The addresses are read from the server's own reply and from the client's magazine page while
-//! the client's only thread is blocked in its call, so they are what the server wrote.
+//! The addresses are read from the server's own reply and from the staging page the server wrote
+//! (server-private memory, see [`crate::staging`]); the client's page gets them only afterwards.
 //!
 //! Locking: runs in the serve loop with the client's table entry held (its maps, process and
 //! object allocator are touched only to map a new block, under the frame-mappings lock).
@@ -19,7 +19,7 @@ use crate::clients::Client;
 use crate::service::MemServer;
 use core::sync::atomic::Ordering;
 use memserver::buddy::PAGE_SIZE;
-use memserver_protocol::{Label, MagazinePage, Message, FRESH_MAX, MAX_BATCH};
+use memserver_protocol::{Label, Message, FRESH_MAX, MAX_BATCH};
 use sel4::Word;
 
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
@@ -97,12 +97,10 @@ fn handed_out(
     } else {
         (0, 0)
     };
-    let Some(local) = c.magazine_of(core).map(|m| m.local_vaddr) else {
+    let Some(magazine) = c.magazine_of(core).copied() else {
         return Handed::default();
     };
-    // SAFETY: the magazine page is mapped read-write in the root task at `local_vaddr` until the
-    // client is reclaimed, which takes the entry the caller holds; every access is atomic.
-    let page = unsafe { &*(local as *const MagazinePage) };
+    let page = magazine.staging();
     let mut blocks = Handout::new(ms, core, index as u16, c);
     let handed = if objects == 0 {
         blocks.object(msg.words[0]);

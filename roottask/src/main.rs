@@ -17,6 +17,7 @@ mod heap;
 mod numa;
 mod profile;
 mod service;
+mod staging;
 mod supervisor;
 
 use alloc::vec::Vec;

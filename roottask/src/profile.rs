@@ -3,7 +3,7 @@
 //! per-message work without the system call, on a cache of a client that exited and waits for
 //! its reap. For the supervisor's `PROFILE` operation (benchmarks): the client's objects all go
 //! back, so its accounting ends where it was. Runs in the supervisor's serve loop; dispatches as
-//! core 0, on the client's magazine page of core 0.
+//! core 0, on the client's staging page of core 0.
 
 use crate::service::MemServer;
 use memserver_client_sel4::abi::supervisor::profile as fig;
@@ -39,7 +39,7 @@ pub fn run(
     let (refill, drain) = batches(ms, Through::ServeOne(index), handle).ok()?;
     out[fig::SERVE_ONE_REFILL_32] = refill;
     out[fig::SERVE_ONE_DRAIN_32] = drain;
-    // SAFETY: the exited client's magazine page stays mapped read-write in the root task until
+    // SAFETY: the exited client's staging page stays mapped read-write in the root task until
     // its reap, which needs the supervisor whose request runs this; every access is atomic.
     let page = unsafe { &*(page as *const MagazinePage) };
     let (refill, drain) = burst_batches(ms, badge, page, handle).ok()?;
@@ -115,7 +115,7 @@ enum Through {
     ServeOne(usize),
 }
 
-/// The work per refill of 32 objects and per drain of 32 (the client's magazine page on core 0,
+/// The work per refill of 32 objects and per drain of 32 (the client's staging page of core 0,
 /// slot 0, carries the addresses both ways), without IPC: `BATCHES` refills, each drained right
 /// after, timed separately.
 fn batches(ms: &MemServer, through: Through, handle: Word) -> Result<(Word, Word), Refused> {
@@ -166,7 +166,7 @@ const BURST_BATCHES: usize = 8;
 /// The server's dispatch per refill of 32 and per drain of 32 with 256 objects in flight, as in
 /// the `ms-bench` client's bursts (which [`batches`], draining each refill right away, does not
 /// show): `BURST_BATCHES` refills whose addresses are kept, then as many drains of them, oldest
-/// first, twice. `page` is the client's magazine page on core 0 (slot 0 carries the addresses).
+/// first, twice. `page` is the client's staging page of core 0 (slot 0 carries the addresses).
 fn burst_batches(
     ms: &MemServer,
     badge: Word,

@@ -373,9 +373,16 @@ impl MemServer {
             add(&k.messages, 1);
             add(&k.register_only, (msg.len <= MSG_REGISTERS) as u64);
         }
+        let magazine = c.magazine_of(core).copied();
+        if let Some(m) = &magazine {
+            m.stage_request(label, &msg.words);
+        }
         self.server.dispatch(core, c.badge, msg);
         if msg.label == 0 {
             let handed = handout::after_success(self, core, index, c, label, slot, msg);
+            if let Some(m) = &magazine {
+                m.publish_reply(label, slot, &msg.words);
+            }
             if let Some(k) = self.counters.get(core).filter(|_| handed.objects != 0) {
                 add(&k.objects, handed.objects);
                 add(&k.frames_mapped, handed.frames_mapped);

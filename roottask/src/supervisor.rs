@@ -181,7 +181,7 @@ impl MemServer {
                 let (i, _) = split(w[0]);
                 let (badge, page) = self.with_child(me, w[0], |c, _| {
                     let exited = matches!(c.ending, Ending::Exited(_)) && c.stopped();
-                    let page = c.magazine_of(0).map(|m| m.local_vaddr);
+                    let page = c.magazine_of(0).map(|m| m.staging);
                     (exited.then_some(c.badge), page)
                 })?;
                 let (Some(badge), Some(page)) = (badge, page) else {

@@ -275,8 +275,11 @@ impl Children {
         Ok(r)
     }
 
-    /// Serves until every child ended and reaps them all; forgets them.
+    /// Lets every child go on, serves until every child ended and reaps them all; forgets them.
     pub fn reclaim_all(&mut self) {
+        for c in self.list.iter_mut() {
+            c.go = true;
+        }
         let _ = self.serve_all();
         for c in &self.list {
             if c.handle != Word::MAX {

@@ -70,6 +70,17 @@ pub fn run_all(k: &mut Children, h: &mut Harness) {
         let r = both_cores(k, h);
         h.record("clients_on_both_cores_at_once", r);
     }
+    if cores > 1 {
+        h.record("client_on_two_cores", two_cores(k));
+        let r = second_thread_faults(k, h);
+        h.record("fault_of_any_thread_reclaims_the_whole_client", r);
+        let r = scribbled(k, h);
+        h.record(
+            "second_thread_scribbling_the_magazine_page_gets_nothing_it_does_not_own",
+            r,
+        );
+    }
+    h.record("clients_started_and_reclaimed_64_in_turn", in_turn(k));
     h.record("client_memory_reused", memory_reused(k));
     h.record(
         "all_clients_gone_accounting_restored",
@@ -487,4 +498,140 @@ fn accounting(k: &mut Children, start: &[Word]) -> Result<(), MsFailure> {
         expect(what, start[i], now[i])?;
     }
     expect("server invariants hold", 1, now[ss::INVARIANTS_HOLD])
+}
+
+/// A client with a thread on each of two cores, each calling its own core's endpoint: each
+/// thread's blocks are freed by the other thread, through the other core.
+fn two_cores(k: &mut Children) -> Result<(), MsFailure> {
+    let r = (|| {
+        let i = k.start("alpha-all-cores", mode::alpha::TWO_CORES, 1, 0)?;
+        k.serve_all()?;
+        k.outcome(i)?;
+        let report = k.reap(i)?;
+        expect("objects left at the reap", 0, report.live_objects)
+    })();
+    k.reclaim_all();
+    r
+}
+
+/// The second thread of a two-core client faults while the first holds blocks and runs: the
+/// whole client ends (both threads stopped, each by its own core) and everything it held returns.
+fn second_thread_faults(k: &mut Children, h: &mut Harness) -> Result<(), MsFailure> {
+    let before = k.server()?[ss::FREE_FRAMES];
+    let r = (|| {
+        let i = k.start("alpha-all-cores", mode::alpha::SECOND_THREAD_FAULTS, 1, 0)?;
+        k.serve_all()?;
+        match k.get(i)?.state {
+            ChildState::Faulted {
+                kind: fault::VM_FAULT,
+                addr,
+            } => expect("fault address", 0xdead_0000, addr)?,
+            ChildState::Faulted { kind, addr } => {
+                return Err(MsFailure::Faulted {
+                    client: 1,
+                    kind,
+                    addr,
+                })
+            }
+            _ => return Err(MsFailure::NotFaulted { client: 1 }),
+        }
+        let held = k.stats(i)?[cs::OBJECTS];
+        let report = k.reap(i)?;
+        h.note(format_args!(
+            "memserver: a two-core client's second thread faulted; {held} objects held, {} purged at the reap",
+            report.live_objects
+        ));
+        expect("objects of both threads purged", held, report.live_objects)?;
+        if held < 21 {
+            return Err(MsFailure::Mismatch {
+                what: "objects the two threads held",
+                expected: 21,
+                got: held,
+            });
+        }
+        Ok(())
+    })();
+    k.reclaim_all();
+    r?;
+    expect(
+        "free frames after the reap",
+        before,
+        k.server()?[ss::FREE_FRAMES],
+    )
+}
+
+/// A victim holds patterned objects; a two-core client's second thread writes a victim address
+/// over every slot of its first thread's magazine page while the first thread refills through it.
+/// What the root task maps comes from the server's own staging page, so the first thread is never
+/// given the victim's block: its read of the victim's address faults, and the victim is intact.
+fn scribbled(k: &mut Children, h: &mut Harness) -> Result<(), MsFailure> {
+    let before = k.server()?;
+    let r = (|| {
+        let victim = k.start("alpha", mode::alpha::VICTIM, 1, 0)?;
+        k.serve_until(|k| {
+            k.list.get(victim).is_none_or(|c| {
+                c.state != ChildState::Running
+                    || c.figures.iter().filter(|f| f.0 == figure::ADDRESS).count() >= VICTIM_OBJECTS
+            })
+        })?;
+        let target = k
+            .figure(victim, figure::ADDRESS)
+            .ok_or(MsFailure::Setup("victim addresses"))?;
+        let s = k.start("alpha-all-cores", mode::alpha::SCRIBBLED, 2, target)?;
+        k.serve_until(|k| k.list.get(s).is_none_or(|c| c.state != ChildState::Running))?;
+        let seen = k.figure(s, figure::OBJECTS).unwrap_or(0);
+        match k.get(s)?.state {
+            ChildState::Faulted {
+                kind: fault::VM_FAULT,
+                addr,
+            } => expect("fault address: the victim's object", target, addr)?,
+            ChildState::Faulted { kind, addr } => {
+                return Err(MsFailure::Faulted {
+                    client: 2,
+                    kind,
+                    addr,
+                })
+            }
+            _ => return Err(MsFailure::NotFaulted { client: 2 }),
+        }
+        expect("scribbler's failed checks", 0, k.get(s)?.failed as Word)?;
+        k.go(victim);
+        k.serve_all()?;
+        k.outcome(victim)?;
+        let after = k.server()?;
+        h.note(format_args!(
+            "memserver: a second thread scribbled the victim's address over the magazine page; the first thread read it back {seen} times from its page and faulted on it; {} blocks refused by the root task",
+            delta(&before, &after, ss::FOREIGN_BLOCKS_REFUSED)
+        ));
+        expect("server invariants hold", 1, after[ss::INVARIANTS_HOLD])
+    })();
+    k.reclaim_all();
+    r
+}
+
+/// 64 clients, one after the other, each started, served and reaped: the table entry and the
+/// client memory are reused, nothing is left.
+fn in_turn(k: &mut Children) -> Result<(), MsFailure> {
+    let before = k.server()?;
+    for id in 1..=64 {
+        let r = k.start("alpha", mode::alpha::BRIEF, id, 0).and_then(|i| {
+            k.go(i);
+            k.serve_all()?;
+            k.outcome(i)
+        });
+        k.reclaim_all();
+        r?;
+    }
+    let after = k.server()?;
+    expect("clients left", before[ss::CLIENTS], after[ss::CLIENTS])?;
+    expect(
+        "free frames",
+        before[ss::FREE_FRAMES],
+        after[ss::FREE_FRAMES],
+    )?;
+    expect(
+        "free untyped bytes (client memory reused)",
+        before[ss::FREE_UNTYPED_BYTES],
+        after[ss::FREE_UNTYPED_BYTES],
+    )
 }

@@ -1,7 +1,9 @@
 //! memserver client `ms-alpha`: slab caches over seL4 IPC. Modes (see `harness::mode::alpha`): the
 //! demo part (caches through magazines and one by one), a cache lifecycle with constructor counts,
 //! batches through magazines with message counts, a victim for the adversarial client, and large
-//! blocks for node placement. Every check is reported to the test driver; nothing here panics.
+//! blocks for node placement; with a thread on each of two cores (`threads`): frees across cores,
+//! a fault of the second thread, and a second thread scribbling the first one's magazine page.
+//! Every check is reported to the test driver; nothing here panics.
 
 #![no_std]
 #![no_main]
@@ -14,6 +16,8 @@ use ms_harness::{self as harness, figure, mode};
 use ms_harness::{report, Checks};
 use sel4::Word;
 use sel4_runtime::debug_println;
+
+mod threads;
 
 sel4_runtime::declare_child_task!(main);
 
@@ -36,7 +40,12 @@ fn main(args: [Word; 4]) {
     let m = args[harness::arg::MODE];
     // SAFETY: the root task maps this client's magazine page for its core (spawn contract).
     let transport = unsafe { Sel4Transport::from_abi(args[harness::arg::CORE] as usize) };
-    let batch = if m == mode::alpha::BATCHES { 16 } else { 32 };
+    let core = args[harness::arg::CORE] as usize;
+    let batch = match m {
+        mode::alpha::BATCHES => 16,
+        mode::alpha::TWO_CORES | mode::alpha::SECOND_THREAD_FAULTS | mode::alpha::SCRIBBLED => 0,
+        _ => 32,
+    };
     let mut client = match Client::connect(transport, Config { batch }) {
         Ok(c) => c,
         Err(f) => {
@@ -50,6 +59,15 @@ fn main(args: [Word; 4]) {
         mode::alpha::BATCHES => batches(&mut client, &mut checks),
         mode::alpha::VICTIM => victim(&mut client, &mut checks),
         mode::alpha::NODE => node(&mut client, &mut checks),
+        mode::alpha::TWO_CORES => threads::two_cores(&mut client, &mut checks, core),
+        mode::alpha::SECOND_THREAD_FAULTS => {
+            threads::second_thread_faults(&mut client, &mut checks, core)
+        }
+        mode::alpha::BRIEF => brief(&mut client, &mut checks),
+        mode::alpha::SCRIBBLED => {
+            let victim = args[harness::arg::PARAM] as usize;
+            threads::scribbled(&mut client, &mut checks, core, victim)
+        }
         _ => {
             checks.check(0, m, mode::DEMO);
         }
@@ -59,7 +77,7 @@ fn main(args: [Word; 4]) {
     checks.done()
 }
 
-type C = Client<Sel4Transport>;
+pub(crate) type C = Client<Sel4Transport>;
 
 fn create(
     c: &mut C,
@@ -306,6 +324,26 @@ fn victim(c: &mut C, checks: &mut Checks) {
         });
         checks.ok(3, intact);
     }
+}
+
+/// A cache with a few objects, held until the driver says go, then given back.
+fn brief(c: &mut C, checks: &mut Checks) {
+    let Some(mut k) = create(c, checks, 1, "brief", 64, 0, None) else {
+        return;
+    };
+    let mut objs = [0usize; 8];
+    for o in objs.iter_mut() {
+        *o = c.kmem_cache_alloc(&mut k).unwrap_or(0);
+        checks.ok(2, *o != 0);
+    }
+    report::figure(figure::OBJECTS, objs.len() as Word);
+    while !report::poll() {
+        sel4::yield_now();
+    }
+    for o in objs.into_iter().filter(|&o| o != 0) {
+        checks.ok(3, c.kmem_cache_free(&mut k, o).is_ok());
+    }
+    checks.ok(4, c.kmem_cache_destroy(&mut k).is_ok());
 }
 
 fn node(c: &mut C, checks: &mut Checks) {

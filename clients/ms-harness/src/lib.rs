@@ -111,6 +111,18 @@ pub mod mode {
         pub const VICTIM: u64 = 3;
         /// Large blocks filling the local node and more; reports their addresses.
         pub const NODE: u64 = 4;
+        /// A thread on each of two cores: each kmallocs blocks through its own core, then frees
+        /// the other's (allocated on the other core); the first thread checks nothing is left.
+        pub const TWO_CORES: u64 = 5;
+        /// A thread on each of two cores: the first holds blocks and waits, the second faults.
+        pub const SECOND_THREAD_FAULTS: u64 = 6;
+        /// A thread on each of two cores: the second writes the start parameter (another
+        /// client's object) over the first one's magazine page while the first refills; then the
+        /// first reads that address (must fault: it was never mapped into this client).
+        pub const SCRIBBLED: u64 = 7;
+        /// A cache and a few objects, held until the driver lets it go on; then everything goes
+        /// back.
+        pub const BRIEF: u64 = 8;
     }
     /// `ms-beta`.
     pub mod beta {

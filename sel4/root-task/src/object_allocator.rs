@@ -52,6 +52,12 @@ impl ObjectAllocator {
         })
     }
 
+    /// Slots this allocator hands out in all (its range, for a child).
+    pub fn slot_capacity(&self) -> usize {
+        self.owner
+            .map_or(usize::MAX, |(_, r, _, _)| (r.end - r.start) as usize)
+    }
+
     fn record(untyped: Cap<Untyped>, size_bits: u8, paddr: Word) -> UntypedRecord {
         UntypedRecord {
             slot: untyped.bits(),
