@@ -1,12 +1,12 @@
 //! Build contract of the root task (xtask drives it; see `xtask`):
 //!
-//! 1. xtask first builds the client task packages of `clients/` for
-//!    `aarch64-unknown-none-softfloat` (`client-echo`, `client-faulter` for the boot-pipeline tests;
-//!    `client-ms-alpha`, `client-ms-beta`, `client-ms-gamma`, `client-ms-rogue`, `client-ms-bench`
-//!    for the memory server), then builds this package with one environment variable per client
-//!    holding the absolute path of its ELF: `MEMSERVER_CLIENT_<NAME>_ELF` (folder name
-//!    upper-cased, `-` as `_`). The images are embedded
-//!    16-byte aligned with `include_bytes!` and parsed at run time (xmas-elf).
+//! 1. xtask reads the system description, builds its client images for
+//!    `aarch64-unknown-none-softfloat`, and writes one blob (the `memserver-system` crate's
+//!    layout: the postcard-encoded `ImageConfig` and the client ELF images, each 16-byte
+//!    aligned); `MEMSERVER_SYSTEM_IMAGE` holds its absolute path. It is embedded 16-byte
+//!    aligned with `include_bytes!` (`src/system.rs`) and parsed at run time. While the root task
+//!    still embeds client images by name, xtask also passes `MEMSERVER_CLIENT_<NAME>_ELF` per
+//!    client of the description (name upper-cased, `-` as `_`).
 //! 2. The root task is linked at 0x400000 with `sel4/runtime/task.ld` (page-separated
 //!    segments; .bss inside the last segment: the loader must map/zero up to its memsz).
 //! 3. The kernel configuration the `sel4` crate generates for comes from `SEL4_CONFIG`
@@ -17,7 +17,9 @@
 //! identical between two boots under `-icount shift=0,sleep=off`, and the closing line
 //! `<N> passed, <M> failed`, after which the root task calls seL4_DebugHalt.
 
-const CLIENTS: [&str; 6] = [
+/// The files the root task embeds, by the variable naming them.
+const EMBEDDED: [&str; 7] = [
+    "MEMSERVER_SYSTEM_IMAGE",
     "MEMSERVER_CLIENT_HARNESS_DRIVER_ELF",
     "MEMSERVER_CLIENT_MS_ALPHA_ELF",
     "MEMSERVER_CLIENT_MS_BETA_ELF",
@@ -30,7 +32,7 @@ fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo::rustc-link-arg-bins=-T{dir}/../sel4/runtime/task.ld");
     println!("cargo::rerun-if-changed=../sel4/runtime/task.ld");
-    for var in CLIENTS {
+    for var in EMBEDDED {
         println!("cargo::rerun-if-env-changed={var}");
         match std::env::var(var) {
             Ok(path) if std::path::Path::new(&path).is_file() => {

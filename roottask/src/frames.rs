@@ -1,42 +1,65 @@
-//! The seL4 platform of the memory server: RAM untyped memory turned into the frames of the buddy
-//! zones, one zone per memory node.
+//! The seL4 platform of the memory server: all RAM untyped memory the root task does not keep
+//! for itself, turned into the frames of the buddy zones.
 //!
-//! Owns: for each node, one RAM untyped lying inside that node's physical range (taken out of the
-//! root task's object allocator, so nothing else retypes from it), retyped into `ZONE_BYTES` of
-//! 4 KiB frames; every frame mapped once into the server's window (read-write, never executable)
-//! at `SERVER_WINDOW + node * NODE_STRIDE`, then moved into the frames CNode at its frame number.
-//! Invariants: frame number `i` of node `n` has physical address `paddr_n + i * 4 KiB`, server
-//! address `vaddr_n + i * 4 KiB` and its capability in frames-CNode slot `first_n + i`, so a
-//! frame's capability follows from its physical or server address by arithmetic (no search). The
-//! frames CNode's capabilities stay mapped in the server for the life of the system; clients get
-//! copies. Single-threaded (built at boot, then read only).
+//! Owns: every RAM untyped lying in the configured memory nodes (`system::config().nodes`), less
+//! a reserve the root task keeps for its own objects (the smallest untypeds of node 0, see
+//! [`reserve_bytes`]); each is taken out of the root task's object allocator (so nothing else
+//! retypes from it), cut at node boundaries into zones, retyped from its watermark on into 4 KiB
+//! frames, every frame mapped once into the server window (read-write, never executable) and
+//! moved into the frames CNode at its frame number.
+//!
+//! The server window maps physical memory linearly: physical address `p` is server address
+//! `SERVER_WINDOW + (p - RAM_BASE)`, so blocks naturally aligned in physical memory are naturally
+//! aligned in the window, and zones of different nodes never overlap however large a node is.
+//! Invariants: zones are sorted by address and numbered consecutively: frame `i` of zone `z` has
+//! physical address `z.paddr + i * 4 KiB`, server address `z.vaddr + i * 4 KiB` and its
+//! capability in frames-CNode slot `z.first + i`, so a frame's capability follows from its
+//! address by a search over the (few) zones and arithmetic. The frames CNode's capabilities stay
+//! mapped in the server for the life of the system; clients get copies. Built once at boot, then
+//! read only.
+//!
+//! Cost: one retype per 256 frames, one map and one move per frame, one page table per 2 MiB:
+//! linear in the RAM managed.
 
-use crate::numa::{NodeRange, NODES, ZONE_BYTES};
 use alloc::vec::Vec;
 use memserver::platform::{MemRange, Platform};
 use memserver::topology::NodeId;
-use sel4::cap_type::{CNode, Granule, Untyped};
+use memserver_system::limits::RAM_BASE;
+use memserver_system::Node;
+use sel4::cap_type::{CNode, Granule, Untyped, PD, PT, PUD};
 use sel4::{
     init_thread, AbsoluteCPtr, Cap, CapRights, ObjectBlueprint, VmAttributes, Word, PAGE_SIZE,
 };
-use sel4_root_task::{AddressSpace, AllocError, ObjectAllocator, SpawnError, UntypedPool};
+use sel4_root_task::{AllocError, ObjectAllocator, UntypedPool, UntypedRecord};
 
-/// Server address of node 0's zone (top-level entry 1: the root image uses entry 0).
+/// Server address of physical `RAM_BASE` (top-level entry 1: the root image uses entry 0); the
+/// window spans 512 GiB, more than `virt` can have.
 pub const SERVER_WINDOW: usize = 0x80_0000_0000;
-/// Distance between the zones of consecutive nodes in the server window.
-pub const NODE_STRIDE: usize = 0x4000_0000;
 /// Frames retyped per invocation (the kernel's fan-out limit).
 const BATCH: usize = 256;
+/// What the root task keeps for its own objects besides the page tables: client tasks (TCB,
+/// CNodes, address space, stacks, IPC buffers, magazine pages), their mapping CNodes, server
+/// threads and endpoints.
+const ROOT_RESERVE: u64 = 32 << 20;
+
+/// What the root task keeps of `ram` bytes of RAM: [`ROOT_RESERVE`] plus the page tables of
+/// the server window and of the clients' heap windows (one 4 KiB table per 2 MiB mapped, in
+/// each).
+pub fn reserve_bytes(ram: u64) -> u64 {
+    ROOT_RESERVE + 2 * (ram / 512)
+}
 
 /// Why the platform could not be built.
 #[derive(Debug, Clone, Copy)]
 pub enum PlatformError {
-    /// No unused RAM untyped of at least `ZONE_BYTES` lies inside this node's range.
-    NoUntypedForNode(u8),
+    /// The embedded configuration does not decode.
+    Config(memserver_system::DecodeError),
+    /// No RAM is left for the zones after the root task's reserve.
+    NoMemory,
     /// Root CNode slots or memory for the frames CNode ran out.
     Alloc(AllocError),
-    /// Mapping a frame into the server window failed.
-    Map(SpawnError),
+    /// Mapping a frame or a paging structure into the server window failed.
+    Map(&'static str, sel4::Error),
     /// The kernel refused a retype or a move.
     Kernel(&'static str, sel4::Error),
     /// The kernel placed a frame elsewhere than the arithmetic says.
@@ -48,9 +71,10 @@ pub enum PlatformError {
 impl core::fmt::Display for PlatformError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::NoUntypedForNode(n) => write!(f, "no unused RAM untyped for a zone of node {n}"),
+            Self::Config(e) => write!(f, "system configuration: {e}"),
+            Self::NoMemory => write!(f, "no RAM untyped left for the zones"),
             Self::Alloc(e) => write!(f, "allocation: {e:?}"),
-            Self::Map(e) => write!(f, "mapping into the server window: {e:?}"),
+            Self::Map(step, e) => write!(f, "mapping into the server window: {step}: {e:?}"),
             Self::Kernel(step, e) => write!(f, "{step}: {e:?}"),
             Self::FrameMisplaced { expected, got } => {
                 write!(f, "frame at {got:#x}, expected {expected:#x}")
@@ -66,7 +90,7 @@ impl From<AllocError> for PlatformError {
     }
 }
 
-/// One node's zone.
+/// A zone: consecutive frames of one untyped on one node.
 #[derive(Debug, Clone, Copy)]
 pub struct Zone {
     pub node: NodeId,
@@ -75,6 +99,17 @@ pub struct Zone {
     pub frames: usize,
     /// Frame number (frames-CNode slot) of the zone's first frame.
     pub first: usize,
+}
+
+impl Zone {
+    fn end(&self) -> usize {
+        self.vaddr + self.frames * PAGE_SIZE
+    }
+}
+
+/// Server address of physical address `paddr`.
+pub fn window_of(paddr: Word) -> usize {
+    SERVER_WINDOW + (paddr - RAM_BASE) as usize
 }
 
 /// The frames of all zones.
@@ -87,36 +122,66 @@ pub struct Sel4Platform {
     temp: Word,
 }
 
+/// A piece of an untyped to become a zone: its untyped (index among the candidates, and its
+/// slot), where it starts, how many frames.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    untyped: usize,
+    slot: Word,
+    node: NodeId,
+    paddr: Word,
+    frames: usize,
+}
+
 impl Sel4Platform {
-    /// Builds one zone per node from the RAM untypeds of `alloc`.
+    /// Builds the zones from the RAM untypeds of `alloc`, keeping the root task's reserve.
     pub fn build(alloc: &mut ObjectAllocator) -> Result<Self, PlatformError> {
-        let picked = take_node_untypeds(alloc.untyped_pool())?;
-        let frames_per_zone = ZONE_BYTES / PAGE_SIZE;
-        let total = frames_per_zone * picked.len();
-        let cnode_bits = total.next_power_of_two().trailing_zeros() as usize;
+        let config = crate::system::config().map_err(PlatformError::Config)?;
+        let nodes = &config.nodes;
+        // The frames CNode is made first, sized for every frame the zones could get; the rest
+        // of its untyped still goes to a zone.
+        let upper = candidate_bytes(alloc.untyped_pool(), nodes) / PAGE_SIZE as u64;
+        if upper == 0 {
+            return Err(PlatformError::NoMemory);
+        }
+        let cnode_bits = (upper as usize).next_power_of_two().trailing_zeros() as usize;
         let cnode: Cap<CNode> = alloc.allocate(ObjectBlueprint::CNode {
             size_bits: cnode_bits,
         })?;
         let temp = consecutive_slots(alloc, BATCH)?;
-        let mut window = AddressSpace::existing(init_thread::VSPACE);
-        let mut zones = Vec::new();
-        let mut ranges = Vec::new();
-        for (n, (untyped, paddr)) in picked.iter().enumerate() {
+        let reserve = reserve_bytes(config.ram_bytes());
+        let taken = take_untypeds(
+            alloc.untyped_pool(),
+            nodes,
+            reserve,
+            config.server.memory_per_node,
+        )?;
+        let mut window = Window::default();
+        let mut zones = Vec::with_capacity(taken.pieces.len());
+        let mut ranges = Vec::with_capacity(taken.pieces.len());
+        let mut first = 0;
+        for p in &taken.pieces {
             let zone = Zone {
-                node: NodeId(n as u8),
-                paddr: *paddr,
-                vaddr: SERVER_WINDOW + n * NODE_STRIDE,
-                frames: frames_per_zone,
-                first: n * frames_per_zone,
+                node: p.node,
+                paddr: p.paddr,
+                vaddr: window_of(p.paddr),
+                frames: p.frames,
+                first,
             };
-            fill_zone(alloc, &mut window, *untyped, temp, cnode, cnode_bits, &zone)?;
+            let untyped = Cap::from_bits(p.slot);
+            fill_zone(alloc, &mut window, untyped, temp, cnode, cnode_bits, &zone)?;
             ranges.push(MemRange {
                 node: zone.node,
                 base: zone.vaddr,
-                len: ZONE_BYTES,
+                len: zone.frames * PAGE_SIZE,
             });
+            first += zone.frames;
             zones.push(zone);
         }
+        // What the zones left of their untypeds goes back to the root task.
+        let pool = alloc.untyped_pool();
+        let records = pool.records().iter().copied().chain(taken.leftovers);
+        *pool = UntypedPool::from_records(records.collect::<Vec<_>>());
         Ok(Self {
             zones,
             ranges,
@@ -126,7 +191,7 @@ impl Sel4Platform {
         })
     }
 
-    /// The zones.
+    /// The zones, by address.
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }
@@ -137,9 +202,9 @@ impl Sel4Platform {
     }
 
     fn zone_of(&self, vaddr: usize) -> Option<&Zone> {
-        let n = vaddr.checked_sub(SERVER_WINDOW)? / NODE_STRIDE;
-        let z = self.zones.get(n)?;
-        (vaddr >= z.vaddr && vaddr < z.vaddr + z.frames * PAGE_SIZE).then_some(z)
+        let i = self.zones.partition_point(|z| z.end() <= vaddr);
+        let z = self.zones.get(i)?;
+        (vaddr >= z.vaddr).then_some(z)
     }
 
     /// Frame number of the frame at server address `vaddr`.
@@ -150,9 +215,9 @@ impl Sel4Platform {
 
     /// Server address of frame number `frame`.
     pub fn vaddr_of_frame(&self, frame: usize) -> Option<usize> {
-        let z = self.zones.get(frame / (ZONE_BYTES / PAGE_SIZE))?;
-        (frame >= z.first && frame < z.first + z.frames)
-            .then(|| z.vaddr + (frame - z.first) * PAGE_SIZE)
+        let i = self.zones.partition_point(|z| z.first + z.frames <= frame);
+        let z = self.zones.get(i)?;
+        (frame >= z.first).then(|| z.vaddr + (frame - z.first) * PAGE_SIZE)
     }
 
     /// Physical address of server address `vaddr`.
@@ -161,9 +226,9 @@ impl Sel4Platform {
         Some(z.paddr + (vaddr - z.vaddr) as Word)
     }
 
-    /// Node of server address `vaddr`, by its physical address (the image's node ranges).
+    /// Node of server address `vaddr`, by its physical address (the configured node ranges).
     pub fn node_of(&self, vaddr: usize) -> Option<NodeId> {
-        crate::numa::node_of_paddr(self.paddr_of(vaddr)?)
+        crate::system::node_of_paddr(self.paddr_of(vaddr)?)
     }
 
     /// Core `core`'s root CNode slot that is empty between uses (for a frame copy on its way to
@@ -185,32 +250,145 @@ impl Platform for Sel4Platform {
     }
 }
 
-/// For each node, the smallest unused RAM untyped inside its range with room for a zone; removes
-/// them from the pool. Returns (untyped, physical address) per node.
-fn take_node_untypeds(pool: &mut UntypedPool) -> Result<Vec<(Cap<Untyped>, Word)>, PlatformError> {
-    let mut records: Vec<_> = pool.records().to_vec();
-    let mut picked = Vec::new();
-    for (n, range) in NODES.iter().enumerate() {
-        let i = records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| {
-                r.used == 0
-                    && (1usize << r.size_bits) >= ZONE_BYTES
-                    && inside(range, r.paddr, r.size_bits)
-            })
-            .min_by_key(|(_, r)| r.size_bits)
-            .map(|(i, _)| i)
-            .ok_or(PlatformError::NoUntypedForNode(n as u8))?;
-        let r = records.swap_remove(i);
-        picked.push((Cap::from_bits(r.slot), r.paddr));
-    }
-    *pool = UntypedPool::from_records(records);
-    Ok(picked)
+/// First byte of `r` a frame can be retyped at (its watermark, page aligned).
+fn free_start(r: &UntypedRecord) -> Word {
+    (r.paddr + r.used).next_multiple_of(PAGE_SIZE as Word)
 }
 
-fn inside(range: &NodeRange, paddr: Word, size_bits: u8) -> bool {
-    paddr >= range.start && paddr + (1 << size_bits) <= range.end
+fn end_of(r: &UntypedRecord) -> Word {
+    r.paddr + (1 << r.size_bits)
+}
+
+/// Bytes of RAM untyped inside the nodes not yet retyped.
+fn candidate_bytes(pool: &UntypedPool, nodes: &[Node]) -> u64 {
+    pool.records()
+        .iter()
+        .filter(|r| in_nodes(nodes, r))
+        .map(|r| end_of(r).saturating_sub(free_start(r)))
+        .sum()
+}
+
+fn in_nodes(nodes: &[Node], r: &UntypedRecord) -> bool {
+    let (first, last) = (nodes.first(), nodes.last());
+    first
+        .zip(last)
+        .is_some_and(|(f, l)| r.paddr >= f.start && end_of(r) <= l.end)
+}
+
+/// The untypeds taken for the zones and what becomes of them.
+struct Taken {
+    /// The pieces of the taken untypeds that become zones, by address (pieces of one untyped in order, from its
+    /// watermark on).
+    pieces: Vec<Piece>,
+    /// Taken untypeds whose end no zone uses, with the watermark the zones leave: they go back
+    /// to the pool once the zones are filled.
+    leftovers: Vec<UntypedRecord>,
+}
+
+/// Takes the untypeds for the zones out of `pool`: every one inside the nodes except the
+/// smallest of node 0 (by free bytes) that together hold at least `reserve` bytes, which stay in
+/// the pool; of each node at most `per_node` bytes, the largest pieces first.
+fn take_untypeds(
+    pool: &mut UntypedPool,
+    nodes: &[Node],
+    reserve: u64,
+    per_node: u64,
+) -> Result<Taken, PlatformError> {
+    let free = |r: &UntypedRecord| end_of(r).saturating_sub(free_start(r));
+    let records: Vec<UntypedRecord> = pool.records().to_vec();
+    // Node 0's untypeds, smallest free space first, until the reserve is covered.
+    let mut node0: Vec<usize> = (0..records.len())
+        .filter(|&i| nodes.first().is_some_and(|n| n.contains(records[i].paddr)))
+        .collect();
+    node0.sort_by_key(|&i| free(&records[i]));
+    let mut kept_bytes = 0;
+    let mut keep = Vec::new();
+    for i in node0 {
+        if kept_bytes >= reserve {
+            break;
+        }
+        kept_bytes += free(&records[i]);
+        keep.push(i);
+    }
+    let mut kept = Vec::new();
+    let mut candidates = Vec::new();
+    for (i, r) in records.into_iter().enumerate() {
+        if keep.contains(&i) || !in_nodes(nodes, &r) || free(&r) == 0 {
+            kept.push(r);
+        } else {
+            candidates.push(r);
+        }
+    }
+    candidates.sort_by_key(|r| r.paddr);
+    // Every piece of every candidate, cut at node boundaries.
+    let mut all = Vec::new();
+    for (u, r) in candidates.iter().enumerate() {
+        for (n, node) in nodes.iter().enumerate() {
+            let (s, e) = (free_start(r).max(node.start), end_of(r).min(node.end));
+            if e > s {
+                all.push(Piece {
+                    untyped: u,
+                    slot: r.slot,
+                    node: NodeId(n as u8),
+                    paddr: s,
+                    frames: ((e - s) / PAGE_SIZE as Word) as usize,
+                });
+            }
+        }
+    }
+    // Of each node, the largest pieces up to `per_node` (the last one cut short).
+    let mut chosen: Vec<Piece> = Vec::new();
+    for n in 0..nodes.len() {
+        let mut of_node: Vec<Piece> = all
+            .iter()
+            .copied()
+            .filter(|p| p.node.0 as usize == n)
+            .collect();
+        of_node.sort_by_key(|p| core::cmp::Reverse(p.frames));
+        let mut left = per_node / PAGE_SIZE as u64;
+        for mut p in of_node {
+            if left == 0 {
+                break;
+            }
+            p.frames = p.frames.min(left as usize);
+            left -= p.frames as u64;
+            chosen.push(p);
+        }
+    }
+    chosen.sort_by_key(|p| p.paddr);
+    // Frames are retyped from an untyped's watermark on: of each untyped keep only the chosen
+    // pieces that continue where the previous one ended.
+    let mut pieces: Vec<Piece> = Vec::new();
+    for p in chosen {
+        let r = &candidates[p.untyped];
+        let watermark = match pieces.last() {
+            Some(q) if q.untyped == p.untyped => q.paddr + (q.frames * PAGE_SIZE) as Word,
+            _ => free_start(r),
+        };
+        if p.paddr == watermark {
+            pieces.push(p);
+        }
+    }
+    if pieces.is_empty() {
+        return Err(PlatformError::NoMemory);
+    }
+    let mut leftovers = Vec::new();
+    for (u, r) in candidates.into_iter().enumerate() {
+        match pieces.iter().rfind(|p| p.untyped == u) {
+            None => kept.push(r),
+            Some(last) => {
+                let end = last.paddr + (last.frames * PAGE_SIZE) as Word;
+                if end < end_of(&r) {
+                    leftovers.push(UntypedRecord {
+                        used: end - r.paddr,
+                        ..r
+                    });
+                }
+            }
+        }
+    }
+    *pool = UntypedPool::from_records(kept);
+    Ok(Taken { pieces, leftovers })
 }
 
 fn consecutive_slots(alloc: &mut ObjectAllocator, n: usize) -> Result<Word, PlatformError> {
@@ -223,11 +401,50 @@ fn consecutive_slots(alloc: &mut ObjectAllocator, n: usize) -> Result<Word, Plat
     Ok(first)
 }
 
+/// The paging structures of the server window, made as frames are mapped in increasing address
+/// order: only the latest upper directory, directory and page table can still be missing
+/// entries, so each level remembers its latest index. They stay for the life of the system.
+#[derive(Debug, Default)]
+struct Window {
+    pud: Option<usize>,
+    pd: Option<usize>,
+    pt: Option<usize>,
+}
+
+impl Window {
+    /// Makes the paging structures covering `vaddr` (not below any address mapped before).
+    fn ensure(&mut self, alloc: &mut ObjectAllocator, vaddr: usize) -> Result<(), PlatformError> {
+        let root = init_thread::VSPACE;
+        let attrs = VmAttributes::DEFAULT;
+        let map = |step| move |e| PlatformError::Map(step, e);
+        if self.pud != Some(vaddr >> 39) {
+            let c: Cap<PUD> = alloc.allocate(ObjectBlueprint::PUD)?;
+            c.pud_map(root, vaddr & !((1 << 39) - 1), attrs)
+                .map_err(map("PageUpperDirectory_Map"))?;
+            self.pud = Some(vaddr >> 39);
+        }
+        if self.pd != Some(vaddr >> 30) {
+            let c: Cap<PD> = alloc.allocate(ObjectBlueprint::PD)?;
+            c.pd_map(root, vaddr & !((1 << 30) - 1), attrs)
+                .map_err(map("PageDirectory_Map"))?;
+            self.pd = Some(vaddr >> 30);
+        }
+        if self.pt != Some(vaddr >> 21) {
+            let c: Cap<PT> = alloc.allocate(ObjectBlueprint::PT)?;
+            c.pt_map(root, vaddr & !((1 << 21) - 1), attrs)
+                .map_err(map("PageTable_Map"))?;
+            self.pt = Some(vaddr >> 21);
+        }
+        Ok(())
+    }
+}
+
 /// Retypes the zone's frames in batches into the temporary slots, maps each into the server
-/// window and moves it to its frames-CNode slot.
+/// window and moves it to its frames-CNode slot. The untyped's watermark is the zone's start
+/// (pieces of one untyped are filled in address order).
 fn fill_zone(
     alloc: &mut ObjectAllocator,
-    window: &mut AddressSpace,
+    window: &mut Window,
     untyped: Cap<Untyped>,
     temp: Word,
     cnode: Cap<CNode>,
@@ -260,15 +477,16 @@ fn fill_zone(
                     });
                 }
             }
-            window
-                .map_frame(
-                    alloc,
-                    frame,
-                    zone.vaddr + index * PAGE_SIZE,
+            let vaddr = zone.vaddr + index * PAGE_SIZE;
+            window.ensure(alloc, vaddr)?;
+            frame
+                .frame_map(
+                    init_thread::VSPACE,
+                    vaddr,
                     CapRights::read_write(),
                     VmAttributes::DATA,
                 )
-                .map_err(PlatformError::Map)?;
+                .map_err(|e| PlatformError::Map("Page_Map (zone frame)", e))?;
             cnode
                 .relative_bits_with_depth((zone.first + index) as Word, cnode_bits)
                 .move_(&root.relative(frame))

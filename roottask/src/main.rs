@@ -14,11 +14,11 @@ mod clients;
 mod frames;
 mod handout;
 mod heap;
-mod numa;
 mod profile;
 mod service;
 mod staging;
 mod supervisor;
+mod system;
 
 use alloc::vec::Vec;
 use clients::{ClientSpec, Spawner, CLIENT_MEMORY_BITS};
@@ -68,7 +68,7 @@ fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::strin
         Scratch::new(&mut alloc, DEFAULT_SCRATCH_VADDR).map_err(|e| format!("scratch: {e:?}"))?;
     let platform = Sel4Platform::build(&mut alloc).map_err(|e| format!("platform: {e}"))?;
     let cores = bootinfo.num_nodes() as usize;
-    let topology = numa::topology(cores).map_err(|e| format!("topology: {e:?}"))?;
+    let topology = system::topology(cores).map_err(|e| format!("topology: {e}"))?;
     BOOT_CORES.store(cores, core::sync::atomic::Ordering::Relaxed);
     let specs = client_specs();
     let capacity = (alloc.untyped_pool().free_bytes() >> CLIENT_MEMORY_BITS) as usize;
@@ -135,8 +135,9 @@ fn start_server_thread(
 /// (three frames per zone, checked with `Page_GetAddress` on a copy).
 fn check_frames(ms: &MemServer) -> Result<(), &'static str> {
     let p = ms.platform;
-    if p.zones().len() != numa::NODES.len() {
-        return Err("one zone per memory node");
+    let nodes = system::config().map_err(|_| "system configuration")?.nodes.len();
+    if (0..nodes).any(|n| !p.zones().iter().any(|z| z.node.0 as usize == n)) {
+        return Err("a zone on every memory node");
     }
     let temp = p.temp_slot(0);
     for z in p.zones() {

@@ -182,6 +182,7 @@ mod tests {
                     quota: Quota::UNLIMITED,
                     debug: "FZ".into(),
                     start: Start::AtBoot,
+                    supervisor: true,
                 },
                 ClientConfig {
                     name: "b".into(),
@@ -194,6 +195,7 @@ mod tests {
                     },
                     debug: String::new(),
                     start: Start::OnRequest,
+                    supervisor: false,
                 },
             ],
             server: ServerOptions::default(),

@@ -66,6 +66,9 @@ pub struct ClientConfig {
     /// Cache debug options in Linux `slab_debug=` syntax (see [`crate::slab_debug`]); empty: off.
     pub debug: String,
     pub start: Start,
+    /// Granted the supervisor interface: start an `OnRequest` client, wait for its end, reap
+    /// it, read statistics (a test driver).
+    pub supervisor: bool,
 }
 
 /// Options of the memory server itself.
@@ -73,12 +76,17 @@ pub struct ClientConfig {
 pub struct ServerOptions {
     /// Largest batch one Refill or Drain may move (1..=`memserver_protocol::MAX_BATCH`).
     pub max_batch: u32,
+    /// Most bytes of each memory node the buddy zones get (the largest untypeds first), like
+    /// Linux's `mem=`; `u64::MAX`: all the root task does not keep for itself. A small value
+    /// lets a test fill a node cheaply.
+    pub memory_per_node: u64,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             max_batch: crate::limits::MAX_BATCH,
+            memory_per_node: u64::MAX,
         }
     }
 }
@@ -206,6 +214,7 @@ mod tests {
                 quota: Quota::UNLIMITED,
                 debug: String::new(),
                 start: Start::AtBoot,
+                supervisor: false,
             }],
             server: ServerOptions::default(),
         }

@@ -85,6 +85,7 @@ impl System {
                     quota: c.quota,
                     debug: c.debug.clone(),
                     start: c.start,
+                    supervisor: c.supervisor,
                 })
                 .collect(),
             server: self.server,
@@ -121,8 +122,18 @@ impl System {
         KernelSettings {
             cores: self.cores,
             ram_end: limits::RAM_BASE + self.ram_bytes(),
+            root_cnode_bits: root_cnode_bits(self.ram_bytes()),
         }
     }
+}
+
+/// Size of the root task's CNode, as a power of two: room for the capabilities of the root
+/// task's own image (which embeds every client image), its untypeds, client objects, and the
+/// page tables of the server window and of the clients' heap windows (one per 2 MiB of RAM in
+/// each); at least the 4096 slots of a default build.
+pub fn root_cnode_bits(ram_bytes: u64) -> u8 {
+    let slots = 2 * (ram_bytes >> 21) + limits::ROOT_CNODE_BASE_SLOTS;
+    (slots.next_power_of_two().trailing_zeros() as u8).max(12)
 }
 
 fn vec_of(items: &[&str]) -> Vec<String> {
@@ -137,6 +148,8 @@ pub struct KernelSettings {
     /// End of RAM (exclusive): the kernel's one available physical region is
     /// `[limits::RAM_BASE, ram_end)`.
     pub ram_end: u64,
+    /// `CONFIG_ROOT_CNODE_SIZE_BITS` ([`root_cnode_bits`]).
+    pub root_cnode_bits: u8,
 }
 
 impl KernelSettings {
@@ -150,13 +163,25 @@ impl KernelSettings {
     }
 
     /// Applies the settings to the flavour's `autoconf.h` text, which must define
-    /// `CONFIG_MAX_NUM_NODES 1`: sets the core count and adds `CONFIG_MEMSERVER_RAM_END`, read
-    /// by the `virt` platform's `avail_p_regs`. `None` when the template lacks the line.
+    /// `CONFIG_MAX_NUM_NODES 1` and `CONFIG_ROOT_CNODE_SIZE_BITS 12`: sets the core count and
+    /// the root CNode size, and adds `CONFIG_MEMSERVER_RAM_END`, read by the `virt` platform's
+    /// `avail_p_regs`. `None` when the template lacks one of the lines.
     pub fn apply(&self, template: &str) -> Option<String> {
         let key = "#define CONFIG_MAX_NUM_NODES 1\n";
-        if !template.contains(key) || template.contains("CONFIG_MEMSERVER_RAM_END") {
+        let cnode = "#define CONFIG_ROOT_CNODE_SIZE_BITS 12\n";
+        if !template.contains(key)
+            || !template.contains(cnode)
+            || template.contains("CONFIG_MEMSERVER_RAM_END")
+        {
             return None;
         }
+        let template = template.replace(
+            cnode,
+            &format!(
+                "#define CONFIG_ROOT_CNODE_SIZE_BITS {}\n",
+                self.root_cnode_bits
+            ),
+        );
         Some(template.replace(
             key,
             &format!(

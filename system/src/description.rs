@@ -14,6 +14,7 @@
 //!
 //! [server]                        # optional
 //! max_batch = 64                  # largest Refill/Drain batch, 1..=64
+//! memory_per_node = "8 MiB"       # at most this much of each node in the zones (default all)
 //!
 //! [[client]]
 //! name = "hello"
@@ -24,6 +25,7 @@
 //! quota = { objects = 10000, bytes = "4 MiB", metadata = "unlimited" }   # each optional
 //! debug = "FZ,my_cache"           # Linux slab_debug= syntax; optional (off)
 //! start = "boot"                  # or "on-request"; optional (boot)
+//! supervisor = false              # may start, wait for and reap on-request clients; optional
 //! ```
 use crate::config::{Quota, ServerOptions, Start};
 use crate::limits;
@@ -66,6 +68,8 @@ pub struct ClientDesc {
     /// Checked `slab_debug` text.
     pub debug: String,
     pub start: Start,
+    /// Granted the supervisor interface (see [`crate::ClientConfig::supervisor`]).
+    pub supervisor: bool,
 }
 
 /// Where a client's image comes from. Paths are relative to the description's folder.
@@ -287,6 +291,7 @@ struct RawNode {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     max_batch: Option<u32>,
+    memory_per_node: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +309,8 @@ struct RawClient {
     debug: String,
     #[serde(default)]
     start: RawStart,
+    #[serde(default)]
+    supervisor: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -635,6 +642,20 @@ pub fn parse_str(text: &str, file: &str) -> Result<System, DescriptionError> {
         }
         server.max_batch = b;
     }
+    if let Some(v) = &raw.server.memory_per_node {
+        let field = "server.memory_per_node";
+        let bytes = bytes_value(v, false).map_err(|r| errs.at(field, r))?;
+        if bytes == 0 || (bytes != size::UNLIMITED && bytes % limits::NODE_GRANULE != 0) {
+            return Err(errs.at(
+                field,
+                Reason::NodeGranule {
+                    bytes,
+                    granule: limits::NODE_GRANULE,
+                },
+            ));
+        }
+        server.memory_per_node = bytes;
+    }
 
     if raw.clients.len() > limits::MAX_CLIENTS {
         return Err(errs.at(
@@ -710,6 +731,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<System, DescriptionError> {
                 RawStart::Boot => Start::AtBoot,
                 RawStart::OnRequest => Start::OnRequest,
             },
+            supervisor: c.supervisor,
         });
     }
 

@@ -49,3 +49,7 @@ pub const REMOTE_DISTANCE: u8 = 20;
 /// Largest batch one Refill or Drain may move: the magazine page's slot size
 /// (`memserver_protocol::MAX_BATCH`; a test of the root task's build checks they agree).
 pub const MAX_BATCH: u32 = 64;
+
+/// Root CNode slots the root task needs whatever the RAM size (its image's pages, untypeds,
+/// client objects); see `derive::root_cnode_bits`.
+pub const ROOT_CNODE_BASE_SLOTS: u64 = 16384;

@@ -7,8 +7,7 @@
 //! server's dispatch and the root task's whole per-message work cost alone. Writes the rows to
 //! `<target>/bench-report/on-target.md` and the raw figures to `on-target.txt`.
 use crate::error::{Error, Result};
-use crate::images::RootTask;
-use crate::kernel::{Flavor, KernelConfig};
+use crate::kernel::Flavor;
 use crate::paths::Paths;
 use crate::step::Logs;
 use crate::Options;
@@ -26,23 +25,14 @@ pub type Measures = BTreeMap<String, u64>;
 /// Builds and boots the release bench image; returns its measure lines.
 pub fn measure(paths: &Paths, logs: &Logs) -> Result<Measures> {
     let opts = Options {
-        kernel: KernelConfig {
-            flavor: Flavor::Release,
-            nodes: 1,
-        },
-        root: Some(RootTask::Memserver),
+        flavor: Flavor::Release,
+        system: crate::harness_system(paths),
+        cores: Some(1),
         timeout: Duration::from_secs(300),
-        icount: true,
+        ..Options::new(paths)
     };
-    let image = crate::build_all(paths, logs, &opts)?;
-    let passed = crate::qemu::boot(&crate::qemu::BootConfig {
-        loader: image.loader,
-        cores: 1,
-        icount: true,
-        timeout: opts.timeout,
-        echo: false,
-    })
-    .map_err(Error::Boot)?;
+    let built = crate::build_all(paths, logs, &opts)?;
+    let passed = crate::boot(&built, &opts, false)?;
     Ok(passed.measures.into_iter().collect())
 }
 

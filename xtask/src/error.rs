@@ -7,6 +7,15 @@ use std::path::PathBuf;
 pub enum Error {
     /// Bad command line.
     Usage(String),
+    /// A system description is refused (before anything is built).
+    Description(memserver_system::DescriptionError),
+    /// A client image of a description cannot be used.
+    ClientImage {
+        /// Where the description names it (`client[0].crate = ...`).
+        what: String,
+        file: PathBuf,
+        reason: String,
+    },
     /// A file operation of xtask itself failed.
     Io {
         what: String,
@@ -54,6 +63,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg}\n{}", crate::USAGE),
+            Error::Description(e) => write!(f, "system description {e}"),
+            Error::ClientImage { what, file, reason } => {
+                write!(f, "{}: `{what}`: {reason}", file.display())
+            }
             Error::Io { what, path, source } => {
                 write!(f, "{what} {}: {source}", path.display())
             }

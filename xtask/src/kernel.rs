@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::paths::{self, Paths};
 use crate::step::Logs;
+use memserver_system::derive::KernelSettings;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -32,16 +33,22 @@ impl Flavor {
     }
 }
 
+/// A kernel build: the flavour and what the system description decides (cores, end of RAM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelConfig {
     pub flavor: Flavor,
-    /// CONFIG_MAX_NUM_NODES: cores the kernel runs on.
-    pub nodes: u32,
+    pub settings: KernelSettings,
 }
 
 impl KernelConfig {
+    /// `debug-2core-1024M`: names the build folder.
     pub fn name(&self) -> String {
-        format!("{}-{}core", self.flavor.name(), self.nodes)
+        format!("{}-{}", self.flavor.name(), self.settings.name())
+    }
+
+    /// CONFIG_MAX_NUM_NODES: cores the kernel runs on.
+    pub fn cores(&self) -> u32 {
+        self.settings.cores
     }
 }
 
@@ -235,14 +242,8 @@ pub fn prepare_source(paths: &Paths, logs: &Logs) -> Result<PathBuf> {
     Ok(src)
 }
 
-/// Our configuration text with `CONFIG_MAX_NUM_NODES` set to `nodes`.
-fn with_nodes(text: &str, nodes: u32) -> Option<String> {
-    let key = "#define CONFIG_MAX_NUM_NODES 1\n";
-    text.contains(key)
-        .then(|| text.replace(key, &format!("#define CONFIG_MAX_NUM_NODES {nodes}\n")))
-}
-
-/// The `autoconf.h` text for a configuration: our file for the flavor, with the core count set.
+/// The `autoconf.h` text for a configuration: our file for the flavor, with the core count and
+/// the end of RAM of the system description.
 fn autoconf(paths: &Paths, config: KernelConfig) -> Result<String> {
     let file = paths
         .qemu()
@@ -251,9 +252,9 @@ fn autoconf(paths: &Paths, config: KernelConfig) -> Result<String> {
         .join(format!("autoconf-{}.h", config.flavor.name()));
     let text = String::from_utf8(read(&file)?)
         .map_err(|_| Error::KernelSource(format!("{} is not UTF-8", file.display())))?;
-    with_nodes(&text, config.nodes).ok_or_else(|| {
+    config.settings.apply(&text).ok_or_else(|| {
         Error::KernelSource(format!(
-            "{} lacks `#define CONFIG_MAX_NUM_NODES 1`",
+            "{} lacks `#define CONFIG_MAX_NUM_NODES 1` or already sets CONFIG_MEMSERVER_RAM_END",
             file.display()
         ))
     })
@@ -262,7 +263,13 @@ fn autoconf(paths: &Paths, config: KernelConfig) -> Result<String> {
 pub fn build(paths: &Paths, logs: &Logs, src: &Path, config: KernelConfig) -> Result<Kernel> {
     let dir = paths.kernel_dir().join(format!("build-{}", config.name()));
     let autoconf_path = dir.join("autoconf.h");
-    write_if_changed(&autoconf_path, autoconf(paths, config)?.as_bytes())?;
+    let text = autoconf(paths, config)?;
+    // The kernel's Makefile does not track autoconf.h: a changed configuration starts from an
+    // empty build folder.
+    if dir.exists() && std::fs::read_to_string(&autoconf_path).ok().as_deref() != Some(&text) {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
+    }
+    write_if_changed(&autoconf_path, text.as_bytes())?;
     let mut make = Command::new("make");
     make.current_dir(&dir)
         .arg("-f")
@@ -324,16 +331,6 @@ description line
     }
 
     #[test]
-    fn core_count_replaces_the_single_core_line_only() {
-        let text = "#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 1\n";
-        assert_eq!(
-            with_nodes(text, 2).unwrap(),
-            "#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 2\n"
-        );
-        assert_eq!(with_nodes("#define CONFIG_A 1\n", 2), None);
-    }
-
-    #[test]
     fn our_configurations_are_single_core_and_differ_only_in_debug() {
         let dir = Paths::discover().qemu().join("kernel").join("config");
         let debug = std::fs::read_to_string(dir.join("autoconf-debug.h")).unwrap();
@@ -345,7 +342,12 @@ description line
                 .collect()
         };
         let (d, r) = (defines(&debug), defines(&release));
-        assert!(with_nodes(&debug, 2).is_some() && with_nodes(&release, 2).is_some());
+        let settings = KernelSettings {
+            cores: 2,
+            ram_end: 0x8000_0000,
+            root_cnode_bits: 14,
+        };
+        assert!(settings.apply(&debug).is_some() && settings.apply(&release).is_some());
         let only_debug: Vec<&String> = d.iter().filter(|l| !r.contains(l)).collect();
         assert_eq!(
             only_debug,

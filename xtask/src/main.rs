@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's set-up, builds, QEMU runs and test entry point.
-//! `run` builds the seL4 kernel, the root task (with its clients) and the loader, and boots QEMU
-//! streaming the console; `test` installs what is missing, runs the host test suite, then the
-//! on-target harness. Every external step announces itself on one line (`[xtask] ...`).
+//! Everything on the seL4 side follows from a system description (`--system FILE`, default
+//! `systems/demo.toml`): `run` builds the seL4 kernel, the client images, the root task and the
+//! loader of that system and boots QEMU streaming the console; `test` installs what is missing,
+//! runs the host test suite, then the on-target runs. Every external step announces itself on one line (`[xtask] ...`).
 mod bench;
 mod bench_target;
 mod error;
@@ -11,11 +12,14 @@ mod paths;
 mod qemu;
 mod setup;
 mod step;
+mod system;
 
 use error::{Error, Result};
 use images::RootTask;
 use kernel::{Flavor, KernelConfig};
+use memserver_system::description::System;
 use paths::Paths;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use step::Logs;
@@ -23,41 +27,53 @@ use step::Logs;
 pub const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 commands:
-  test    install what is missing, run the host tests, then the on-target harness under QEMU
-  run     build everything and boot QEMU, streaming the console (stops at `N passed, M failed`)
-  build   build the kernel, the root task, the clients and the loader; print the image paths
+  test    install what is missing, run the host tests, then every on-target run under QEMU
+  run     build a system and boot it under QEMU, streaming the console (ends at the harness's
+          `N passed, M failed`, or at `memserver: all clients ended` with every client's status 0)
+  build   build a system's kernel, client images, root task and loader; print the image paths
   bench-target
           issue 6 target 5 on the release kernel under QEMU -icount: instructions per
           alloc+free pair through magazines, per alloc/free with magazines off vs a bare round
           trip; writes target/bench-report/on-target.md
   setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
-          rustup: aarch64-unknown-none-softfloat)
+          rustup: aarch64-unknown-none-softfloat) and check that each tool works
 options (run, build):
-  --kernel debug|release   kernel configuration (default debug: printing, debug syscalls)
-  --smp N                  cores (kernel CONFIG_MAX_NUM_NODES and QEMU -smp; default 1)
-  --root-task memserver|smoke
-                           root task (default memserver when roottask/ exists)
+  --system FILE            the system description (default systems/demo.toml): cores, memory
+                           nodes, clients; the kernel configuration, QEMU's -m/-smp/-numa and the
+                           root task's configuration all follow from it
+  --cores N                run the description on its first N cores only
+  --kernel debug|release   kernel flavour (default debug: printing, debug syscalls)
+  --root-task memserver|smoke|runtime-tests
+                           root task (default memserver; the others use only the description's
+                           machine)
   --timeout SECONDS        QEMU time limit (default 120)
   --no-icount              let guest time follow wall time (default -icount shift=0,sleep=off)";
 
 #[derive(Debug, Clone)]
-struct Options {
-    kernel: KernelConfig,
-    root: Option<RootTask>,
-    timeout: Duration,
-    icount: bool,
+pub struct Options {
+    pub flavor: Flavor,
+    pub system: PathBuf,
+    pub cores: Option<u32>,
+    pub root: RootTask,
+    pub timeout: Duration,
+    pub icount: bool,
 }
 
-fn parse_options(args: &[String]) -> Result<Options> {
-    let mut opts = Options {
-        kernel: KernelConfig {
+impl Options {
+    fn new(paths: &Paths) -> Self {
+        Options {
             flavor: Flavor::Debug,
-            nodes: 1,
-        },
-        root: None,
-        timeout: Duration::from_secs(120),
-        icount: true,
-    };
+            system: paths.root.join(system::DEMO),
+            cores: None,
+            root: RootTask::Memserver,
+            timeout: Duration::from_secs(120),
+            icount: true,
+        }
+    }
+}
+
+fn parse_options(paths: &Paths, args: &[String]) -> Result<Options> {
+    let mut opts = Options::new(paths);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -66,26 +82,28 @@ fn parse_options(args: &[String]) -> Result<Options> {
                 .ok_or_else(|| Error::Usage(format!("{name} needs a value")))
         };
         match arg.as_str() {
+            "--system" => opts.system = PathBuf::from(value("--system")?),
             "--kernel" => {
-                opts.kernel.flavor = match value("--kernel")?.as_str() {
+                opts.flavor = match value("--kernel")?.as_str() {
                     "debug" => Flavor::Debug,
                     "release" => Flavor::Release,
                     other => return Err(Error::Usage(format!("unknown kernel flavor `{other}`"))),
                 }
             }
-            "--smp" => {
-                let v = value("--smp")?;
-                opts.kernel.nodes = match v.parse() {
-                    Ok(n @ 1..=4) => n,
-                    _ => return Err(Error::Usage(format!("--smp takes 1..=4, not `{v}`"))),
-                }
+            "--cores" => {
+                let v = value("--cores")?;
+                opts.cores = Some(
+                    v.parse()
+                        .map_err(|_| Error::Usage(format!("--cores takes a number, not `{v}`")))?,
+                );
             }
             "--root-task" => {
-                opts.root = Some(match value("--root-task")?.as_str() {
+                opts.root = match value("--root-task")?.as_str() {
                     "memserver" => RootTask::Memserver,
                     "smoke" => RootTask::Smoke,
+                    "runtime-tests" => RootTask::RuntimeTests,
                     other => return Err(Error::Usage(format!("unknown root task `{other}`"))),
-                })
+                }
             }
             "--timeout" => {
                 let v = value("--timeout")?;
@@ -101,66 +119,161 @@ fn parse_options(args: &[String]) -> Result<Options> {
     Ok(opts)
 }
 
-fn build_all(paths: &Paths, logs: &Logs, opts: &Options) -> Result<images::Image> {
+/// The description of `opts`, read and checked (and narrowed to `--cores`): the first step,
+/// before anything is installed or built.
+fn load_system(opts: &Options) -> Result<System> {
+    let system = system::load(&opts.system)?;
+    match opts.cores {
+        Some(n) => system::narrow(system, n),
+        None => Ok(system),
+    }
+}
+
+/// A built image and the description it was built from.
+pub struct Built {
+    pub image: images::Image,
+    pub system: System,
+}
+
+pub fn build_all(paths: &Paths, logs: &Logs, opts: &Options) -> Result<Built> {
+    let system = load_system(opts)?;
+    if !opts.root.exists(paths) {
+        return Err(Error::Usage(format!(
+            "root task `{}` does not exist in this tree",
+            opts.root.name()
+        )));
+    }
     setup::ensure_tools(logs)?;
     let t = Instant::now();
     let src = kernel::prepare_source(paths, logs)?;
-    let kernel = kernel::build(paths, logs, &src, opts.kernel)?;
+    let config = KernelConfig {
+        flavor: opts.flavor,
+        settings: system.kernel_settings(),
+    };
+    let kernel = kernel::build(paths, logs, &src, config)?;
     println!(
         "[xtask] kernel {} ready in {:.1} s: {}",
-        opts.kernel.name(),
+        config.name(),
         t.elapsed().as_secs_f64(),
         kernel.elf.display()
     );
     let t = Instant::now();
-    let root = opts.root.unwrap_or_else(|| RootTask::default_for(paths));
-    let image = images::build(paths, logs, &kernel, root)?;
+    let image = images::build(paths, logs, &kernel, opts.root, &system)?;
     println!(
         "[xtask] images ready in {:.1} s: {}",
         t.elapsed().as_secs_f64(),
         image.loader.display()
     );
-    Ok(image)
+    Ok(Built { image, system })
 }
 
-/// Boots `image` and returns how many on-target tests passed.
-fn boot(image: &images::Image, opts: &Options, echo: bool) -> Result<u64> {
+/// Boots a built image and returns how many on-target tests passed (or clients ended well).
+pub fn boot(built: &Built, opts: &Options, echo: bool) -> Result<qemu::Passed> {
+    let cores = built.system.cores;
     let passed = qemu::boot(&qemu::BootConfig {
-        loader: image.loader.clone(),
-        cores: opts.kernel.nodes,
+        loader: built.image.loader.clone(),
+        machine: built.system.qemu_args(),
+        cores,
         icount: opts.icount,
         timeout: opts.timeout,
         echo,
     })
     .map_err(Error::Boot)?;
     println!(
-        "[xtask] on-target: {} passed, 0 failed ({} core{}, {:.2} s from QEMU start to the closing line)",
+        "[xtask] on-target: {} passed, 0 failed ({}, {} core{}, {} MiB; {:.2} s from QEMU start to the closing line)",
         passed.passed,
-        opts.kernel.nodes,
-        if opts.kernel.nodes == 1 { "" } else { "s" },
+        built.system.file.display(),
+        cores,
+        if cores == 1 { "" } else { "s" },
+        built.system.ram_bytes() >> 20,
         passed.elapsed.as_secs_f64()
     );
-    Ok(passed.passed)
+    Ok(passed)
 }
 
-/// The on-target runs of `cargo xtask test`: the harness on one core; the kernel bring-up checks
-/// of the smoke task on two cores (SMP: PSCI start, kernel SMP boot, reschedule IPI, TLB
-/// broadcast); the harness on two cores (one memory-server thread per core, per-node placement);
-/// and the bring-up checks on the release kernel (printing through the UART itself).
-fn on_target_runs() -> Result<Vec<Options>> {
-    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    Ok(vec![
-        parse_options(&[])?,
-        parse_options(&args(&["--smp", "2", "--root-task", "smoke"]))?,
-        parse_options(&args(&["--smp", "2"]))?,
-        parse_options(&args(&["--kernel", "release", "--root-task", "smoke"]))?,
-    ])
+/// The harness's description: the product helper's `harness/system.toml` once it exists,
+/// else the transitional one in `systems/`.
+fn harness_system(paths: &Paths) -> PathBuf {
+    let harness = paths.root.join("harness").join("system.toml");
+    if harness.is_file() {
+        harness
+    } else {
+        paths.root.join("systems").join("harness.toml")
+    }
+}
+
+/// One on-target run of `cargo xtask test`.
+struct Run {
+    what: &'static str,
+    opts: Options,
+}
+
+/// The on-target runs of `cargo xtask test`: the harness on one and on two cores (one
+/// memory-server thread per core, per-node placement); the kernel bring-up checks of the smoke
+/// task on two cores (PSCI start, SMP boot, reschedule IPI, TLB broadcast) and on the release
+/// kernel (printing through the UART itself); the root-task runtime's checks on one and two
+/// cores (when that root task exists); and the memory server on the large systems of
+/// `systems/` (all of memory of 2 GiB and more, four cores on four nodes).
+fn on_target_runs(paths: &Paths) -> Vec<Run> {
+    let harness = harness_system(paths);
+    let base = Options::new(paths);
+    let with = |f: &dyn Fn(&mut Options)| {
+        let mut o = base.clone();
+        o.system = harness.clone();
+        f(&mut o);
+        o
+    };
+    let mut runs = vec![
+        Run {
+            what: "memserver harness, 1 core",
+            opts: with(&|o| o.cores = Some(1)),
+        },
+        Run {
+            what: "kernel bring-up checks, 2 cores",
+            opts: with(&|o| {
+                o.root = RootTask::Smoke;
+                o.cores = Some(2);
+            }),
+        },
+        Run {
+            what: "memserver harness, 2 cores",
+            opts: with(&|o| o.cores = Some(2)),
+        },
+        Run {
+            what: "kernel bring-up checks, release kernel, 1 core",
+            opts: with(&|o| {
+                o.root = RootTask::Smoke;
+                o.flavor = Flavor::Release;
+                o.cores = Some(1);
+            }),
+        },
+    ];
+    if RootTask::RuntimeTests.exists(paths) {
+        for (what, cores) in [
+            ("root-task runtime checks, 1 core", 1),
+            ("root-task runtime checks, 2 cores", 2),
+        ] {
+            runs.push(Run {
+                what,
+                opts: with(&|o| {
+                    o.root = RootTask::RuntimeTests;
+                    o.cores = Some(cores);
+                }),
+            });
+        }
+    }
+    runs
 }
 
 /// Runs every part even when an earlier one fails (so one broken part hides nothing), then fails
 /// if any did. A failed install stops everything: nothing after it could run.
 fn test(paths: &Paths, logs: &Logs) -> Result<()> {
-    setup::ensure_tools(logs)?;
+    let runs = on_target_runs(paths);
+    // Every description is checked before anything is installed or built.
+    for run in &runs {
+        load_system(&run.opts)?;
+    }
+    setup::setup(logs)?;
     let mut failed = Vec::new();
     let mut total = step::Counts::default();
     let mut note = |part: String, counts: step::Counts, result: Result<()>| {
@@ -187,17 +300,17 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
             .arg(paths.qemu().join("loader").join("Cargo.toml")),
     );
     note("loader host tests".into(), counts, result);
-    for opts in on_target_runs()? {
-        let part = format!(
-            "on-target {} ({})",
-            opts.kernel.name(),
-            match opts.root.unwrap_or_else(|| RootTask::default_for(paths)) {
-                RootTask::Memserver => "memserver harness",
-                RootTask::Smoke => "kernel bring-up checks",
-            }
-        );
-        match build_all(paths, logs, &opts).and_then(|image| boot(&image, &opts, true)) {
-            Ok(passed) => note(part, step::Counts { passed, failed: 0 }, Ok(())),
+    for run in runs {
+        let part = format!("on-target: {} ({})", run.what, run.opts.system.display());
+        match build_all(paths, logs, &run.opts).and_then(|b| boot(&b, &run.opts, true)) {
+            Ok(p) => note(
+                part,
+                step::Counts {
+                    passed: p.passed,
+                    failed: 0,
+                },
+                Ok(()),
+            ),
             Err(e) => note(part, step::Counts::default(), Err(e)),
         }
     }
@@ -218,24 +331,29 @@ fn run(args: &[String]) -> Result<()> {
         return Err(Error::Usage("no command given".into()));
     };
     match cmd.as_str() {
-        "setup" => setup::ensure_tools(&logs),
+        "setup" => setup::setup(&logs),
         "test" if rest.is_empty() => test(&paths, &logs),
         "build" => {
-            let opts = parse_options(rest)?;
-            let image = build_all(&paths, &logs, &opts)?;
+            let opts = parse_options(&paths, rest)?;
+            let built = build_all(&paths, &logs, &opts)?;
             println!(
                 "loader (boot with qemu -kernel): {}",
-                image.loader.display()
+                built.image.loader.display()
             );
-            println!("root task: {}", image.root_task.display());
+            println!("root task: {}", built.image.root_task.display());
+            println!(
+                "qemu-system-aarch64 -machine virt,gic-version=2 -cpu cortex-a53 {} -nic none -nographic -kernel {}",
+                built.system.qemu_args().join(" "),
+                built.image.loader.display()
+            );
             Ok(())
         }
         "bench" => bench::bench(&paths, rest),
         "bench-target" if rest.is_empty() => bench_target::run(&paths, &logs).map(drop),
         "run" => {
-            let opts = parse_options(rest)?;
-            let image = build_all(&paths, &logs, &opts)?;
-            boot(&image, &opts, true).map(drop)
+            let opts = parse_options(&paths, rest)?;
+            let built = build_all(&paths, &logs, &opts)?;
+            boot(&built, &opts, true).map(drop)
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

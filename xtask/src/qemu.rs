@@ -1,8 +1,10 @@
 //! Owns booting an image under `qemu-system-aarch64 -machine virt,gic-version=2 -cpu cortex-a53`
-//! with a time limit: the console is streamed line by line, the run ends at the harness's closing
-//! line `N passed, M failed` (QEMU is then stopped: seL4_DebugHalt does not stop it), and fails on
-//! a kernel failure message, a root-task panic, QEMU exiting, or the time limit, showing the last
-//! console lines.
+//! and the machine arguments of a system description (`-m`, `-smp`, `-numa`), with a time limit:
+//! the console is streamed line by line; the run ends at the harness's closing line
+//! `N passed, M failed`, or at the memory server's `memserver: all clients ended` (QEMU is then
+//! stopped: seL4_DebugHalt does not stop it). It fails on failed tests, on a client that exited
+//! with a status other than 0 or faulted, on a kernel failure message, a root-task panic, QEMU
+//! exiting, or the time limit, showing the last console lines.
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Read;
@@ -34,6 +36,9 @@ const FAILURE_MARKERS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct BootConfig {
     pub loader: PathBuf,
+    /// `-m`, `-smp`, memory backends and `-numa` nodes (`System::qemu_args`).
+    pub machine: Vec<String>,
+    /// Cores (for messages).
     pub cores: u32,
     /// `-icount shift=0,sleep=off`: guest instruction counts are exact and repeatable.
     pub icount: bool,
@@ -62,9 +67,17 @@ pub enum BootFailureKind {
     Spawn(String),
     Timeout(Duration),
     QemuExited(String),
-    Marker { line: String, meaning: &'static str },
-    TestsFailed { passed: u64, failed: u64 },
+    Marker {
+        line: String,
+        meaning: &'static str,
+    },
+    TestsFailed {
+        passed: u64,
+        failed: u64,
+    },
     NoTests,
+    /// Clients that exited with a status other than 0 or faulted (their console lines).
+    ClientsFailed(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +104,9 @@ impl fmt::Display for BootFailure {
                 write!(f, "on-target tests: {passed} passed, {failed} failed")?
             }
             BootFailureKind::NoTests => write!(f, "the closing line reports no test at all")?,
+            BootFailureKind::ClientsFailed(lines) => {
+                write!(f, "clients failed: {}", lines.join("; "))?
+            }
         }
         if !self.last_lines.is_empty() {
             write!(f, "\nlast console lines:")?;
@@ -109,6 +125,20 @@ pub fn closing_line(line: &str) -> Option<(u64, u64)> {
     Some((passed.parse().ok()?, failed.parse().ok()?))
 }
 
+/// The memory server's line once no client runs and none can start.
+pub const ALL_ENDED: &str = "memserver: all clients ended";
+
+/// How a client ended, from `memserver: client <name> exited with status <s>` or
+/// `memserver: client <name> faulted: ...`: `Some(true)` for status 0.
+pub fn client_end(line: &str) -> Option<bool> {
+    let rest = line.trim().strip_prefix("memserver: client ")?;
+    let (_, how) = rest.split_once(' ')?;
+    if let Some(status) = how.strip_prefix("exited with status ") {
+        return Some(status.trim() == "0");
+    }
+    how.starts_with("faulted").then_some(false)
+}
+
 fn marker(line: &str) -> Option<&'static str> {
     FAILURE_MARKERS
         .iter()
@@ -116,43 +146,13 @@ fn marker(line: &str) -> Option<&'static str> {
         .map(|(_, meaning)| *meaning)
 }
 
-/// Two NUMA nodes of 512 MiB each (0x40000000.. and 0x60000000..), core `c` on node `c % 2`: the
-/// topology the memory server's image is configured for (`roottask/src/numa.rs`).
-fn numa_args(cores: u32) -> Vec<String> {
-    let mut args = Vec::new();
-    for node in 0..2 {
-        args.push("-object".to_owned());
-        args.push(format!("memory-backend-ram,id=ram{node},size=512M"));
-    }
-    for node in 0..2u32 {
-        let cpus: Vec<String> = (0..cores)
-            .filter(|c| c % 2 == node)
-            .map(|c| format!(",cpus={c}"))
-            .collect();
-        args.push("-numa".to_owned());
-        args.push(format!(
-            "node,nodeid={node}{},memdev=ram{node}",
-            cpus.concat()
-        ));
-    }
-    args
-}
-
 pub fn command(config: &BootConfig) -> Command {
     let mut cmd = Command::new("qemu-system-aarch64");
-    cmd.args([
-        "-machine",
-        "virt,gic-version=2",
-        "-cpu",
-        "cortex-a53",
-        "-m",
-        "1G",
-    ])
-    .args(["-smp", &config.cores.to_string()])
-    .args(numa_args(config.cores))
-    // No default NIC: its option ROM (efi-virtio.rom) is not installed with --no-install-recommends.
-    .args(["-nic", "none", "-nographic", "-kernel"])
-    .arg(&config.loader);
+    cmd.args(["-machine", "virt,gic-version=2", "-cpu", "cortex-a53"])
+        .args(&config.machine)
+        // No default NIC: its option ROM (efi-virtio.rom) is not installed with --no-install-recommends.
+        .args(["-nic", "none", "-nographic", "-kernel"])
+        .arg(&config.loader);
     if config.icount {
         cmd.args(["-icount", "shift=0,sleep=off"]);
     }
@@ -228,6 +228,8 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
     }
     let mut last: VecDeque<String> = VecDeque::new();
     let mut measures = Vec::new();
+    let mut client_failures = Vec::new();
+    let mut clients_ended = 0u64;
     let mut open_streams = 2;
     let fail = |child: &mut Child, kind, last: &VecDeque<String>| {
         stop(child);
@@ -248,6 +250,24 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
                 }
                 last.push_back(line.clone());
                 measures.extend(measure_line(&line));
+                match client_end(&line) {
+                    Some(true) => clients_ended += 1,
+                    Some(false) => client_failures.push(line.trim().to_owned()),
+                    None => {}
+                }
+                if line.trim() == ALL_ENDED {
+                    let elapsed = start.elapsed();
+                    stop(&mut child);
+                    if !client_failures.is_empty() {
+                        let kind = BootFailureKind::ClientsFailed(client_failures);
+                        return fail(&mut child, kind, &last);
+                    }
+                    return Ok(Passed {
+                        passed: clients_ended,
+                        elapsed,
+                        measures,
+                    });
+                }
                 if let Some((passed, failed)) = closing_line(&line) {
                     let elapsed = start.elapsed();
                     stop(&mut child);
@@ -308,13 +328,44 @@ mod tests {
     }
 
     #[test]
-    fn two_numa_nodes_with_cores_alternating() {
-        let a = numa_args(2).join(" ");
-        assert!(a.contains("-numa node,nodeid=0,cpus=0,memdev=ram0"));
-        assert!(a.contains("-numa node,nodeid=1,cpus=1,memdev=ram1"));
-        assert!(numa_args(1)
-            .join(" ")
-            .contains("-numa node,nodeid=1,memdev=ram1"));
+    fn client_ends_are_read_exactly() {
+        assert_eq!(
+            client_end("memserver: client hello exited with status 0"),
+            Some(true)
+        );
+        assert_eq!(
+            client_end("memserver: client hello exited with status 3"),
+            Some(false)
+        );
+        assert_eq!(
+            client_end("memserver: client a-b faulted: VM fault at 0x0"),
+            Some(false)
+        );
+        assert_eq!(client_end("memserver: clients ready"), None);
+        assert_eq!(
+            client_end("hello: memserver: client x exited with status 0"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_machine_comes_from_the_description() {
+        let cmd = command(&BootConfig {
+            loader: "l.elf".into(),
+            machine: vec!["-m".into(), "2048M".into(), "-smp".into(), "4".into()],
+            cores: 4,
+            icount: true,
+            timeout: Duration::from_secs(1),
+            echo: false,
+        });
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = args.join(" ");
+        assert!(line.contains("-m 2048M -smp 4"), "{line}");
+        assert!(line.contains("-nic none"), "{line}");
+        assert_eq!(line.matches("-m ").count(), 1, "{line}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ elf = "beta.elf"
 build = "make"
 cores = [1]
 start = "on-request"
+supervisor = true
 
 [[client]]
 name = "alpha-2"
@@ -56,6 +57,7 @@ fn a_good_description_parses_with_defaults() {
     assert_eq!(s.cores, 2);
     assert_eq!(s.ram_bytes(), 1 << 30);
     assert_eq!(s.server.max_batch, 32);
+    assert_eq!(s.server.memory_per_node, u64::MAX);
     assert_eq!(s.clients.len(), 3);
     let a = &s.clients[0];
     assert_eq!(a.cores, [0, 1]);
@@ -73,6 +75,7 @@ fn a_good_description_parses_with_defaults() {
         ClientSource::Crate(PathBuf::from("../clients/ms-alpha"))
     );
     assert_eq!(s.clients[1].start, Start::OnRequest);
+    assert!(s.clients[1].supervisor && !a.supervisor);
     assert_eq!(s.clients[1].quota, Quota::UNLIMITED);
     assert_eq!(
         s.resolve(Path::new("beta.elf")),
@@ -108,10 +111,12 @@ fn derivations_follow_the_description() {
     );
     let k = s.kernel_settings();
     assert_eq!(k.name(), "2core-1024M");
+    assert_eq!(k.root_cnode_bits, 15);
     let conf = k
-        .apply("#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 1\n")
+        .apply("#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 1\n#define CONFIG_ROOT_CNODE_SIZE_BITS 12\n")
         .unwrap();
     assert!(conf.contains("#define CONFIG_MAX_NUM_NODES 2\n"));
+    assert!(conf.contains("#define CONFIG_ROOT_CNODE_SIZE_BITS 15\n"));
     assert!(conf.contains("#define CONFIG_MEMSERVER_RAM_END 0x80000000\n"));
     assert_eq!(k.apply("#define CONFIG_A 1\n"), None);
 }
@@ -122,6 +127,9 @@ fn four_gib_reach_above_four_gib_physical() {
     let s = parse(&text).unwrap();
     assert_eq!(s.node_ranges()[1].end, 0x1_4000_0000);
     assert_eq!(s.kernel_settings().ram_end, 0x1_4000_0000);
+    assert_eq!(s.kernel_settings().root_cnode_bits, 15);
+    let big = parse(&GOOD.replace("\"512 MiB\"", "\"100 GiB\"")).unwrap();
+    assert_eq!(big.kernel_settings().root_cnode_bits, 18);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-/* memserver: QEMU `virt` platform port: RAM (`-m 1G` from 0x40000000), the devices the kernel
+/* memserver: QEMU `virt` platform port: RAM (from 0x40000000 to CONFIG_MEMSERVER_RAM_END, which
+ * xtask writes into autoconf.h from the system description), the devices the kernel
  * maps for itself, the device regions handed to user level, and the generic timer frequency
  * QEMU 7.2 reports for cortex-a53 (62.5 MHz). */
 #ifndef __PLAT_MACHINE_HARDWARE_H
@@ -23,9 +24,13 @@ static const kernel_frame_t BOOT_RODATA kernel_devices[] = {
 #endif
 };
 
-/* RAM given to the kernel; regions must not be adjacent. */
+#ifndef CONFIG_MEMSERVER_RAM_END
+#error "CONFIG_MEMSERVER_RAM_END (end of RAM) comes from the system description: build through cargo xtask"
+#endif
+
+/* RAM given to the kernel (all memory nodes, consecutive); regions must not be adjacent. */
 static const p_region_t BOOT_RODATA avail_p_regs[] = {
-    { .start = 0x40000000, .end = 0x80000000 }
+    { .start = physBase, .end = CONFIG_MEMSERVER_RAM_END }
 };
 
 static const p_region_t BOOT_RODATA dev_p_regs[] = {
