@@ -2,8 +2,9 @@
 //! for itself, turned into the frames of the buddy zones.
 //!
 //! Owns: every RAM untyped lying in the configured memory nodes (`system::config().nodes`), less
-//! a reserve the root task keeps for its own objects (the smallest untypeds of node 0, see
-//! [`reserve_bytes`]); each is taken out of the root task's object allocator (so nothing else
+//! a reserve the root task keeps for its own objects and its clients' (the smallest untypeds of
+//! node 0, see [`reserve_bytes`]), and at most `memory_per_node` of each node when the
+//! description limits it; each is taken out of the root task's object allocator (so nothing else
 //! retypes from it), cut at node boundaries into zones, retyped from its watermark on into 4 KiB
 //! frames, every frame mapped once into the server window (read-write, never executable) and
 //! moved into the frames CNode at its frame number.
@@ -37,16 +38,16 @@ use sel4_root_task::{AllocError, ObjectAllocator, UntypedPool, UntypedRecord};
 pub const SERVER_WINDOW: usize = 0x80_0000_0000;
 /// Frames retyped per invocation (the kernel's fan-out limit).
 const BATCH: usize = 256;
-/// What the root task keeps for its own objects besides the page tables: client tasks (TCB,
-/// CNodes, address space, stacks, IPC buffers, magazine pages), their mapping CNodes, server
-/// threads and endpoints.
-const ROOT_RESERVE: u64 = 32 << 20;
+/// What the root task keeps for its own objects besides the page tables and the clients: server
+/// threads, endpoints, notifications, the frames CNode's neighbours, spare slots' objects.
+const ROOT_RESERVE: u64 = 16 << 20;
 
-/// What the root task keeps of `ram` bytes of RAM: [`ROOT_RESERVE`] plus the page tables of
-/// the server window and of the clients' heap windows (one 4 KiB table per 2 MiB mapped, in
-/// each).
-pub fn reserve_bytes(ram: u64) -> u64 {
-    ROOT_RESERVE + 2 * (ram / 512)
+/// What the root task keeps of `ram` bytes of RAM for a system of `clients` clients:
+/// [`ROOT_RESERVE`], the untyped each client is made from (`2^CLIENT_MEMORY_BITS` bytes, for
+/// every listed client at once), and the page tables of the server window and of the clients'
+/// heap windows (one 4 KiB table per 2 MiB mapped, in each).
+pub fn reserve_bytes(ram: u64, clients: usize) -> u64 {
+    ROOT_RESERVE + ((clients as u64) << crate::clients::CLIENT_MEMORY_BITS) + 2 * (ram / 512)
 }
 
 /// Why the platform could not be built.
@@ -149,7 +150,7 @@ impl Sel4Platform {
             size_bits: cnode_bits,
         })?;
         let temp = consecutive_slots(alloc, BATCH)?;
-        let reserve = reserve_bytes(config.ram_bytes());
+        let reserve = reserve_bytes(config.ram_bytes(), config.clients.len());
         let taken = take_untypeds(
             alloc.untyped_pool(),
             nodes,

@@ -135,7 +135,10 @@ fn start_server_thread(
 /// (three frames per zone, checked with `Page_GetAddress` on a copy).
 fn check_frames(ms: &MemServer) -> Result<(), &'static str> {
     let p = ms.platform;
-    let nodes = system::config().map_err(|_| "system configuration")?.nodes.len();
+    let nodes = system::config()
+        .map_err(|_| "system configuration")?
+        .nodes
+        .len();
     if (0..nodes).any(|n| !p.zones().iter().any(|z| z.node.0 as usize == n)) {
         return Err("a zone on every memory node");
     }

@@ -69,11 +69,6 @@ pub fn topology(cores: usize) -> Result<Topology, SystemError> {
     Topology::new(core_node, c.distance.clone()).map_err(SystemError::Topology)
 }
 
-/// The node of `core`, or `None` for a core the configuration does not have.
-pub fn node_of_core(core: usize) -> Option<NodeId> {
-    config().ok()?.core_node.get(core).map(|&n| NodeId(n))
-}
-
 /// The node holding physical address `paddr`.
 pub fn node_of_paddr(paddr: u64) -> Option<NodeId> {
     config().ok()?.node_of_paddr(paddr).map(NodeId)

@@ -50,6 +50,7 @@ pub const REMOTE_DISTANCE: u8 = 20;
 /// (`memserver_protocol::MAX_BATCH`; a test of the root task's build checks they agree).
 pub const MAX_BATCH: u32 = 64;
 
-/// Root CNode slots the root task needs whatever the RAM size (its image's pages, untypeds,
-/// client objects); see `derive::root_cnode_bits`.
-pub const ROOT_CNODE_BASE_SLOTS: u64 = 16384;
+/// Root CNode slots the root task needs whatever the RAM size (its image's pages, untypeds, and
+/// about 50 per client at once: image frames, stack, IPC buffer, TCB, paging structures,
+/// magazine pages); see `derive::root_cnode_bits`.
+pub const ROOT_CNODE_BASE_SLOTS: u64 = 32768;

@@ -111,12 +111,12 @@ fn derivations_follow_the_description() {
     );
     let k = s.kernel_settings();
     assert_eq!(k.name(), "2core-1024M");
-    assert_eq!(k.root_cnode_bits, 15);
+    assert_eq!(k.root_cnode_bits, 16);
     let conf = k
         .apply("#define CONFIG_A 1\n#define CONFIG_MAX_NUM_NODES 1\n#define CONFIG_ROOT_CNODE_SIZE_BITS 12\n")
         .unwrap();
     assert!(conf.contains("#define CONFIG_MAX_NUM_NODES 2\n"));
-    assert!(conf.contains("#define CONFIG_ROOT_CNODE_SIZE_BITS 15\n"));
+    assert!(conf.contains("#define CONFIG_ROOT_CNODE_SIZE_BITS 16\n"));
     assert!(conf.contains("#define CONFIG_MEMSERVER_RAM_END 0x80000000\n"));
     assert_eq!(k.apply("#define CONFIG_A 1\n"), None);
 }
@@ -127,7 +127,7 @@ fn four_gib_reach_above_four_gib_physical() {
     let s = parse(&text).unwrap();
     assert_eq!(s.node_ranges()[1].end, 0x1_4000_0000);
     assert_eq!(s.kernel_settings().ram_end, 0x1_4000_0000);
-    assert_eq!(s.kernel_settings().root_cnode_bits, 15);
+    assert_eq!(s.kernel_settings().root_cnode_bits, 16);
     let big = parse(&GOOD.replace("\"512 MiB\"", "\"100 GiB\"")).unwrap();
     assert_eq!(big.kernel_settings().root_cnode_bits, 18);
 }
