@@ -185,7 +185,7 @@ impl<'a> CoreGuard<'a> {
             return Err(not_allocated(addr, s, self.tracks(cache, addr).free));
         }
         if cc.checked {
-            if let Some(mut v) = cache.checks.check_allocated(l, addr) {
+            if let Some(mut v) = self.check_live(cache, addr) {
                 cache.violations.fetch_add(1, Ordering::Relaxed);
                 v.last = self.tracks(cache, addr);
                 return Err(FreeError::Corrupted(v));

@@ -15,29 +15,40 @@ impl CoreGuard<'_> {
                         return Ok(a);
                     }
                 }
-                self.kmalloc_miss(set.caches[c])
+                self.kmalloc_miss(set.caches[c], size)
             }
             Some(_) => Err(KmallocError::ZeroSize),
             None => self.kmalloc_large(set, size),
         }
     }
 
-    /// `kmalloc` of a class whose handle is not hot, or whose array had nothing to pop.
+    /// `kmalloc` of `size` bytes from a class whose handle is not hot, or whose array had
+    /// nothing to pop (every kmalloc of a checked class). A red-zoned class records `size`.
     #[cold]
     #[inline(never)]
-    pub(super) fn kmalloc_miss(&mut self, id: CacheId) -> Result<usize, KmallocError> {
-        self.alloc_miss(id).map_err(|e| match e {
+    pub(super) fn kmalloc_miss(&mut self, id: CacheId, size: usize) -> Result<usize, KmallocError> {
+        let addr = self.alloc_miss(id).map_err(|e| match e {
             AllocError::BadCache(_) => KmallocError::BadSet,
             AllocError::OutOfMemory => KmallocError::OutOfMemory,
             AllocError::Corrupted(v) => KmallocError::Corrupted(v),
-        })
+        })?;
+        if let Some(real) = self.state.resolve(id) {
+            let cc = self.cache_at(real);
+            if cc.checked {
+                let cache = cc.cache.clone();
+                self.set_requested(&cache, addr, size);
+            }
+        }
+        Ok(addr)
     }
 
-    /// Like `kmalloc`, zeroing the usable size.
+    /// Like `kmalloc`, zeroed: the usable size, or in a red-zoned class the requested size (the
+    /// rest is red zone).
     pub fn kzalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
         let addr = self.kmalloc(set, size)?;
-        let usable = self.ksize(set, addr).expect("just allocated");
-        crate::slab::object_mem::fill(addr, usable, 0);
+        let usable = self.usable_size(set, addr).expect("just allocated");
+        let len = self.requested_size(addr).unwrap_or(usable);
+        crate::slab::object_mem::fill(addr, len, 0);
         Ok(addr)
     }
 
@@ -128,8 +139,36 @@ impl CoreGuard<'_> {
         Ok((start, b))
     }
 
-    /// Usable size of the allocated object (or large block) at `addr` of `set`'s owner.
+    /// Linux's `ksize`: the usable size of the allocated object (or large block) at `addr` of
+    /// `set`'s owner. The caller may use all of it, so in a red-zoned class the object's
+    /// requested size becomes the class size (Linux's `skip_orig_size_check`).
     pub fn ksize(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
+        let usable = self.usable_size(set, addr)?;
+        if let Some(cc) = self.checked_class_of(addr) {
+            let cache = cc.cache.clone();
+            self.set_requested(&cache, addr, usable);
+        }
+        Ok(usable)
+    }
+
+    /// The cache of the slab object at `addr` if it takes the checked path.
+    fn checked_class_of(&self, addr: usize) -> Option<&CoreCache> {
+        match self.alloc.map.lookup(addr) {
+            Entry::Slab { cache, .. } => self.state.cache(cache as usize).filter(|cc| cc.checked),
+            _ => None,
+        }
+    }
+
+    /// The size the last kmalloc (or krealloc) of the object at `addr` asked for, if it is an
+    /// object of a red-zoned kmalloc class; `None` otherwise.
+    pub fn requested_size(&self, addr: usize) -> Option<usize> {
+        let cc = self.checked_class_of(addr)?;
+        self.requested(&cc.cache, addr)
+    }
+
+    /// The usable size of `ksize` without its effect on the red zone (what a check before a
+    /// free needs).
+    pub fn usable_size(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
         match self.alloc.map.lookup(addr) {
             Entry::Slab { cache, .. } => {
                 let Some(cc) = self.state.cache(cache as usize) else {
@@ -218,7 +257,7 @@ impl KmallocRef<'_, '_> {
                 let cc = unsafe { self.classes[c].as_mut() };
                 match pop_unchecked(cc, self.guard.core.0) {
                     Some(a) => Ok(a),
-                    None => self.guard.kmalloc_miss(self.set.caches[c]),
+                    None => self.guard.kmalloc_miss(self.set.caches[c], size),
                 }
             }
             _ => self.guard.kmalloc(&self.set, size),

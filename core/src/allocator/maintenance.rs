@@ -204,8 +204,20 @@ impl Allocator {
         report
     }
 
-    /// The 13 kmalloc caches of `owner` (8 … 8K bytes).
+    /// The 13 kmalloc caches of `owner` (8 … 8K bytes), without debug checks.
     pub fn kmalloc_set_create(&self, owner: OwnerId) -> Result<KmallocSet, CreateError> {
+        self.kmalloc_set_create_with(owner, |_| CacheFlags::empty())
+    }
+
+    /// The 13 kmalloc caches of `owner`, each with the debug flags `debug` gives for its name
+    /// (`kmalloc-8` … `kmalloc-8k`), as Linux's `slab_debug=` applies to kmalloc caches. With
+    /// `RED_ZONE`, a class records each object's requested size and red-zones the bytes from it
+    /// to the class size.
+    pub fn kmalloc_set_create_with(
+        &self,
+        owner: OwnerId,
+        debug: impl Fn(&str) -> CacheFlags,
+    ) -> Result<KmallocSet, CreateError> {
         let mut caches = [CacheId {
             index: 0,
             generation: 0,
@@ -217,7 +229,7 @@ impl Allocator {
                     name: KMALLOC_NAMES[i],
                     size: KMALLOC_SIZES[i],
                     align: 8,
-                    flags: CacheFlags::empty(),
+                    flags: CacheFlags::KMALLOC | (debug(KMALLOC_NAMES[i]) & CacheFlags::DEBUG),
                     ctor: crate::slab::Ctor::None,
                     owner,
                 },

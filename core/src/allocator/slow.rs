@@ -150,7 +150,7 @@ impl CoreGuard<'_> {
             let last = self.tracks(&cache, addr).free;
             return Err(not_allocated(addr, s, last));
         }
-        if let Some(mut v) = cache.checks.check_allocated(l, addr) {
+        if let Some(mut v) = self.check_live(&cache, addr) {
             cache.violations.fetch_add(1, Ordering::Relaxed);
             v.last = self.tracks(&cache, addr);
             return Err(FreeError::Corrupted(v));
@@ -206,6 +206,60 @@ impl CoreGuard<'_> {
         let idx =
             (addr - rec.base - cache.layout.obj_offset as usize) / cache.layout.stride as usize;
         rec.tracks.get(idx).copied().unwrap_or_default()
+    }
+
+    /// The debug checks of an allocated object of a checked cache: its red zones, and for a
+    /// red-zoned kmalloc class the bytes from its requested size to the class size.
+    pub(super) fn check_live(&self, cache: &Cache, addr: usize) -> Option<crate::slab::Violation> {
+        let l = &cache.layout;
+        cache.checks.check_allocated(l, addr).or_else(|| {
+            let req = self.requested(cache, addr)?;
+            cache.checks.check_requested(l, addr, req)
+        })
+    }
+
+    /// Runs `f` on the slab record of `addr` (an object of `cache`) and the object's index.
+    fn with_rec<R>(
+        &self,
+        cache: &Cache,
+        addr: usize,
+        f: impl FnOnce(&mut SlabRec, usize) -> R,
+    ) -> Option<R> {
+        let map = &self.alloc.map;
+        let Entry::Slab { node, head, .. } = map.lookup(addr) else {
+            return None;
+        };
+        let mut nc = cache.node(node).lock();
+        let rec = nc.rec_mut(map.rec_of(head))?;
+        let idx =
+            (addr - rec.base - cache.layout.obj_offset as usize) / cache.layout.stride as usize;
+        Some(f(rec, idx))
+    }
+
+    /// The size the last kmalloc of the object at `addr` asked for, in a red-zoned kmalloc
+    /// class; `None` in any other cache.
+    pub(super) fn requested(&self, cache: &Cache, addr: usize) -> Option<usize> {
+        if !cache.checks.orig_size {
+            return None;
+        }
+        self.with_rec(cache, addr, |rec, idx| rec.requested.get(idx).copied())
+            .flatten()
+            .map(|r| r as usize)
+    }
+
+    /// Records `size` as the requested size of the object at `addr` and red-zones the bytes
+    /// from it to the class size (a red-zoned kmalloc class; otherwise nothing happens).
+    pub(super) fn set_requested(&self, cache: &Cache, addr: usize, size: usize) {
+        if !cache.checks.orig_size {
+            return;
+        }
+        let size = size.min(cache.layout.object_size as usize);
+        self.with_rec(cache, addr, |rec, idx| {
+            if let Some(r) = rec.requested.get_mut(idx) {
+                *r = size as u32;
+            }
+        });
+        cache.checks.mark_requested(&cache.layout, addr, size);
     }
 
     /// Records an alloc (or free) of `addr` with `STORE_USER`.

@@ -24,7 +24,10 @@ impl Allocator {
                     let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
                     let s = rec.states.get(i).load(Ordering::Acquire);
                     let v = if state::is_live(s) {
-                        cache.checks.check_allocated(l, obj)
+                        cache.checks.check_allocated(l, obj).or_else(|| {
+                            let req = *rec.requested.get(i)? as usize;
+                            cache.checks.check_requested(l, obj, req)
+                        })
                     } else {
                         cache.checks.check_free(l, obj)
                     };

@@ -170,6 +170,7 @@ impl Cache {
             head,
             l.objects as usize,
             self.checks.store_user,
+            self.checks.orig_size.then_some(l.object_size),
             rng,
         );
         self.checks.init_padding(l, block.addr);

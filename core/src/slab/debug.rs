@@ -64,6 +64,9 @@ pub(crate) struct Checks {
     /// Object bodies are poisoned (POISON without a constructor, as SLUB does).
     poison: bool,
     pub(crate) store_user: bool,
+    /// Each object's requested size is recorded (a red-zoned kmalloc class), and the bytes from
+    /// it to the object size are red zone while the object is allocated.
+    pub(crate) orig_size: bool,
 }
 
 impl Checks {
@@ -72,6 +75,7 @@ impl Checks {
             red_zone: flags.contains(CacheFlags::RED_ZONE),
             poison: flags.contains(CacheFlags::POISON) && !has_ctor,
             store_user: flags.contains(CacheFlags::STORE_USER),
+            orig_size: flags.contains(CacheFlags::RED_ZONE | CacheFlags::KMALLOC),
         }
     }
 
@@ -139,6 +143,32 @@ impl Checks {
             return check_red(l, obj, SLUB_RED_ACTIVE);
         }
         None
+    }
+
+    /// Red-zones the bytes of an allocated object from its requested size `req` to the object
+    /// size (a kmalloc class with `orig_size`).
+    pub(crate) fn mark_requested(&self, l: &Layout, obj: usize, req: usize) {
+        let n = l.object_size as usize;
+        if self.orig_size && req < n {
+            object_mem::fill(obj + req, n - req, SLUB_RED_ACTIVE);
+        }
+    }
+
+    /// Checks the bytes of an allocated object from its requested size `req` to the object size.
+    pub(crate) fn check_requested(&self, l: &Layout, obj: usize, req: usize) -> Option<Violation> {
+        let n = l.object_size as usize;
+        if !self.orig_size || req >= n {
+            return None;
+        }
+        object_mem::first_mismatch(obj + req, n - req, SLUB_RED_ACTIVE).map(|(off, found)| {
+            violation(
+                ViolationKind::RedZoneRight,
+                obj,
+                (req + off) as isize,
+                SLUB_RED_ACTIVE,
+                found,
+            )
+        })
     }
 
     /// Fills the unused tail of a new slab with `POISON_INUSE`.

@@ -36,6 +36,9 @@ pub struct SlabRec {
     pub states: StateTable,
     /// Per object, with `STORE_USER`; empty otherwise.
     pub tracks: Vec<TrackPair>,
+    /// Per object, the size its last kmalloc asked for (red-zoned kmalloc classes); empty
+    /// otherwise.
+    pub requested: Vec<u32>,
     list: List,
     prev: u32,
     next: u32,
@@ -48,6 +51,7 @@ impl SlabRec {
         head: u32,
         objects: usize,
         store_user: bool,
+        requested: Option<u32>,
         rng: Option<&mut FreelistRng>,
     ) -> SlabRec {
         let mut free: Vec<u16> = (0..objects as u16).rev().collect();
@@ -63,6 +67,10 @@ impl SlabRec {
                 alloc::vec![TrackPair::default(); objects]
             } else {
                 Vec::new()
+            },
+            requested: match requested {
+                Some(size) => alloc::vec![size; objects],
+                None => Vec::new(),
             },
             list: List::Free,
             prev: NIL,
@@ -457,7 +465,7 @@ mod tests {
         .unwrap();
         let mut nc = NodeCache::new(8, None);
         for head in [0u32, 1] {
-            let rec = SlabRec::new(map.frame_addr(head), head, 64, false, None);
+            let rec = SlabRec::new(map.frame_addr(head), head, 64, false, None, None);
             let i = nc.add_slab(rec);
             map.publish_slab(head, 1, 3, NodeId(0), &nc.rec(i).unwrap().states, i);
         }

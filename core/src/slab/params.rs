@@ -36,6 +36,9 @@ bitflags! {
         const RANDOM_FREELIST = 1 << 5;
         /// Never merge this cache with another.
         const NO_MERGE = 1 << 6;
+        /// A kmalloc size class (Linux's `SLAB_KMALLOC`): with `RED_ZONE`, each object's
+        /// requested size is recorded and the bytes between it and the class size are red zone.
+        const KMALLOC = 1 << 7;
     }
 }
 
