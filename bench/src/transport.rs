@@ -48,6 +48,7 @@ pub fn count(batch: usize) -> Result<MessageCount, String> {
             pages,
             offset: 0,
             quota: Quota::UNLIMITED,
+            slab_debug: "",
         })
     }
     .map_err(|e| format!("{e:?}"))?;

@@ -77,10 +77,10 @@ impl<T: Transport> Client<T> {
             stride: r.stride as usize,
             object_size: r.object_size as usize,
             objects_per_slab: r.objects_per_slab as usize,
-            flags,
+            flags: r.flags,
             ctor,
             mag: Magazine::new(),
-            limit: if bypasses(self.batch, flags) {
+            limit: if bypasses(self.batch, r.flags) {
                 0
             } else {
                 2 * self.batch

@@ -40,6 +40,9 @@ pub struct Client<T: Transport> {
     pub(crate) batch: usize,
     core: u64,
     kmags: [Magazine; KMALLOC_CLASSES.len()],
+    /// Bit `k`: kmalloc class `k` has debug checks at the server, so its blocks never stay in
+    /// a magazine (each kmalloc and kfree is a message the server checks).
+    kmalloc_checked: u64,
 }
 
 impl<T: Transport> Client<T> {
@@ -57,6 +60,7 @@ impl<T: Transport> Client<T> {
             batch: config.batch,
             core: 0,
             kmags: [const { Magazine::new() }; KMALLOC_CLASSES.len()],
+            kmalloc_checked: 0,
         };
         let reply: HelloReply = c.call(HelloReq {
             version: PROTOCOL_VERSION,
@@ -65,6 +69,7 @@ impl<T: Transport> Client<T> {
             c.batch = reply.max_batch as usize;
         }
         c.core = reply.core;
+        c.kmalloc_checked = reply.kmalloc_checked;
         Ok(c)
     }
 
@@ -177,10 +182,24 @@ impl<T: Transport> Client<T> {
         self.kmalloc_flags(size, alloc_flags::ZERO)
     }
 
+    /// The kmalloc class whose magazine serves `size`, if one does (not with magazines off,
+    /// for a size of 0 or above the largest class, nor for a class with debug checks).
+    #[inline]
+    fn magazine_class(&self, size: usize) -> Option<usize> {
+        match kmalloc_class(size as u64) {
+            Some(class)
+                if self.batch > 0 && size > 0 && self.kmalloc_checked & (1 << class) == 0 =>
+            {
+                Some(class)
+            }
+            _ => None,
+        }
+    }
+
     fn kmalloc_flags(&mut self, size: usize, flags: u64) -> Result<usize, Failure> {
-        let class = match kmalloc_class(size as u64) {
-            Some(class) if self.batch > 0 && size > 0 => class,
-            _ => {
+        let class = match self.magazine_class(size) {
+            Some(class) => class,
+            None => {
                 let r: KmallocReply = self.call(KmallocReq {
                     size: size as u64,
                     flags,
@@ -230,9 +249,9 @@ impl<T: Transport> Client<T> {
         if addr == 0 {
             return Err(Failure::new(Error::NullPointer));
         }
-        let class = match kmalloc_class(size as u64) {
-            Some(class) if self.batch > 0 && size > 0 => class,
-            _ => return self.kfree(addr),
+        let class = match self.magazine_class(size) {
+            Some(class) => class,
+            None => return self.kfree(addr),
         };
         let limit = 2 * self.batch;
         if self.kmags[class].push(addr, limit) {

@@ -122,6 +122,7 @@ impl World {
                 pages,
                 offset: OFFSET as usize,
                 quota,
+                slab_debug: "",
             })
         }
         .expect("attach");

@@ -39,6 +39,7 @@ fn attach(server: &Server) -> (u64, Arc<MagazinePage>) {
             pages,
             offset: 0,
             quota: Quota::UNLIMITED,
+            slab_debug: "",
         })
     }
     .unwrap();

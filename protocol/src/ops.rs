@@ -62,6 +62,9 @@ body! {
         pub core: u64,
         /// The largest batch a Refill or Drain may move.
         pub max_batch: u64,
+        /// Bit `k`: kmalloc class `k` has debug checks (its stub sends every kmalloc and kfree
+        /// of that class, so the server sees each requested size).
+        pub kmalloc_checked: u64,
     }
     pub struct StatsReply {
         pub live_objects: u64,
@@ -85,6 +88,9 @@ body! {
         pub objects_per_slab: u64,
         /// Usable bytes of one object.
         pub object_size: u64,
+        /// [`cache_flags`] of the cache as created: the creator's, plus the debug options the
+        /// system gave this client (its stub must send every operation of a debug cache).
+        pub flags: u64,
     }
     pub struct DetachReq {}
     pub struct StatsReq {}

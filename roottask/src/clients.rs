@@ -244,6 +244,7 @@ impl MemServer {
             pages,
             offset,
             quota: spec.quota,
+            slab_debug: "",
         };
         // SAFETY: each staging page is mapped read-write at its address in the root task, page
         // aligned, used for nothing else, and stays mapped until `reclaim` (which detaches

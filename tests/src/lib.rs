@@ -55,6 +55,15 @@ impl World {
 
     /// Attaches a client with a magazine page on every core; returns its badge and pages.
     pub fn attach(&self, quota: Quota) -> (u64, Vec<Arc<MagazinePage>>) {
+        self.attach_with_debug(quota, "")
+    }
+
+    /// As [`World::attach`], with the client's `slab_debug` options.
+    pub fn attach_with_debug(
+        &self,
+        quota: Quota,
+        slab_debug: &str,
+    ) -> (u64, Vec<Arc<MagazinePage>>) {
         let pages: Vec<_> = (0..self.system.cores()).map(|_| magazine_page()).collect();
         let mut addrs = [0usize; MAX_CORES];
         for (a, p) in addrs.iter_mut().zip(&pages) {
@@ -66,6 +75,7 @@ impl World {
                 pages: addrs,
                 offset: 0,
                 quota,
+                slab_debug,
             })
         }
         .expect("attach");
@@ -83,6 +93,18 @@ impl World {
     /// An attached, greeted client on `core`.
     pub fn client(&self, core: usize, quota: Quota, batch: usize) -> Client<HostTransport> {
         let (badge, pages) = self.attach(quota);
+        Client::connect(self.transport(core, badge, &pages), Config { batch }).expect("connect")
+    }
+
+    /// As [`World::client`], for a client attached with `slab_debug` options.
+    pub fn client_with_debug(
+        &self,
+        core: usize,
+        quota: Quota,
+        batch: usize,
+        slab_debug: &str,
+    ) -> Client<HostTransport> {
+        let (badge, pages) = self.attach_with_debug(quota, slab_debug);
         Client::connect(self.transport(core, badge, &pages), Config { batch }).expect("connect")
     }
 

@@ -8,21 +8,32 @@ use crate::slab::{CacheFlags, CacheParams, Ctor};
 use memserver_protocol::ops::*;
 use memserver_protocol::{Error, Failure};
 
+/// Each wire cache flag and the core's.
+const WIRE_TO_CORE: [(u64, CacheFlags); 6] = [
+    (cache_flags::HWCACHE_ALIGN, CacheFlags::HWCACHE_ALIGN),
+    (cache_flags::RED_ZONE, CacheFlags::RED_ZONE),
+    (cache_flags::POISON, CacheFlags::POISON),
+    (cache_flags::STORE_USER, CacheFlags::STORE_USER),
+    (
+        cache_flags::CONSISTENCY_CHECKS,
+        CacheFlags::CONSISTENCY_CHECKS,
+    ),
+    (cache_flags::RANDOM_ORDER, CacheFlags::RANDOM_FREELIST),
+];
+
 fn core_flags(wire: u64) -> CacheFlags {
-    let map = [
-        (cache_flags::HWCACHE_ALIGN, CacheFlags::HWCACHE_ALIGN),
-        (cache_flags::RED_ZONE, CacheFlags::RED_ZONE),
-        (cache_flags::POISON, CacheFlags::POISON),
-        (cache_flags::STORE_USER, CacheFlags::STORE_USER),
-        (
-            cache_flags::CONSISTENCY_CHECKS,
-            CacheFlags::CONSISTENCY_CHECKS,
-        ),
-        (cache_flags::RANDOM_ORDER, CacheFlags::RANDOM_FREELIST),
-    ];
-    map.iter()
+    WIRE_TO_CORE
+        .iter()
         .filter(|(w, _)| wire & w != 0)
         .fold(CacheFlags::empty(), |acc, (_, f)| acc | *f)
+}
+
+/// The wire flags of a cache as created (the creator's and its client's debug options).
+fn wire_flags(core: CacheFlags) -> u64 {
+    WIRE_TO_CORE
+        .iter()
+        .filter(|(_, f)| core.contains(*f))
+        .fold(0, |acc, (w, _)| acc | w)
 }
 
 impl Server {
@@ -40,7 +51,7 @@ impl Server {
             name,
             size,
             align,
-            flags: core_flags(r.flags),
+            flags: core_flags(r.flags) | c.rec.debug.flags_for(name),
             ctor: if r.ctor == 1 {
                 Ctor::Remote
             } else {
@@ -74,6 +85,7 @@ impl Server {
             stride: l.stride as u64,
             objects_per_slab: l.objects as u64,
             object_size: l.usable as u64,
+            flags: wire_flags(info.flags),
         }
         .encode(out))
     }

@@ -28,6 +28,11 @@ pub struct ClientRecord {
     pub kmalloc: KmallocSet,
     /// Usable bytes of each kmalloc class's objects.
     pub kmalloc_usable: [usize; KMALLOC_SIZES.len()],
+    /// Bit `k`: kmalloc class `k` has debug checks (the stub must not keep its objects in a
+    /// magazine).
+    pub kmalloc_checked: u64,
+    /// The client's `slab_debug` options, applied to every cache it creates.
+    pub debug: super::debug::DebugOptions,
     /// Magazine page per core (`None`: the client may not use that core's endpoint).
     pub pages: [Option<PageRef>; MAX_CORES],
     pub window: Window,

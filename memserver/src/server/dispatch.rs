@@ -90,6 +90,7 @@ impl Server {
             version: PROTOCOL_VERSION,
             core: core.0 as u64,
             max_batch: self.config.max_batch as u64,
+            kmalloc_checked: rec.kmalloc_checked,
         };
         Ok(reply.encode(out))
     }

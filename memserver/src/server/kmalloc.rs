@@ -142,7 +142,7 @@ impl Server {
             let set = c.rec.kmalloc;
             let mut g = self.guard(c.core)?;
             let class = g
-                .ksize(&set, addrs[0])
+                .usable_size(&set, addrs[0])
                 .ok()
                 .and_then(|u| class_of(u).filter(|&k| c.rec.kmalloc_usable[k] == u));
             if let Some(k) = class {
@@ -245,11 +245,11 @@ mod tests {
             assert_eq!(kfree_drain(s, &me, batch), Err(want), "{batch:x?}");
             assert_eq!((live(s, &me), bytes(&me)), (10, before), "nothing freed");
         }
-        assert_eq!(kfree_drain(s, &me, &small[..6]), Ok([6, 0, 0, 0]));
+        assert_eq!(kfree_drain(s, &me, &small[..6]), Ok([6, 0, 0, 0, 0]));
         assert_eq!(bytes(&me), before - 6 * 64);
         assert_eq!(
             kfree_drain(s, &me, &[small[6], big, large, small[7]]),
-            Ok([4, 0, 0, 0])
+            Ok([4, 0, 0, 0, 0])
         );
         assert_eq!((live(s, &me), bytes(&me)), (0, 0));
         assert_eq!(

@@ -18,6 +18,7 @@
 //! maintenance (create, destroy, shrink, purge) runs with no guard held. Nothing holds two slots.
 pub mod caches;
 pub mod clients;
+pub mod debug;
 pub mod dispatch;
 pub mod errors;
 pub mod handles;
@@ -61,12 +62,15 @@ impl Default for ServerConfig {
 
 /// What the system (root task, or the host harness) says about a new client.
 #[derive(Clone, Copy, Debug)]
-pub struct AttachParams {
+pub struct AttachParams<'a> {
     /// Server address of the client's magazine page on each core (0: none on that core).
     pub pages: [usize; MAX_CORES],
     /// Client address = server address + `offset` (wrapping) for every object handed out.
     pub offset: usize,
     pub quota: Quota,
+    /// The client's cache debug options in Linux's `slab_debug=` syntax (F, Z, P, U, optionally
+    /// limited to named caches, kmalloc caches included); empty: none. See [`debug`].
+    pub slab_debug: &'a str,
 }
 
 /// A broken invariant of the server (beyond the core's own).
@@ -115,7 +119,8 @@ impl Server {
     /// # Safety
     /// Every nonzero `params.pages[i]` must be the server address of a mapped, 4 KiB-aligned page
     /// reserved for this client until it is detached (see [`page::PageRef::new`]).
-    pub unsafe fn attach(&self, params: &AttachParams) -> Result<u64, Failure> {
+    pub unsafe fn attach(&self, params: &AttachParams<'_>) -> Result<u64, Failure> {
+        let debug = debug::DebugOptions::parse(params.slab_debug)?;
         let mut pages = [None; MAX_CORES];
         for (p, &addr) in pages.iter_mut().zip(&params.pages) {
             if addr != 0 {
@@ -126,15 +131,19 @@ impl Server {
         let owner = OwnerId(self.next_owner.fetch_add(1, Ordering::Relaxed));
         let kmalloc = self
             .alloc
-            .kmalloc_set_create(owner)
+            .kmalloc_set_create_with(owner, |name| debug.flags_for(name))
             .map_err(|e| errors::create(&e))?;
+        let mut kmalloc_checked = 0u64;
         let mut kmalloc_usable = [0; KMALLOC_SIZES.len()];
-        for (u, id) in kmalloc_usable.iter_mut().zip(&kmalloc.caches) {
-            *u = self
-                .alloc
-                .cache_info(*id)
-                .map(|i| i.layout.usable as usize)
-                .map_err(|_| Failure::new(Error::Internal))?;
+        for (k, (u, id)) in kmalloc_usable.iter_mut().zip(&kmalloc.caches).enumerate() {
+            let info = self.alloc.cache_info(*id).map_err(|_| {
+                self.alloc.purge_owner(owner);
+                Failure::new(Error::Internal)
+            })?;
+            *u = info.layout.usable as usize;
+            if info.flags.intersects(crate::slab::CacheFlags::DEBUG) {
+                kmalloc_checked |= 1 << k;
+            }
         }
         let record = ClientRecord {
             owner,
@@ -144,6 +153,8 @@ impl Server {
             handles: Default::default(),
             kmalloc,
             kmalloc_usable,
+            kmalloc_checked,
+            debug,
             pages,
             window: Window {
                 offset: params.offset,

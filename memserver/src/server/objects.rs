@@ -133,7 +133,7 @@ pub(super) fn check_owned(
     addr: usize,
     w: Window,
 ) -> Result<usize, Failure> {
-    g.ksize(set, addr).map_err(|e| errors::free(&e, w))
+    g.usable_size(set, addr).map_err(|e| errors::free(&e, w))
 }
 
 fn is_oom(e: &AllocError) -> bool {
@@ -422,7 +422,7 @@ mod tests {
             assert_eq!(live(s, &me), 2, "nothing freed by {batch:x?}");
             s.validate().unwrap();
         }
-        assert_eq!(drain(s, &me, &[mine2, a]), Ok([2, 0, 0, 0]));
+        assert_eq!(drain(s, &me, &[mine2, a]), Ok([2, 0, 0, 0, 0]));
         assert_eq!(live(s, &me), 0);
         assert_eq!(
             drain(s, &me, &[a]),
@@ -465,7 +465,7 @@ mod tests {
             assert!(sorted.windows(2).all(|p| p[0] != p[1]), "distinct objects");
             assert!(got.iter().all(|&a| a > OFFSET as u64));
             assert_eq!(live(s, &c), 40);
-            assert_eq!(drain(s, &c, &got), Ok([40, 0, 0, 0]));
+            assert_eq!(drain(s, &c, &got), Ok([40, 0, 0, 0, 0]));
             assert_eq!(live(s, &c), 0);
             s.validate().unwrap();
         }

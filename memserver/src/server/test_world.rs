@@ -38,7 +38,7 @@ pub struct Client {
 }
 
 /// Sends `req` on core 0; the reply body (zero-padded) or the failure.
-pub fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 4], Failure> {
+pub fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 5], Failure> {
     let mut msg = Message::default();
     let (label, len) = req.encode(&mut msg.words);
     msg.label = label;
@@ -47,7 +47,7 @@ pub fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 4], Failur
     if msg.label != 0 {
         return Err(Failure::from_reply(msg.label, &msg.words[..msg.len]));
     }
-    let mut body = [0; 4];
+    let mut body = [0; 5];
     body[..msg.len].copy_from_slice(&msg.words[..msg.len]);
     Ok(body)
 }
@@ -64,6 +64,7 @@ pub fn client(s: &Server, name: &str) -> Client {
             pages,
             offset: OFFSET,
             quota: Quota::UNLIMITED,
+            slab_debug: "",
         })
     }
     .unwrap();
@@ -100,7 +101,7 @@ pub fn kmalloc(s: &Server, c: &Client, size: u64) -> u64 {
 }
 
 /// Drains `addrs` of the client's cache through slot 1.
-pub fn drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 4], Failure> {
+pub fn drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 5], Failure> {
     c.page.write_slot(1, addrs).unwrap();
     let req = DrainReq {
         handle: c.handle,
@@ -111,7 +112,7 @@ pub fn drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 4], Failure>
 }
 
 /// Drains kmalloc blocks `addrs` through slot 2.
-pub fn kfree_drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 4], Failure> {
+pub fn kfree_drain(s: &Server, c: &Client, addrs: &[u64]) -> Result<[u64; 5], Failure> {
     c.page.write_slot(2, addrs).unwrap();
     let req = KfreeDrainReq {
         slot: 2,
