@@ -66,7 +66,8 @@ fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::strin
     heap::init(&mut alloc).map_err(|e| format!("heap: {e:?}"))?;
     let scratch =
         Scratch::new(&mut alloc, DEFAULT_SCRATCH_VADDR).map_err(|e| format!("scratch: {e:?}"))?;
-    let platform = Sel4Platform::build(&mut alloc).map_err(|e| format!("platform: {e}"))?;
+    let platform =
+        Sel4Platform::build_measured(&mut alloc).map_err(|e| format!("platform: {e}"))?;
     let cores = bootinfo.num_nodes() as usize;
     let topology = system::topology(cores).map_err(|e| format!("topology: {e}"))?;
     BOOT_CORES.store(cores, core::sync::atomic::Ordering::Relaxed);

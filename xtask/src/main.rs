@@ -5,6 +5,7 @@
 //! runs the host test suite, then the on-target runs. Every external step announces itself on one line (`[xtask] ...`).
 mod bench;
 mod bench_target;
+mod boot_cost;
 mod error;
 mod images;
 mod kernel;
@@ -35,6 +36,10 @@ commands:
           issue 6 target 5 on the release kernel under QEMU -icount: instructions per
           alloc+free pair through magazines, per alloc/free with magazines off vs a bare round
           trip; writes target/bench-report/on-target.md
+  boot-cost
+          all of memory: frames managed and the guest instructions that turning RAM into the
+          buddy zones costs, for 512 MiB, 1 GiB, 2 GiB and 4 GiB systems (one core, one node);
+          writes target/bench-report/boot-cost.md
   setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
           rustup: aarch64-unknown-none-softfloat) and check that each tool works
 options (run, build):
@@ -177,6 +182,7 @@ pub fn boot(built: &Built, opts: &Options, echo: bool) -> Result<qemu::Passed> {
         icount: opts.icount,
         timeout: opts.timeout,
         echo,
+        stop_at: None,
     })
     .map_err(Error::Boot)?;
     println!(
@@ -350,6 +356,7 @@ fn run(args: &[String]) -> Result<()> {
         }
         "bench" => bench::bench(&paths, rest),
         "bench-target" if rest.is_empty() => bench_target::run(&paths, &logs).map(drop),
+        "boot-cost" if rest.is_empty() => boot_cost::run(&paths, &logs),
         "run" => {
             let opts = parse_options(&paths, rest)?;
             let built = build_all(&paths, &logs, &opts)?;

@@ -45,6 +45,9 @@ pub struct BootConfig {
     pub timeout: Duration,
     /// Echo the console while it runs.
     pub echo: bool,
+    /// A console line starting with this ends the run successfully (a measurement that needs
+    /// the boot only up to that point).
+    pub stop_at: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +253,15 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
                 }
                 last.push_back(line.clone());
                 measures.extend(measure_line(&line));
+                if config.stop_at.is_some_and(|p| line.trim().starts_with(p)) {
+                    let elapsed = start.elapsed();
+                    stop(&mut child);
+                    return Ok(Passed {
+                        passed: 0,
+                        elapsed,
+                        measures,
+                    });
+                }
                 match client_end(&line) {
                     Some(true) => clients_ended += 1,
                     Some(false) => client_failures.push(line.trim().to_owned()),
@@ -357,6 +369,7 @@ mod tests {
             icount: true,
             timeout: Duration::from_secs(1),
             echo: false,
+            stop_at: None,
         });
         let args: Vec<String> = cmd
             .get_args()
