@@ -1,15 +1,16 @@
 //! Console output for C programs that have no C library: a string, a decimal and a hexadecimal
-//! number. On seL4 the task's console (the debug kernel's serial output); on the host, stdout.
+//! number. On seL4 the program's line-buffered console through the root task (which owns the
+//! UART, so output works on a release kernel too); on the host, stdout.
 use core::ffi::{c_char, CStr};
 use core::fmt::Write;
 
 #[cfg(target_os = "none")]
-fn console() -> impl Write {
-    sel4_runtime::Console
+fn write(f: impl FnOnce(&mut dyn Write)) {
+    crate::runtime::with_console(|c| f(c));
 }
 
 #[cfg(not(target_os = "none"))]
-fn console() -> impl Write {
+fn write(f: impl FnOnce(&mut dyn Write)) {
     struct Stdout;
     impl Write for Stdout {
         fn write_str(&mut self, s: &str) -> core::fmt::Result {
@@ -19,7 +20,7 @@ fn console() -> impl Write {
                 .map_err(|_| core::fmt::Error)
         }
     }
-    Stdout
+    f(&mut Stdout)
 }
 
 /// Writes the NUL-terminated string `s` (no newline added; invalid UTF-8 is shown as U+FFFD).
@@ -34,23 +35,28 @@ pub unsafe extern "C" fn memserver_print(s: *const c_char) {
     }
     // SAFETY: the caller's contract: a NUL-terminated string.
     let bytes = unsafe { CStr::from_ptr(s) }.to_bytes();
-    let mut out = console();
-    for chunk in bytes.utf8_chunks() {
-        let _ = out.write_str(chunk.valid());
-        if !chunk.invalid().is_empty() {
-            let _ = out.write_char(char::REPLACEMENT_CHARACTER);
+    write(|out| {
+        for chunk in bytes.utf8_chunks() {
+            let _ = out.write_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                let _ = out.write_char(char::REPLACEMENT_CHARACTER);
+            }
         }
-    }
+    });
 }
 
 /// Writes `v` in decimal.
 #[no_mangle]
 pub extern "C" fn memserver_print_u64(v: u64) {
-    let _ = write!(console(), "{v}");
+    write(|out| {
+        let _ = write!(out, "{v}");
+    });
 }
 
 /// Writes `v` in hexadecimal with a `0x` prefix.
 #[no_mangle]
 pub extern "C" fn memserver_print_hex(v: u64) {
-    let _ = write!(console(), "{v:#x}");
+    write(|out| {
+        let _ = write!(out, "{v:#x}");
+    });
 }

@@ -1,19 +1,23 @@
-//! `memserver_exit`: how a C program ends with a status. On seL4 the task ends and the root task
-//! reclaims it (everything it held returns to the server); on the host the process exits.
+//! `memserver_exit`: how a C program ends with a status. On seL4 the task sends its exit status to
+//! the root task, which ends every thread of the client and reclaims it (everything it held returns
+//! to the server); on the host the process exits.
 use core::ffi::c_int;
 
-/// Ends the program with `status` (0: success). On seL4 every block the program still holds
-/// returns to the server when the root task reclaims the task.
+/// Ends the program with `status` (0: success); what the console holds is written first. On seL4
+/// the root task reports the status and reclaims the task: every block the program still holds
+/// returns to the server.
 #[no_mangle]
 pub extern "C" fn memserver_exit(status: c_int) -> ! {
     #[cfg(not(target_os = "none"))]
-    std::process::exit(status);
+    {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        std::process::exit(status)
+    }
     #[cfg(target_os = "none")]
     {
-        let _ = status;
-        // Until the root task offers an exit call, ending is a fault of the task, which the root
-        // task reports and reclaims.
-        // SAFETY: `udf` only raises an undefined-instruction exception.
-        unsafe { core::arch::asm!("udf #2", options(noreturn)) }
+        crate::runtime::flush_console();
+        // The status travels as a word; a negative status keeps its two's-complement bits.
+        memserver_client_sel4::exit(crate::runtime::core(), status as i64 as sel4::Word)
     }
 }

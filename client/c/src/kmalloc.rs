@@ -64,8 +64,12 @@ pub unsafe extern "C" fn kfree(p: *const c_void) -> c_int {
 }
 
 /// The usable size of the kmalloc block at `p` (0 for NULL or an address that is not one).
+///
+/// # Safety
+/// None beyond passing a pointer: `p` is sent to the server, which looks it up in its own records;
+/// the library never dereferences it.
 #[no_mangle]
-pub extern "C" fn ksize(p: *const c_void) -> usize {
+pub unsafe extern "C" fn ksize(p: *const c_void) -> usize {
     if p.is_null() {
         return 0;
     }

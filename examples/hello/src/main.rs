@@ -1,8 +1,11 @@
 //! hello: a memserver client task in Rust, to copy and change. It connects to its server core,
 //! makes the stub its global allocator (so `Vec`, `Box` and `String` live in server memory),
 //! creates a cache with a constructor and allocates through it, uses kmalloc, prints its
-//! `/proc/slabinfo`, gives everything back and checks that the server agrees, then ends with its
-//! closing line.
+//! `/proc/slabinfo`, gives everything back and checks that the server agrees, then prints its
+//! closing line and exits with status 0 (1 if anything failed).
+//!
+//! The root task starts one thread per core the system description lists, each with the start
+//! arguments `[core, a0, a1, a2]`; this example lists one core.
 
 #![no_std]
 #![no_main]
@@ -15,9 +18,8 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use memserver_client::{cache_flags, Client, Config, Failure, GlobalClient};
-use memserver_client_sel4::{abi, Sel4Transport};
+use memserver_client_sel4::{abi, Console, Sel4Transport};
 use sel4::Word;
-use sel4_runtime::debug_println;
 
 sel4_runtime::declare_child_task!(main);
 
@@ -38,6 +40,17 @@ const POINTS: usize = 100;
 
 static CONSTRUCTED: AtomicUsize = AtomicUsize::new(0);
 
+/// The core this task runs on: its server endpoint carries the console and the exit.
+static CORE: AtomicUsize = AtomicUsize::new(0);
+
+/// Prints a line through the root task's console (works on debug and release kernels alike).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut console = Console::new(CORE.load(Ordering::Relaxed));
+        let _ = writeln!(console, $($arg)*);
+    }};
+}
+
 /// Runs once for every object of a new slab, before any of them is handed out.
 fn construct(obj: *mut u8) {
     // SAFETY: the stub calls constructors with objects of this cache: `Point`-sized, aligned to 8,
@@ -54,13 +67,15 @@ fn construct(obj: *mut u8) {
 
 fn main(args: [Word; 4]) {
     let core = args[abi::arg::CORE] as usize;
-    // SAFETY: the root task maps this client's magazine page for `core` (its spawn contract).
+    CORE.store(core, Ordering::Relaxed);
+    // SAFETY: the root task maps this client's magazine page for `core`, and this thread is the
+    // task's thread on `core` (its spawn contract).
     let transport = unsafe { Sel4Transport::from_abi(core) };
     match Client::connect(transport, Config::default()) {
         Ok(client) => GLOBAL.install(client),
-        Err(f) => return finish(Err(f)),
+        Err(f) => finish(Err(f)),
     }
-    debug_println!("hello: connected to the memory server (core {core})");
+    say!("hello: connected to the memory server (core {core})");
     let result = caches()
         .and_then(|()| collections())
         .and_then(|()| check_empty());
@@ -85,32 +100,34 @@ fn caches() -> Result<(), Failure> {
             // SAFETY: a live, constructed object of this cache, ours alone.
             let point = unsafe { &mut *p };
             if point.tag != TAG {
-                debug_println!("hello: object {p:p} was not constructed");
+                say!("hello: object {p:p} was not constructed");
                 return Err(Failure::new(memserver_client::Error::Internal));
             }
             point.x = i as u64;
             sum += point.x;
             *slot = p as usize;
         }
-        debug_println!(
+        say!(
             "hello: {POINTS} points from cache hello_points (object size {}), {} constructor runs, sum of x {sum}",
             cache.object_size(),
             CONSTRUCTED.load(Ordering::Relaxed)
         );
         let mut text = Text::default();
         c.slabinfo(false, &mut text)?;
-        sel4_runtime::debug_print!("{}", text.as_str());
+        let mut console = Console::new(CORE.load(Ordering::Relaxed));
+        let _ = console.write_str(text.as_str());
+        drop(console);
         for p in points {
             c.kmem_cache_free(&mut cache, p)?;
         }
         let pages = c.kmem_cache_shrink(&mut cache)?;
         c.kmem_cache_destroy(&mut cache)?;
-        debug_println!("hello: freed every point, shrink gave back {pages} pages, cache destroyed");
+        say!("hello: freed every point, shrink gave back {pages} pages, cache destroyed");
 
         let block = c.kmalloc(100)?;
         let usable = c.ksize(block)?;
         c.kfree(block)?;
-        debug_println!("hello: kmalloc(100) at {block:#x}: {usable} usable bytes; freed");
+        say!("hello: kmalloc(100) at {block:#x}: {usable} usable bytes; freed");
         Ok(())
     });
     r.unwrap_or(Err(Failure::new(memserver_client::Error::Internal)))
@@ -124,7 +141,7 @@ fn collections() -> Result<(), Failure> {
     for word in ["memory", "from", "the", "server"] {
         let _ = write!(s, "{word} ");
     }
-    debug_println!(
+    say!(
         "hello: Vec of {} squares at {:#x} (sum {}), Box of {} bytes at {:#x}, String \"{}\"",
         squares.len(),
         squares.as_ptr() as usize,
@@ -141,7 +158,7 @@ fn collections() -> Result<(), Failure> {
 fn check_empty() -> Result<(), Failure> {
     let stats = GLOBAL.with(|c| c.flush_kmalloc().and_then(|()| c.stats()));
     let stats = stats.unwrap_or(Err(Failure::new(memserver_client::Error::Internal)))?;
-    debug_println!(
+    say!(
         "hello: the server counts {} live objects ({} bytes) of ours",
         stats.live_objects,
         stats.live_bytes
@@ -155,12 +172,19 @@ fn check_empty() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prints the closing line (or the failure) and ends the task.
-fn finish(result: Result<(), Failure>) {
-    match result {
-        Ok(()) => debug_println!("hello: done"),
-        Err(f) => debug_println!("hello: failed: {f}"),
-    }
+/// Prints the closing line (or the failure) and ends the task with its status.
+fn finish(result: Result<(), Failure>) -> ! {
+    let status = match result {
+        Ok(()) => {
+            say!("hello: done");
+            0
+        }
+        Err(f) => {
+            say!("hello: failed: {f}");
+            1
+        }
+    };
+    memserver_client_sel4::exit(CORE.load(Ordering::Relaxed), status)
 }
 
 /// A fixed buffer for slabinfo text (no heap while the client is borrowed).
