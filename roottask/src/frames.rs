@@ -345,7 +345,8 @@ fn take_untypeds(
     for (u, r) in candidates.iter().enumerate() {
         for (n, node) in nodes.iter().enumerate() {
             let (s, e) = (free_start(r).max(node.start), end_of(r).min(node.end));
-            if e > s {
+            // Untypeds smaller than a page (fragments) hold no frame.
+            if e >= s + PAGE_SIZE as Word {
                 all.push(Piece {
                     untyped: u,
                     slot: r.slot,

@@ -47,6 +47,12 @@ pub enum Error {
     PartsFailed(Vec<String>),
     /// The on-target bench did not print this `measure` line.
     MissingMeasure(String),
+    /// The buddy zones manage less of RAM than expected.
+    ZonesTooSmall {
+        frames: u64,
+        ram_frames: u64,
+        min_percent: u64,
+    },
 }
 
 impl Error {
@@ -103,8 +109,16 @@ impl fmt::Display for Error {
             Error::Boot(failure) => write!(f, "{failure}"),
             Error::PartsFailed(parts) => write!(f, "failed parts: {}", parts.join(", ")),
             Error::MissingMeasure(name) => {
-                write!(f, "the on-target bench printed no `measure {name}`")
+                write!(f, "the on-target run printed no `measure {name}`")
             }
+            Error::ZonesTooSmall {
+                frames,
+                ram_frames,
+                min_percent,
+            } => write!(
+                f,
+                "the zones manage {frames} of {ram_frames} RAM frames, less than {min_percent} %"
+            ),
         }
     }
 }

@@ -174,6 +174,16 @@ pub fn build_all(paths: &Paths, logs: &Logs, opts: &Options) -> Result<Built> {
 
 /// Boots a built image and returns how many on-target tests passed (or clients ended well).
 pub fn boot(built: &Built, opts: &Options, echo: bool) -> Result<qemu::Passed> {
+    boot_until(built, opts, echo, None)
+}
+
+/// [`boot`], ending successfully at a console line starting with `stop_at` if given.
+fn boot_until(
+    built: &Built,
+    opts: &Options,
+    echo: bool,
+    stop_at: Option<&'static str>,
+) -> Result<qemu::Passed> {
     let cores = built.system.cores;
     let passed = qemu::boot(&qemu::BootConfig {
         loader: built.image.loader.clone(),
@@ -182,7 +192,7 @@ pub fn boot(built: &Built, opts: &Options, echo: bool) -> Result<qemu::Passed> {
         icount: opts.icount,
         timeout: opts.timeout,
         echo,
-        stop_at: None,
+        stop_at,
     })
     .map_err(Error::Boot)?;
     println!(
@@ -212,14 +222,62 @@ fn harness_system(paths: &Paths) -> PathBuf {
 struct Run {
     what: &'static str,
     opts: Options,
+    until: Until,
+}
+
+/// Where an on-target run ends.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// At the closing line (or when all clients ended).
+    End,
+    /// Once the root task has built its zones, which must manage at least this share of RAM
+    /// (percent): one test.
+    Zones { min_percent: u64 },
+}
+
+/// Runs one on-target part; returns the tests it passed.
+fn on_target(paths: &Paths, logs: &Logs, run: &Run) -> Result<u64> {
+    let built = build_all(paths, logs, &run.opts)?;
+    match run.until {
+        Until::End => Ok(boot(&built, &run.opts, true)?.passed),
+        Until::Zones { min_percent } => {
+            let p = boot_until(
+                &built,
+                &run.opts,
+                true,
+                Some("measure boot_to_zones_instructions"),
+            )?;
+            let frames = p
+                .measures
+                .iter()
+                .find(|(n, _)| n == "zones_frames")
+                .map(|(_, v)| *v)
+                .ok_or_else(|| Error::MissingMeasure("zones_frames".into()))?;
+            let ram_frames = built.system.ram_bytes() >> 12;
+            let share = frames * 100 / ram_frames.max(1);
+            println!(
+                "test all_of_memory_in_the_zones ... {}: {frames} of {ram_frames} frames ({share} %, at least {min_percent} % expected)",
+                if share >= min_percent { "ok" } else { "FAILED" }
+            );
+            if share >= min_percent {
+                Ok(1)
+            } else {
+                Err(Error::ZonesTooSmall {
+                    frames,
+                    ram_frames,
+                    min_percent,
+                })
+            }
+        }
+    }
 }
 
 /// The on-target runs of `cargo xtask test`: the harness on one and on two cores (one
 /// memory-server thread per core, per-node placement); the kernel bring-up checks of the smoke
 /// task on two cores (PSCI start, SMP boot, reschedule IPI, TLB broadcast) and on the release
 /// kernel (printing through the UART itself); the root-task runtime's checks on one and two
-/// cores (when that root task exists); and the memory server on the large systems of
-/// `systems/` (all of memory of 2 GiB and more, four cores on four nodes).
+/// cores (when that root task exists); and the memory server building its zones from all of a
+/// 2 GiB system's memory.
 fn on_target_runs(paths: &Paths) -> Vec<Run> {
     let harness = harness_system(paths);
     let base = Options::new(paths);
@@ -233,6 +291,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
         Run {
             what: "memserver harness, 1 core",
             opts: with(&|o| o.cores = Some(1)),
+            until: Until::End,
         },
         Run {
             what: "kernel bring-up checks, 2 cores",
@@ -240,10 +299,12 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                 o.root = RootTask::Smoke;
                 o.cores = Some(2);
             }),
+            until: Until::End,
         },
         Run {
             what: "memserver harness, 2 cores",
             opts: with(&|o| o.cores = Some(2)),
+            until: Until::End,
         },
         Run {
             what: "kernel bring-up checks, release kernel, 1 core",
@@ -252,6 +313,16 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                 o.flavor = Flavor::Release;
                 o.cores = Some(1);
             }),
+            until: Until::End,
+        },
+        Run {
+            what: "all of memory, 2 GiB on 2 nodes",
+            opts: Options {
+                system: paths.root.join("systems").join("memory-2g.toml"),
+                timeout: Duration::from_secs(600),
+                ..base.clone()
+            },
+            until: Until::Zones { min_percent: 90 },
         },
     ];
     if RootTask::RuntimeTests.exists(paths) {
@@ -265,6 +336,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                     o.root = RootTask::RuntimeTests;
                     o.cores = Some(cores);
                 }),
+                until: Until::End,
             });
         }
     }
@@ -308,15 +380,8 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
     note("loader host tests".into(), counts, result);
     for run in runs {
         let part = format!("on-target: {} ({})", run.what, run.opts.system.display());
-        match build_all(paths, logs, &run.opts).and_then(|b| boot(&b, &run.opts, true)) {
-            Ok(p) => note(
-                part,
-                step::Counts {
-                    passed: p.passed,
-                    failed: 0,
-                },
-                Ok(()),
-            ),
+        match on_target(paths, logs, &run) {
+            Ok(passed) => note(part, step::Counts { passed, failed: 0 }, Ok(())),
             Err(e) => note(part, step::Counts::default(), Err(e)),
         }
     }
