@@ -115,6 +115,8 @@ pub fn build_clients(
                 elf
             }
         };
+        // Absolute: the root task's build reads it from another folder.
+        let elf = std::path::absolute(&elf).map_err(|e| Error::io("cannot resolve", &elf, e))?;
         let bytes = std::fs::read(&elf).map_err(|e| Error::io("cannot read", &elf, e))?;
         check_client_elf(&bytes).map_err(|e| Error::ClientImage {
             what: what.clone(),
