@@ -164,7 +164,7 @@ impl<'a> CoreGuard<'a> {
     pub(super) fn check_real(&self, real: usize, addr: usize) -> Result<(), FreeError> {
         let cc = self.cache_at(real);
         match cc.hot_state(addr) {
-            Some(st) if !cc.checked && state::is_live(st.get().load(Ordering::Acquire)) => Ok(()),
+            Some(st) if !cc.checked && state::is_live(st.observe(Ordering::Acquire)) => Ok(()),
             _ => self.check_located(cc, real, addr),
         }
     }
@@ -180,7 +180,7 @@ impl<'a> CoreGuard<'a> {
         let cache = &cc.cache;
         let l = &cache.layout;
         let (st, _home) = locate(&self.alloc.map, real as u32, l, addr)?;
-        let s = st.get().load(Ordering::Acquire);
+        let s = st.observe(Ordering::Acquire);
         if !state::is_live(s) {
             return Err(not_allocated(addr, s, self.tracks(cache, addr).free));
         }
@@ -294,7 +294,7 @@ pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFr
     let Some(st) = cc.hot_state(addr) else {
         return HotFree::Outside;
     };
-    if st.get().load(Ordering::Relaxed) != state::allocated(me) {
+    if st.observe(Ordering::Relaxed) != state::allocated(me) {
         return HotFree::Other(st);
     }
     take_back_local(cc, me, addr, st)
@@ -319,7 +319,7 @@ pub(super) fn free_located(
         return HotFree::Outside;
     };
     let st = at.state;
-    if at.home != node || st.get().load(Ordering::Relaxed) != state::allocated(me) {
+    if at.home != node || st.observe(Ordering::Relaxed) != state::allocated(me) {
         return HotFree::Outside;
     }
     take_back_local(cc, me, addr, st)
@@ -356,6 +356,7 @@ pub(super) fn pop_unchecked(cc: &mut CoreCache, me: u8) -> Option<usize> {
     let o = cc.array.pop()?;
     let s = o.state.get();
     debug_assert!(state::is_cached_by(s.load(Ordering::Relaxed), me));
+    o.state.mark().store(0, Ordering::Relaxed);
     s.store(state::allocated(me), Ordering::Release);
     Some(o.addr)
 }

@@ -178,7 +178,7 @@ impl CoreGuard<'_> {
                     return Err(FreeError::ForeignOwner { addr });
                 }
                 let (st, _) = locate(&self.alloc.map, cache, &cc.layout, addr)?;
-                let s = st.get().load(Ordering::Acquire);
+                let s = st.observe(Ordering::Acquire);
                 if !state::is_live(s) {
                     return Err(not_allocated(addr, s, None));
                 }

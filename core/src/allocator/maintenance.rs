@@ -321,7 +321,7 @@ impl Allocator {
         }
         // Objects on their way back: each still marked goes to its slab as its core's.
         for o in transit {
-            let s = o.state.get().load(Ordering::Acquire);
+            let s = o.state.observe(Ordering::Acquire);
             if state::kind(s) == state::ALLOCATED && s & state::REMOTE != 0 {
                 let core = s & state::CORE;
                 o.state

@@ -1,11 +1,13 @@
-//! Frees of objects another core allocated: marked `REMOTE` with one compare-exchange, collected
-//! in this core's outbox and handed to the allocating core's inbox a batch at a time; that core
-//! takes them back when its array runs empty (see `page_map::state` for why only it may).
+//! Frees of objects another core allocated: marked `REMOTE` with a plain store to the object's
+//! mark byte, collected in this core's outbox and handed to the allocating core's inbox a batch
+//! at a time (one leaf lock per batch, the only atomic read-modify-write of the path); that core
+//! takes them back when its array runs empty (see `page_map::state` for why only it may, and why
+//! the mark keeps the double-free check exact).
 use super::*;
 
 impl CoreGuard<'_> {
-    /// A free of an object this core did not allocate (or not allocated at all).
-    #[cold]
+    /// A free of an object this core did not allocate (or not allocated at all). Out of line
+    /// (the local fast path stays small), but not cold: producer/consumer work lives here.
     #[inline(never)]
     pub(super) fn free_other(
         &mut self,
@@ -20,8 +22,9 @@ impl CoreGuard<'_> {
         Ok(())
     }
 
-    /// Takes an allocated object (state `s` as last read) from its allocating core: a plain
-    /// store if that is this core, else the `REMOTE` mark (see `state`).
+    /// Takes an allocated object (state `s` as last observed, mark merged in) from its
+    /// allocating core: a plain store of the state if that is this core, else of the mark (see
+    /// `state`).
     #[inline(always)]
     pub(super) fn take(
         &self,
@@ -30,28 +33,17 @@ impl CoreGuard<'_> {
         s: u8,
         last_free: Option<Track>,
     ) -> Result<Taken, FreeError> {
-        let me = self.core.0;
-        let mut s = s;
-        loop {
-            if !state::is_live(s) {
-                return Err(not_allocated(addr, s, last_free));
-            }
-            let owner = s & state::CORE;
-            if owner == me {
-                st.get()
-                    .store(state::cached(me, state::EVER), Ordering::Relaxed);
-                return Ok(Taken::Mine);
-            }
-            match st.get().compare_exchange(
-                s,
-                s | state::REMOTE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(Taken::ForCore(owner)),
-                Err(now) => s = now,
-            }
+        if !state::is_live(s) {
+            return Err(not_allocated(addr, s, last_free));
         }
+        let owner = s & state::CORE;
+        if owner == self.core.0 {
+            st.get()
+                .store(state::cached(owner, state::EVER), Ordering::Relaxed);
+            return Ok(Taken::Mine);
+        }
+        st.mark().store(state::REMOTE, Ordering::Relaxed);
+        Ok(Taken::ForCore(owner))
     }
 
     /// Puts an object `take` returned where it goes: this core's array (or the slow path), or
@@ -72,15 +64,25 @@ impl CoreGuard<'_> {
                     return;
                 };
                 if !out.push(obj) {
-                    let mut inbox = cc.cache.inbox[c as usize].lock();
-                    inbox.extend_from_slice(out.objs());
-                    inbox.push(obj);
-                    drop(inbox);
-                    out.clear();
+                    hand_over(cc, c, obj);
                 }
             }
         }
     }
+}
+
+/// Hands the full outbox towards core `c`, and `obj`, to `c`'s inbox: one lock for the batch.
+#[cold]
+#[inline(never)]
+fn hand_over(cc: &mut CoreCache, c: u8, obj: Obj) {
+    let Some(out) = cc.outbox.get_mut(c as usize) else {
+        return;
+    };
+    let mut inbox = cc.cache.inbox[c as usize].lock();
+    inbox.extend_from_slice(out.objs());
+    inbox.push(obj);
+    drop(inbox);
+    out.clear();
 }
 
 /// Takes core `me`'s inbox of `cc`'s cache (objects it allocated that other cores freed): those
@@ -101,11 +103,14 @@ pub(super) fn receive_remote(
     let mut rest = 0;
     for i in 0..scratch.len() {
         let o = scratch[i];
-        let st = o.state.get();
-        if st.load(Ordering::Acquire) != state::allocated(me) | state::REMOTE {
+        // The lock made the freeing core's mark store visible; the mark itself stays (it means
+        // nothing once the object is cached, and the next allocation clears it).
+        if o.state.observe(Ordering::Acquire) != state::allocated(me) | state::REMOTE {
             continue;
         }
-        st.store(state::cached(me, state::EVER), Ordering::Relaxed);
+        o.state
+            .get()
+            .store(state::cached(me, state::EVER), Ordering::Relaxed);
         if cc.array.push(o) {
             kept += 1;
         } else {

@@ -7,15 +7,14 @@ use super::*;
 impl CoreGuard<'_> {
     /// A free at a slot start of the hot slab of an object this core does not hold as
     /// allocated (allocated on another core, or not allocated at all).
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     pub(super) fn free_hot_other(
         &mut self,
         real: usize,
         addr: usize,
         st: StateRef,
     ) -> Result<(), FreeError> {
-        let s = st.get().load(Ordering::Relaxed);
+        let s = st.observe(Ordering::Relaxed);
         self.free_other(real, addr, st, self.node, s)
     }
 
@@ -59,7 +58,7 @@ impl CoreGuard<'_> {
             });
         }
         let st = at.state;
-        let s = st.get().load(Ordering::Relaxed);
+        let s = st.observe(Ordering::Relaxed);
         if s != state::allocated(me) {
             return self.free_other(real, addr, st, at.home, s);
         }
@@ -108,6 +107,8 @@ impl CoreGuard<'_> {
                 }
             }
         };
+        // A mark left by an exact overlap of two frees is cleared (see `state`).
+        o.state.mark().store(0, Ordering::Relaxed);
         if !cc.checked {
             o.state.get().store(state::allocated(me), Ordering::Release);
             return Ok(o.addr);
@@ -145,7 +146,7 @@ impl CoreGuard<'_> {
         let cache = cc.cache.clone();
         let l = &cache.layout;
         let (st, home) = locate(&self.alloc.map, real as u32, l, addr)?;
-        let s = st.get().load(Ordering::Acquire);
+        let s = st.observe(Ordering::Acquire);
         if !state::is_live(s) {
             let last = self.tracks(&cache, addr).free;
             return Err(not_allocated(addr, s, last));

@@ -22,7 +22,7 @@ impl Allocator {
                 }
                 for i in 0..rec.objects() {
                     let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
-                    let s = rec.states.get(i).load(Ordering::Acquire);
+                    let s = rec.states.observe(i);
                     let v = if state::is_live(s) {
                         cache.checks.check_allocated(l, obj).or_else(|| {
                             let req = *rec.requested.get(i)? as usize;
@@ -222,13 +222,14 @@ impl Allocator {
                 for &(_, idx) in &held[lo..hi] {
                     in_arrays[idx] = true;
                 }
-                for (idx, st) in rec.states.iter().enumerate() {
-                    let s = st.load(Ordering::Acquire);
+                for (idx, s) in rec.states.observed().enumerate() {
                     let k = state::kind(s);
                     let addr = rec.base + l.obj_offset as usize + idx * l.stride as usize;
+                    // A mark means something only on an allocated object (see `state`).
                     let lost = (k == state::CACHED || k == state::SHARED) && !in_arrays[idx]
-                        || s & state::REMOTE != 0
-                            && (k != state::ALLOCATED || transit.binary_search(&addr).is_err());
+                        || k == state::ALLOCATED
+                            && s & state::REMOTE != 0
+                            && transit.binary_search(&addr).is_err();
                     let bad_core = k != state::SLAB && (s & state::CORE) as usize >= cores.len();
                     if lost || bad_core {
                         return Err(Invariant::ObjectState { cache: real, addr });

@@ -294,12 +294,7 @@ impl NodeCache {
     /// allocating core are freed).
     pub fn allocated(&self) -> usize {
         self.recs()
-            .map(|(_, r)| {
-                r.states
-                    .iter()
-                    .filter(|s| state::is_live(s.load(Ordering::Relaxed)))
-                    .count()
-            })
+            .map(|(_, r)| r.states.observed().filter(|&s| state::is_live(s)).count())
             .sum()
     }
 

@@ -18,27 +18,35 @@ use crate::buddy::{PAGE_SHIFT, PAGE_SIZE};
 use crate::platform::MemRange;
 use crate::topology::NodeId;
 
-/// Per-object state bytes: `[ever:1][remote:1][kind:2][_:1][core:3]`. `kind` says where the
-/// object is; for `CACHED` and `ALLOCATED`, `core` says which core holds it. `ever` is set once
-/// the object has been handed out (it tells a double free from a free of a never-allocated
-/// object). `remote` marks an `ALLOCATED` object freed on another core, on its way back to the
-/// allocating core.
+/// Per-object state bytes: `[ever:1][_:1][kind:2][_:1][core:3]`, each beside a mark byte. `kind`
+/// says where the object is; for `CACHED` and `ALLOCATED`, `core` says which core holds it. `ever`
+/// is set once the object has been handed out (it tells a double free from a free of a
+/// never-allocated object). The mark byte holds `REMOTE` when an `ALLOCATED` object was freed on
+/// another core and is on its way back to the allocating core, and 0 otherwise; it means nothing
+/// for an object in any other state. [`StateRef::observe`] merges the two into one value, so
+/// `is_live` and the rest of this module read it as the `remote` bit of the state.
 ///
-/// Ownership rule: only the holder writes a state, with a plain store: the core named in a
+/// Ownership rule: only the holder writes a state byte, with a plain store: the core named in a
 /// `CACHED` state (under its core lock), a node-lock holder for `SLAB` and `SHARED`, the
-/// allocating core for `ALLOCATED`. The one exception is a free on another core than the
-/// allocating one: it sets `remote` with a compare-exchange from exactly `ALLOCATED(c)` and
-/// sends the object to core `c` (through its outbox, then `c`'s inbox), which alone moves it on,
-/// and only if the bit is still set. If that races with core `c` freeing the same object, `c`'s
-/// plain store may erase the bit: then both frees were accepted, the object is `c`'s once, and
-/// the entry in transit is dropped when `c` finds the bit gone. So no array entry goes stale, an
-/// entry in transit moves an object at most once, and an object is handed out, flushed or
-/// counted only by its one holder.
+/// allocating core for `ALLOCATED`. Every allocation clears the mark before it stores
+/// `ALLOCATED`. A free on another core than the allocating one `c` writes only the mark, with a
+/// plain store of `REMOTE` after reading the object live (`ALLOCATED(c)`, mark clear), and sends
+/// the object to core `c` (through its outbox, then `c`'s inbox, one lock per batch), which alone
+/// moves it on, and only if it still reads `ALLOCATED(c)` with the mark set. So a free, local or
+/// remote, is exact against every free ordered before it (each reads the mark), and no free
+/// performs an atomic read-modify-write. Two frees of one object that overlap exactly on two cores
+/// may both be accepted (each read it live before the other's store); then the object ends up
+/// either in `c`'s array (the entry in transit finds it no longer `ALLOCATED(c)`, or cleared by
+/// the next allocation, and is dropped) or on its way to `c` (handed out again by `c` at most
+/// once). So no array entry goes stale, an entry in transit moves an object at most once, and an
+/// object is handed out, flushed or counted only by its one holder.
 pub mod state {
     // The holding core must fit the 3-bit field.
     const _: () = assert!(crate::topology::MAX_CORES <= 8);
 
     pub const EVER: u8 = 0x80;
+    /// The mark of an object on its way back to its allocating core (held in the mark byte,
+    /// merged into the state by `StateRef::observe`).
     pub const REMOTE: u8 = 0x40;
     pub const KIND: u8 = 0x30;
     pub const CORE: u8 = 0x07;
@@ -135,13 +143,16 @@ impl Entry {
 }
 
 const LINE: usize = 64;
+/// Objects per line: a state byte and a mark byte each.
+const PER_LINE: usize = LINE / 2;
 
 #[derive(Debug)]
 #[repr(align(64))]
 struct StateLine([AtomicU8; LINE]);
 
-/// A slab's per-object state bytes, in whole cache lines of their own, so that cores working on
-/// different slabs never write the same line.
+/// A slab's per-object state and mark bytes (object `i`'s state at byte `2 * i`, its mark at
+/// `2 * i + 1`), in whole cache lines of their own, so that cores working on different slabs
+/// never write the same line, and a free reads an object's state and mark from one line.
 #[derive(Debug)]
 pub struct StateTable {
     lines: Box<[StateLine]>,
@@ -149,10 +160,10 @@ pub struct StateTable {
 }
 
 impl StateTable {
-    /// `len` objects, all `FRESH`.
+    /// `len` objects, all `FRESH`, no mark set.
     pub fn new(len: usize) -> StateTable {
         StateTable {
-            lines: (0..len.div_ceil(LINE))
+            lines: (0..len.div_ceil(PER_LINE))
                 .map(|_| StateLine([const { AtomicU8::new(state::FRESH) }; LINE]))
                 .collect(),
             len,
@@ -163,15 +174,35 @@ impl StateTable {
         self.len
     }
 
+    /// Object `i`'s state byte.
     pub fn get(&self, i: usize) -> &AtomicU8 {
-        &self.lines[i / LINE].0[i % LINE]
+        &self.lines[i / PER_LINE].0[2 * (i % PER_LINE)]
     }
 
+    /// Object `i`'s mark byte.
+    pub fn mark(&self, i: usize) -> &AtomicU8 {
+        &self.lines[i / PER_LINE].0[2 * (i % PER_LINE) + 1]
+    }
+
+    /// Object `i`'s state with its mark merged in (see [`StateRef::observe`]).
+    pub fn observe(&self, i: usize) -> u8 {
+        self.get(i).load(Ordering::Acquire) | self.mark(i).load(Ordering::Relaxed)
+    }
+
+    /// The state bytes, in object order.
     pub fn iter(&self) -> impl Iterator<Item = &AtomicU8> {
-        self.lines.iter().flat_map(|l| l.0.iter()).take(self.len)
+        self.lines
+            .iter()
+            .flat_map(|l| l.0.iter().step_by(2))
+            .take(self.len)
     }
 
-    /// The first state byte; byte `i` is at `as_ptr() + i` (the lines are contiguous).
+    /// Every object's state with its mark merged in, in object order.
+    pub fn observed(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..self.len).map(|i| self.observe(i))
+    }
+
+    /// The first state byte; object `i`'s is at `as_ptr() + 2 * i` (the lines are contiguous).
     pub fn as_ptr(&self) -> *const AtomicU8 {
         self.lines.as_ptr().cast()
     }
@@ -202,7 +233,7 @@ impl StateRef {
         debug_assert!(!base.is_null());
         // SAFETY: `base` points to the slab's state bytes (published before the entry the caller
         // read) and `idx` is below its objects; `wrapping_add` keeps this free of UB regardless.
-        StateRef(unsafe { NonNull::new_unchecked(base.wrapping_add(idx)) })
+        StateRef(unsafe { NonNull::new_unchecked(base.wrapping_add(2 * idx)) })
     }
 
     /// The state byte `idx` places after this one. The caller knows that byte lies in the same
@@ -211,12 +242,28 @@ impl StateRef {
     pub fn nth(self, idx: usize) -> StateRef {
         // SAFETY: non-null, since `wrapping_add` of a small `idx` to a heap pointer cannot wrap
         // to zero; dereferenced only within the slab's state bytes (caller's contract above).
-        StateRef(unsafe { NonNull::new_unchecked(self.0.as_ptr().wrapping_add(idx)) })
+        StateRef(unsafe { NonNull::new_unchecked(self.0.as_ptr().wrapping_add(2 * idx)) })
+    }
+
+    /// The object's mark byte (see `state`), the byte after its state byte.
+    #[inline(always)]
+    pub fn mark(&self) -> &AtomicU8 {
+        // SAFETY: every state byte is at an even offset of its table and followed by its
+        // object's mark byte in the same allocation (`StateTable`), which stays allocated as
+        // long as the state byte (see `get`); `wrapping_add` of 1 to a heap pointer is non-null.
+        unsafe { &*self.0.as_ptr().wrapping_add(1) }
+    }
+
+    /// The object's state with its mark merged in: `remote` set when the mark is (see `state`).
+    /// The state is read with `order`, then the mark.
+    #[inline(always)]
+    pub fn observe(&self, order: Ordering) -> u8 {
+        self.get().load(order) | self.mark().load(Ordering::Relaxed)
     }
 
     /// Index of this object in the state bytes starting at `base`.
     pub fn index_in(&self, base: *const AtomicU8) -> usize {
-        (self.0.as_ptr() as usize - base as usize) / core::mem::size_of::<AtomicU8>()
+        (self.0.as_ptr() as usize - base as usize) / 2
     }
 }
 
@@ -409,6 +456,21 @@ mod tests {
         assert_eq!(states.get(3).load(Ordering::Relaxed), state::allocated(2));
         assert_eq!(states.as_ptr() as usize % 64, 0);
         assert_eq!(StateTable::new(130).iter().count(), 130);
+        let t = StateTable::new(70);
+        for i in [0, 31, 32, 69] {
+            t.mark(i).store(state::REMOTE, Ordering::Relaxed);
+            t.get(i).store(state::allocated(1), Ordering::Relaxed);
+            let base = t.as_ptr() as *mut AtomicU8;
+            let r = StateRef::from_base(base, i);
+            assert_eq!(
+                r.observe(Ordering::Relaxed),
+                state::allocated(1) | state::REMOTE
+            );
+            assert!(!state::is_live(t.observe(i)));
+            assert_eq!(r.index_in(base), i);
+            assert_eq!(StateRef::from_base(base, 0).nth(i), r);
+        }
+        assert_eq!(t.observed().filter(|&s| s != 0).count(), 4);
         m.clear(1, 2);
         assert_eq!(m.lookup(0x10_0000 + PAGE_SIZE), Entry::None);
     }
