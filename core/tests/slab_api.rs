@@ -733,3 +733,52 @@ fn frees_on_another_core_go_back_to_the_allocating_core_in_batches() {
     a.validate().unwrap();
     assert_eq!(a.stats().free_frames, a.stats().total_frames);
 }
+
+/// The mark a remote free leaves is seen by every later free on any core (a third core's free
+/// of an object on its way back is a double free), and cleared when the allocating core hands
+/// the object out again (then any core may free it once more).
+#[test]
+fn a_remote_free_is_seen_by_every_core_and_forgotten_by_the_next_allocation() {
+    let a = fixture(16 * MIB, 3, 1);
+    let c = a
+        .cache_create(params("marks", 64, CacheFlags::empty()))
+        .unwrap();
+    let x = a.core(CoreId(0)).unwrap().alloc(c).unwrap();
+    a.core(CoreId(1)).unwrap().free(c, x).unwrap();
+    for core in [2u8, 1, 0] {
+        assert!(
+            matches!(
+                a.core(CoreId(core)).unwrap().free(c, x),
+                Err(FreeError::DoubleFree { .. })
+            ),
+            "core {core} freed an object on its way back"
+        );
+        assert!(a.core(CoreId(core)).unwrap().check_free(c, x).is_err());
+    }
+    a.validate().unwrap();
+    assert_eq!(a.stats().objects_in_use, 0);
+    // A shrink sends the object home; allocate until core 0 hands it out again.
+    a.cache_shrink(c).unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    let mut got = Vec::new();
+    while !got.contains(&x) {
+        got.push(g.alloc(c).unwrap());
+        assert!(got.len() < 100_000, "the object never came back");
+    }
+    drop(g);
+    a.core(CoreId(2)).unwrap().check_free(c, x).unwrap();
+    a.core(CoreId(2)).unwrap().free(c, x).unwrap();
+    assert!(matches!(
+        a.core(CoreId(1)).unwrap().free(c, x),
+        Err(FreeError::DoubleFree { .. })
+    ));
+    got.retain(|&y| y != x);
+    let mut g = a.core(CoreId(0)).unwrap();
+    for y in got {
+        g.free(c, y).unwrap();
+    }
+    drop(g);
+    a.cache_shrink(c).unwrap();
+    a.validate().unwrap();
+    assert_eq!(a.stats().objects_in_use, 0);
+}
