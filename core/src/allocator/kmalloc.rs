@@ -284,3 +284,30 @@ impl KmallocRef<'_, '_> {
         g.kfree(&self.set, addr)
     }
 }
+
+impl Allocator {
+    /// The real cache indexes of `set`'s 13 classes, in class order (registry lock; for callers
+    /// that map a slab's cache to its class without a lock afterwards, see
+    /// [`Allocator::slab_cache_of`]). `None` if a handle of the set is gone.
+    pub fn kmalloc_reals(&self, set: &KmallocSet) -> Option<[u32; 13]> {
+        let reg = self.registry.lock();
+        let mut out = [0u32; 13];
+        for (o, &id) in out.iter_mut().zip(set.caches.iter()) {
+            *o = reg.resolve(id)?;
+        }
+        Some(out)
+    }
+
+    /// The real cache whose slab holds `addr`, read from the page map with one atomic load and
+    /// no lock; `None` for a large block or memory that is not a slab. A hint, not a check: for
+    /// an object the caller holds allocated, its slab cannot go away, so the answer is exact;
+    /// for anything else it may be stale, and a free through a core checks the address anyway.
+    /// (What a per-thread cache in front of the cores uses to file a freed object by class.)
+    #[inline(always)]
+    pub fn slab_cache_of(&self, addr: usize) -> Option<u32> {
+        match self.map.lookup(addr) {
+            Entry::Slab { cache, .. } => Some(cache),
+            _ => None,
+        }
+    }
+}
