@@ -18,7 +18,8 @@ pub mod slabinfo;
 pub mod topology;
 
 pub use allocator::{
-    Allocator, CacheInfo, CacheRef, CoreGuard, KmallocRef, OwnerStats, PurgeReport, Stats,
+    Allocator, CacheInfo, CacheRef, CoreGuard, KmallocRef, NodePolicy, OwnerStats, PurgeReport,
+    Stats,
 };
 pub use kmalloc::KmallocSet;
 pub use release::PageRelease;

@@ -30,6 +30,7 @@ impl CoreGuard<'_> {
         let addr = self.alloc_miss(id).map_err(|e| match e {
             AllocError::BadCache(_) => KmallocError::BadSet,
             AllocError::OutOfMemory => KmallocError::OutOfMemory,
+            AllocError::BadNode => KmallocError::BadNode,
             AllocError::Corrupted(v) => KmallocError::Corrupted(v),
         })?;
         if let Some(real) = self.state.resolve(id) {
@@ -58,6 +59,17 @@ impl CoreGuard<'_> {
         set: &KmallocSet,
         size: usize,
     ) -> Result<usize, KmallocError> {
+        self.kmalloc_large_on(set, size, self.node, super::api::NodePolicy::Prefer)
+    }
+
+    /// A large block from `node`'s zone (or, with `Prefer`, the nearest zone that has one).
+    pub(super) fn kmalloc_large_on(
+        &mut self,
+        set: &KmallocSet,
+        size: usize,
+        node: NodeId,
+        policy: super::api::NodePolicy,
+    ) -> Result<usize, KmallocError> {
         if size > KMALLOC_MAX_SIZE {
             return Err(KmallocError::TooLarge {
                 size,
@@ -69,11 +81,11 @@ impl CoreGuard<'_> {
         }
         let order = large_order(size);
         let mut large = self.alloc.large.lock();
-        let block = self
-            .alloc
-            .buddy
-            .alloc(order, self.node)
-            .map_err(|_| KmallocError::OutOfMemory)?;
+        let block = match policy {
+            super::api::NodePolicy::Prefer => self.alloc.buddy.alloc(order, node),
+            super::api::NodePolicy::Only => self.alloc.buddy.alloc_on(order, node),
+        }
+        .map_err(|_| KmallocError::OutOfMemory)?;
         let head = self
             .alloc
             .map
@@ -152,7 +164,7 @@ impl CoreGuard<'_> {
     }
 
     /// The cache of the slab object at `addr` if it takes the checked path.
-    fn checked_class_of(&self, addr: usize) -> Option<&CoreCache> {
+    pub(super) fn checked_class_of(&self, addr: usize) -> Option<&CoreCache> {
         match self.alloc.map.lookup(addr) {
             Entry::Slab { cache, .. } => self.state.cache(cache as usize).filter(|cc| cc.checked),
             _ => None,

@@ -135,15 +135,50 @@ impl Allocator {
         Ok(())
     }
 
-    /// Returns the cache's objects from every array to the slabs, then free slabs beyond
-    /// `min_partial` per node to the buddy layer. Returns the frames released.
+    /// `kmem_cache_shrink`: returns the cache's objects from every array to the slabs, then
+    /// every empty slab to the buddy layer (as Linux's shrink discards them all). Returns the
+    /// frames released.
     pub fn cache_shrink(&self, id: CacheId) -> Result<usize, CacheError> {
         let reg = self.registry.lock();
         let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
         let cache = reg.real(real).cache.clone();
         let mut cores = self.lock_cores();
         self.drain(&cache, &mut cores);
-        Ok(self.release_free(&cache, cache.min_partial, &mut cores))
+        Ok(self.release_free(&cache, 0, &mut cores))
+    }
+
+    /// Returns to the buddy layer the empty slabs that free paths left beyond what Linux keeps
+    /// (per node, `min_partial` less its partial slabs; see `Cache::keep_empty`). Runs when a
+    /// [`CoreGuard`] is dropped after such a free; arrays are not drained. Returns the frames
+    /// released.
+    pub fn trim(&self) -> usize {
+        if !self.trim_pending.swap(false, Ordering::Acquire) {
+            return 0;
+        }
+        let reg = self.registry.lock();
+        let mut cores = self.lock_cores();
+        let mut frames = 0;
+        for (_, r) in reg.live_reals() {
+            let cache = &r.cache;
+            if !cache.trim_wanted.swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            for c in cores.iter_mut() {
+                if let Some(cc) = c.cache_mut(cache.real as usize) {
+                    cc.hot_slab = None;
+                }
+            }
+            for n in cache.nodes.iter() {
+                let recs = {
+                    let mut nc = n.lock();
+                    let keep = cache.keep_empty(&nc);
+                    nc.release_free(keep)
+                };
+                self.announce(cache, &recs);
+                frames += cache.release(self.env(), recs);
+            }
+        }
+        frames
     }
 
     /// Drains every cache and returns every free slab to the buddy layer (what to do before

@@ -20,8 +20,9 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use crate::buddy::Buddy;
 use crate::kmalloc::{
@@ -46,6 +47,7 @@ use crate::slab::{
 use crate::slabinfo::{SlabinfoRow, HEADER};
 use crate::topology::{CoreId, NodeId, Topology};
 
+mod api;
 mod guard;
 mod kmalloc;
 mod maintenance;
@@ -54,6 +56,7 @@ mod remote;
 mod slow;
 mod validate;
 
+pub use api::NodePolicy;
 pub use guard::CacheRef;
 pub use kmalloc::KmallocRef;
 use registry::{RealEntry, Registry};
@@ -154,6 +157,8 @@ pub struct Allocator {
     registry: spin::Mutex<Registry>,
     large: spin::Mutex<LargeBlocks>,
     seq: AtomicU64,
+    /// Some cache holds more empty slabs than Linux keeps (see `trim`).
+    trim_pending: AtomicBool,
     /// Told about every block an owner gives back, before the buddy layer gets it.
     release: Option<&'static dyn PageRelease>,
 }
@@ -195,6 +200,7 @@ impl Allocator {
             registry: spin::Mutex::new(Registry::default()),
             large: spin::Mutex::new(LargeBlocks::default()),
             seq: AtomicU64::new(1),
+            trim_pending: AtomicBool::new(false),
             release,
         })
     }
@@ -212,6 +218,7 @@ impl Allocator {
             buddy: &self.buddy,
             map: &self.map,
             topology: &self.topology,
+            trim_pending: &self.trim_pending,
         }
     }
 
@@ -226,7 +233,7 @@ impl Allocator {
         state.call_site = 0;
         Ok(CoreGuard {
             alloc: self,
-            state,
+            state: ManuallyDrop::new(state),
             core,
             node,
         })
@@ -260,7 +267,8 @@ fn check_name(name: &str) -> Result<(), CreateError> {
 /// One core's access to the allocator, holding that core's lock (see the module docs).
 pub struct CoreGuard<'a> {
     alloc: &'a Allocator,
-    state: spin::MutexGuard<'a, CoreState>,
+    /// Dropped first in `drop`, so that `trim` runs with no core lock held.
+    state: ManuallyDrop<spin::MutexGuard<'a, CoreState>>,
     core: CoreId,
     node: NodeId,
 }
@@ -271,6 +279,18 @@ impl fmt::Debug for CoreGuard<'_> {
             .field("core", &self.core)
             .field("node", &self.node)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    /// Releases the core lock, then returns empty slabs beyond what Linux keeps if a free path
+    /// left some (the free path itself may not: slabs go back only with every core lock held).
+    fn drop(&mut self) {
+        // SAFETY: `state` is dropped exactly once, here, and not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.state) };
+        if self.alloc.trim_pending.load(Ordering::Relaxed) {
+            self.alloc.trim();
+        }
     }
 }
 

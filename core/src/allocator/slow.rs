@@ -113,7 +113,19 @@ impl CoreGuard<'_> {
             o.state.get().store(state::allocated(me), Ordering::Release);
             return Ok(o.addr);
         }
-        let cache = cc.cache.clone();
+        self.finish_checked_alloc(real, o)
+    }
+
+    /// Hands out `o`, just taken for this core from a slab or array of the checked cache
+    /// `real`, after its debug checks.
+    #[cold]
+    pub(super) fn finish_checked_alloc(
+        &mut self,
+        real: usize,
+        o: Obj,
+    ) -> Result<usize, AllocError> {
+        let me = self.core.0;
+        let cache = self.cache_at(real).cache.clone();
         let l = &cache.layout;
         if let Some(mut v) = cache.checks.check_free(l, o.addr) {
             cache.violations.fetch_add(1, Ordering::Relaxed);

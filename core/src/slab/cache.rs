@@ -10,13 +10,13 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use super::array::Obj;
 use super::debug::Checks;
 use super::error::{AllocError, FreeError};
 use super::layout::{Layout, Tunables};
-use super::node::{Holder, NodeCache, SlabRec};
+use super::node::{Holder, List, NodeCache, SlabRec};
 use super::object_mem;
 use super::page_map::{Entry, PageMap, StateRef};
 use super::params::{CacheFlags, CacheId, Ctor, OwnerId};
@@ -31,6 +31,8 @@ pub struct Env<'a> {
     pub buddy: &'a Buddy,
     pub map: &'a PageMap,
     pub topology: &'a Topology,
+    /// Raised when a cache holds more empty slabs than Linux keeps (see `Cache::trim_wanted`).
+    pub trim_pending: &'a AtomicBool,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,9 @@ pub struct Cache {
     pub inbox: Box<[Padded<spin::Mutex<Vec<Obj>>>]>,
     /// Debug violations found in this cache's objects.
     pub violations: AtomicU64,
+    /// A flush left a node with more empty slabs than `min_partial` allows; the allocator's
+    /// `trim` returns them to the buddy layer once no core lock is held.
+    pub trim_wanted: AtomicBool,
 }
 
 impl Cache {
@@ -95,6 +100,7 @@ impl Cache {
                 .map(|_| Padded(spin::Mutex::new(Vec::new())))
                 .collect(),
             violations: AtomicU64::new(0),
+            trim_wanted: AtomicBool::new(false),
         }
     }
 
@@ -126,8 +132,24 @@ impl Cache {
         new_slabs: &mut Vec<NewSlab>,
         core: u8,
     ) -> Result<(), AllocError> {
+        let nodes = env.topology.fallback_order(local);
+        self.refill_from(env, nodes, want, max, out, new_slabs, core)
+    }
+
+    /// [`refill`](Self::refill) from `nodes`, in that order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn refill_from(
+        &self,
+        env: Env<'_>,
+        nodes: &[NodeId],
+        want: usize,
+        max: usize,
+        out: &mut Vec<Obj>,
+        new_slabs: &mut Vec<NewSlab>,
+        core: u8,
+    ) -> Result<(), AllocError> {
         let start = out.len();
-        for &node in env.topology.fallback_order(local) {
+        for &node in nodes {
             let mut nc = self.node(node).lock();
             if nc.take(want, max, &self.layout, env.map, out, core) == 0
                 && self.grow(&mut nc, node, env, new_slabs)
@@ -214,7 +236,17 @@ impl Cache {
                     i += 1;
                 }
             }
+            if nc.slabs_on(List::Free) > self.keep_empty(&nc) {
+                self.trim_wanted.store(true, Ordering::Relaxed);
+                env.trim_pending.store(true, Ordering::Release);
+            }
         }
+    }
+
+    /// Empty slabs a node keeps, as Linux discards an empty slab on free once the node holds
+    /// `min_partial` partial slabs: `min_partial` less the node's partial slabs.
+    pub fn keep_empty(&self, nc: &NodeCache) -> usize {
+        self.min_partial.saturating_sub(nc.slabs_on(List::Partial))
     }
 
     /// Gives released slabs' frames back to the buddy layer. Call only with all core locks held.

@@ -76,8 +76,10 @@ pub enum DestroyError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllocError {
     BadCache(CacheId),
-    /// No node could supply a new slab.
+    /// No node could supply a new slab (for an allocation bound to one node: that node).
     OutOfMemory,
+    /// A node the topology does not have.
+    BadNode,
     /// The free object about to be handed out was found damaged (write after free into poison,
     /// or an overwritten inactive red zone). The damage was repaired and the object stays free.
     Corrupted(Violation),
@@ -139,6 +141,15 @@ pub enum KmallocError {
     BadSet,
     OutOfMemory,
     Corrupted(Violation),
+    /// `kmalloc_array`/`kcalloc`: `n * size` overflows.
+    Overflow {
+        n: usize,
+        size: usize,
+    },
+    /// `kmalloc_node` of a node the topology does not have.
+    BadNode,
+    /// `krealloc` of an address that is no block of the set (nothing changed).
+    BadPointer(FreeError),
 }
 
 /// A broken internal invariant, found by `validate()`.

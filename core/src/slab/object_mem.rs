@@ -14,6 +14,12 @@ pub(crate) fn fill(addr: usize, len: usize, byte: u8) {
     unsafe { ptr::write_bytes(addr as *mut u8, byte, len) }
 }
 
+/// Copies `len` bytes from `from` to `to` (two objects; they may not overlap).
+pub(crate) fn copy(from: usize, to: usize, len: usize) {
+    // SAFETY: see the module invariant, for both ranges; distinct live objects never overlap.
+    unsafe { ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, len) }
+}
+
 /// Reads the byte at `addr`.
 pub(crate) fn read(addr: usize) -> u8 {
     // SAFETY: see the module invariant.
