@@ -59,6 +59,7 @@ pub fn alloc(e: &AllocError, w: Window) -> Failure {
     match e {
         AllocError::BadCache(_) => Failure::new(Error::StaleHandle),
         AllocError::OutOfMemory => Failure::new(Error::OutOfMemory),
+        AllocError::BadNode => Failure::new(Error::BadField),
         AllocError::Corrupted(v) => violation(v, w),
     }
 }
@@ -91,6 +92,11 @@ pub fn kmalloc(e: &KmallocError, w: Window) -> Failure {
         KmallocError::BadSet => Failure::new(Error::Internal),
         KmallocError::OutOfMemory => Failure::new(Error::OutOfMemory),
         KmallocError::Corrupted(v) => violation(v, w),
+        KmallocError::Overflow { n, size } => {
+            Failure::with(Error::SizeTooLarge, [*n as u64, *size as u64, 0])
+        }
+        KmallocError::BadNode => Failure::new(Error::BadField),
+        KmallocError::BadPointer(e) => free(e, w),
     }
 }
 
