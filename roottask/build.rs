@@ -4,29 +4,19 @@
 //!    `aarch64-unknown-none-softfloat`, and writes one blob (the `memserver-system` crate's
 //!    layout: the postcard-encoded `ImageConfig` and the client ELF images, each 16-byte
 //!    aligned); `MEMSERVER_SYSTEM_IMAGE` holds its absolute path. It is embedded 16-byte
-//!    aligned with `include_bytes!` (`src/system.rs`) and parsed at run time. While the root task
-//!    still embeds client images by name, xtask also passes `MEMSERVER_CLIENT_<NAME>_ELF` per
-//!    client of the description (name upper-cased, `-` as `_`).
+//!    aligned with `include_bytes!` (`src/system.rs`) and parsed at run time.
 //! 2. The root task is linked at 0x400000 with `sel4/runtime/task.ld` (page-separated
 //!    segments; .bss inside the last segment: the loader must map/zero up to its memsz).
 //! 3. The kernel configuration the `sel4` crate generates for comes from `SEL4_CONFIG`
 //!    (default `qemu/kernel/config/autoconf-debug.h`); the source from `SEL4_SOURCE`.
 //!
-//! Console contract with the runner: one line `test <name> ... ok` or
-//! `test <name> ... FAILED: <why>` per test, lines `measure <name> <value>` that must be
-//! identical between two boots under `-icount shift=0,sleep=off`, and the closing line
-//! `<N> passed, <M> failed`, after which the root task calls seL4_DebugHalt.
+//! Console: the root task prints `memserver: ...` lines (its zones, each client started at boot
+//! that exits or faults) and `memserver: all clients ended` once no client is left, then calls
+//! seL4_DebugHalt. Clients print through it (`abi::label::CONSOLE`); the harness's test lines
+//! come from its test driver client.
 
 /// The files the root task embeds, by the variable naming them.
-const EMBEDDED: [&str; 7] = [
-    "MEMSERVER_SYSTEM_IMAGE",
-    "MEMSERVER_CLIENT_HARNESS_DRIVER_ELF",
-    "MEMSERVER_CLIENT_MS_ALPHA_ELF",
-    "MEMSERVER_CLIENT_MS_BETA_ELF",
-    "MEMSERVER_CLIENT_MS_GAMMA_ELF",
-    "MEMSERVER_CLIENT_MS_ROGUE_ELF",
-    "MEMSERVER_CLIENT_MS_BENCH_ELF",
-];
+const EMBEDDED: [&str; 1] = ["MEMSERVER_SYSTEM_IMAGE"];
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");

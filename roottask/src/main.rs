@@ -70,8 +70,11 @@ fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::strin
         Sel4Platform::build_measured(&mut alloc).map_err(|e| format!("platform: {e}"))?;
     let cores = bootinfo.num_nodes() as usize;
     let topology = system::topology(cores).map_err(|e| format!("topology: {e}"))?;
-    BOOT_CORES.store(cores, core::sync::atomic::Ordering::Relaxed);
-    let specs = client_specs();
+    let specs = client_specs()?;
+    let max_batch = system::config()
+        .map_err(|e| format!("system: {e}"))?
+        .server
+        .max_batch as usize;
     let capacity = (alloc.untyped_pool().free_bytes() >> CLIENT_MEMORY_BITS) as usize;
     let spawner = Spawner {
         alloc,
@@ -79,7 +82,7 @@ fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::strin
         window: LocalWindow::new(DEFAULT_LOCAL_WINDOW_VADDR),
         spare: Vec::new(),
     };
-    let mut ms = MemServer::new(platform, topology, specs, spawner, capacity)
+    let mut ms = MemServer::new(platform, topology, specs, spawner, capacity, max_batch)
         .map_err(|e| format!("server: {e}"))?;
     ms.frames_checked = match check_frames(&ms) {
         Ok(()) => true,
@@ -182,82 +185,27 @@ fn print_zones(ms: &MemServer) {
     }
 }
 
-/// The image's clients.
-fn client_specs() -> Vec<ClientSpec> {
-    images::specs()
+/// The clients of the image's system description (their images are in the blob).
+fn client_specs() -> Result<Vec<ClientSpec>, alloc::string::String> {
+    let (config, images) = system::load().map_err(|e| alloc::format!("system: {e}"))?;
+    config
+        .clients
+        .iter()
+        .map(|c| {
+            let elf = images
+                .get(c.image)
+                .ok_or_else(|| alloc::format!("client {}: no image {}", c.name, c.image))?;
+            Ok(ClientSpec {
+                name: c.name.clone(),
+                elf,
+                cores: c.cores.iter().map(|&k| k as usize).collect(),
+                quota: memserver::server::Quota {
+                    objects: c.quota.objects,
+                    bytes: c.quota.bytes,
+                },
+                at_boot: c.start == memserver_system::Start::AtBoot,
+                supervisor: c.supervisor,
+            })
+        })
+        .collect()
 }
-
-/// The client images, embedded 16-byte aligned (the ELF reader needs aligned headers).
-mod images {
-    use crate::clients::ClientSpec;
-    use alloc::string::ToString;
-    use alloc::vec;
-    use alloc::vec::Vec;
-    use memserver::server::Quota;
-
-    #[repr(C, align(16))]
-    struct Aligned<B: ?Sized>(B);
-
-    macro_rules! image {
-        ($name:ident, $env:literal) => {
-            static $name: &[u8] = {
-                static A: &Aligned<[u8]> = &Aligned(*include_bytes!(env!($env)));
-                &A.0
-            };
-        };
-    }
-
-    image!(DRIVER, "MEMSERVER_CLIENT_HARNESS_DRIVER_ELF");
-    image!(MS_ALPHA, "MEMSERVER_CLIENT_MS_ALPHA_ELF");
-    image!(MS_BETA, "MEMSERVER_CLIENT_MS_BETA_ELF");
-    image!(MS_GAMMA, "MEMSERVER_CLIENT_MS_GAMMA_ELF");
-    image!(MS_ROGUE, "MEMSERVER_CLIENT_MS_ROGUE_ELF");
-    image!(MS_BENCH, "MEMSERVER_CLIENT_MS_BENCH_ELF");
-
-    /// The on-target harness's clients (until the system description supplies the list).
-    pub fn specs() -> Vec<ClientSpec> {
-        let cores = crate::numa_cores();
-        let last = cores - 1;
-        let spec = |name: &str, elf, cores: Vec<usize>, quota| ClientSpec {
-            name: name.to_string(),
-            elf,
-            cores,
-            quota,
-            at_boot: false,
-            supervisor: false,
-        };
-        let u = Quota::UNLIMITED;
-        let mut v = vec![ClientSpec {
-            at_boot: true,
-            supervisor: true,
-            ..spec("driver", DRIVER, vec![0], u)
-        }];
-        v.push(spec("alpha", MS_ALPHA, vec![0], u));
-        v.push(spec("beta", MS_BETA, vec![0], u));
-        v.push(spec("gamma", MS_GAMMA, vec![0], u));
-        let q64 = Quota {
-            objects: 64,
-            bytes: u64::MAX,
-        };
-        v.push(spec("gamma-quota-64", MS_GAMMA, vec![0], q64));
-        let mib = Quota {
-            objects: u64::MAX,
-            bytes: 1 << 20,
-        };
-        v.push(spec("rogue-1mib", MS_ROGUE, vec![0], mib));
-        v.push(spec("rogue", MS_ROGUE, vec![0], u));
-        v.push(spec("rogue-last-core", MS_ROGUE, vec![last], u));
-        v.push(spec("alpha-last-core", MS_ALPHA, vec![last], u));
-        v.push(spec("beta-last-core", MS_BETA, vec![last], u));
-        v.push(spec("bench", MS_BENCH, vec![0], u));
-        v.push(spec("alpha-all-cores", MS_ALPHA, (0..cores).collect(), u));
-        v
-    }
-}
-
-/// Cores of this boot (set before the client list is built).
-fn numa_cores() -> usize {
-    BOOT_CORES.load(core::sync::atomic::Ordering::Relaxed)
-}
-
-static BOOT_CORES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);

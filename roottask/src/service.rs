@@ -145,13 +145,15 @@ pub struct MemServer {
 
 impl MemServer {
     /// The server over `platform` with one endpoint per core and a table for `capacity`
-    /// clients; clients are made from `spawner`.
+    /// clients (the server attaches as many); clients are made from `spawner`; a Refill or Drain
+    /// moves at most `max_batch` objects.
     pub fn new(
         platform: Sel4Platform,
         topology: memserver::topology::Topology,
         specs: Vec<ClientSpec>,
         mut spawner: Spawner,
         capacity: usize,
+        max_batch: usize,
     ) -> Result<Self, SetupError> {
         let cores = topology.cores();
         let capacity = capacity.clamp(1, MAX_TABLE);
@@ -201,7 +203,13 @@ impl MemServer {
         }
         let owners = mappings.lock().owners();
         Ok(Self {
-            server: Server::new(core, ServerConfig::default()),
+            server: Server::new(
+                core,
+                ServerConfig {
+                    max_clients: capacity,
+                    max_batch: max_batch.clamp(1, memserver_protocol::MAX_BATCH),
+                },
+            ),
             platform,
             mappings,
             owners,
@@ -395,6 +403,10 @@ impl MemServer {
     }
 }
 
+/// Serialises clients' console messages, so a message from one core is not interleaved with one
+/// from another.
+static CONSOLE: Mutex<()> = Mutex::new(());
+
 /// Prints console bytes: word 0 the count, the bytes packed from word 1.
 fn console(words: &[Word]) {
     let Some((&n, rest)) = words.split_first() else {
@@ -405,6 +417,7 @@ fn console(words: &[Word]) {
     for (i, w) in rest.iter().enumerate().take(n.div_ceil(8)) {
         buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }
+    let _serial = CONSOLE.lock();
     match core::str::from_utf8(&buf[..n]) {
         Ok(s) => debug_print!("{s}"),
         Err(_) => debug_print!("{}", alloc::string::String::from_utf8_lossy(&buf[..n])),

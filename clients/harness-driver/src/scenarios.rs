@@ -81,6 +81,7 @@ pub fn run_all(k: &mut Children, h: &mut Harness) {
         );
     }
     h.record("clients_started_and_reclaimed_64_in_turn", in_turn(k));
+    h.record("clients_32_at_once", at_once(k));
     h.record("client_memory_reused", memory_reused(k));
     h.record(
         "all_clients_gone_accounting_restored",
@@ -633,5 +634,45 @@ fn in_turn(k: &mut Children) -> Result<(), MsFailure> {
         "free untyped bytes (client memory reused)",
         before[ss::FREE_UNTYPED_BYTES],
         after[ss::FREE_UNTYPED_BYTES],
+    )
+}
+
+/// 32 clients alive at once, each holding a cache and objects, then all let go and reaped.
+fn at_once(k: &mut Children) -> Result<(), MsFailure> {
+    const N: usize = 32;
+    let before = k.server()?;
+    let r = (|| {
+        let mut started: heapless::Vec<usize, N> = heapless::Vec::new();
+        for id in 1..=N as Word {
+            let _ = started.push(k.start("alpha", mode::alpha::BRIEF, id, 0)?);
+        }
+        k.serve_until(|k| {
+            k.list
+                .iter()
+                .all(|c| c.state != ChildState::Running || !c.figures.is_empty())
+        })?;
+        let during = k.server()?;
+        expect(
+            "clients at once",
+            before[ss::CLIENTS] + N as Word,
+            during[ss::CLIENTS],
+        )?;
+        for &i in &started {
+            k.go(i);
+        }
+        k.serve_all()?;
+        for &i in &started {
+            k.outcome(i)?;
+        }
+        Ok(())
+    })();
+    k.reclaim_all();
+    r?;
+    let after = k.server()?;
+    expect("clients left", before[ss::CLIENTS], after[ss::CLIENTS])?;
+    expect(
+        "free frames",
+        before[ss::FREE_FRAMES],
+        after[ss::FREE_FRAMES],
     )
 }

@@ -15,7 +15,6 @@ use memserver_client_sel4::Sel4Transport;
 use ms_harness::{self as harness, figure, mode};
 use ms_harness::{report, Checks};
 use sel4::Word;
-use sel4_runtime::debug_println;
 
 mod threads;
 
@@ -133,7 +132,7 @@ fn demo(c: &mut C, checks: &mut Checks) {
     for &a in &objs {
         let _ = c.kmem_cache_free(&mut nodes, a);
     }
-    debug_println!(
+    ms_harness::println!(
         "alpha: 200 objects of alpha_nodes allocated and freed through magazines in {} messages, constructor ran {} times",
         c.messages() - before,
         CTOR_RUNS.load(Ordering::Relaxed)
@@ -160,7 +159,7 @@ fn demo(c: &mut C, checks: &mut Checks) {
             }
         }
     }
-    debug_println!(
+    ms_harness::println!(
         "alpha: 10 alloc/free pairs one by one (red zone + poison cache) in {} messages",
         c.messages() - before
     );

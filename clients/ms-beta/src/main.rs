@@ -20,7 +20,6 @@ use memserver_protocol::ops::KMALLOC_CLASSES;
 use ms_harness::{self as harness, figure, mode};
 use ms_harness::{report, Checks};
 use sel4::Word;
-use sel4_runtime::debug_println;
 
 sel4_runtime::declare_child_task!(main);
 
@@ -133,7 +132,7 @@ fn collections(checks: &mut Checks, print: bool) {
     checks.check(25, map.len() as Word, 300);
     checks.check(26, map.get(&35).copied().unwrap_or(0), 5);
     if print {
-        debug_println!(
+        ms_harness::println!(
             "beta: Vec of {} words at {:#x}, Box at {:#x}, String of {} bytes, BTreeMap of {} entries, all in server memory",
             v.len(),
             v.as_ptr() as usize,

@@ -182,4 +182,14 @@ pub const VICTIM_SIZE: usize = 48;
 #[cfg(target_arch = "aarch64")]
 mod reporting;
 #[cfg(target_arch = "aarch64")]
-pub use reporting::{report, Checks, Reporter};
+pub use reporting::{console, report, Checks, Reporter};
+
+/// Prints a line through the root task's console (see [`console`]).
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut c = $crate::console();
+        let _ = writeln!(c, $($arg)*);
+    }};
+}

@@ -11,6 +11,14 @@ use sel4::{Cap, MessageInfo, Word};
 
 /// Whether this client was started by the driver (set by [`Checks::new`] before any report).
 static HAS_PARENT: AtomicBool = AtomicBool::new(false);
+/// The core of the thread that made [`Checks`] (its endpoint carries console output).
+static CORE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Console output through the root task (whole lines stay whole), for the thread that made
+/// [`Checks`].
+pub fn console() -> memserver_client_sel4::Console {
+    memserver_client_sel4::Console::new(CORE.load(Ordering::Relaxed))
+}
 
 /// Free-standing reports of this client (any thread).
 pub mod report {
@@ -55,6 +63,7 @@ impl Reporter {
     pub fn new(args: [Word; 4]) -> Self {
         let parent = args[arg::ID] != 0;
         HAS_PARENT.store(parent, Ordering::Relaxed);
+        CORE.store(args[arg::CORE] as usize, Ordering::Relaxed);
         Self {
             core: args[arg::CORE] as usize,
             parent: parent.then(|| Cap::from_bits(abi::PARENT_SLOT)),
