@@ -497,6 +497,24 @@ impl MemServer {
         }
     }
 
+    /// Reclaims every ended client whose supervisor is gone (it cannot be reaped any more).
+    /// Called by a serve loop holding no entry.
+    pub fn reap_orphans(&self) {
+        for (index, slot) in self.clients.iter().enumerate() {
+            let mut entry = slot.lock();
+            let orphan = entry.client.as_ref().is_some_and(|c| {
+                c.stopped()
+                    && c.parent
+                        .is_some_and(|(p, g)| self.notify_of(p, g).is_none())
+            });
+            if orphan {
+                if let Err(e) = self.reclaim_entry(&mut entry, index) {
+                    sel4_root_task::debug_println!("memserver: reclaim of entry {index}: {e:?}");
+                }
+            }
+        }
+    }
+
     /// Reclaims the client of `entry` (index `index`), whose threads are all stopped: detaches
     /// it (everything it owned returns to the buddy layer), forgets its mappings, revokes its
     /// untyped (its task, CSpace, VSpace, mapping CNode, magazine pages and, for a supervisor,

@@ -10,6 +10,11 @@
 //!
 //! The addresses are read from the server's own reply and from the staging page the server wrote
 //! (server-private memory, see [`crate::staging`]); the client's page gets them only afterwards.
+//! So every block mapped is one the allocator just assigned to this client, and it stays this
+//! client's until the mapping is done: a free of one of its objects by a thread on this core waits
+//! for this serve loop, and a free from another core goes to this core's inbox, which only this
+//! core moves on (at its next request); so no block can be released, and reach another client,
+//! in between.
 //!
 //! Locking: runs in the serve loop with the client's table entry held (its maps, process and
 //! object allocator are touched only to map a new block, under the frame-mappings lock).

@@ -329,9 +329,14 @@ impl MemServer {
         }
     }
 
-    /// Once a client started at boot was reclaimed: if no client is left, says so and halts.
+    /// Once a client started at boot was reclaimed: reclaims the ended children of a supervisor
+    /// that is gone; if no client is left, says so and halts.
     fn after_reclaim(&self, reclaimed: bool) {
-        if reclaimed && !self.any_client() {
+        if !reclaimed {
+            return;
+        }
+        self.reap_orphans();
+        if !self.any_client() {
             sel4_root_task::debug_println!("memserver: all clients ended");
             sel4::debug_halt();
         }
