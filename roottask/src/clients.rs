@@ -138,9 +138,9 @@ pub struct Client {
     pub mem: ObjectAllocator,
     pub process: Process,
     pub maps: ClientMaps,
-    /// Its magazine page of each of its cores and the staging page the server uses instead (same
-    /// order as `cores`).
-    pub magazines: Vec<Magazine>,
+    /// Its magazine page of each of its cores and the staging page the server uses instead, by
+    /// core.
+    pub magazines: [Option<Magazine>; MAX_CORES],
     pub ending: Ending,
     /// Cores whose thread of this client may still run (bit per core) after it ended.
     pub to_stop: u32,
@@ -156,9 +156,9 @@ impl Client {
     }
 
     /// Its magazine pages for `core`, if it has a thread there.
+    #[inline(always)]
     pub fn magazine_of(&self, core: usize) -> Option<&Magazine> {
-        let t = self.cores.iter().position(|&c| c == core)?;
-        self.magazines.get(t)
+        self.magazines.get(core)?.as_ref()
     }
 }
 
@@ -237,8 +237,8 @@ impl MemServer {
         };
         let offset = abi::HEAP_WINDOW.wrapping_sub(SERVER_WINDOW);
         let mut pages = [0; MAX_CORES];
-        for (t, &c) in cores.iter().enumerate() {
-            pages[c] = magazines[t].staging;
+        for &c in cores {
+            pages[c] = magazines[c].map_or(0, |m| m.staging);
         }
         let params = AttachParams {
             pages,
@@ -308,7 +308,7 @@ impl MemServer {
         (
             Process,
             Vec<Cap<Tcb>>,
-            Vec<Magazine>,
+            [Option<Magazine>; MAX_CORES],
             Cap<CNode>,
             Option<Supervision>,
         ),
@@ -334,7 +334,7 @@ impl MemServer {
         let root = init_thread::CNODE;
         let kernel = |step| move |e| StartError::Kernel(step, e);
         let mut threads = Vec::new();
-        let mut magazines = Vec::new();
+        let mut magazines = [None; MAX_CORES];
         for (t, &c) in spec.cores.iter().enumerate() {
             let ep = root.relative(self.endpoints[c]);
             process
@@ -360,7 +360,7 @@ impl MemServer {
             )?;
             let frame = mem.allocate(ObjectBlueprint::SmallPage)?;
             let staging = sp.window.map_existing(&mut sp.alloc, frame)?;
-            magazines.push(Magazine { shared, staging });
+            magazines[c] = Some(Magazine { shared, staging });
         }
         let cnode: Cap<CNode> = mem.allocate(ObjectBlueprint::CNode {
             size_bits: MAP_CNODE_BITS,

@@ -26,7 +26,7 @@
 use crate::client_window::{FrameMappings, FrameOwners, WindowRelease};
 use crate::clients::{ClientSpec, Ending, Entry, Spawner, MAX_TABLE};
 use crate::frames::Sel4Platform;
-use crate::handout;
+use crate::{handout, staging};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -386,15 +386,18 @@ impl MemServer {
             add(&k.messages, 1);
             add(&k.register_only, (msg.len <= MSG_REGISTERS) as u64);
         }
-        let magazine = c.magazine_of(core).copied();
-        if let Some(m) = &magazine {
-            m.stage_request(label, &msg.words);
+        if staging::reads_page(label) {
+            if let Some(m) = c.magazine_of(core) {
+                m.stage_request(label, &msg.words);
+            }
         }
         self.server.dispatch(core, c.badge, msg);
         if msg.label == 0 {
             let handed = handout::after_success(self, core, index, c, label, slot, msg);
-            if let Some(m) = &magazine {
-                m.publish_reply(label, slot, &msg.words);
+            if staging::writes_page(label, &msg.words) {
+                if let Some(m) = c.magazine_of(core) {
+                    m.publish_reply(label, slot, &msg.words);
+                }
             }
             if let Some(k) = self.counters.get(core).filter(|_| handed.objects != 0) {
                 add(&k.objects, handed.objects);

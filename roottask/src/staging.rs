@@ -17,6 +17,21 @@ use memserver_protocol::{Label, MagazinePage, FRESH_MAX, MAX_BATCH};
 use sel4::Word;
 use sel4_root_task::SharedPage;
 
+/// Whether request `label` reads the magazine page (so its slot is staged first).
+#[inline(always)]
+pub fn reads_page(label: Word) -> bool {
+    label == Label::Drain.word() || label == Label::KfreeDrain.word()
+}
+
+/// Whether the successful reply `reply` to request `label` wrote the magazine page (so it is
+/// published to the client's page).
+#[inline(always)]
+pub fn writes_page(label: Word, reply: &[Word]) -> bool {
+    label == Label::Refill.word()
+        || label == Label::KmallocRefill.word()
+        || (label == Label::Alloc.word() && reply[1] != 0)
+}
+
 /// The magazine page of one core of a client and its staging page.
 #[derive(Debug, Clone, Copy)]
 pub struct Magazine {
@@ -43,7 +58,7 @@ impl Magazine {
     /// Before dispatching request `label` with request words `words`: copies the slot it reads
     /// (if any, and if slot and count are in range; otherwise the server refuses the request on
     /// its words alone) from the client's page to the staging page.
-    #[inline]
+    #[inline(never)]
     pub fn stage_request(&self, label: Word, words: &[Word]) {
         let (slot, count) = if label == Label::Drain.word() {
             (words[1], words[2])
@@ -58,7 +73,7 @@ impl Magazine {
     /// After a successful reply to request `label` (slot `slot`) whose reply words are `reply`,
     /// with every block it handed out mapped: copies what the server wrote to the staging page
     /// (the slot's addresses, the fresh-slab records) to the client's page.
-    #[inline]
+    #[inline(never)]
     pub fn publish_reply(&self, label: Word, slot: Word, reply: &[Word]) {
         let (count, fresh) = if label == Label::Refill.word() {
             (reply[0], reply[1])

@@ -1,5 +1,5 @@
-//! The supervisor interface ([`abi::supervisor`]): what a client the system description grants it
-//! may ask of the root task. It starts clients listed to start on request (they get a send
+//! The supervisor interface ([`memserver_client_sel4::abi::supervisor`]): what a client the
+//! system description grants it may ask of the root task. It starts clients listed to start on request (they get a send
 //! capability to the supervisor's inbox), learns how each ended, reaps them (reading their
 //! accounting first, if it likes), and reads the server's statistics. A supervisor acts only on
 //! its own children: a handle names a table entry and its generation, and the entry must record
