@@ -13,6 +13,8 @@ pub type Ctor = fn(*mut u8);
 
 pub struct KmemCache {
     pub(crate) handle: u64,
+    /// The size it was created with (`kmem_cache_size`).
+    size: usize,
     stride: usize,
     object_size: usize,
     objects_per_slab: usize,
@@ -74,6 +76,7 @@ impl<T: Transport> Client<T> {
         let r: CacheCreateReply = self.reply()?;
         Ok(KmemCache {
             handle: r.handle,
+            size,
             stride: r.stride as usize,
             object_size: r.object_size as usize,
             objects_per_slab: r.objects_per_slab as usize,
@@ -135,6 +138,111 @@ impl<T: Transport> Client<T> {
         if let Some(f) = cache.ctor {
             ctor::run(self.transport.magazine(), fresh, cache.stride, f);
         }
+    }
+
+    /// `kmem_cache_size(cache)`: the object size the cache was created with.
+    pub fn kmem_cache_size(&self, cache: &KmemCache) -> usize {
+        cache.size
+    }
+
+    /// `kmem_cache_alloc_node(cache, flags, node)`: one object from a slab on memory node
+    /// `node`, falling back to the nearest other node unless `flags` has
+    /// [`alloc_flags::THISNODE`]; [`alloc_flags::ZERO`] zeroes it. One register-only message
+    /// (the magazine's objects may come from any node).
+    pub fn kmem_cache_alloc_node(
+        &mut self,
+        cache: &mut KmemCache,
+        flags: u64,
+        node: u32,
+    ) -> Result<usize, Failure> {
+        let r: AllocReply = self.call(AllocNodeReq {
+            handle: cache.handle,
+            node: node as u64,
+            flags,
+        })?;
+        self.construct(cache, r.fresh);
+        Ok(r.addr as usize)
+    }
+
+    /// `kmem_cache_alloc_bulk(cache, out)`: fills all of `out` (at most [`MAX_BATCH`]) or hands
+    /// out nothing (then `OutOfMemory`; objects already fetched stay in the magazine). Served from
+    /// the magazine first, the rest by one refill through the magazine page.
+    pub fn kmem_cache_alloc_bulk(
+        &mut self,
+        cache: &mut KmemCache,
+        out: &mut [usize],
+    ) -> Result<(), Failure> {
+        let n = out.len();
+        if n > MAX_BATCH {
+            return Err(Failure::with(
+                Error::BadBatch,
+                [n as u64, MAX_BATCH as u64, 0],
+            ));
+        }
+        let mut i = 0;
+        while i < n {
+            if let Some(a) = cache.mag.pop() {
+                out[i] = a;
+                i += 1;
+                continue;
+            }
+            // The magazine is empty: one refill for the rest (room for all of it).
+            let want = (n - i).max(self.batch).min(MAX_BATCH);
+            let r = self.call(RefillReq {
+                handle: cache.handle,
+                slot: SLOT,
+                count: want as u64,
+                flags: 0,
+            });
+            let got = match r {
+                Ok(r) => {
+                    self.construct(cache, r.fresh);
+                    let got = (r.count as usize).min(MAX_BATCH);
+                    cache
+                        .mag
+                        .load(self.transport.magazine(), SLOT as usize, got)
+                }
+                Err(_) => 0,
+            };
+            if got < n - i {
+                let held: [u64; MAX_BATCH] =
+                    core::array::from_fn(|k| out.get(k).map_or(0, |&a| a as u64));
+                cache.mag.extend(&held[..i]);
+                return Err(r.err().unwrap_or(Failure::new(Error::OutOfMemory)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `kmem_cache_free_bulk(cache, addrs)`: frees every address (at most [`MAX_BATCH`]) or
+    /// none. They go to the server in one drain, which checks all of them before it frees any.
+    pub fn kmem_cache_free_bulk(
+        &mut self,
+        cache: &mut KmemCache,
+        addrs: &[usize],
+    ) -> Result<(), Failure> {
+        let n = addrs.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if n > MAX_BATCH {
+            return Err(Failure::with(
+                Error::BadBatch,
+                [n as u64, MAX_BATCH as u64, 0],
+            ));
+        }
+        let words: [u64; MAX_BATCH] =
+            core::array::from_fn(|k| addrs.get(k).map_or(0, |&a| a as u64));
+        self.transport
+            .magazine()
+            .write_slot(SLOT as usize, &words[..n])
+            .ok_or(Failure::new(Error::Internal))?;
+        self.call(DrainReq {
+            handle: cache.handle,
+            slot: SLOT,
+            count: n as u64,
+        })
+        .map(|_| ())
     }
 
     /// `kmem_cache_free(cache, addr)`.

@@ -31,6 +31,14 @@ pub struct Stats {
     pub quota_bytes: u64,
 }
 
+/// `n * size`, or `SizeTooLarge` if the product overflows.
+fn array_bytes(n: usize, size: usize) -> Result<usize, Failure> {
+    n.checked_mul(size).ok_or(Failure::with(
+        Error::SizeTooLarge,
+        [n as u64, size as u64, 0],
+    ))
+}
+
 /// Magazine slot used for a batch; calls are synchronous, so one slot suffices per client thread.
 pub(crate) const SLOT: u64 = 0;
 
@@ -237,6 +245,45 @@ impl<T: Transport> Client<T> {
             .ok_or(Failure::new(Error::Internal))?;
         self.kmags[class].extend(rest);
         Ok(*last as usize)
+    }
+
+    /// `kmalloc_node(size, flags, node)`: a block from memory node `node`, falling back to the
+    /// nearest other node unless `flags` has [`alloc_flags::THISNODE`]; [`alloc_flags::ZERO`]
+    /// zeroes it (`kzalloc_node`). One register-only message.
+    pub fn kmalloc_node(&mut self, size: usize, flags: u64, node: u32) -> Result<usize, Failure> {
+        let r: KmallocReply = self.call(KmallocNodeReq {
+            size: size as u64,
+            node: node as u64,
+            flags,
+        })?;
+        Ok(r.addr as usize)
+    }
+
+    /// `krealloc(addr, new_size, flags)`: the block resized, in place when it fits its usable
+    /// size, else moved (contents copied, the old block freed). Address 0 allocates; size 0
+    /// frees and returns 0. With red zoning, the bytes beyond `new_size` become red zone and the
+    /// bytes it grows over are zeroed; [`alloc_flags::ZERO`] zeroes what a moved block grows by.
+    /// Refused: the old block is unchanged. One register-only message.
+    pub fn krealloc(&mut self, addr: usize, new_size: usize, flags: u64) -> Result<usize, Failure> {
+        let r: KmallocReply = self.call(KreallocReq {
+            addr: addr as u64,
+            size: new_size as u64,
+            flags,
+        })?;
+        Ok(r.addr as usize)
+    }
+
+    /// `kmalloc_array(n, size)`: `n * size` bytes; an overflowing product is `SizeTooLarge`
+    /// (detail: `[n, size]`).
+    pub fn kmalloc_array(&mut self, n: usize, size: usize) -> Result<usize, Failure> {
+        let bytes = array_bytes(n, size)?;
+        self.kmalloc(bytes)
+    }
+
+    /// `kcalloc(n, size)`: `kmalloc_array`, zeroed.
+    pub fn kcalloc(&mut self, n: usize, size: usize) -> Result<usize, Failure> {
+        let bytes = array_bytes(n, size)?;
+        self.kzalloc(bytes)
     }
 
     /// `kfree(addr)` without a size: one message (the stub cannot know the class).

@@ -197,6 +197,40 @@ macro_rules! for_each_operation {
                     errors: [NullPointer, NotAllocated, DoubleFree, InteriorPointer, WrongCache,
                              ForeignPointer],
                 }
+                /// One object of a cache from a chosen memory node (`kmem_cache_alloc_node`).
+                AllocNode = 17 {
+                    handler: alloc_node,
+                    request: $crate::ops::AllocNodeReq,
+                    reply: $crate::ops::AllocReply,
+                    fits: registers,
+                    check: (|s| check_flags(s.flags, alloc_flags::NODE)),
+                    errors: [UnknownFlag, BadField, BadHandle, StaleHandle, QuotaExceeded,
+                             OutOfMemory, RedZone, Poison],
+                }
+                /// One kmalloc block from a chosen memory node (`kmalloc_node`).
+                KmallocNode = 18 {
+                    handler: kmalloc_node,
+                    request: $crate::ops::KmallocNodeReq,
+                    reply: $crate::ops::KmallocReply,
+                    fits: registers,
+                    check: (|s| {
+                        check_size(s.size)?;
+                        check_flags(s.flags, alloc_flags::NODE)
+                    }),
+                    errors: [SizeZero, SizeTooLarge, UnknownFlag, BadField, QuotaExceeded,
+                             OutOfMemory, RedZone, Poison],
+                }
+                /// A kmalloc block resized (`krealloc`).
+                Krealloc = 19 {
+                    handler: krealloc,
+                    request: $crate::ops::KreallocReq,
+                    reply: $crate::ops::KmallocReply,
+                    fits: registers,
+                    check: (|s| check_flags(s.flags, alloc_flags::ALL)),
+                    errors: [UnknownFlag, SizeZero, SizeTooLarge, NotAllocated, DoubleFree,
+                             InteriorPointer, WrongCache, ForeignPointer, QuotaExceeded,
+                             OutOfMemory, RedZone, Poison],
+                }
                 /// `/proc/slabinfo` rows, postcard-encoded after the (empty) reply body, with a
                 /// continuation cursor.
                 Slabinfo = 16 {

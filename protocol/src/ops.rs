@@ -108,6 +108,27 @@ body! {
         pub fresh: u64,
     }
     pub struct FreeReq { pub handle: u64, pub addr: u64 }
+    /// `kmem_cache_alloc_node`.
+    pub struct AllocNodeReq {
+        pub handle: u64,
+        pub node: u64,
+        /// [`alloc_flags`]: `ZERO`, `THISNODE`.
+        pub flags: u64,
+    }
+    /// `kmalloc_node`.
+    pub struct KmallocNodeReq {
+        pub size: u64,
+        pub node: u64,
+        /// [`alloc_flags`]: `ZERO`, `THISNODE`.
+        pub flags: u64,
+    }
+    /// `krealloc`: the block at `addr` (0: a new one) resized to `size` (0: freed).
+    pub struct KreallocReq {
+        pub addr: u64,
+        pub size: u64,
+        /// [`alloc_flags`]: `ZERO`.
+        pub flags: u64,
+    }
     pub struct RefillReq {
         pub handle: u64,
         pub slot: u64,
@@ -170,7 +191,12 @@ pub fn kmalloc_class(size: u64) -> Option<usize> {
 pub mod alloc_flags {
     /// Zero the object(s) before handing them out.
     pub const ZERO: u64 = 1 << 0;
+    /// Node-bound allocation: that node only, no fallback (Linux's `__GFP_THISNODE`).
+    pub const THISNODE: u64 = 1 << 1;
+    /// Flags of Alloc, Refill, Kmalloc, KmallocRefill and Krealloc.
     pub const ALL: u64 = ZERO;
+    /// Flags of AllocNode and KmallocNode.
+    pub const NODE: u64 = ZERO | THISNODE;
 }
 
 /// Which caches a slabinfo request covers.

@@ -71,3 +71,112 @@ fn bad_slab_debug_text_refuses_the_attach() {
     let f = unsafe { world.server.attach(&params) }.unwrap_err();
     assert_eq!((f.error, f.detail[0]), (Error::BadField, 1));
 }
+
+fn peek(addr: usize) -> u8 {
+    // SAFETY: as for `poke`.
+    unsafe { std::ptr::read_volatile(addr as *const u8) }
+}
+
+#[test]
+fn node_bound_allocation_through_the_stub() {
+    use memserver_client::alloc_flags;
+    let world = World::new(2, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 32);
+    let node_of = |a: usize| world.server.allocator().buddy().node_of(a).unwrap().0;
+    let mut cache = c.kmem_cache_create("placed", 128, 8, 0, None).unwrap();
+    let far = c
+        .kmem_cache_alloc_node(&mut cache, alloc_flags::THISNODE, 1)
+        .unwrap();
+    assert_eq!(node_of(far), 1);
+    let z = c
+        .kmem_cache_alloc_node(&mut cache, alloc_flags::ZERO | alloc_flags::THISNODE, 0)
+        .unwrap();
+    assert_eq!(node_of(z), 0);
+    assert!((0..128).all(|i| peek(z + i) == 0));
+    let f = c.kmem_cache_alloc_node(&mut cache, 0, 7).unwrap_err();
+    assert_eq!(f.error, Error::BadField);
+    let k = c.kmalloc_node(3000, alloc_flags::THISNODE, 1).unwrap();
+    assert_eq!(node_of(k), 1);
+    c.kfree(k).unwrap();
+    c.kmem_cache_free(&mut cache, far).unwrap();
+    c.kmem_cache_free(&mut cache, z).unwrap();
+    c.kmem_cache_flush(&mut cache).unwrap();
+    world.validate();
+}
+
+#[test]
+fn bulk_calls_through_the_stub_are_all_or_nothing() {
+    let world = World::new(1, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 8);
+    let mut cache = c.kmem_cache_create("bulk", 64, 8, 0, None).unwrap();
+    assert_eq!(c.kmem_cache_size(&cache), 64);
+    let mut objs = [0usize; 20];
+    c.kmem_cache_alloc_bulk(&mut cache, &mut objs).unwrap();
+    let mut sorted = objs.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 20, "distinct objects");
+    // One bad address refuses the whole free: every object stays allocated.
+    let live = c.stats().unwrap().live_objects;
+    let mut bad = objs;
+    bad[7] += 8;
+    assert_eq!(
+        c.kmem_cache_free_bulk(&mut cache, &bad).unwrap_err().error,
+        Error::InteriorPointer
+    );
+    assert_eq!(c.stats().unwrap().live_objects, live);
+    c.kmem_cache_free_bulk(&mut cache, &objs).unwrap();
+    assert_eq!(c.stats().unwrap().live_objects, live - 20);
+    // Beyond the quota, nothing is handed out.
+    let mut d = world.client(
+        0,
+        Quota {
+            objects: 10,
+            bytes: u64::MAX,
+        },
+        4,
+    );
+    let mut small = d.kmem_cache_create("bulk", 64, 8, 0, None).unwrap();
+    let mut many = [0usize; 12];
+    assert_eq!(
+        d.kmem_cache_alloc_bulk(&mut small, &mut many)
+            .unwrap_err()
+            .error,
+        Error::QuotaExceeded
+    );
+    assert_eq!(many, [0; 12], "nothing handed out");
+    world.validate();
+}
+
+#[test]
+fn krealloc_and_kcalloc_through_the_stub() {
+    let world = World::new(1, 1, 16);
+    let mut c = world.client_with_debug(0, Quota::UNLIMITED, 32, "Z,kmalloc-64,kmalloc-128");
+    let p = c.kmalloc(48).unwrap();
+    for i in 0..48 {
+        poke(p + i, 0xff);
+    }
+    assert_eq!(c.krealloc(p, 40, 0).unwrap(), p);
+    assert!((40..64).all(|i| peek(p + i) == 0xcc));
+    assert_eq!(c.krealloc(p, 56, 0).unwrap(), p);
+    assert!((40..56).all(|i| peek(p + i) == 0));
+    let q = c.krealloc(p, 100, 0).unwrap();
+    assert_ne!(q, p);
+    assert!((0..40).all(|i| peek(q + i) == 0xff));
+    // The red zone follows the new request: a write at byte 100 is reported.
+    poke(q + 100, 1);
+    assert_eq!(c.kfree(q).unwrap_err().error, Error::RedZone);
+    poke(q + 100, 0xcc);
+    assert_eq!(c.krealloc(q, 0, 0).unwrap(), 0);
+    assert_eq!(c.ksize(q).unwrap_err().error, Error::DoubleFree);
+    assert_eq!(
+        c.kmalloc_array(usize::MAX / 2, 4).unwrap_err().error,
+        Error::SizeTooLarge
+    );
+    let z = c.kcalloc(10, 30).unwrap();
+    assert!((0..300).all(|i| peek(z + i) == 0));
+    c.kfree(z).unwrap();
+    c.flush_kmalloc().unwrap();
+    assert_eq!(c.stats().unwrap().live_objects, 0);
+    world.validate();
+}

@@ -53,6 +53,37 @@ impl CoreGuard<'_> {
         self.finish_checked_alloc(real, o)
     }
 
+    /// `alloc_node`, the object zeroed (its usable size).
+    pub fn zalloc_node(
+        &mut self,
+        id: CacheId,
+        node: NodeId,
+        policy: NodePolicy,
+    ) -> Result<usize, AllocError> {
+        let addr = self.alloc_node(id, node, policy)?;
+        let real = self.state.resolve(id).ok_or(AllocError::BadCache(id))?;
+        let usable = self.cache_at(real).layout.usable as usize;
+        object_mem::fill(addr, usable, 0);
+        Ok(addr)
+    }
+
+    /// `kzalloc_node`: `kmalloc_node`, zeroed as `kzalloc` zeroes.
+    pub fn kzalloc_node(
+        &mut self,
+        set: &KmallocSet,
+        size: usize,
+        node: NodeId,
+        policy: NodePolicy,
+    ) -> Result<usize, KmallocError> {
+        let addr = self.kmalloc_node(set, size, node, policy)?;
+        let usable = self
+            .usable_size(set, addr)
+            .map_err(KmallocError::BadPointer)?;
+        let len = self.requested_size(addr).unwrap_or(usable);
+        object_mem::fill(addr, len, 0);
+        Ok(addr)
+    }
+
     /// `kmem_cache_alloc_bulk`: fills all of `out` with objects of `id`, or allocates none
     /// (`OutOfMemory`, every object taken so far given back).
     pub fn alloc_bulk(&mut self, id: CacheId, out: &mut [usize]) -> Result<(), AllocError> {

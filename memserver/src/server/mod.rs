@@ -16,6 +16,7 @@
 //!
 //! Locking: a request holds its client's slot lock, then at most one core guard at a time;
 //! maintenance (create, destroy, shrink, purge) runs with no guard held. Nothing holds two slots.
+pub mod api;
 pub mod caches;
 pub mod clients;
 pub mod debug;
