@@ -69,6 +69,9 @@ pub struct ClientSpec {
     pub at_boot: bool,
     /// Granted the supervisor interface.
     pub supervisor: bool,
+    /// Cache debug options in Linux's `slab_debug=` syntax (checked by the description's
+    /// parser; the server checks them again at attach).
+    pub debug: String,
 }
 
 /// Why a client could not be started.
@@ -244,7 +247,7 @@ impl MemServer {
             pages,
             offset,
             quota: spec.quota,
-            slab_debug: "",
+            slab_debug: &spec.debug,
         };
         // SAFETY: each staging page is mapped read-write at its address in the root task, page
         // aligned, used for nothing else, and stays mapped until `reclaim` (which detaches

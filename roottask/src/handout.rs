@@ -54,9 +54,18 @@ pub fn after_success(
     slot: Word,
     msg: &Message,
 ) -> Handed {
-    let one = label == Label::Alloc.word() || label == Label::Kmalloc.word();
+    // One object: [addr, fresh] (Alloc, AllocNode) or [addr, usable] (the kmalloc family;
+    // a krealloc to size 0 hands out nothing).
+    let by_handle = label == Label::Alloc.word() || label == Label::AllocNode.word();
+    let one = by_handle
+        || label == Label::Kmalloc.word()
+        || label == Label::KmallocNode.word()
+        || label == Label::Krealloc.word();
     if one {
-        let fresh = label == Label::Alloc.word() && msg.words[1] != 0;
+        if msg.words[0] == 0 {
+            return Handed::default();
+        }
+        let fresh = by_handle && msg.words[1] != 0;
         let addr = (msg.words[0] as usize).wrapping_sub(c.maps.offset);
         if !fresh && ms.is_mapped(addr, index as u16) {
             return Handed {
@@ -93,7 +102,7 @@ fn handed_out(
     slot: Word,
     msg: &Message,
 ) -> Handed {
-    let (objects, fresh) = if label == Label::Alloc.word() {
+    let (objects, fresh) = if label == Label::Alloc.word() || label == Label::AllocNode.word() {
         (0, msg.words[1])
     } else if label == Label::Refill.word() {
         (msg.words[0].min(MAX_BATCH as Word) as usize, msg.words[1])

@@ -205,6 +205,7 @@ fn client_specs() -> Result<Vec<ClientSpec>, alloc::string::String> {
                 },
                 at_boot: c.start == memserver_system::Start::AtBoot,
                 supervisor: c.supervisor,
+                debug: c.debug.clone(),
             })
         })
         .collect()

@@ -29,7 +29,7 @@ pub fn reads_page(label: Word) -> bool {
 pub fn writes_page(label: Word, reply: &[Word]) -> bool {
     label == Label::Refill.word()
         || label == Label::KmallocRefill.word()
-        || (label == Label::Alloc.word() && reply[1] != 0)
+        || ((label == Label::Alloc.word() || label == Label::AllocNode.word()) && reply[1] != 0)
 }
 
 /// The magazine page of one core of a client and its staging page.
@@ -79,7 +79,7 @@ impl Magazine {
             (reply[0], reply[1])
         } else if label == Label::KmallocRefill.word() {
             (reply[0], 0)
-        } else if label == Label::Alloc.word() {
+        } else if label == Label::Alloc.word() || label == Label::AllocNode.word() {
             (0, reply[1])
         } else {
             return;
