@@ -195,9 +195,12 @@ fn boot_until(
         stop_at,
     })
     .map_err(Error::Boot)?;
+    let what = match stop_at {
+        None => format!("{} passed, 0 failed", passed.passed),
+        Some(line) => format!("reached `{line}`"),
+    };
     println!(
-        "[xtask] on-target: {} passed, 0 failed ({}, {} core{}, {} MiB; {:.2} s from QEMU start to the closing line)",
-        passed.passed,
+        "[xtask] on-target: {what} ({}, {} core{}, {} MiB; {:.2} s from QEMU start)",
         built.system.file.display(),
         cores,
         if cores == 1 { "" } else { "s" },
@@ -280,7 +283,11 @@ fn on_target(paths: &Paths, logs: &Logs, run: &Run) -> Result<u64> {
 /// 2 GiB system's memory.
 fn on_target_runs(paths: &Paths) -> Vec<Run> {
     let harness = harness_system(paths);
-    let base = Options::new(paths);
+    // Time limits with room for a loaded machine (the two-core harness takes 20 to 70 s).
+    let base = Options {
+        timeout: Duration::from_secs(300),
+        ..Options::new(paths)
+    };
     let with = |f: &dyn Fn(&mut Options)| {
         let mut o = base.clone();
         o.system = harness.clone();
