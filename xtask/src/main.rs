@@ -279,8 +279,8 @@ fn on_target(paths: &Paths, logs: &Logs, run: &Run) -> Result<u64> {
 /// memory-server thread per core, per-node placement); the kernel bring-up checks of the smoke
 /// task on two cores (PSCI start, SMP boot, reschedule IPI, TLB broadcast) and on the release
 /// kernel (printing through the UART itself); the root-task runtime's checks on one and two
-/// cores (when that root task exists); and the memory server building its zones from all of a
-/// 2 GiB system's memory.
+/// cores (when that root task exists); the memory server building its zones from all of a
+/// 2 GiB system's memory; and the two examples of `examples/` (Rust and C clients).
 fn on_target_runs(paths: &Paths) -> Vec<Run> {
     let harness = harness_system(paths);
     // Time limits with room for a loaded machine (the two-core harness takes 20 to 70 s).
@@ -332,6 +332,20 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
             until: Until::Zones { min_percent: 90 },
         },
     ];
+    // The examples a user copies: each boots to its closing line and exits with status 0.
+    for (what, dir) in [
+        ("example hello (Rust)", "hello"),
+        ("example hello-c (C)", "hello-c"),
+    ] {
+        runs.push(Run {
+            what,
+            opts: Options {
+                system: paths.root.join("examples").join(dir).join("system.toml"),
+                ..base.clone()
+            },
+            until: Until::End,
+        });
+    }
     if RootTask::RuntimeTests.exists(paths) {
         for (what, cores) in [
             ("root-task runtime checks, 1 core", 1),
