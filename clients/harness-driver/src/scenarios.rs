@@ -82,6 +82,10 @@ pub fn run_all(k: &mut Children, h: &mut Harness) {
     }
     h.record("clients_started_and_reclaimed_64_in_turn", in_turn(k));
     h.record("clients_32_at_once", at_once(k));
+    h.record(
+        "supervisor_refuses_what_it_may_not_do",
+        supervisor_refusals(k),
+    );
     h.record("client_memory_reused", memory_reused(k));
     h.record(
         "all_clients_gone_accounting_restored",
@@ -670,6 +674,78 @@ fn at_once(k: &mut Children) -> Result<(), MsFailure> {
     r?;
     let after = k.server()?;
     expect("clients left", before[ss::CLIENTS], after[ss::CLIENTS])?;
+    expect(
+        "free frames",
+        before[ss::FREE_FRAMES],
+        after[ss::FREE_FRAMES],
+    )
+}
+
+/// The supervisor interface refuses, with its own code and changing nothing: starting a client
+/// started at boot or one not in the description, an unknown name, a handle that names no child,
+/// reaping a child still running, and a handle of a child already reaped.
+fn supervisor_refusals(k: &mut Children) -> Result<(), MsFailure> {
+    use memserver_client_sel4::supervisor::Refused;
+    const NOT_STARTABLE: Word = 3;
+    const UNKNOWN_CHILD: Word = 5;
+    const STILL_RUNNING: Word = 6;
+    let code = |r: Result<Word, Refused>| match r {
+        Ok(_) => 0,
+        Err(Refused(c)) => c,
+    };
+    let before = k.server()?;
+    let driver = k
+        .sup
+        .lookup("driver")
+        .map_err(|_| MsFailure::Setup("the driver's own entry"))?;
+    expect(
+        "start of a client started at boot",
+        NOT_STARTABLE,
+        code(k.sup.start(driver, [0; 3])),
+    )?;
+    expect(
+        "start of a client not in the description",
+        NOT_STARTABLE,
+        code(k.sup.start(100_000, [0; 3])),
+    )?;
+    expect(
+        "lookup of an unknown name",
+        NOT_STARTABLE,
+        code(k.sup.lookup("no-such-client").map(|i| i as Word)),
+    )?;
+    expect(
+        "status of a handle naming no child",
+        UNKNOWN_CHILD,
+        code(k.sup.status(0xdead_0000_0007).map(|_| 0)),
+    )?;
+    let r = (|| {
+        let i = k.start("alpha", mode::alpha::BRIEF, 1, 0)?;
+        k.serve_until(|k| k.list.get(i).is_none_or(|c| !c.figures.is_empty()))?;
+        let handle = k.get(i)?.handle;
+        expect(
+            "reap of a child still running",
+            STILL_RUNNING,
+            code(k.sup.reap(handle).map(|_| 0)),
+        )?;
+        k.go(i);
+        k.serve_all()?;
+        k.outcome(i)?;
+        k.reap(i)?;
+        expect(
+            "status of a reaped child",
+            UNKNOWN_CHILD,
+            code(k.sup.status(handle).map(|_| 0)),
+        )?;
+        expect(
+            "reap of a reaped child",
+            UNKNOWN_CHILD,
+            code(k.sup.reap(handle).map(|_| 0)),
+        )
+    })();
+    k.reclaim_all();
+    r?;
+    let after = k.server()?;
+    expect("clients", before[ss::CLIENTS], after[ss::CLIENTS])?;
     expect(
         "free frames",
         before[ss::FREE_FRAMES],
