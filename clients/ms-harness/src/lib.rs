@@ -184,7 +184,7 @@ mod reporting;
 #[cfg(target_arch = "aarch64")]
 pub use reporting::{console, report, Checks, Reporter};
 
-/// Prints a line through the root task's console (see [`console`]).
+/// Prints a line through the root task's console (`console()`, on aarch64).
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => {{
