@@ -49,6 +49,30 @@ impl SlabinfoRow {
     }
 }
 
+/// One row per name, in order of first appearance: the counts of rows sharing a name summed
+/// (objects, slabs, shared-array objects), the rest taken from the first.
+pub fn merge_by_name(rows: alloc::vec::Vec<SlabinfoRow>) -> alloc::vec::Vec<SlabinfoRow> {
+    let mut out: alloc::vec::Vec<SlabinfoRow> = alloc::vec::Vec::with_capacity(rows.len());
+    let mut at: alloc::collections::BTreeMap<alloc::string::String, usize> = Default::default();
+    for r in rows {
+        match at.get(&r.name) {
+            Some(&i) => {
+                let m = &mut out[i];
+                m.active_objs += r.active_objs;
+                m.num_objs += r.num_objs;
+                m.active_slabs += r.active_slabs;
+                m.num_slabs += r.num_slabs;
+                m.sharedavail += r.sharedavail;
+            }
+            None => {
+                at.insert(r.name.clone(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

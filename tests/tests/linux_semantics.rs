@@ -180,3 +180,58 @@ fn krealloc_and_kcalloc_through_the_stub() {
     assert_eq!(c.stats().unwrap().live_objects, 0);
     world.validate();
 }
+
+#[test]
+fn server_wide_slabinfo_prints_each_name_once_and_sums_the_counts() {
+    let world = World::new(1, 1, 16);
+    let mut clients: Vec<_> = (0..3)
+        .map(|_| world.client(0, Quota::UNLIMITED, 4))
+        .collect();
+    let mut held = Vec::new();
+    for c in clients.iter_mut() {
+        held.push(c.kmalloc(20).unwrap());
+    }
+    let mut own = String::new();
+    clients[0].slabinfo(false, &mut own).unwrap();
+    let mut all = String::new();
+    clients[0].slabinfo(true, &mut all).unwrap();
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip(2)
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let all_names = names(&all);
+    let mut unique = all_names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all_names.len(), "a name twice:\n{all}");
+    assert_eq!(names(&own).iter().filter(|n| *n == "kmalloc-32").count(), 1);
+    // The merged kmalloc-32 row counts the objects of all three clients' caches.
+    let row = |text: &str| -> Vec<u64> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("kmalloc-32 "))
+            .unwrap()
+            .to_string();
+        line.split_whitespace()
+            .skip(1)
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    let (own_row, all_row) = (row(&own), row(&all));
+    assert_eq!(
+        all_row[1],
+        3 * own_row[1],
+        "num_objs summed over three clients"
+    );
+    // The same text as the core's server-wide /proc/slabinfo.
+    let mut core_text = String::new();
+    world
+        .server
+        .allocator()
+        .slabinfo(None, &mut core_text)
+        .unwrap();
+    assert_eq!(core_text, all);
+}

@@ -283,13 +283,26 @@ impl Allocator {
         Ok(KmallocSet { owner, caches })
     }
 
-    /// Writes `/proc/slabinfo` (version 2.1): all real caches, or only `filter`'s, newest first.
+    /// Writes `/proc/slabinfo` (version 2.1): every cache with each name once (see
+    /// [`slabinfo_view`](Self::slabinfo_view)), or only `filter`'s caches, newest first.
     pub fn slabinfo(&self, filter: Option<OwnerId>, out: &mut impl fmt::Write) -> fmt::Result {
         out.write_str(HEADER)?;
-        for row in self.slabinfo_rows(filter) {
+        for row in self.slabinfo_view(filter) {
             row.write(out)?;
         }
         Ok(())
+    }
+
+    /// The rows of `slabinfo`: one owner's caches one row each (`filter`), or, server-wide, one
+    /// row per name, the rows of caches sharing a name (each client's `kmalloc-*`, equal names
+    /// of several clients) merged as Linux shows merged caches: counts summed, the sizes and
+    /// tunables of the newest. Newest first.
+    pub fn slabinfo_view(&self, filter: Option<OwnerId>) -> Vec<SlabinfoRow> {
+        let rows = self.slabinfo_rows(filter);
+        if filter.is_some() {
+            return rows;
+        }
+        crate::slabinfo::merge_by_name(rows)
     }
 
     /// The numbers of `slabinfo`, one row per real cache, newest first.

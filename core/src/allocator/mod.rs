@@ -285,13 +285,20 @@ impl fmt::Debug for CoreGuard<'_> {
 impl Drop for CoreGuard<'_> {
     /// Releases the core lock, then returns empty slabs beyond what Linux keeps if a free path
     /// left some (the free path itself may not: slabs go back only with every core lock held).
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: `state` is dropped exactly once, here, and not used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.state) };
         if self.alloc.trim_pending.load(Ordering::Relaxed) {
-            self.alloc.trim();
+            trim_after_drop(self.alloc);
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn trim_after_drop(alloc: &Allocator) {
+    alloc.trim();
 }
 
 fn not_allocated(addr: usize, s: u8, last_free: Option<Track>) -> FreeError {

@@ -33,7 +33,7 @@ impl Server {
             SlabinfoScope::Own => Some(c.rec.owner),
             SlabinfoScope::All => None,
         };
-        let rows = self.alloc.slabinfo_rows(filter);
+        let rows = self.alloc.slabinfo_view(filter);
         let start = usize::try_from(r.cursor)
             .ok()
             .filter(|&s| s <= rows.len())
