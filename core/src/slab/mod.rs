@@ -1,5 +1,6 @@
-//! The slab layer: SLUB/SLAB-style object caches on top of the buddy layer, partitioned per core
-//! and per memory node. The entry points are [`crate::Allocator`] and its [`crate::CoreGuard`];
+//! The slab layer: object caches on top of the buddy layer, per-core arrays over per-node slab
+//! lists (Linux's SLAB design, and the sheaves Linux 6.18 brought back to SLUB), partitioned
+//! per core and per memory node. The entry points are [`crate::Allocator`] and its [`crate::CoreGuard`];
 //! this module holds the pieces they are built from.
 //!
 //! # Data structures (all metadata out of line, in server-private memory)
