@@ -48,6 +48,10 @@ pub struct Churn {
     pub pages_after_alloc: u64,
     pub pages_after_free_half: u64,
     pub pages_after_realloc: u64,
+    /// After every object is freed (the free path returns empty slabs beyond `min_partial`;
+    /// what stays is that and the slabs of the objects the per-core arrays cache).
+    #[serde(default)]
+    pub pages_after_free_all: u64,
 }
 
 /// Heap bytes the allocator itself holds (all out of line, in server-private memory).
@@ -277,6 +281,7 @@ pub fn replay(
             }
         }
     }
+    let pages_after_free_all = f_alloc.stats().slab_frames as u64;
     let fixed_bytes = base.saturating_sub(before).saturating_sub(arena) as u64;
     Ok(MemoryReport {
         source: source.to_owned(),
@@ -288,6 +293,7 @@ pub fn replay(
             pages_after_alloc,
             pages_after_free_half,
             pages_after_realloc,
+            pages_after_free_all,
         },
         metadata: Metadata {
             fixed_bytes,

@@ -500,7 +500,8 @@ pub fn markdown(
             s,
             "{} caches with active objects, {} live objects. Slab pages: {} after allocating every \
              row's active count, {} after freeing a random half (kept as partial slabs), {} after \
-             allocating the half again; ideal (perfect packing with our layouts) {}. Allocator \
+             allocating the half again; ideal (perfect packing with our layouts) {}; {} after \
+             freeing every object (the burst's peak: {}). Allocator \
              metadata, all out of line in server memory: {} bytes per arena ({} bytes of arena) \
              plus {} bytes for caches, slab records and arrays = {:.2} bytes per live object \
              (Linux keeps a 64-byte `struct slab` per slab page plus an in-object free pointer: \
@@ -511,6 +512,8 @@ pub fn markdown(
             m.churn.pages_after_free_half,
             m.churn.pages_after_realloc,
             m.churn.ideal_pages,
+            m.churn.pages_after_free_all,
+            m.churn.pages_after_alloc.max(m.churn.pages_after_realloc),
             m.metadata.fixed_bytes,
             m.metadata.arena_bytes,
             m.metadata.per_cache_and_slab_bytes,
