@@ -112,27 +112,45 @@ extern "C" fn server_thread(core: Word) -> ! {
 }
 
 /// One server thread pinned to `core`, in the root task's address space, its stop notification
-/// bound before it runs.
+/// bound before it runs; its faults go to core 0's endpoint (badge `SERVER_FAULT_BIT | core`).
 fn start_server_thread(
     ms: &MemServer,
     core: usize,
     root_cnode_bits: usize,
 ) -> Result<(), alloc::string::String> {
+    let failed = |what: &str| alloc::format!("server thread for core {core}: {what}");
+    let mut sp = ms.spawner.lock();
+    let sp = &mut *sp;
+    let slot = sp
+        .alloc
+        .slot()
+        .map_err(|e| failed(&alloc::format!("{e:?}")))?;
+    let rights = CapRights {
+        write: true,
+        read: false,
+        grant: true,
+    };
+    init_thread::CNODE
+        .relative_bits_with_depth(slot, sel4::WORD_BITS)
+        .mint(
+            &init_thread::CNODE.relative(ms.endpoints[0]),
+            rights,
+            service::SERVER_FAULT_BIT | core as Word,
+        )
+        .map_err(|e| failed(&alloc::format!("its fault endpoint: {e:?}")))?;
     let spec = LocalThreadSpec {
         entry: server_thread,
         arg: core as Word,
         stack_pages: 64,
         priority: PRIORITY,
         affinity: core,
-        fault_endpoint: None,
+        fault_endpoint: Some(sel4::CPtr::from_bits(slot)),
         root_cnode_bits,
         bound_notification: Some(ms.stop_objects[core]),
     };
-    let mut sp = ms.spawner.lock();
-    let sp = &mut *sp;
     spawn_local_thread(&mut sp.alloc, &mut sp.window, &spec)
         .map(drop)
-        .map_err(|e| alloc::format!("server thread for core {core}: {e:?}"))
+        .map_err(|e| failed(&alloc::format!("{e:?}")))
 }
 
 /// The frame capability found by arithmetic from a server address is the frame at that address

@@ -12,7 +12,8 @@
 //!
 //! Badges on a core's endpoint (28 bits): `index + 1` for a client thread's requests,
 //! [`FAULT_BIT`]` | index` for its faults, [`SUPERVISOR_BIT`]` | index` for a supervisor's
-//! operations; the serve loop's bound notification arrives with [`STOP_BIT`] (threads of ended
+//! operations, [`SERVER_FAULT_BIT`]` | core` (on core 0's endpoint) for a fault of the root
+//! task's own server thread of that core; the serve loop's bound notification arrives with [`STOP_BIT`] (threads of ended
 //! clients to stop on this core). Root-task operations ([`abi::label`]) come on the client
 //! endpoint with labels no protocol operation uses.
 //!
@@ -48,6 +49,9 @@ pub const FAULT_BIT: Word = 1 << 27;
 pub const STOP_BIT: Word = 1 << 26;
 /// Badge bit of a supervisor's operations.
 pub const SUPERVISOR_BIT: Word = 1 << 25;
+/// Badge bit of a fault of one of the root task's own server threads (on core 0's endpoint; the
+/// low bits name its core).
+pub const SERVER_FAULT_BIT: Word = 1 << 24;
 /// Low badge bits naming the client table entry.
 const INDEX_MASK: Word = (1 << 24) - 1;
 
@@ -301,7 +305,11 @@ impl MemServer {
                 }
             };
             let index = (badge & INDEX_MASK) as usize;
-            if badge & (FAULT_BIT | STOP_BIT | SUPERVISOR_BIT) != 0 {
+            if badge & (FAULT_BIT | STOP_BIT | SUPERVISOR_BIT | SERVER_FAULT_BIT) != 0 {
+                if badge & SERVER_FAULT_BIT != 0 {
+                    let fault = Fault::decode(info.label(), |i| word(&msg, i));
+                    server_thread_faulted(index, fault);
+                }
                 let reclaimed = if badge & FAULT_BIT != 0 {
                     let fault = Fault::decode(info.label(), |i| word(&msg, i));
                     self.end_client(core, index, Ending::Faulted(fault))
@@ -409,6 +417,16 @@ impl MemServer {
         drop(entry);
         store_message(msg)
     }
+}
+
+/// A server thread of the root task faulted (a bug of the root task): the clients of its core
+/// can no longer be served, so the memory server says so and stops the system.
+#[cold]
+fn server_thread_faulted(core: usize, fault: Fault) -> ! {
+    sel4_root_task::debug_println!(
+        "memserver: the server thread of core {core} faulted: {fault:?}; halting"
+    );
+    sel4::debug_halt()
 }
 
 /// Serialises clients' console messages, so a message from one core is not interleaved with one
