@@ -259,6 +259,9 @@ impl<T: Transport> Client<T> {
         if addr == 0 {
             return Err(Failure::new(Error::NullPointer));
         }
+        if cache.mag.top() == Some(addr) {
+            return Err(Failure::with(Error::DoubleFree, [addr as u64, 0, 0]));
+        }
         if cache.bypasses_magazine(self.batch) {
             return self
                 .call(FreeReq {

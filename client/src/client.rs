@@ -304,6 +304,9 @@ impl<T: Transport> Client<T> {
         if self.kmags[class].push(addr, limit) {
             return Ok(());
         }
+        if self.kmags[class].top() == Some(addr) {
+            return Err(Failure::with(Error::DoubleFree, [addr as u64, 0, 0]));
+        }
         let mut addrs = [0u64; MAX_BATCH];
         let n = self.kmags[class].take_bottom(self.batch, &mut addrs);
         let r = self.kfree_drain(class, &addrs[..n]);

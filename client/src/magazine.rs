@@ -31,11 +31,16 @@ impl Magazine {
         Some(addr as usize)
     }
 
-    /// Pushes `addr` unless the magazine already holds `limit` objects.
+    /// Pushes `addr` unless the magazine already holds `limit` objects, or `addr` is the object
+    /// freed last (an immediate double free, which [`top`](Self::top) then names to the
+    /// caller's slow path; Linux's free-pointer check catches the same case).
     #[inline]
     pub fn push(&mut self, addr: usize, limit: usize) -> bool {
         let len = self.len;
         if len >= limit.min(CAPACITY) {
+            return false;
+        }
+        if len > 0 && self.items[len - 1] == addr as u64 {
             return false;
         }
         self.items[len] = addr as u64;
@@ -45,6 +50,12 @@ impl Magazine {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The object freed (or loaded) last, if any.
+    #[inline]
+    pub fn top(&self) -> Option<usize> {
+        self.len.checked_sub(1).map(|i| self.items[i] as usize)
     }
 
     /// Takes up to `n` objects off the top (the most recently freed stay).
@@ -133,6 +144,16 @@ mod tests {
         assert_eq!(m.pop(), Some(4));
         assert_eq!(m.pop(), None);
         assert_eq!(m.extend(&[0; CAPACITY + 3]), 3, "extend stops at capacity");
+    }
+
+    #[test]
+    fn an_immediate_double_free_is_not_pushed() {
+        let mut m = Magazine::new();
+        assert!(m.push(8, 4));
+        assert!(!m.push(8, 4), "the same object twice in a row");
+        assert_eq!((m.len(), m.top()), (1, Some(8)));
+        assert!(m.push(16, 4));
+        assert!(m.push(8, 4), "not immediate: only the server can tell");
     }
 
     #[test]

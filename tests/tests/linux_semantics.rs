@@ -235,3 +235,32 @@ fn server_wide_slabinfo_prints_each_name_once_and_sums_the_counts() {
         .unwrap();
     assert_eq!(core_text, all);
 }
+
+#[test]
+fn the_stub_refuses_an_immediate_double_free_and_never_hands_the_object_out_twice() {
+    let world = World::new(1, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 8);
+    let mut cache = c.kmem_cache_create("twice", 32, 8, 0, None).unwrap();
+    let a = c.kmem_cache_alloc(&mut cache).unwrap();
+    c.kmem_cache_free(&mut cache, a).unwrap();
+    let f = c.kmem_cache_free(&mut cache, a).unwrap_err();
+    assert_eq!((f.error, f.detail[0]), (Error::DoubleFree, a as u64));
+    let x = c.kmem_cache_alloc(&mut cache).unwrap();
+    let y = c.kmem_cache_alloc(&mut cache).unwrap();
+    assert_eq!(x, a);
+    assert_ne!(y, a, "handed out once");
+    // The same through a kmalloc class magazine.
+    let k = c.kmalloc(24).unwrap();
+    c.kfree_sized(k, 24).unwrap();
+    assert_eq!(c.kfree_sized(k, 24).unwrap_err().error, Error::DoubleFree);
+    let k1 = c.kmalloc(24).unwrap();
+    let k2 = c.kmalloc(24).unwrap();
+    assert_ne!(k1, k2);
+    c.kmem_cache_free(&mut cache, x).unwrap();
+    c.kmem_cache_free(&mut cache, y).unwrap();
+    c.kfree_sized(k1, 24).unwrap();
+    c.kfree_sized(k2, 24).unwrap();
+    c.kmem_cache_flush(&mut cache).unwrap();
+    c.flush_kmalloc().unwrap();
+    world.validate();
+}
