@@ -61,7 +61,7 @@ int main(void)
 	char *text;
 	uint64_t *words;
 	long len;
-	int i;
+	int i, pages;
 
 	memserver_print("hello-c: connected to the memory server\n");
 
@@ -75,8 +75,10 @@ int main(void)
 		p[i] = kmem_cache_alloc(points, GFP_KERNEL);
 		if (!p[i])
 			return failed("kmem_cache_alloc");
-		if (p[i]->tag != POINT_TAG)
-			return failed("constructor check");
+		if (p[i]->tag != POINT_TAG) {
+			memserver_print("hello-c: an object was handed out unconstructed\n");
+			return 1;
+		}
 		p[i]->x = i;
 		sum += p[i]->x;
 	}
@@ -97,7 +99,10 @@ int main(void)
 		if (kmem_cache_free(points, p[i]) < 0)
 			return failed("kmem_cache_free");
 	}
-	say("pages freed by shrink: ", (uint64_t)kmem_cache_shrink(points));
+	pages = kmem_cache_shrink(points);
+	if (pages < 0)
+		return failed("kmem_cache_shrink");
+	say("pages freed by shrink: ", (uint64_t)pages);
 	if (kmem_cache_destroy(points) < 0)
 		return failed("kmem_cache_destroy");
 	memserver_print("hello-c: cache destroyed\n");
@@ -110,13 +115,17 @@ int main(void)
 	if (!words)
 		return failed("kcalloc");
 	for (i = 0; i < 512; i++)
-		if (words[i] != 0)
-			return failed("kcalloc zeroing");
+		if (words[i] != 0) {
+			memserver_print("hello-c: kcalloc memory is not zeroed\n");
+			return 1;
+		}
 	say("kcalloc(512, 8): usable bytes ", ksize(words));
 	if (kfree(text) < 0 || kfree(words) < 0)
 		return failed("kfree");
-	if (kfree(words) != -MEMSERVER_E_DOUBLE_FREE)
-		return failed("double free check");
+	if (kfree(words) != -MEMSERVER_E_DOUBLE_FREE) {
+		memserver_print("hello-c: a double free was not refused\n");
+		return 1;
+	}
 	memserver_print("hello-c: a double free is refused: ");
 	memserver_print(memserver_strerror(memserver_last_error()));
 	memserver_print("\n");
