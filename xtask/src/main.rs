@@ -7,6 +7,7 @@ mod bench;
 mod bench_target;
 mod boot_cost;
 mod error;
+mod fuzz;
 mod images;
 mod kernel;
 mod paths;
@@ -399,6 +400,8 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
             .arg(paths.qemu().join("loader").join("Cargo.toml")),
     );
     note("loader host tests".into(), counts, result);
+    let (counts, result) = fuzz::smoke(paths, logs);
+    note("fuzz smoke".into(), counts, result);
     for run in runs {
         let part = format!("on-target: {} ({})", run.what, run.opts.system.display());
         match on_target(paths, logs, &run) {
