@@ -270,9 +270,9 @@ fn run(data: &[u8]) {
             .get_or_insert_with(|| w.attach(me, me != 1 || greet_1));
         let page = &w.pages[me * CORES + core];
         let kind = inp.byte();
-        match kind % 26 {
-            k @ 0..=15 => {
-                let label = Label::ALL[k as usize];
+        match kind % 29 {
+            k @ 0..=18 => {
+                let label = Label::ALL[k as usize % Label::ALL.len()];
                 let n = match inp.byte() % 8 {
                     0 => inp.byte() as usize % (MSG_MAX_WORDS + 1),
                     _ => expected_len(label),
@@ -286,7 +286,7 @@ fn run(data: &[u8]) {
                     msg.words[0] = PROTOCOL_VERSION;
                 }
             }
-            16 | 17 => {
+            19 | 20 => {
                 let size = value(&mut inp, me, &known) % 5000;
                 let mut name = [0u8; 12];
                 for b in &mut name {
@@ -303,7 +303,7 @@ fn run(data: &[u8]) {
                 msg.label = l;
                 msg.len = n;
             }
-            18 | 19 => {
+            21 | 22 => {
                 let slot = inp.byte() as usize % 4;
                 let n = 1 + inp.byte() as usize % MAX_BATCH;
                 for a in &mut batch[..n] {
@@ -312,7 +312,7 @@ fn run(data: &[u8]) {
                 page.write_slot(slot, &batch[..n]);
                 continue;
             }
-            20 | 21 => {
+            23 | 24 => {
                 scribble(&mut inp, me, &known, &w.arena);
                 continue;
             }
@@ -340,7 +340,11 @@ fn run(data: &[u8]) {
             };
             match req {
                 Some(Request::CacheCreate(..)) => known[me].handles.push(msg.words[0]),
-                Some(Request::Alloc(_)) | Some(Request::Kmalloc(_)) => {
+                Some(Request::Alloc(_))
+                | Some(Request::Kmalloc(_))
+                | Some(Request::AllocNode(_))
+                | Some(Request::KmallocNode(_))
+                | Some(Request::Krealloc(KreallocReq { size: 1.., .. })) => {
                     handed_out(&msg.words[..1]);
                     known[me].addrs.push(msg.words[0]);
                 }
@@ -439,7 +443,7 @@ fn expected_len(label: Label) -> usize {
         Label::Detach | Label::Stats => 0,
         Label::Hello | Label::CacheDestroy | Label::CacheShrink | Label::Kfree | Label::Ksize => 1,
         Label::Alloc | Label::Free | Label::Kmalloc | Label::KfreeDrain | Label::Slabinfo => 2,
-        Label::Drain => 3,
+        Label::Drain | Label::AllocNode | Label::KmallocNode | Label::Krealloc => 3,
         Label::CacheCreate | Label::Refill | Label::KmallocRefill => 4,
     }
 }
