@@ -5,6 +5,7 @@
 //! empty or full magazine costs a message, which moves a whole batch through the shared magazine page.
 //! Caches with debug flags bypass magazines so the server checks every operation.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod cache;
 mod client;

@@ -104,15 +104,19 @@ impl Magazine {
     }
 }
 
-/// After a refused drain of `sent`: the objects the client still holds. The server freed the first
-/// `detail[2]` (a batch stopped part-way) and names the offending address in `detail[0]`; that
-/// one is dropped (a bad pointer must not poison every later drain), the rest are kept.
+/// After a refused drain of `sent`: the objects the client still holds. A refused drain freed
+/// nothing and names the offending address in `detail[0]`; that one is dropped (a bad pointer
+/// must not poison every later drain), the rest are kept. Only an `Internal` reply (a batch
+/// the server stopped part-way, a server bug) freed the first `detail[2]`.
 pub fn survivors<'o>(
     f: &memserver_protocol::Failure,
     sent: &[u64],
     out: &'o mut [u64; MAX_BATCH],
 ) -> &'o [u64] {
-    let freed = (f.detail[2] as usize).min(sent.len());
+    let freed = match f.error {
+        memserver_protocol::Error::Internal => (f.detail[2] as usize).min(sent.len()),
+        _ => 0,
+    };
     let mut n = 0;
     let mut dropped = false;
     for &a in &sent[freed..] {
@@ -183,8 +187,11 @@ mod tests {
         let mut out = [0; MAX_BATCH];
         let bad = Failure::with(Error::NotAllocated, [30, 0, 0]);
         assert_eq!(survivors(&bad, &sent, &mut out), &[10, 20, 40]);
-        let partial = Failure::with(Error::WrongCache, [30, 0, 2]);
-        assert_eq!(survivors(&partial, &sent, &mut out), &[40]);
+        // A red zone error's third word is the byte found, not a count: nothing was freed.
+        let red = Failure::with(Error::RedZone, [30, 64, 0xaa]);
+        assert_eq!(survivors(&red, &sent, &mut out), &[10, 20, 40]);
+        let partial = Failure::with(Error::Internal, [0, 0, 2]);
+        assert_eq!(survivors(&partial, &sent, &mut out), &[30, 40]);
         let dup = Failure::with(Error::DuplicateAddress, [20, 0, 0]);
         assert_eq!(survivors(&dup, &[20, 5, 20], &mut out), &[5, 20]);
     }

@@ -6,6 +6,7 @@
 //! It knows nothing of clients or messages: the `memserver` crate serves it over IPC, and a
 //! program can use it directly (see `Allocator`).
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 extern crate alloc;
 
 pub mod allocator;

@@ -4,6 +4,7 @@
 //!
 //! The core's modules and types are re-exported, so a server user names one crate.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 extern crate alloc;
 
 pub mod server;

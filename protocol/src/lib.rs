@@ -14,6 +14,7 @@
 //! dispatch from the same table with [`for_each_operation!`]. Adding an operation is one table
 //! entry plus a server method of that name (see [`operations`] for the signatures).
 #![no_std]
+#![forbid(unsafe_code)]
 
 pub mod error;
 pub mod handshake;

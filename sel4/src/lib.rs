@@ -11,6 +11,7 @@
 //! Syscalls exist only on aarch64; the data types also build on the host for unit tests.
 
 #![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod bootinfo;
 mod cap;

@@ -66,11 +66,8 @@ impl<'a> CoreGuard<'a> {
     /// caller holds a `struct kmem_cache *`: its `alloc` and `free` skip the handle lookup.
     pub fn cache(&mut self, id: CacheId) -> Result<CacheRef<'_, 'a>, CacheError> {
         let real = self.state.resolve(id).ok_or(CacheError::BadCache(id))?;
-        let cc = self.state.cache_mut(real).ok_or(CacheError::BadCache(id))?;
-        Ok(CacheRef {
-            cache: NonNull::from(cc),
-            guard: self,
-        })
+        let cache = self.state.cache_ptr(real).ok_or(CacheError::BadCache(id))?;
+        Ok(CacheRef { cache, guard: self })
     }
 
     /// One zeroed object of cache `id`.
@@ -233,9 +230,10 @@ impl<'a> CoreGuard<'a> {
 /// One cache of a held core, from [`CoreGuard::cache`].
 pub struct CacheRef<'g, 'a> {
     guard: &'g mut CoreGuard<'a>,
-    /// This core's view of the cache. Valid while `guard` is borrowed: a core's caches are added
-    /// and removed (and their table moved) only by maintenance, which takes every core lock, and
-    /// the guard holds this core's.
+    /// This core's view of the cache, from `CoreState::cache_ptr`. Valid while `guard` is
+    /// borrowed: a core's caches are added and removed only by maintenance, which takes every
+    /// core lock, and the guard holds this core's. A reference made from it lives only until the
+    /// next call into the guard (which makes its own references from the same pointer).
     cache: NonNull<CoreCache>,
 }
 

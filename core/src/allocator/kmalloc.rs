@@ -151,6 +151,28 @@ impl CoreGuard<'_> {
         Ok((start, b))
     }
 
+    /// The checks of [`kfree`](Self::kfree) without freeing, as [`check_free`](Self::check_free)
+    /// is to `free`: the usable size if `addr` is an allocated object (with intact red zones, in
+    /// a cache with debug checks) or large block of `set`'s owner. Changes nothing except a
+    /// cache's violation counter when a debug check fails. Unlike [`usable_size`](Self::usable_size),
+    /// a batch that passes it for every address can be freed whole.
+    pub fn check_kfree(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
+        match self.alloc.map.lookup(addr) {
+            Entry::Slab { cache, .. } => {
+                let real = cache as usize;
+                let Some(cc) = self.state.cache(real) else {
+                    return Err(FreeError::NotOurs { addr });
+                };
+                if cc.owner != set.owner {
+                    return Err(FreeError::ForeignOwner { addr });
+                }
+                self.check_located(cc, real, addr)?;
+                Ok(cc.layout.usable as usize)
+            }
+            _ => self.usable_size(set, addr),
+        }
+    }
+
     /// Linux's `ksize`: the usable size of the allocated object (or large block) at `addr` of
     /// `set`'s owner. The caller may use all of it, so in a red-zoned class the object's
     /// requested size becomes the class size (Linux's `skip_orig_size_check`).
@@ -216,8 +238,8 @@ impl CoreGuard<'_> {
 pub struct KmallocRef<'g, 'a> {
     guard: &'g mut CoreGuard<'a>,
     set: KmallocSet,
-    /// This core's view of each class's cache; valid while `guard` is borrowed (as
-    /// `CacheRef::cache`).
+    /// This core's view of each class's cache, from `CoreState::cache_ptr`; valid while `guard`
+    /// is borrowed (as `CacheRef::cache`).
     classes: [NonNull<CoreCache>; 13],
     /// Real index of class 0 when the 13 classes' real caches are consecutive, else `u32::MAX`
     /// (then every `kfree` takes the guard's `kfree`).
@@ -240,14 +262,14 @@ impl<'a> CoreGuard<'a> {
         let mut reals = [0u32; 13];
         for (k, &id) in set.caches.iter().enumerate() {
             let real = self.state.resolve(id).ok_or(KmallocError::BadSet)?;
-            let cc = self.state.cache_mut(real).ok_or(KmallocError::BadSet)?;
+            let cc = self.state.cache(real).ok_or(KmallocError::BadSet)?;
             // A real set's classes are its owner's, without debug checks (only a hand-made
             // `KmallocSet` can differ; the guard's own kmalloc serves that one).
             if cc.owner != set.owner || cc.checked {
                 return Err(KmallocError::BadSet);
             }
             reals[k] = real as u32;
-            classes[k] = NonNull::from(cc);
+            classes[k] = self.state.cache_ptr(real).ok_or(KmallocError::BadSet)?;
         }
         let consecutive = reals.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
         Ok(KmallocRef {

@@ -83,7 +83,7 @@ impl Allocator {
                                 && h.first
                                     == self.map.frame_addr(head)
                                         + cc.map_or(0, |cc| cc.layout.obj_offset as usize)
-                                && h.states == self.map.state(head, 0)
+                                && h.states.as_ptr() == self.map.states_base(head)
                         }
                         _ => false,
                     };

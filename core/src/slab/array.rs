@@ -101,12 +101,14 @@ mod tests {
         for i in 0..4 {
             assert!(a.push(Obj {
                 addr: i,
-                state: map.state(0, i)
+                // SAFETY: the slab at frame 0 is published with 8 objects for the whole test.
+                state: unsafe { map.state(0, i) }
             }));
         }
         assert!(!a.push(Obj {
             addr: 9,
-            state: map.state(0, 5)
+            // SAFETY: as above.
+            state: unsafe { map.state(0, 5) }
         }));
         let old: Vec<usize> = a.drain_oldest(a.batch()).map(|o| o.addr).collect();
         assert_eq!(old, [0, 1]);

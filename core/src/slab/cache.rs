@@ -319,9 +319,13 @@ pub fn locate_entry(
     let off = addr.wrapping_sub(first);
     match (off < l.span as usize).then(|| l.index_of(off)).flatten() {
         Some(idx) => {
-            let states = StateRef::from_base(states, 0);
+            // SAFETY: the entry read with `states` names a slab of this cache, so `states` is its
+            // published state bytes pointer, and `idx` is below its objects (`span` covers them);
+            // the caller holds a core lock (the `PageMap` module invariant).
+            let states = unsafe { StateRef::from_base(states, 0) };
             Ok(Located {
-                state: states.nth(idx),
+                // SAFETY: as above.
+                state: unsafe { states.nth(idx) },
                 home: node,
                 first,
                 states,

@@ -229,7 +229,10 @@ impl NodeCache {
                     st.store(state::cached(core, state::ever(s)), Ordering::Relaxed);
                     out.push(Obj {
                         addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
-                        state: map.state(rec.head, idx),
+                        // SAFETY: the record's slab is published at its head while it is
+                        // listed, `idx` came from its free stack, and the object's holders
+                        // keep the state only while the slab lives (the `PageMap` invariant).
+                        state: unsafe { map.state(rec.head, idx) },
                     });
                 }
                 self.free_in_slabs -= n;

@@ -226,23 +226,30 @@ impl StateRef {
         unsafe { self.0.as_ref() }
     }
 
-    /// The state byte of object `idx` of the slab whose state bytes start at `base` (read from a
-    /// page map slot holding a slab entry, so non-null), `idx` checked against its objects.
+    /// The state byte of object `idx` of the slab whose state bytes start at `base`.
+    ///
+    /// # Safety
+    /// `base` is the state bytes pointer of a published slab (read from a page map slot holding a
+    /// slab entry, so non-null) and `idx` is below that slab's objects; the result (and every
+    /// copy) is used only while the slab stays published (the module invariant: by a core-lock
+    /// or node-lock holder).
     #[inline(always)]
-    pub fn from_base(base: *mut AtomicU8, idx: usize) -> StateRef {
+    pub unsafe fn from_base(base: *mut AtomicU8, idx: usize) -> StateRef {
         debug_assert!(!base.is_null());
-        // SAFETY: `base` points to the slab's state bytes (published before the entry the caller
-        // read) and `idx` is below its objects; `wrapping_add` keeps this free of UB regardless.
-        StateRef(unsafe { NonNull::new_unchecked(base.wrapping_add(2 * idx)) })
+        // SAFETY: `base` is non-null and object `idx`'s state byte (at `2 * idx`, see
+        // `StateTable`) is in bounds of its allocation (the contract above), so the sum is too.
+        StateRef(unsafe { NonNull::new_unchecked(base.add(2 * idx)) })
     }
 
-    /// The state byte `idx` places after this one. The caller knows that byte lies in the same
-    /// slab's state bytes (this is object 0's and `idx` is below the slab's objects).
+    /// The state byte `idx` places after this one.
+    ///
+    /// # Safety
+    /// This is object 0's state byte of a slab and `idx` is below that slab's objects (so the
+    /// result lies in the same slab's state bytes).
     #[inline(always)]
-    pub fn nth(self, idx: usize) -> StateRef {
-        // SAFETY: non-null, since `wrapping_add` of a small `idx` to a heap pointer cannot wrap
-        // to zero; dereferenced only within the slab's state bytes (caller's contract above).
-        StateRef(unsafe { NonNull::new_unchecked(self.0.as_ptr().wrapping_add(2 * idx)) })
+    pub unsafe fn nth(self, idx: usize) -> StateRef {
+        // SAFETY: in bounds of the slab's state bytes (the contract above), hence non-null.
+        StateRef(unsafe { NonNull::new_unchecked(self.0.as_ptr().add(2 * idx)) })
     }
 
     /// The object's mark byte (see `state`), the byte after its state byte.
@@ -259,6 +266,11 @@ impl StateRef {
     #[inline(always)]
     pub fn observe(&self, order: Ordering) -> u8 {
         self.get().load(order) | self.mark().load(Ordering::Relaxed)
+    }
+
+    /// The state byte's address (for comparisons).
+    pub fn as_ptr(&self) -> *const AtomicU8 {
+        self.0.as_ptr()
     }
 
     /// Index of this object in the state bytes starting at `base`.
@@ -353,12 +365,15 @@ impl PageMap {
 
     /// The state byte of object `idx` of the slab whose head frame is `head`.
     ///
-    /// The caller has read an `Entry::Slab` with this head and checked `idx` against the cache's
-    /// objects per slab.
+    /// # Safety
+    /// A slab is published at `head` (the caller read an `Entry::Slab` with this head, or holds
+    /// the slab's node lock), `idx` is below its objects, and the result is used only while the
+    /// slab stays published (see [`StateRef::from_base`]).
     #[inline(always)]
-    pub fn state(&self, head: u32, idx: usize) -> StateRef {
+    pub unsafe fn state(&self, head: u32, idx: usize) -> StateRef {
         let base = self.slots[head as usize].states.load(Ordering::Relaxed);
-        StateRef::from_base(base, idx)
+        // SAFETY: the caller's contract above.
+        unsafe { StateRef::from_base(base, idx) }
     }
 
     /// The state bytes base of the slab at `head` (null when none).
@@ -450,7 +465,8 @@ mod tests {
         assert_eq!(m.lookup(0x10_0000 - 1), Entry::None);
         assert_eq!(m.lookup(0x10_0000 + 4 * PAGE_SIZE), Entry::None);
         assert_eq!(m.lookup(0), Entry::None);
-        m.state(1, 3)
+        // SAFETY: the slab at frame 1 is published with 4 objects; `states` outlives the use.
+        unsafe { m.state(1, 3) }
             .get()
             .store(state::allocated(2), Ordering::Relaxed);
         assert_eq!(states.get(3).load(Ordering::Relaxed), state::allocated(2));
@@ -461,14 +477,16 @@ mod tests {
             t.mark(i).store(state::REMOTE, Ordering::Relaxed);
             t.get(i).store(state::allocated(1), Ordering::Relaxed);
             let base = t.as_ptr() as *mut AtomicU8;
-            let r = StateRef::from_base(base, i);
+            // SAFETY: `base` is the table's state bytes and `i` is below its 70 objects.
+            let r = unsafe { StateRef::from_base(base, i) };
             assert_eq!(
                 r.observe(Ordering::Relaxed),
                 state::allocated(1) | state::REMOTE
             );
             assert!(!state::is_live(t.observe(i)));
             assert_eq!(r.index_in(base), i);
-            assert_eq!(StateRef::from_base(base, 0).nth(i), r);
+            // SAFETY: as above, for object 0 and then object `i`.
+            assert_eq!(unsafe { StateRef::from_base(base, 0).nth(i) }, r);
         }
         assert_eq!(t.observed().filter(|&s| s != 0).count(), 4);
         m.clear(1, 2);

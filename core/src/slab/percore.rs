@@ -9,8 +9,15 @@
 //! sit on cache lines of their own ([`Padded`]), since their array lengths are written on every
 //! operation.
 //!
+//! Pointer provenance: each core cache lives in an allocation of its own ([`CacheBox`]), and every
+//! reference to it is made from the one raw pointer that box keeps; the hot table and the
+//! resolved views (`CacheRef`, `KmallocRef`) hold copies of that same pointer. So making a new
+//! reference to a cache (or to any other) never invalidates a pointer held elsewhere, under both
+//! Stacked and Tree Borrows.
+//!
 //! Invariant of a hot slab: it is a live slab of that cache on this core's node. Slabs are
 //! released only with all core locks held, and the hot slabs of their cache are forgotten then.
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
@@ -69,7 +76,10 @@ impl CoreCache {
         if off >= self.layout.span as usize {
             return None;
         }
-        Some(h.states.nth(self.layout.index_of(off)?))
+        let idx = self.layout.index_of(off)?;
+        // SAFETY: a hot slab is a live slab of this cache (module invariant) and `h.states` its
+        // object 0's state byte; `off` is below the slab's span, so `idx` is below its objects.
+        Some(unsafe { h.states.nth(idx) })
     }
 
     pub fn new(cache: Arc<Cache>, nodes: usize, cores: usize) -> CoreCache {
@@ -101,7 +111,7 @@ impl CoreCache {
 pub struct CoreState {
     pub handles: Vec<Handle>,
     /// Per real cache; only `set_cache` adds or removes one (see the hot table invariant).
-    caches: Vec<Option<Padded<CoreCache>>>,
+    caches: Vec<Option<CacheBox>>,
     pub new_slabs: Vec<NewSlab>,
     pub scratch: Vec<Obj>,
     pub call_site: u64,
@@ -111,6 +121,44 @@ pub struct CoreState {
 
 /// Entries of the hot handle table: enough for a kmalloc set's 13 classes plus a few caches.
 const HOT_HANDLES: usize = 32;
+
+/// One core's cache in an allocation of its own, owned through a raw pointer (see the module's
+/// note on provenance). Its address never changes while it lives, even when `caches` grows.
+struct CacheBox(NonNull<Padded<CoreCache>>);
+
+// SAFETY: a `CacheBox` owns its `CoreCache` as a `Box` would; `CoreCache` is `Send`.
+unsafe impl Send for CacheBox {}
+
+impl CacheBox {
+    fn new(c: CoreCache) -> CacheBox {
+        CacheBox(NonNull::from(Box::leak(Box::new(Padded(c)))))
+    }
+
+    /// The cache; every reference to it is derived from this pointer.
+    #[inline(always)]
+    fn ptr(&self) -> NonNull<CoreCache> {
+        // SAFETY: the box's pointer is valid for the box's whole life, so the field's address is
+        // in bounds and non-null; the projection makes no reference, so the result keeps the
+        // box's provenance.
+        unsafe { NonNull::new_unchecked(core::ptr::addr_of_mut!((*self.0.as_ptr()).0)) }
+    }
+}
+
+impl Drop for CacheBox {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and is dropped once, here; the hot
+        // table forgets every copy when a cache is replaced or removed (`set_cache`).
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+impl core::fmt::Debug for CacheBox {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // SAFETY: the box is live; a shared reference for the duration of the call.
+        let cc = unsafe { self.ptr().as_ref() };
+        cc.fmt(f)
+    }
+}
 
 /// An entry of the direct-mapped hot handle table (private; the invariant is this module's). Invariant: the entry at slot `k` either
 /// holds a handle `id` with `id.index % HOT_HANDLES == k` and a pointer to the cache without
@@ -170,8 +218,8 @@ impl CoreState {
             return None;
         }
         // SAFETY: an entry whose `id` matches a handle looked up at its slot is not vacant, so
-        // its pointer targets a cache in `caches`, which has not moved since (invariant of
-        // `HotHandle`); `&mut self` makes this the only reference into `caches`.
+        // its pointer is a copy of the pointer of a live `CacheBox` in `caches` (invariant of
+        // `HotHandle`); `&mut self` makes this the only reference to any of them.
         let cc = unsafe { &mut *h.cache.as_ptr() };
         debug_assert!(!cc.checked);
         Some(cc)
@@ -180,19 +228,34 @@ impl CoreState {
     /// `resolve`, remembering a live result of a fast cache in the hot table.
     pub fn resolve_hot(&mut self, id: CacheId) -> Option<usize> {
         let real = self.resolve(id)?;
-        if let Some(cc) = self.cache_mut(real).filter(|cc| !cc.checked) {
-            let cache = NonNull::from(cc);
-            self.hot[id.index as usize % HOT_HANDLES] = HotHandle { id, cache };
+        if let Some(cache) = self.cache_ptr(real) {
+            // SAFETY: a live cache of this state, read while `&mut self` is held.
+            if !unsafe { cache.as_ref() }.checked {
+                self.hot[id.index as usize % HOT_HANDLES] = HotHandle { id, cache };
+            }
         }
         Some(real)
     }
 
     pub fn cache(&self, real: usize) -> Option<&CoreCache> {
-        self.caches.get(real)?.as_deref()
+        let p = self.caches.get(real)?.as_ref()?.ptr();
+        // SAFETY: the box is live while `self` is borrowed, and `&self` allows no `&mut` to it.
+        Some(unsafe { p.as_ref() })
     }
 
     pub fn cache_mut(&mut self, real: usize) -> Option<&mut CoreCache> {
-        self.caches.get_mut(real)?.as_deref_mut()
+        let mut p = self.cache_ptr(real)?;
+        // SAFETY: the box is live while `self` is borrowed, and `&mut self` makes this the only
+        // reference to it.
+        Some(unsafe { p.as_mut() })
+    }
+
+    /// The pointer every reference to cache `real` is made from (see the module docs): valid
+    /// until `set_cache` replaces or removes that cache, which needs `&mut self`. Callers that
+    /// keep it (resolved views of a guard) dereference it only while they borrow this state
+    /// exclusively and make no other reference to the same cache meanwhile.
+    pub fn cache_ptr(&mut self, real: usize) -> Option<NonNull<CoreCache>> {
+        Some(self.caches.get(real)?.as_ref()?.ptr())
     }
 
     /// One more than the highest real index this core has held a cache at.
@@ -205,7 +268,9 @@ impl CoreState {
         &mut self,
         real: usize,
     ) -> Option<(&mut CoreCache, &mut Vec<NewSlab>, &mut Vec<Obj>)> {
-        let cc = self.caches.get_mut(real)?.as_deref_mut()?;
+        let mut p = self.caches.get(real)?.as_ref()?.ptr();
+        // SAFETY: as in `cache_mut`; the report and scratch vectors are other fields.
+        let cc = unsafe { p.as_mut() };
         Some((cc, &mut self.new_slabs, &mut self.scratch))
     }
 
@@ -229,7 +294,7 @@ impl CoreState {
         if self.caches.len() <= i {
             self.caches.resize_with(i + 1, || None);
         }
-        self.caches[i] = c.map(Padded);
+        self.caches[i] = c.map(CacheBox::new);
         self.hot = vacant_table();
     }
 }

@@ -55,6 +55,15 @@ pub fn violation(v: &Violation, w: Window) -> Failure {
     )
 }
 
+/// A batch free that stopped after freeing `freed` objects. Every address of a batch is checked
+/// before any is freed, under the client's lock, so only a broken invariant of the server gets
+/// here: `Internal`, with the count in `detail[2]` (the one refusal that changed something; the
+/// client keeps the rest of the batch).
+#[cold]
+pub fn stopped_part_way(freed: usize) -> Failure {
+    Failure::with(Error::Internal, [0, 0, freed as u64])
+}
+
 pub fn alloc(e: &AllocError, w: Window) -> Failure {
     match e {
         AllocError::BadCache(_) => Failure::new(Error::StaleHandle),

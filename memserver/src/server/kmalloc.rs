@@ -158,9 +158,7 @@ impl Server {
                         c.rec
                             .usage
                             .release(b.freed as u64, (b.freed * usable) as u64);
-                        let mut f = errors::free(&b.error, w);
-                        f.detail[2] = b.freed as u64;
-                        return Err(f);
+                        return Err(errors::stopped_part_way(b.freed));
                     }
                     Err(_) => {}
                 }
@@ -172,7 +170,8 @@ impl Server {
     }
 
     /// Checks every address of the batch in protocol order (null, translation, duplicates, then
-    /// each block's ownership and state) before freeing any, then frees block by block.
+    /// each block's ownership, state and red zones: everything `kfree` checks) before freeing
+    /// any, then frees block by block.
     #[cold]
     #[inline(never)]
     fn kfree_drain_each(
@@ -189,16 +188,14 @@ impl Server {
         let mut g = self.guard(c.core)?;
         let mut sizes = [0usize; MAX_BATCH];
         for (s, &a) in sizes.iter_mut().zip(&addrs[..n]) {
-            *s = check_owned(&g, &set, a, w)?;
+            *s = g.check_kfree(&set, a).map_err(|e| errors::free(&e, w))?;
         }
         for (i, &a) in addrs[..n].iter().enumerate() {
-            if let Err(e) = g.kfree(&set, a) {
+            if g.kfree(&set, a).is_err() {
                 drop(g);
                 let freed: usize = sizes[..i].iter().sum();
                 c.rec.usage.release(i as u64, freed as u64);
-                let mut f = errors::free(&e, w);
-                f.detail[2] = i as u64;
-                return Err(f);
+                return Err(errors::stopped_part_way(i));
             }
         }
         let bytes: usize = sizes[..n].iter().sum();

@@ -339,9 +339,7 @@ impl Server {
                 c.rec
                     .usage
                     .release(b.freed as u64, (b.freed * e.usable) as u64);
-                let mut f = errors::free(&b.error, w);
-                f.detail[2] = b.freed as u64;
-                Err(f)
+                Err(errors::stopped_part_way(b.freed))
             }
         }
     }
