@@ -3,6 +3,11 @@
 //! static library: `<target dir>/<triple>/<profile>/include/memserver.h`, the profile folder being
 //! the third parent of `OUT_DIR` (cargo's layout `<profile>/build/<package>-<hash>/out`).
 //! Dependents' build scripts get `$OUT_DIR` as `DEP_MEMSERVER_CLIENT_C_INCLUDE`.
+//!
+//! The protocol's error codes enter the header as `MEMSERVER_E_*` macros written from
+//! `memserver_protocol::Error` itself, so the enum stays their one source.
+use memserver_protocol::Error;
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -15,6 +20,7 @@ fn main() {
     let header = cbindgen::Builder::new()
         .with_crate(&dir)
         .with_config(config)
+        .with_after_include(protocol_errors())
         .generate()
         .unwrap_or_else(|e| fail(&format!("generating memserver.h: {e}")));
     let mut text = Vec::new();
@@ -27,6 +33,34 @@ fn main() {
             .unwrap_or_else(|e| fail(&format!("creating {}: {e}", include.display())));
         write_if_changed(&include.join("memserver.h"), &text);
     }
+}
+
+/// One `#define MEMSERVER_E_<NAME> <code>` per protocol error, with its text as the comment.
+fn protocol_errors() -> String {
+    let mut text = String::from("\n/* The server's verdicts: memserver_protocol::Error. */\n");
+    for &e in Error::ALL {
+        let message = e.message().to_str().expect("ASCII text");
+        let name = screaming_snake(&format!("{e:?}"));
+        writeln!(
+            text,
+            "/* {message} */\n#define MEMSERVER_E_{name} {}",
+            e.code()
+        )
+        .unwrap();
+    }
+    text
+}
+
+/// `QuotaExceeded` → `QUOTA_EXCEEDED`.
+fn screaming_snake(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 /// Writes `text` to `path` unless it already holds exactly that (keeps C builds from rebuilding).

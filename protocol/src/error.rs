@@ -2,110 +2,105 @@
 //! on failure the reply's first words carry the [`Failure`] detail (what was found, where).
 //! Codes never change meaning; new ones are appended.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum Error {
+/// Declares the error enum once: each variant with its code and the short text a client prints
+/// for it (`strerror`-style). [`Error::ALL`] and [`Error::message`] are derived.
+macro_rules! errors {
+    ($($(#[$doc:meta])* $name:ident = $code:literal => $message:literal,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum Error {
+            $($(#[$doc])* $name = $code,)*
+        }
+
+        impl Error {
+            /// Every error, in code order.
+            pub const ALL: &'static [Error] = &[$(Error::$name),*];
+
+            /// A short lower-case description, NUL-terminated for C callers.
+            pub const fn message(self) -> &'static core::ffi::CStr {
+                match self {
+                    $(Error::$name => const { cstr(concat!($message, "\0")) },)*
+                }
+            }
+        }
+    };
+}
+
+const fn cstr(text: &'static str) -> &'static core::ffi::CStr {
+    match core::ffi::CStr::from_bytes_with_nul(text.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("an error message holds a NUL byte"),
+    }
+}
+
+errors! {
     // --- message shape ---
     /// The label names no operation.
-    UnknownLabel = 1,
+    UnknownLabel = 1 => "unknown label",
     /// The message is shorter or longer than its operation needs. Detail: `[expected, got]`.
-    BadLength = 2,
+    BadLength = 2 => "bad message length",
     /// A field holds a value the operation does not accept (reserved bits, unknown enum value).
-    BadField = 3,
+    BadField = 3 => "bad field",
     /// The client's protocol version differs. Detail: `[server version]`.
-    VersionMismatch = 4,
+    VersionMismatch = 4 => "protocol version mismatch",
     /// Variable data (postcard in the IPC buffer) is malformed or has trailing bytes.
-    BadPayload = 5,
+    BadPayload = 5 => "bad payload",
     // --- identity ---
     /// The badge names no attached client (never attached, detached, or stale generation).
-    UnknownClient = 6,
+    UnknownClient = 6 => "unknown client",
     /// The client has not sent `Hello` yet.
-    NotGreeted = 7,
+    NotGreeted = 7 => "client not greeted",
     /// A cache handle that was never issued to this client (forged).
-    BadHandle = 8,
+    BadHandle = 8 => "bad cache handle",
     /// A cache handle whose cache was destroyed (stale generation).
-    StaleHandle = 9,
+    StaleHandle = 9 => "stale cache handle",
     // --- batches ---
     /// A batch count of 0 or above [`crate::MAX_BATCH`]. Detail: `[count, limit]`.
-    BadBatch = 10,
+    BadBatch = 10 => "bad batch count",
     /// A magazine slot outside the page. Detail: `[slot]`.
-    BadSlot = 11,
+    BadSlot = 11 => "bad magazine slot",
     /// The same address twice in one drained magazine. Detail: `[address]`.
-    DuplicateAddress = 12,
+    DuplicateAddress = 12 => "duplicate address in a batch",
     // --- sizes and cache parameters ---
-    SizeZero = 13,
+    SizeZero = 13 => "size zero",
     /// Detail: `[size, limit]`.
-    SizeTooLarge = 14,
-    BadAlign = 15,
+    SizeTooLarge = 14 => "size too large",
+    BadAlign = 15 => "bad alignment",
     /// Empty, over-long or not UTF-8.
-    BadName = 16,
-    UnknownFlag = 17,
+    BadName = 16 => "bad cache name",
+    UnknownFlag = 17 => "unknown flag",
     // --- pointers ---
-    NullPointer = 18,
+    NullPointer = 18 => "null pointer",
     /// Not inside any object this client holds from that cache or from kmalloc. Detail: `[address]`.
-    NotAllocated = 19,
+    NotAllocated = 19 => "not an allocated object",
     /// Already free. Detail: `[address]`.
-    DoubleFree = 20,
+    DoubleFree = 20 => "double free",
     /// Inside an object but not at its start. Detail: `[address, offset]`.
-    InteriorPointer = 21,
+    InteriorPointer = 21 => "interior pointer",
     /// An object of another cache of this client. Detail: `[address]`.
-    WrongCache = 22,
+    WrongCache = 22 => "object of another cache",
     /// An object (or page) owned by another client. Detail: `[address]`.
-    ForeignPointer = 23,
+    ForeignPointer = 23 => "object of another client",
     // --- resources ---
-    OutOfMemory = 24,
+    OutOfMemory = 24 => "out of memory",
     /// Detail: `[kind (0 bytes, 1 objects), limit, would-be use]`.
-    QuotaExceeded = 25,
+    QuotaExceeded = 25 => "quota exceeded",
     /// Destroy with live objects; the cache stays usable. Detail: `[live objects]`.
-    CacheBusy = 26,
+    CacheBusy = 26 => "cache has live objects",
     /// Too many caches or clients.
-    TooMany = 27,
+    TooMany = 27 => "too many caches or clients",
     // --- debug checks ---
     /// A red zone byte was overwritten. Detail: `[object, offset from object start (may be negative, two's complement), found byte]`.
-    RedZone = 28,
+    RedZone = 28 => "red zone overwritten",
     /// A freed object of a poisoned cache was written. Detail: `[object, offset, found byte]`.
-    Poison = 29,
+    Poison = 29 => "freed object written",
     /// A slabinfo cursor that names no row.
-    BadCursor = 30,
+    BadCursor = 30 => "bad slabinfo cursor",
     /// The server broke one of its own invariants (a bug; the request changed nothing).
-    Internal = 31,
+    Internal = 31 => "internal server error",
 }
 
 impl Error {
-    pub const ALL: [Error; 31] = [
-        Error::UnknownLabel,
-        Error::BadLength,
-        Error::BadField,
-        Error::VersionMismatch,
-        Error::BadPayload,
-        Error::UnknownClient,
-        Error::NotGreeted,
-        Error::BadHandle,
-        Error::StaleHandle,
-        Error::BadBatch,
-        Error::BadSlot,
-        Error::DuplicateAddress,
-        Error::SizeZero,
-        Error::SizeTooLarge,
-        Error::BadAlign,
-        Error::BadName,
-        Error::UnknownFlag,
-        Error::NullPointer,
-        Error::NotAllocated,
-        Error::DoubleFree,
-        Error::InteriorPointer,
-        Error::WrongCache,
-        Error::ForeignPointer,
-        Error::OutOfMemory,
-        Error::QuotaExceeded,
-        Error::CacheBusy,
-        Error::TooMany,
-        Error::RedZone,
-        Error::Poison,
-        Error::BadCursor,
-        Error::Internal,
-    ];
-
     pub const fn code(self) -> u64 {
         self as u16 as u64
     }
@@ -160,6 +155,7 @@ impl From<Error> for Failure {
 impl core::fmt::Display for Failure {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let [a, b, c] = self.detail;
-        write!(f, "{:?} [{a:#x}, {b:#x}, {c:#x}]", self.error)
+        let text = self.error.message().to_str().unwrap_or("?");
+        write!(f, "{:?} ({text}) [{a:#x}, {b:#x}, {c:#x}]", self.error)
     }
 }

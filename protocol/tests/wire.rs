@@ -12,8 +12,18 @@ fn labels_and_errors_round_trip() {
     assert_eq!(Label::try_from(0), Err(Error::UnknownLabel));
     let unused = Label::ALL.iter().map(|l| l.word()).max().unwrap() + 1;
     assert_eq!(Label::try_from(unused), Err(Error::UnknownLabel));
-    for e in Error::ALL {
+    for (i, &e) in Error::ALL.iter().enumerate() {
         assert_eq!(Error::from_code(e.code()), Some(e));
+        assert_eq!(e.code(), i as u64 + 1, "codes are dense and in order");
+        let text = e.message().to_str().unwrap();
+        assert!(
+            !text.is_empty() && text == text.to_lowercase(),
+            "{e:?}: {text:?}"
+        );
+        assert!(
+            Error::ALL[..i].iter().all(|o| o.message() != e.message()),
+            "{e:?} shares its message"
+        );
     }
     assert_eq!(Error::from_code(0), None);
     let f = Failure::from_reply(999, &[1, 2]);

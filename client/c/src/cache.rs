@@ -5,7 +5,7 @@
 //! still asks for a live handle.
 use crate::connection::with;
 use crate::ctor::{self, kmem_ctor_t};
-use crate::error::{code, fail, fail_null, MEMSERVER_E_BAD_HANDLE, MEMSERVER_E_BAD_NAME};
+use crate::error::{code, fail, fail_null};
 use crate::flags::{gfp_t, slab_flags_t, wants_zero};
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use memserver_client::{Failure, KmemCache};
@@ -37,7 +37,7 @@ unsafe fn cache_mut<'a>(s: *mut kmem_cache) -> Result<&'a mut kmem_cache, c_int>
     // reading its magic word is a read of our own mapped memory.
     let magic = unsafe { core::ptr::addr_of!((*s).magic).read() };
     if magic != MAGIC {
-        return Err(MEMSERVER_E_BAD_HANDLE);
+        return Err(code(Error::BadHandle));
     }
     // SAFETY: the magic says the block holds a live `kmem_cache` written by `kmem_cache_create`;
     // the API serves one call at a time, so no other reference to it is live.
@@ -53,7 +53,7 @@ unsafe fn name_str<'a>(name: *const c_char) -> Result<&'a str, c_int> {
     let mut len = 0;
     loop {
         if len > MAX_NAME_LEN {
-            return Err(MEMSERVER_E_BAD_NAME);
+            return Err(code(Error::BadName));
         }
         // SAFETY: the caller's contract: bytes up to the NUL (or MAX_NAME_LEN + 1) are readable.
         if unsafe { name.add(len).read() } == 0 {
@@ -63,7 +63,7 @@ unsafe fn name_str<'a>(name: *const c_char) -> Result<&'a str, c_int> {
     }
     // SAFETY: the `len` bytes before the NUL were just read.
     let bytes = unsafe { core::slice::from_raw_parts(name.cast::<u8>(), len) };
-    core::str::from_utf8(bytes).map_err(|_| MEMSERVER_E_BAD_NAME)
+    core::str::from_utf8(bytes).map_err(|_| code(Error::BadName))
 }
 
 /// Creates a cache of objects of `size` bytes aligned to `align` (0: 8 bytes), with

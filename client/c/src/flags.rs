@@ -5,6 +5,7 @@
 //! compiles unchanged. Any other bit is refused with `MEMSERVER_E_UNKNOWN_FLAG`.
 use core::ffi::c_uint;
 use memserver_protocol::ops::cache_flags;
+use memserver_protocol::Error;
 
 /// Flags of `kmem_cache_create`.
 pub type slab_flags_t = u64;
@@ -52,7 +53,7 @@ pub const __GFP_ZERO: gfp_t = 0x100;
 /// Whether `flags` asks for zeroed memory; `Err` for a bit this API does not know.
 pub(crate) fn wants_zero(flags: gfp_t) -> Result<bool, core::ffi::c_int> {
     if flags & !__GFP_ZERO != 0 {
-        return Err(crate::error::MEMSERVER_E_UNKNOWN_FLAG);
+        return Err(crate::error::code(Error::UnknownFlag));
     }
     Ok(flags & __GFP_ZERO != 0)
 }
