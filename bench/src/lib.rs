@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod memory;
 pub mod peers;
 pub mod pin;
+pub mod programs;
 pub mod report;
 pub mod slabinfo_text;
 pub mod svg;

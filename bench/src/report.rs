@@ -27,6 +27,10 @@ pub struct RunInfo {
     pub priority: String,
     /// Hand-written analysis (no figures), included verbatim.
     pub notes: Option<String>,
+    /// Real programs under each allocator (`programs`), when run.
+    pub programs: Vec<crate::programs::ProgramRun>,
+    /// Path of the programs' plot relative to the repository root.
+    pub programs_plot: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -579,6 +583,12 @@ pub fn markdown(
             );
         }
         let _ = writeln!(s);
+    }
+    if !run.programs.is_empty() {
+        s.push_str(&crate::programs::markdown(
+            &run.programs,
+            run.programs_plot.as_deref(),
+        ));
     }
     if !msgs.is_empty() {
         let _ = writeln!(

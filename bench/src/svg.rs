@@ -144,6 +144,96 @@ fn fmt_ops(v: f64) -> String {
     }
 }
 
+/// Grouped bars: for each group (a program), one bar per allocator of a ratio (1 = the
+/// reference), on a linear axis from 0 with a line at 1. `None` when there is nothing to draw.
+pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Option<String> {
+    let names: Vec<&str> = groups.first()?.1.iter().map(|(n, _)| n.as_str()).collect();
+    let hi = groups
+        .iter()
+        .flat_map(|g| g.1.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    if names.is_empty() || hi <= 0.0 {
+        return None;
+    }
+    let top = (hi * 1.1).max(1.2).ceil();
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    let gw = pw / groups.len() as f64;
+    let bw = gw * 0.8 / names.len() as f64;
+    let y = |v: f64| TOP + ph * (1.0 - v / top);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
+        LEFT + pw / 2.0,
+        esc(title)
+    );
+    let mut t = 0.0;
+    while t <= top + 1e-9 {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{t:.1}×</text>"##,
+            LEFT + pw,
+            LEFT - 6.0,
+            y(t) + 4.0,
+            y = y(t)
+        );
+        t += if top > 4.0 { 1.0 } else { 0.5 };
+    }
+    let _ = writeln!(
+        s,
+        r##"<line x1="{LEFT}" x2="{}" y1="{y1:.1}" y2="{y1:.1}" stroke="#000" stroke-dasharray="4 3"/>"##,
+        LEFT + pw,
+        y1 = y(1.0)
+    );
+    for (gi, (label, bars)) in groups.iter().enumerate() {
+        let gx = LEFT + gw * gi as f64 + gw * 0.1;
+        for (bi, (_, v)) in bars.iter().enumerate() {
+            if !v.is_finite() {
+                continue;
+            }
+            let v = v.min(top);
+            let _ = writeln!(
+                s,
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
+                gx + bw * bi as f64,
+                y(v),
+                bw * 0.9,
+                y(0.0) - y(v),
+                COLOURS[bi % COLOURS.len()]
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            LEFT + gw * (gi as f64 + 0.5),
+            H - BOTTOM + 18.0,
+            esc(label)
+        );
+    }
+    for (i, n) in names.iter().enumerate() {
+        let ly = TOP + 18.0 * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{}" y="{:.1}">{}</text>"#,
+            W - RIGHT + 16.0,
+            ly,
+            COLOURS[i % COLOURS.len()],
+            W - RIGHT + 34.0,
+            ly + 10.0,
+            esc(n)
+        );
+    }
+    let _ = writeln!(s, "</svg>");
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

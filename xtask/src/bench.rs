@@ -2,7 +2,9 @@
 //! output directory (the core's benches — buddy, slab —, the server's transport bench, and the issue-6
 //! targets of `memserver-bench`), replays the saved and, when readable, the live
 //! `/proc/slabinfo` for the memory targets, counts messages per object through the in-process
-//! transport and (with valgrind) instructions per fast-path operation, then has `memserver-bench`'s `report` write
+//! transport and (with valgrind) instructions per fast-path operation, runs real programs under
+//! glibc, memserver's preload library and the Debian peer allocators (installing the peers'
+//! packages when missing), then has `memserver-bench`'s `report` write
 //! `BENCHMARKS.md` and the throughput plot from exactly those results.
 use crate::error::{Error, Result};
 use crate::paths::{self, Paths};
@@ -20,6 +22,20 @@ const LIVE_SLABINFO: &str = "/proc/slabinfo";
 const SAMPLE_SLABINFO: &str = "bench/data/slabinfo.sample";
 const PLOT: &str = "bench/results/throughput.svg";
 const NOTES: &str = "bench/NOTES.md";
+const PROGRAMS_PLOT: &str = "bench/results/programs.svg";
+/// The peer allocators the real-program runs preload: Debian package and the library it puts
+/// where `memserver_bench::programs::PEERS` looks.
+const PEER_PACKAGES: [(&str, &str); 3] = [
+    (
+        "libmimalloc2.0",
+        "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
+    ),
+    ("libjemalloc2", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"),
+    (
+        "libtcmalloc-minimal4",
+        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    ),
+];
 const NICE: &str = "-20";
 
 /// Whether this process may lower niceness (`nice` itself runs the command even when it may not).
@@ -88,6 +104,80 @@ fn replay(paths: &Paths, input: &Path, label: &str, out: &Path) -> Result<()> {
             .arg(input)
             .args(["--label", label, "--out"])
             .arg(out),
+    )
+}
+
+/// Installs the Debian packages of the peer allocators that are missing (`apt-get install
+/// --no-install-recommends`, through sudo when not root), saying so; a peer that cannot be
+/// installed is left out of the figures.
+fn install_peers() {
+    let missing: Vec<&str> = PEER_PACKAGES
+        .iter()
+        .filter(|(_, lib)| !Path::new(lib).is_file())
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    });
+    let apt = |args: &[&str]| {
+        let mut c = Command::new(if root { "apt-get" } else { "sudo" });
+        if !root {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    step::announce(&format!(
+        "installing the peer allocators for the real-program runs: apt-get install -y \
+         --no-install-recommends {}",
+        missing.join(" ")
+    ));
+    let _ = step::run_visible("apt-get update", &mut apt(&["update"]));
+    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
+    install.args(&missing);
+    if let Err(e) = step::run_visible("install the peer allocators", &mut install) {
+        step::announce(&format!(
+            "could not install {} ({e}): the real-program runs leave them out",
+            missing.join(" ")
+        ));
+    }
+}
+
+/// Builds the preload library and runs the real programs under every allocator.
+fn programs(paths: &Paths, quick: bool, out: &Path) -> Result<()> {
+    install_peers();
+    step::run_visible(
+        "release build of the preload library and the programs runner",
+        cargo_in(paths).args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "memserver-preload",
+            "-p",
+            "memserver-bench",
+            "--bin",
+            "programs",
+        ]),
+    )?;
+    let mut cmd = Command::new(paths.target.join("release").join("programs"));
+    cmd.current_dir(&paths.root)
+        .arg("--preload")
+        .arg(paths.target.join("release").join("libmemserver_preload.so"))
+        .arg("--out")
+        .arg(out);
+    if quick {
+        cmd.args(["--quick", "--repeats", "1"]);
+    }
+    step::run_visible(
+        "real programs under glibc, memserver and the peers",
+        &mut cmd,
     )
 }
 
@@ -194,6 +284,14 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     } else {
         step::announce("valgrind is not installed: no instruction counts in the report");
     }
+    let program_runs = out.join("programs.json");
+    let have_programs = match programs(paths, quick, &program_runs) {
+        Ok(()) => true,
+        Err(e) => {
+            step::announce(&format!("real programs: {e}; not in the report"));
+            false
+        }
+    };
     let plot = paths.root.join(PLOT);
     if let Some(dir) = plot.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
@@ -236,6 +334,13 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     }
     if have_counts {
         cmd.arg("--callgrind").arg(&counts);
+    }
+    if have_programs {
+        cmd.arg("--programs")
+            .arg(&program_runs)
+            .arg("--programs-plot")
+            .arg(paths.root.join(PROGRAMS_PLOT))
+            .args(["--programs-plot-link", PROGRAMS_PLOT]);
     }
     if quick {
         cmd.arg("--quick");

@@ -2,7 +2,7 @@
 //! memory replays (see `memserver_bench::report`). Run by `cargo xtask bench`.
 //!
 //! Options: `--criterion DIR` (criterion's output of the run), `--memory JSON` (repeatable),
-//! `--transport JSON` (message counts), `--callgrind JSON` (instruction counts), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
+//! `--transport JSON` (message counts), `--callgrind JSON` (instruction counts), `--programs JSON` with `--programs-plot FILE` and `--programs-plot-link PATH` (real programs under each allocator), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
 //! links it), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use memserver_bench::callgrind::Count;
 use memserver_bench::criterion_results;
 use memserver_bench::memory::MemoryReport;
+use memserver_bench::programs::ProgramRun;
 use memserver_bench::report::{self, RunInfo};
 use memserver_bench::svg;
 use memserver_bench::transport::MessageCount;
@@ -72,6 +73,9 @@ fn main() {
     let mut quick = false;
     let mut transport = None;
     let mut callgrind = None;
+    let mut programs = None;
+    let mut programs_plot = None;
+    let mut programs_plot_link: Option<String> = None;
     let mut priority = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -87,6 +91,9 @@ fn main() {
             "--memory" => mems.push(PathBuf::from(v)),
             "--transport" => transport = Some(PathBuf::from(v)),
             "--callgrind" => callgrind = Some(PathBuf::from(v)),
+            "--programs" => programs = Some(PathBuf::from(v)),
+            "--programs-plot" => programs_plot = Some(PathBuf::from(v)),
+            "--programs-plot-link" => programs_plot_link = Some(v),
             "--out" => out = Some(PathBuf::from(v)),
             "--plot" => plot = Some(PathBuf::from(v)),
             "--plot-link" => plot_link = Some(v),
@@ -138,6 +145,29 @@ fn main() {
             );
         }
     }
+    let program_runs: Vec<ProgramRun> = match &programs {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+        }
+        None => Vec::new(),
+    };
+    let mut programs_plotted = None;
+    if let Some(path) = &programs_plot {
+        let groups = memserver_bench::programs::time_ratios(&program_runs);
+        if let Some(svg) = svg::ratio_bars(
+            "wall time over glibc's, per program (lower is faster)",
+            &groups,
+        ) {
+            std::fs::write(path, svg).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+            programs_plotted = Some(
+                programs_plot_link
+                    .clone()
+                    .unwrap_or_else(|| path.display().to_string()),
+            );
+        }
+    }
     let notes = notes.map(|p| {
         std::fs::read_to_string(&p).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
     });
@@ -153,6 +183,8 @@ fn main() {
         instructions,
         priority,
         notes,
+        programs: program_runs,
+        programs_plot: programs_plotted,
     };
     let md = report::markdown(&run, &all, &mem, &msgs);
     std::fs::write(&out, &md).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
