@@ -202,6 +202,15 @@ pub fn prepare(dir: &Path, src: &Path, quick: bool) -> Result<Vec<Program>, Stri
     Ok(progs)
 }
 
+/// Whether `cmd` names a file that exists, directly or in a directory of `PATH`.
+pub fn on_path(cmd: &str) -> bool {
+    if cmd.contains('/') {
+        return Path::new(cmd).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(cmd).is_file()))
+}
+
 /// Runs `p` once under `a`: wall seconds, peak RSS in KiB, exit status and standard output.
 fn run_once(p: &Program, a: &Allocator, dir: &Path) -> Result<(f64, u64, bool, Vec<u8>), String> {
     let out_path = dir.join(format!("{}-{}.out", p.name, a.name));

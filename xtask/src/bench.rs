@@ -23,9 +23,11 @@ const SAMPLE_SLABINFO: &str = "bench/data/slabinfo.sample";
 const PLOT: &str = "bench/results/throughput.svg";
 const NOTES: &str = "bench/NOTES.md";
 const PROGRAMS_PLOT: &str = "bench/results/programs.svg";
-/// The peer allocators the real-program runs preload: Debian package and the library it puts
-/// where `memserver_bench::programs::PEERS` looks.
-const PEER_PACKAGES: [(&str, &str); 3] = [
+/// What the real-program runs need beyond CI's gcc and python3: the Debian package and the file
+/// it installs (the peer allocators' libraries where `memserver_bench::programs::PEERS` looks,
+/// and the `sqlite3` shell that is one of the programs).
+const PROGRAM_PACKAGES: [(&str, &str); 4] = [
+    ("sqlite3", "/usr/bin/sqlite3"),
     (
         "libmimalloc2.0",
         "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
@@ -107,11 +109,11 @@ fn replay(paths: &Paths, input: &Path, label: &str, out: &Path) -> Result<()> {
     )
 }
 
-/// Installs the Debian packages of the peer allocators that are missing (`apt-get install
+/// Installs the Debian packages of the peer allocators and programs that are missing (`apt-get install
 /// --no-install-recommends`, through sudo when not root), saying so; a peer that cannot be
 /// installed is left out of the figures.
 fn install_peers() {
-    let missing: Vec<&str> = PEER_PACKAGES
+    let missing: Vec<&str> = PROGRAM_PACKAGES
         .iter()
         .filter(|(_, lib)| !Path::new(lib).is_file())
         .map(|(pkg, _)| *pkg)
@@ -134,14 +136,14 @@ fn install_peers() {
         c
     };
     step::announce(&format!(
-        "installing the peer allocators for the real-program runs: apt-get install -y \
+        "installing the peer allocators and programs for the real-program runs: apt-get install -y \
          --no-install-recommends {}",
         missing.join(" ")
     ));
     let _ = step::run_visible("apt-get update", &mut apt(&["update"]));
     let mut install = apt(&["install", "-y", "--no-install-recommends"]);
     install.args(&missing);
-    if let Err(e) = step::run_visible("install the peer allocators", &mut install) {
+    if let Err(e) = step::run_visible("install the real programs' packages", &mut install) {
         step::announce(&format!(
             "could not install {} ({e}): the real-program runs leave them out",
             missing.join(" ")

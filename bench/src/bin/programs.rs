@@ -59,7 +59,18 @@ fn main() {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::temp_dir().join(format!("memserver-programs-{}", std::process::id()));
-    let progs = programs::prepare(&dir, &root.join("workloads"), quick).unwrap_or_else(|e| fail(e));
+    let mut progs =
+        programs::prepare(&dir, &root.join("workloads"), quick).unwrap_or_else(|e| fail(e));
+    progs.retain(|p| {
+        let found = programs::on_path(&p.argv[0]);
+        if !found {
+            eprintln!(
+                "programs: `{}` is not installed: no {} figures",
+                p.argv[0], p.name
+            );
+        }
+        found
+    });
     let runs = programs::run(&progs, &allocs, repeats, &dir).unwrap_or_else(|e| fail(e));
     std::fs::remove_dir_all(&dir).ok();
     let json = serde_json::to_string_pretty(&runs).expect("runs serialise");
