@@ -13,6 +13,11 @@ use proptest::prelude::*;
 
 const CLIENTS: usize = 3;
 
+/// The smallest label number above every operation's (labels are never reused).
+fn first_unused_label() -> u64 {
+    Label::ALL.iter().map(|l| l.word()).max().unwrap_or(0) + 1
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Create {
@@ -89,8 +94,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (c.clone(), 0usize..4).prop_map(|(c, cache)| Op::Shrink { c, cache }),
         1 => (c.clone(), 1usize..CLIENTS, any::<usize>()).prop_map(|(c, v, pick)| Op::ForeignFree { c, victim: v, pick }),
         1 => (c.clone(), 1usize..CLIENTS, any::<usize>()).prop_map(|(c, v, pick)| Op::ForeignDrain { c, victim: v, pick }),
-        1 => (c.clone(), 17u64..5000, 0usize..8).prop_map(|(c, label, len)| Op::BadLabel { c, label, len }),
-        1 => (c.clone(), 0usize..16, 5usize..MSG_MAX_WORDS).prop_map(|(c, label, len)| Op::BadLength { c, label, len }),
+        1 => (c.clone(), first_unused_label()..5000, 0usize..8).prop_map(|(c, label, len)| Op::BadLabel { c, label, len }),
+        1 => (c.clone(), 0usize..Label::COUNT, 7usize..MSG_MAX_WORDS).prop_map(|(c, label, len)| Op::BadLength { c, label, len }),
         1 => (c, any::<u64>()).prop_map(|(c, handle)| Op::ForgedHandle { c, handle }),
     ]
 }

@@ -189,9 +189,12 @@ impl CoreGuard<'_> {
                 self.kmalloc(set, new_size)
             };
         }
-        let usable = self
-            .usable_size(set, addr)
-            .map_err(KmallocError::BadPointer)?;
+        // Every check of the free comes first (red zones included), so that a refused krealloc
+        // has allocated nothing.
+        let usable = self.check_kfree(set, addr).map_err(|e| match e {
+            FreeError::Corrupted(v) => KmallocError::Corrupted(v),
+            e => KmallocError::BadPointer(e),
+        })?;
         if new_size == 0 {
             self.kfree(set, addr).map_err(KmallocError::BadPointer)?;
             return Ok(0);

@@ -54,12 +54,14 @@ mod maintenance;
 mod registry;
 mod remote;
 mod slow;
+mod snapshot;
 mod validate;
 
 pub use api::NodePolicy;
 pub use guard::CacheRef;
 pub use kmalloc::KmallocRef;
 use registry::{RealEntry, Registry};
+pub use snapshot::{CacheSnapshot, NodeSnapshot, SlabSnapshot, Snapshot};
 
 /// Most cache handles alive at once.
 pub const MAX_HANDLES: usize = 1 << 20;

@@ -92,6 +92,11 @@ impl Handles {
             .ok_or(Failure::new(Error::Internal))
     }
 
+    /// Every slot in index order: its generation and entry (for snapshots).
+    pub fn slots(&self) -> impl Iterator<Item = (u32, Option<&CacheEntry>)> {
+        self.slots.iter().map(|s| (s.generation, s.entry.as_ref()))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &CacheEntry> {
         self.slots.iter().filter_map(|s| s.entry.as_ref())
     }

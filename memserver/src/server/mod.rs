@@ -4,7 +4,7 @@
 //! - [`handles`]: a client's cache handles (with generations); [`quota`]: its usage and limits.
 //! - [`page`]: the shared magazine pages (the server's only `unsafe`); [`errors`]: core errors to
 //!   wire errors, with addresses translated into the client's window; [`scratch`]: a client's
-//!   reused staging arrays for batch addresses.
+//!   reused staging arrays for batch addresses; [`snapshot`]: the whole state, for tests.
 //! - [`dispatch`]: one message in, one reply out: decode, route, encode. [`objects`],
 //!   [`kmalloc`], [`caches`], [`info`]: the operations.
 //!
@@ -29,6 +29,7 @@ pub mod objects;
 pub mod page;
 pub mod quota;
 pub mod scratch;
+pub mod snapshot;
 #[cfg(all(test, feature = "std"))]
 mod test_world;
 
