@@ -1,5 +1,7 @@
 //! Model-based test of the buddy layer: random operation sequences over two nodes, checked against
 //! a reference model (the set of allocated blocks), with `validate()` after every step.
+mod common;
+
 use std::collections::BTreeMap;
 
 use memserver_core::buddy::{Block, Buddy, BuddyError, MAX_ORDER, PAGE_SIZE};
@@ -324,7 +326,7 @@ fn run(layout: Layout, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(common::proptest_config(1000, 8))]
 
     #[test]
     fn buddy_matches_the_model(layout in layout(), ops in prop::collection::vec(op(), 1..120)) {

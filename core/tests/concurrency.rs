@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Barrier;
 
-use common::{fixture, peek, poke};
+use common::{arena, fixture, peek, poke};
 use memserver_core::topology::CoreId;
 use memserver_core::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 
-const ROUNDS: usize = 300;
+/// Rounds per thread; under Miri (which checks every access for data races and explores
+/// interleavings by preempting threads at random) a few.
+const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -23,7 +25,7 @@ const BATCH: usize = 40;
 
 #[test]
 fn threads_on_two_nodes_allocate_and_free_across_nodes() {
-    let a = fixture(64 << 20, 2, 2);
+    let a = fixture(arena(64 << 20, 4 << 20), 2, 2);
     let base = a.stats();
     let c = a
         .cache_create(CacheParams {
@@ -133,7 +135,7 @@ fn threads_on_two_nodes_allocate_and_free_across_nodes() {
 /// but the object is still handed out only once afterwards and the accounting stays exact.
 #[test]
 fn racing_double_frees_never_corrupt_the_allocator() {
-    let a = fixture(32 << 20, 2, 1);
+    let a = fixture(arena(32 << 20, 2 << 20), 2, 1);
     let c = a
         .cache_create(CacheParams {
             name: "race",
@@ -144,11 +146,14 @@ fn racing_double_frees_never_corrupt_the_allocator() {
             owner: OwnerId(1),
         })
         .unwrap();
+    // Rounds, and objects freed twice per round (several slabs' worth); fewer under Miri.
+    const RACES: usize = if cfg!(miri) { 2 } else { 20 };
+    const OBJECTS: usize = if cfg!(miri) { 300 } else { 2000 };
     let mut both = 0;
-    for _ in 0..20 {
+    for _ in 0..RACES {
         let objs: Vec<usize> = {
             let mut g = a.core(CoreId(0)).unwrap();
-            (0..2000).map(|_| g.alloc(c).unwrap()).collect()
+            (0..OBJECTS).map(|_| g.alloc(c).unwrap()).collect()
         };
         let ok = AtomicUsize::new(0);
         let barrier = Barrier::new(2);
@@ -182,7 +187,7 @@ fn racing_double_frees_never_corrupt_the_allocator() {
         let mut again: Vec<usize> = Vec::new();
         for core in [0u8, 1, 0, 1] {
             let mut g = a.core(CoreId(core)).unwrap();
-            again.extend((0..1000).map(|_| g.alloc(c).unwrap()));
+            again.extend((0..OBJECTS / 2).map(|_| g.alloc(c).unwrap()));
         }
         let n = again.len();
         again.sort_unstable();
@@ -195,7 +200,10 @@ fn racing_double_frees_never_corrupt_the_allocator() {
         }
         a.validate().unwrap();
     }
-    println!("frees accepted twice in an exact overlap: {both} of 40000");
+    println!(
+        "frees accepted twice in an exact overlap: {both} of {}",
+        RACES * OBJECTS
+    );
     a.cache_destroy(c).unwrap();
     assert_eq!(a.stats().free_frames, a.stats().total_frames);
 }

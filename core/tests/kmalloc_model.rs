@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{fixture, peek, poke};
+use common::{arena, fixture, peek, poke};
 use memserver_core::kmalloc::KMALLOC_MAX_CACHE_SIZE;
 use memserver_core::topology::CoreId;
 use memserver_core::{FreeError, KmallocSet, OwnerId};
@@ -55,11 +55,11 @@ struct Live {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(1000, 8))]
 
     #[test]
     fn kmalloc_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
-        let a = fixture(16 << 20, 2, 2);
+        let a = fixture(arena(16 << 20, 2 << 20), 2, 2);
         let base = a.stats();
         let sets: [KmallocSet; 2] = [
             a.kmalloc_set_create(OwnerId(10)).unwrap(),

@@ -4,7 +4,7 @@
 //! the requested bytes and leaves the rest red zone.
 mod common;
 
-use common::{fixture, peek, poke};
+use common::{arena, fixture, peek, poke};
 use memserver_core::slab::debug::SLUB_RED_ACTIVE;
 use memserver_core::topology::CoreId;
 use memserver_core::{CacheFlags, FreeError, KmallocSet, OwnerId, ViolationKind};
@@ -18,7 +18,7 @@ fn red_zoned(a: &memserver_core::Allocator) -> KmallocSet {
 
 #[test]
 fn a_write_past_the_requested_size_is_reported_on_kfree() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = red_zoned(&a);
     let mut g = a.core(CoreId(0)).unwrap();
     let p = g.kmalloc(&set, 18).unwrap();
@@ -42,7 +42,7 @@ fn a_write_past_the_requested_size_is_reported_on_kfree() {
 
 #[test]
 fn check_cache_reports_each_damaged_byte_class_by_class() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = red_zoned(&a);
     let mut g = a.core(CoreId(0)).unwrap();
     let p = g.kmalloc(&set, 18).unwrap();
@@ -60,7 +60,7 @@ fn check_cache_reports_each_damaged_byte_class_by_class() {
 
 #[test]
 fn ksize_gives_the_whole_class_to_the_caller() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = red_zoned(&a);
     let mut g = a.core(CoreId(0)).unwrap();
     let p = g.kmalloc(&set, 18).unwrap();
@@ -76,7 +76,7 @@ fn ksize_gives_the_whole_class_to_the_caller() {
 
 #[test]
 fn kzalloc_zeroes_the_request_and_red_zones_the_rest() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = red_zoned(&a);
     let mut g = a.core(CoreId(0)).unwrap();
     let p = g.kzalloc(&set, 40).unwrap();
@@ -87,7 +87,7 @@ fn kzalloc_zeroes_the_request_and_red_zones_the_rest() {
 
 #[test]
 fn only_the_named_classes_are_red_zoned() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = a
         .kmalloc_set_create_with(OwnerId(1), |name| {
             if name == "kmalloc-32" {

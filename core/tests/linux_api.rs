@@ -3,7 +3,7 @@
 //! and kmalloc_array overflow, kmem_cache_size.
 mod common;
 
-use common::{fixture, params, peek, poke};
+use common::{arena, fixture, params, peek, poke};
 use memserver_core::slab::debug::SLUB_RED_ACTIVE;
 use memserver_core::topology::{CoreId, NodeId};
 use memserver_core::{
@@ -19,7 +19,7 @@ fn node_of(a: &common::Fixture, addr: usize, _nodes: usize) -> usize {
 
 #[test]
 fn alloc_node_takes_objects_from_the_asked_node_and_falls_back_unless_forbidden() {
-    let a = fixture(8 * MIB, 2, 1);
+    let a = fixture(arena(8 * MIB, 2 * MIB), 2, 1);
     let id = a
         .cache_create(params("node", 256, CacheFlags::empty()))
         .unwrap();
@@ -52,7 +52,7 @@ fn alloc_node_takes_objects_from_the_asked_node_and_falls_back_unless_forbidden(
 
 #[test]
 fn kmalloc_node_serves_classes_and_large_blocks_from_the_node() {
-    let a = fixture(16 * MIB, 2, 1);
+    let a = fixture(arena(16 * MIB, 2 * MIB), 2, 1);
     let set = a.kmalloc_set_create(OwnerId(1)).unwrap();
     let mut g = a.core(CoreId(0)).unwrap();
     for size in [8, 100, 8192, 20_000] {
@@ -72,7 +72,7 @@ fn kmalloc_node_serves_classes_and_large_blocks_from_the_node() {
 
 #[test]
 fn bulk_alloc_is_all_or_nothing_and_bulk_free_checks_every_address_first() {
-    let a = fixture(2 * MIB, 1, 1);
+    let a = fixture(arena(2 * MIB, MIB), 1, 1);
     let id = a
         .cache_create(params("bulk", 1024, CacheFlags::empty()))
         .unwrap();
@@ -102,7 +102,7 @@ fn bulk_alloc_is_all_or_nothing_and_bulk_free_checks_every_address_first() {
 
 #[test]
 fn krealloc_keeps_the_red_zone_right_and_zeroes_what_it_grows() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = a
         .kmalloc_set_create_with(OwnerId(1), |_| CacheFlags::RED_ZONE)
         .unwrap();
@@ -148,7 +148,7 @@ fn krealloc_keeps_the_red_zone_right_and_zeroes_what_it_grows() {
 
 #[test]
 fn kmalloc_array_refuses_an_overflowing_product_and_kcalloc_zeroes() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = a.kmalloc_set_create(OwnerId(1)).unwrap();
     let mut g = a.core(CoreId(0)).unwrap();
     assert_eq!(
@@ -170,7 +170,7 @@ fn kmalloc_array_refuses_an_overflowing_product_and_kcalloc_zeroes() {
 
 #[test]
 fn kmem_cache_size_is_the_size_asked_for() {
-    let a = fixture(4 * MIB, 1, 1);
+    let a = fixture(arena(4 * MIB, MIB), 1, 1);
     let id = a
         .cache_create(params("sized", 20, CacheFlags::HWCACHE_ALIGN))
         .unwrap();
@@ -179,7 +179,7 @@ fn kmem_cache_size_is_the_size_asked_for() {
 
 #[test]
 fn the_free_path_returns_empty_slabs_beyond_min_partial() {
-    let a = fixture(32 * MIB, 1, 1);
+    let a = fixture(arena(32 * MIB, MIB), 1, 1);
     let id = a
         .cache_create(params("burst", 64, CacheFlags::empty()))
         .unwrap();

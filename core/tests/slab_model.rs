@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{fixture, peek, poke};
+use common::{arena, fixture, peek, poke};
 use memserver_core::topology::CoreId;
 use memserver_core::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 use proptest::prelude::*;
@@ -107,7 +107,7 @@ fn check_slabinfo(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(1000, 8))]
 
     #[test]
     fn cache_matches_model(
@@ -116,7 +116,7 @@ proptest! {
         flags in flags(),
         ops in proptest::collection::vec(op(), 1..60),
     ) {
-        let a = fixture(8 << 20, 2, 2);
+        let a = fixture(arena(8 << 20, 2 << 20), 2, 2);
         let base = a.stats();
         let align = 1usize << align_shift;
         let id = a.cache_create(CacheParams {

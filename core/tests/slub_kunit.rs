@@ -6,7 +6,7 @@
 //! no `kfree_rcu` and no allocation from NMI or probe context.
 mod common;
 
-use common::{fixture, params, peek, poke};
+use common::{arena, fixture, params, peek, poke};
 use memserver_core::slab::debug::{POISON_FREE, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE};
 use memserver_core::topology::CoreId;
 use memserver_core::{CacheFlags, DestroyError, OwnerId, ViolationKind};
@@ -15,7 +15,7 @@ const MIB: usize = 1 << 20;
 
 #[test]
 fn test_clobber_zone() {
-    let a = fixture(4 * MIB, 1, 1);
+    let a = fixture(arena(4 * MIB, MIB), 1, 1);
     let s = a
         .cache_create(params("TestSlub_RZ_alloc", 64, CacheFlags::RED_ZONE))
         .unwrap();
@@ -39,7 +39,7 @@ fn test_clobber_zone() {
 /// intact (the allocator's own invariants hold before and after the repair).
 #[test]
 fn test_next_pointer() {
-    let a = fixture(4 * MIB, 1, 1);
+    let a = fixture(arena(4 * MIB, MIB), 1, 1);
     let s = a
         .cache_create(params("TestSlub_next_ptr_free", 64, CacheFlags::POISON))
         .unwrap();
@@ -63,7 +63,7 @@ fn test_next_pointer() {
 }
 
 fn poison_clobbered_at(offset: usize, byte: u8) {
-    let a = fixture(4 * MIB, 1, 1);
+    let a = fixture(arena(4 * MIB, MIB), 1, 1);
     let s = a
         .cache_create(params("TestSlub_poison", 64, CacheFlags::POISON))
         .unwrap();
@@ -97,7 +97,7 @@ fn test_clobber_50th_byte() {
 
 #[test]
 fn test_clobber_redzone_free() {
-    let a = fixture(4 * MIB, 1, 1);
+    let a = fixture(arena(4 * MIB, MIB), 1, 1);
     let s = a
         .cache_create(params("TestSlub_RZ_free", 64, CacheFlags::RED_ZONE))
         .unwrap();
@@ -115,7 +115,7 @@ fn test_clobber_redzone_free() {
 
 #[test]
 fn test_kmalloc_redzone_access() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = a
         .kmalloc_set_create_with(OwnerId(1), |name| {
             if name == "kmalloc-32" {
@@ -144,7 +144,7 @@ fn test_kmalloc_redzone_access() {
 /// with the number of live objects and the cache stays usable, so nothing leaks.
 #[test]
 fn test_leak_destroy() {
-    let a = fixture(4 * MIB, 1, 1);
+    let a = fixture(arena(4 * MIB, MIB), 1, 1);
     let s = a
         .cache_create(params("TestSlub_leak_destroy", 64, CacheFlags::NO_MERGE))
         .unwrap();
@@ -157,7 +157,7 @@ fn test_leak_destroy() {
 
 #[test]
 fn test_krealloc_redzone_zeroing() {
-    let a = fixture(16 * MIB, 1, 1);
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
     let set = a
         .kmalloc_set_create_with(OwnerId(1), |_| {
             CacheFlags::STORE_USER | CacheFlags::RED_ZONE

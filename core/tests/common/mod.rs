@@ -17,6 +17,16 @@ impl std::ops::Deref for Fixture {
     }
 }
 
+/// A test's arena: `native` bytes natively, `miri` under Miri, where setting up and validating
+/// every page of the arena costs seconds per megabyte (each test picks what its objects need).
+pub const fn arena(native: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}
+
 /// `bytes` of memory cut into `nodes` nodes with `cores_per_node` cores each.
 pub fn fixture(bytes: usize, nodes: usize, cores_per_node: usize) -> Fixture {
     let arena = HostArena::new(bytes, nodes).expect("arena");
@@ -48,4 +58,19 @@ pub fn peek(addr: usize) -> u8 {
 pub fn poke(addr: usize, byte: u8) {
     // SAFETY: as for `peek`.
     unsafe { std::ptr::write_volatile(addr as *mut u8, byte) }
+}
+
+/// Settings for a property checked `cases` times natively and `miri_cases` times under Miri
+/// (which interprets each case thousands of times slower). Miri runs isolated from the file
+/// system, so there no failure file is read or written.
+pub fn proptest_config(cases: u32, miri_cases: u32) -> proptest::test_runner::Config {
+    if cfg!(miri) {
+        proptest::test_runner::Config {
+            cases: miri_cases,
+            failure_persistence: None,
+            ..Default::default()
+        }
+    } else {
+        proptest::test_runner::Config::with_cases(cases)
+    }
 }
