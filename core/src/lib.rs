@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod allocator;
 pub mod buddy;
 pub mod kmalloc;
+pub mod meta;
 pub mod platform;
 pub mod release;
 pub mod slab;
@@ -23,6 +24,7 @@ pub use allocator::{
     Stats,
 };
 pub use kmalloc::KmallocSet;
+pub use meta::{MetaAccount, MetaError, MetaPool};
 pub use release::PageRelease;
 pub use slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,

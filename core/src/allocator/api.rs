@@ -129,6 +129,7 @@ impl CoreGuard<'_> {
                     AllocError::OutOfMemory => KmallocError::OutOfMemory,
                     AllocError::BadNode => KmallocError::BadNode,
                     AllocError::Corrupted(v) => KmallocError::Corrupted(v),
+                    AllocError::Metadata(m) => KmallocError::Metadata(m),
                 })?;
                 if let Some(cc) = self.checked_class_of(addr) {
                     let cache = cc.cache.clone();

@@ -32,6 +32,7 @@ impl CoreGuard<'_> {
             AllocError::OutOfMemory => KmallocError::OutOfMemory,
             AllocError::BadNode => KmallocError::BadNode,
             AllocError::Corrupted(v) => KmallocError::Corrupted(v),
+            AllocError::Metadata(m) => KmallocError::Metadata(m),
         })?;
         if let Some(real) = self.state.resolve(id) {
             let cc = self.cache_at(real);
@@ -76,21 +77,27 @@ impl CoreGuard<'_> {
                 max: KMALLOC_MAX_SIZE,
             });
         }
-        if self.state.resolve(set.caches[0]).is_none() {
+        let Some(real) = self.state.resolve(set.caches[0]) else {
             return Err(KmallocError::BadSet);
-        }
+        };
         let order = large_order(size);
+        let account = self.set_account(real);
+        let record = meta::large_block_bytes();
+        meta::charge(account.as_deref(), record).map_err(KmallocError::Metadata)?;
+        let refuse = |e| {
+            meta::release(account.as_deref(), record);
+            e
+        };
         let mut large = self.alloc.large.lock();
         let block = match policy {
             super::api::NodePolicy::Prefer => self.alloc.buddy.alloc(order, node),
             super::api::NodePolicy::Only => self.alloc.buddy.alloc_on(order, node),
         }
-        .map_err(|_| KmallocError::OutOfMemory)?;
-        let head = self
-            .alloc
-            .map
-            .frame_of(block.addr)
-            .expect("buddy block in map");
+        .map_err(|_| refuse(KmallocError::OutOfMemory))?;
+        let Some(head) = self.alloc.map.frame_of(block.addr) else {
+            let _ = self.alloc.buddy.free(block.addr, block.order);
+            return Err(refuse(KmallocError::OutOfMemory));
+        };
         large.blocks.insert(
             block.addr,
             LargeRec {
@@ -121,8 +128,19 @@ impl CoreGuard<'_> {
         let mut large = self.alloc.large.lock();
         let (start, b) = self.large_block(&large, set, addr)?;
         large.blocks.remove(&start);
-        self.alloc.free_large_block(b.owner, start, b.order);
+        let account = self
+            .state
+            .resolve(set.caches[0])
+            .and_then(|r| self.set_account(r));
+        self.alloc
+            .free_large_block(b.owner, start, b.order, account.as_deref());
         Ok(())
+    }
+
+    /// The metadata account of the set whose first class is the real cache `real` (read
+    /// through this core's tables: no registry lock under a core lock).
+    fn set_account(&self, real: usize) -> Option<Arc<meta::MetaAccount>> {
+        self.state.cache(real)?.cache.account.clone()
     }
 
     pub(super) fn large_block(

@@ -22,6 +22,9 @@ impl Allocator {
         let layout = Layout::compute(p.size, p.align, p.flags, self.topology.cores())?;
         let mut reg = self.registry.lock();
         let mut cores = self.lock_cores();
+        let account = reg.account(p.owner);
+        let charge = |bytes: u64| meta::charge(account.as_deref(), bytes);
+        let handle = meta::handle_bytes(&self.topology);
         if may_alias && merge::mergeable(p.flags, !p.ctor.is_none()) {
             let target = reg
                 .live_reals()
@@ -38,8 +41,18 @@ impl Allocator {
                 .min_by_key(|(_, r)| r.created)
                 .map(|(i, _)| i);
             if let Some(real) = target {
-                let id = reg.new_handle(real)?;
-                reg.reals[real as usize].as_mut().expect("live").refs += 1;
+                charge(handle).map_err(CreateError::Metadata)?;
+                let reserved = reg
+                    .reserve_handle()
+                    .and_then(|index| cores.iter_mut().try_for_each(|c| c.reserve(index, real)));
+                let id = match reserved.map_err(CreateError::Metadata) {
+                    Ok(()) => reg.new_handle(real),
+                    Err(e) => Err(e),
+                }
+                .inspect_err(|_| meta::release(account.as_deref(), handle))?;
+                let entry = reg.reals[real as usize].as_mut().expect("live");
+                entry.refs += 1;
+                entry.alias_bytes += handle;
                 for c in cores.iter_mut() {
                     c.set_handle(id.index, reg.handles[id.index as usize]);
                 }
@@ -51,38 +64,68 @@ impl Allocator {
             None if reg.reals.len() < MAX_REAL_CACHES => reg.reals.len() as u32,
             None => return Err(CreateError::TooManyCaches),
         };
-        let id = reg.new_handle(real)?;
-        if reg.free_reals.last() == Some(&real) {
-            reg.free_reals.pop();
-        } else {
-            reg.reals.push(None);
-        }
-        let cache = Arc::new(Cache::new(
+        // Charged first; from here on a refusal drops the cache, whose `Drop` releases it.
+        let tunables = Cache::tunables(&layout, &self.topology);
+        let direct = p.flags.contains(CacheFlags::CONSISTENCY_CHECKS);
+        let record = meta::cache_bytes(p.name.len(), &tunables, direct, &self.topology) + handle;
+        charge(record).map_err(CreateError::Metadata)?;
+        let placeholder = CacheId {
+            index: u32::MAX,
+            generation: 0,
+        };
+        let mut cache = Cache::try_new(
             real,
-            id,
-            String::from(p.name),
+            placeholder,
+            p.name,
             p.owner,
             p.flags,
             p.ctor,
             layout,
             &self.topology,
-        ));
+            account,
+            record,
+        )
+        .map_err(CreateError::Metadata)?;
+        let index = reg.reserve_handle().map_err(CreateError::Metadata)?;
+        reg.reserve_real().map_err(CreateError::Metadata)?;
+        for c in cores.iter_mut() {
+            c.reserve(index, real).map_err(CreateError::Metadata)?;
+        }
+        cache.own_id = CacheId {
+            index,
+            generation: reg
+                .handles
+                .get(index as usize)
+                .map_or(0, |h| h.generation)
+                .wrapping_add(1)
+                .max(1),
+        };
+        let cache = Arc::new(cache);
+        let mut boxes = meta::try_vec(cores.len()).map_err(CreateError::Metadata)?;
+        for _ in 0..cores.len() {
+            let cc = CoreCache::try_new(cache.clone(), self.topology.nodes(), cores.len())
+                .and_then(CacheBox::try_new)
+                .map_err(CreateError::Metadata)?;
+            boxes.push(cc);
+        }
+        // Nothing below allocates or fails.
+        let id = reg.new_handle(real)?;
+        debug_assert_eq!(id, cache.own_id);
+        if reg.free_reals.last() == Some(&real) {
+            reg.free_reals.pop();
+        } else {
+            reg.reals.push(None);
+        }
         reg.created += 1;
         let created = reg.created;
         reg.reals[real as usize] = Some(RealEntry {
-            cache: cache.clone(),
+            cache,
             refs: 1,
             created,
+            alias_bytes: 0,
         });
-        for c in cores.iter_mut() {
-            c.set_cache(
-                real,
-                Some(CoreCache::new(
-                    cache.clone(),
-                    self.topology.nodes(),
-                    self.topology.cores(),
-                )),
-            );
+        for (c, b) in cores.iter_mut().zip(boxes) {
+            c.set_cache(real, Some(b));
             c.set_handle(id.index, reg.handles[id.index as usize]);
         }
         Ok(id)
@@ -112,7 +155,11 @@ impl Allocator {
         let real = reg.resolve(id).ok_or(DestroyError::BadCache(id))?;
         let mut cores = self.lock_cores();
         if reg.real(real).refs > 1 {
-            reg.reals[real as usize].as_mut().expect("live").refs -= 1;
+            let entry = reg.reals[real as usize].as_mut().expect("live");
+            entry.refs -= 1;
+            let handle = meta::handle_bytes(&self.topology);
+            entry.alias_bytes -= handle;
+            meta::release(entry.cache.account.as_deref(), handle);
             let h = reg.drop_handle(id.index);
             for c in cores.iter_mut() {
                 c.set_handle(id.index, h);
@@ -200,6 +247,8 @@ impl Allocator {
         let mut reg = self.registry.lock();
         let mut cores = self.lock_cores();
         let mut report = PurgeReport::default();
+        let account = reg.account(owner);
+        reg.accounts.retain(|(o, _)| *o != owner);
         let reals: Vec<u32> = reg
             .live_reals()
             .filter(|(_, r)| r.cache.owner == owner)
@@ -207,6 +256,7 @@ impl Allocator {
             .collect();
         for &real in &reals {
             let cache = reg.real(real).cache.clone();
+            meta::release(cache.account.as_deref(), reg.real(real).alias_bytes);
             report.live_objects += self.live_objects(&cache);
             report.slab_frames += self.release_cache(&cache, &mut cores);
             reg.reals[real as usize] = None;
@@ -232,11 +282,30 @@ impl Allocator {
             .collect();
         for (addr, b) in blocks {
             large.blocks.remove(&addr);
-            self.free_large_block(owner, addr, b.order);
+            self.free_large_block(owner, addr, b.order, account.as_deref());
             report.large_blocks += 1;
             report.large_frames += 1 << b.order;
         }
         report
+    }
+
+    /// Charges the metadata made for `owner` from now on (its caches and handles, their slabs,
+    /// its large kmalloc blocks) to `account`, until `purge_owner(owner)`. A cache, slab or
+    /// block whose charge `account` refuses is not made (`Metadata` errors). Owners without an
+    /// account are not charged.
+    pub fn set_account(
+        &self,
+        owner: OwnerId,
+        account: Arc<meta::MetaAccount>,
+    ) -> Result<(), meta::MetaError> {
+        let mut reg = self.registry.lock();
+        reg.accounts.retain(|(o, _)| *o != owner);
+        let bytes = core::mem::size_of::<(OwnerId, Arc<meta::MetaAccount>)>();
+        reg.accounts
+            .try_reserve(1)
+            .map_err(|e| meta::heap_error(e, bytes))?;
+        reg.accounts.push((owner, account));
+        Ok(())
     }
 
     /// The 13 kmalloc caches of `owner` (8 … 8K bytes), without debug checks.
@@ -436,7 +505,15 @@ impl Allocator {
     }
 
     /// Returns `owner`'s large block to the buddy layer (the release hook first).
-    pub(super) fn free_large_block(&self, owner: OwnerId, addr: usize, order: u8) {
+    /// Its record's metadata is released to `account`.
+    pub(super) fn free_large_block(
+        &self,
+        owner: OwnerId,
+        addr: usize,
+        order: u8,
+        account: Option<&meta::MetaAccount>,
+    ) {
+        meta::release(account, meta::large_block_bytes());
         if let Some(hook) = self.release {
             hook.released(owner, addr, order);
         }

@@ -29,6 +29,7 @@ use crate::kmalloc::{
     class_of, large_order, KmallocSet, LargeBlocks, LargeRec, KMALLOC_MAX_SIZE, KMALLOC_NAMES,
     KMALLOC_SIZES,
 };
+use crate::meta;
 use crate::platform::MemRange;
 use crate::release::PageRelease;
 use crate::slab::array::Obj;
@@ -38,7 +39,7 @@ use crate::slab::merge;
 use crate::slab::node::Holder;
 use crate::slab::node::{List, SlabRec};
 use crate::slab::page_map::{state, Entry, PageMap, StateRef, MAX_REAL_CACHES};
-use crate::slab::percore::{CoreCache, CoreState, Handle, HotSlab, NO_CACHE};
+use crate::slab::percore::{CacheBox, CoreCache, CoreState, Handle, HotSlab, NO_CACHE};
 use crate::slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
     CreateError, DestroyError, FreeError, InitError, Invariant, KmallocError, Layout, NewSlab,

@@ -1,6 +1,7 @@
 //! The registry of caches: handles (index and generation) naming real caches, and the real
 //! caches with their reference counts. Behind the allocator's registry lock.
 use super::*;
+use crate::meta::{self, MetaAccount, MetaError};
 
 #[derive(Debug)]
 pub(super) struct RealEntry {
@@ -9,6 +10,8 @@ pub(super) struct RealEntry {
     pub(super) refs: u32,
     /// Creation sequence number (slabinfo lists newest first, as Linux does).
     pub(super) created: u64,
+    /// Metadata charged for its alias handles (released as each goes).
+    pub(super) alias_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -18,6 +21,8 @@ pub(super) struct Registry {
     pub(super) reals: Vec<Option<RealEntry>>,
     pub(super) free_reals: Vec<u32>,
     pub(super) created: u64,
+    /// Each owner's metadata account (owners without one are not charged).
+    pub(super) accounts: Vec<(OwnerId, Arc<MetaAccount>)>,
 }
 
 impl Registry {
@@ -49,6 +54,42 @@ impl Registry {
             index,
             generation: h.generation,
         })
+    }
+
+    pub(super) fn account(&self, owner: OwnerId) -> Option<Arc<MetaAccount>> {
+        self.accounts
+            .iter()
+            .find(|(o, _)| *o == owner)
+            .map(|(_, a)| a.clone())
+    }
+
+    /// Makes room (fallibly) for one more handle, so that `new_handle` and a later
+    /// `drop_handle` do not allocate; returns the index `new_handle` will use.
+    pub(super) fn reserve_handle(&mut self) -> Result<u32, MetaError> {
+        let bytes = core::mem::size_of::<Handle>() + 4;
+        self.handles
+            .try_reserve(1)
+            .map_err(|e| meta::heap_error(e, bytes))?;
+        let all = self.handles.len() + 1;
+        self.free_handles
+            .try_reserve(all.saturating_sub(self.free_handles.len()))
+            .map_err(|e| meta::heap_error(e, bytes))?;
+        Ok(match self.free_handles.last() {
+            Some(&i) => i,
+            None => self.handles.len() as u32,
+        })
+    }
+
+    /// Makes room (fallibly) for one more real cache, as `reserve_handle` for handles.
+    pub(super) fn reserve_real(&mut self) -> Result<(), MetaError> {
+        let bytes = core::mem::size_of::<Option<RealEntry>>() + 4;
+        self.reals
+            .try_reserve(1)
+            .map_err(|e| meta::heap_error(e, bytes))?;
+        let all = self.reals.len() + 1;
+        self.free_reals
+            .try_reserve(all.saturating_sub(self.free_reals.len()))
+            .map_err(|e| meta::heap_error(e, bytes))
     }
 
     pub(super) fn drop_handle(&mut self, index: u32) -> Handle {

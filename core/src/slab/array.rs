@@ -23,11 +23,17 @@ pub struct ArrayCache {
 
 impl ArrayCache {
     /// An empty array of at most `limit` objects.
+    #[cfg(test)]
     pub fn new(limit: usize, batch: usize) -> ArrayCache {
-        ArrayCache {
-            objs: Vec::with_capacity(limit),
+        Self::try_new(limit, batch).expect("heap exhausted")
+    }
+
+    /// `new`, or the heap's refusal (the vector is allocated at its full capacity here).
+    pub fn try_new(limit: usize, batch: usize) -> Result<ArrayCache, crate::meta::MetaError> {
+        Ok(ArrayCache {
+            objs: crate::meta::try_vec(limit)?,
             batch: batch.clamp(1, limit.max(1)),
-        }
+        })
     }
 
     #[inline(always)]

@@ -23,7 +23,9 @@ use super::params::{CacheFlags, CacheId, Ctor, OwnerId};
 use super::random::FreelistRng;
 use super::{NewSlab, Padded};
 use crate::buddy::Buddy;
+use crate::meta::{self, MetaAccount, MetaError};
 use crate::topology::{NodeId, Topology};
+use alloc::sync::Arc;
 
 /// What the slow paths need from the allocator.
 #[derive(Clone, Copy)]
@@ -58,50 +60,80 @@ pub struct Cache {
     /// A flush left a node with more empty slabs than `min_partial` allows; the allocator's
     /// `trim` returns them to the buddy layer once no core lock is held.
     pub trim_wanted: AtomicBool,
+    /// Charged for this cache's metadata: its record ([`meta::cache_bytes`], charged by its
+    /// creator), its slabs and its nodes' record tables; released as each goes (the record and
+    /// the tables when the cache is dropped).
+    pub account: Option<Arc<MetaAccount>>,
+    pub record_bytes: u64,
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let tables: usize = self.nodes.iter().map(|n| n.lock().table_bytes()).sum();
+        meta::release(self.account.as_deref(), self.record_bytes + tables as u64);
+    }
 }
 
 impl Cache {
+    /// A cache with no slabs yet; its vectors are allocated fallibly. `record_bytes` (already
+    /// charged to `account` by the caller) is released when the cache is dropped.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub fn try_new(
         real: u32,
         own_id: CacheId,
-        name: String,
+        name: &str,
         owner: OwnerId,
         flags: CacheFlags,
         ctor: Ctor,
         layout: Layout,
         topology: &Topology,
-    ) -> Cache {
-        let tunables = Tunables::for_stride(layout.stride as usize, topology.cores());
-        let nodes = (0..topology.nodes())
-            .map(|n| {
-                let rng = flags
-                    .contains(CacheFlags::RANDOM_FREELIST)
-                    .then(|| FreelistRng::new((real as u64) << 8 | n as u64 | 0x9e37_79b9 << 32));
-                Padded(spin::Mutex::new(NodeCache::new(
-                    tunables.shared_limit(),
-                    rng,
-                )))
-            })
-            .collect();
-        Cache {
+        account: Option<Arc<MetaAccount>>,
+        record_bytes: u64,
+    ) -> Result<Cache, MetaError> {
+        // Built first so that a refusal below releases the charge (through `Drop`).
+        let mut cache = Cache {
             real,
             own_id,
-            name,
+            name: String::new(),
             owner,
             checks: Checks::new(flags, !ctor.is_none()),
             flags,
             ctor,
             min_partial: super::layout::min_partial(layout.stride as usize),
             layout,
-            tunables,
-            nodes,
-            inbox: (0..topology.cores())
-                .map(|_| Padded(spin::Mutex::new(Vec::new())))
-                .collect(),
+            tunables: Self::tunables(&layout, topology),
+            nodes: Box::new([]),
+            inbox: Box::new([]),
             violations: AtomicU64::new(0),
             trim_wanted: AtomicBool::new(false),
+            account,
+            record_bytes,
+        };
+        let mut s = String::new();
+        s.try_reserve_exact(name.len())
+            .map_err(|e| meta::heap_error(e, name.len()))?;
+        s.push_str(name);
+        cache.name = s;
+        let mut nodes = meta::try_vec(topology.nodes())?;
+        for n in 0..topology.nodes() {
+            let rng = flags
+                .contains(CacheFlags::RANDOM_FREELIST)
+                .then(|| FreelistRng::new((real as u64) << 8 | n as u64 | 0x9e37_79b9 << 32));
+            nodes.push(Padded(spin::Mutex::new(NodeCache::try_new(
+                cache.tunables.shared_limit(),
+                rng,
+            )?)));
         }
+        cache.nodes = nodes.into_boxed_slice();
+        let mut inbox = meta::try_vec(topology.cores())?;
+        inbox.extend((0..topology.cores()).map(|_| Padded(spin::Mutex::new(Vec::new()))));
+        cache.inbox = inbox.into_boxed_slice();
+        Ok(cache)
+    }
+
+    /// The tunables of a cache with `layout` (SLAB's `enable_cpucache`).
+    pub fn tunables(layout: &Layout, topology: &Topology) -> Tunables {
+        Tunables::for_stride(layout.stride as usize, topology.cores())
     }
 
     /// Whether alloc and free take the checked path.
@@ -152,7 +184,9 @@ impl Cache {
         for &node in nodes {
             let mut nc = self.node(node).lock();
             if nc.take(want, max, &self.layout, env.map, out, core) == 0
-                && self.grow(&mut nc, node, env, new_slabs)
+                && self
+                    .grow(&mut nc, node, env, new_slabs)
+                    .map_err(AllocError::Metadata)?
             {
                 nc.take(want, max, &self.layout, env.map, out, core);
             }
@@ -165,36 +199,56 @@ impl Cache {
         Err(AllocError::OutOfMemory)
     }
 
-    /// Adds one new slab from `node`'s buddy zone; false when the zone has no block.
+    /// Adds one new slab from `node`'s buddy zone; false when the zone has no block. Its
+    /// metadata is charged to the cache's account first: a refusal changes nothing.
     fn grow(
         &self,
         nc: &mut NodeCache,
         node: NodeId,
         env: Env<'_>,
         new_slabs: &mut Vec<NewSlab>,
-    ) -> bool {
+    ) -> Result<bool, MetaError> {
         let l = &self.layout;
+        let account = self.account.as_deref();
+        let slab = self.slab_bytes();
+        let table = nc.slot_growth() as u64;
+        meta::charge(account, slab + table)?;
+        if table > 0 {
+            if let Err(e) = nc.grow_slots() {
+                meta::release(account, slab + table);
+                return Err(e);
+            }
+        }
         let Ok(block) = env.buddy.alloc_on(l.order, node) else {
-            return false;
+            meta::release(account, slab);
+            return Ok(false);
         };
         let Some(head) = env.map.frame_of(block.addr) else {
             debug_assert!(false, "buddy block outside the page map");
             let _ = env.buddy.free(block.addr, block.order);
-            return false;
+            meta::release(account, slab);
+            return Ok(false);
         };
         let rng = if self.flags.contains(CacheFlags::RANDOM_FREELIST) {
             nc.rng.as_mut()
         } else {
             None
         };
-        let rec = SlabRec::new(
+        let rec = match SlabRec::try_new(
             block.addr,
             head,
             l.objects as usize,
             self.checks.store_user,
             self.checks.orig_size.then_some(l.object_size),
             rng,
-        );
+        ) {
+            Ok(rec) => rec,
+            Err(e) => {
+                let _ = env.buddy.free(block.addr, block.order);
+                meta::release(account, slab);
+                return Err(e);
+            }
+        };
         self.checks.init_padding(l, block.addr);
         let first = block.addr + l.obj_offset as usize;
         for i in 0..l.objects as usize {
@@ -217,7 +271,12 @@ impl Cache {
                 object_size: l.object_size,
             });
         }
-        true
+        Ok(true)
+    }
+
+    /// Metadata bytes of one slab of this cache.
+    pub fn slab_bytes(&self) -> u64 {
+        meta::slab_bytes(&self.layout, self.checks.store_user, self.checks.orig_size)
     }
 
     /// Returns objects held by `holder` to their home nodes (shared array first when
@@ -253,6 +312,7 @@ impl Cache {
     pub fn release(&self, env: Env<'_>, recs: Vec<SlabRec>) -> usize {
         let frames = 1usize << self.layout.order;
         let n = recs.len();
+        meta::release(self.account.as_deref(), n as u64 * self.slab_bytes());
         for rec in recs {
             env.map.clear(rec.head, frames);
             let r = env.buddy.free(rec.base, self.layout.order);

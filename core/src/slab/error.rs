@@ -4,6 +4,7 @@
 use super::debug::{Track, Violation};
 use super::params::CacheId;
 use crate::buddy::BuddyError;
+use crate::meta::MetaError;
 use crate::topology::CoreId;
 
 /// `Allocator::new` failed.
@@ -54,6 +55,8 @@ pub enum CreateError {
     },
     /// Every cache handle index is in use.
     TooManyCaches,
+    /// The owner's metadata account (or the heap) refused the cache's metadata.
+    Metadata(MetaError),
 }
 
 /// A cache handle that is unknown, stale (destroyed) or forged.
@@ -83,6 +86,8 @@ pub enum AllocError {
     /// The free object about to be handed out was found damaged (write after free into poison,
     /// or an overwritten inactive red zone). The damage was repaired and the object stays free.
     Corrupted(Violation),
+    /// The owner's metadata account (or the heap) refused a new slab's metadata.
+    Metadata(MetaError),
 }
 
 /// A free (or `ksize`) was refused; nothing changed.
@@ -150,6 +155,9 @@ pub enum KmallocError {
     BadNode,
     /// `krealloc` of an address that is no block of the set (nothing changed).
     BadPointer(FreeError),
+    /// The owner's metadata account (or the heap) refused a new slab's or large block's
+    /// metadata.
+    Metadata(MetaError),
 }
 
 /// A broken internal invariant, found by `validate()`.

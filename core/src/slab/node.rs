@@ -16,8 +16,14 @@ use super::error::Invariant;
 use super::layout::Layout;
 use super::page_map::{state, Entry, PageMap, StateTable};
 use super::random::FreelistRng;
+use crate::meta::{try_vec, MetaError};
 
 const NIL: u32 = u32::MAX;
+
+/// Record slots after the tables holding `cap` grow (doubling, at least 4).
+fn slot_capacity(cap: usize) -> usize {
+    (cap * 2).max(4)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum List {
@@ -45,37 +51,43 @@ pub struct SlabRec {
 }
 
 impl SlabRec {
-    /// A new slab at `base` with all `objects` free, handed out in index order (or shuffled).
-    pub fn new(
+    /// A new slab at `base` with all `objects` free, handed out in index order (or shuffled);
+    /// its vectors are allocated fallibly ([`crate::meta::slab_bytes`] is their size).
+    pub fn try_new(
         base: usize,
         head: u32,
         objects: usize,
         store_user: bool,
         requested: Option<u32>,
         rng: Option<&mut FreelistRng>,
-    ) -> SlabRec {
-        let mut free: Vec<u16> = (0..objects as u16).rev().collect();
+    ) -> Result<SlabRec, MetaError> {
+        let mut free: Vec<u16> = try_vec(objects)?;
+        free.extend((0..objects as u16).rev());
         if let Some(r) = rng {
             r.shuffle(&mut free);
         }
-        SlabRec {
+        let states = StateTable::try_new(objects)?;
+        let mut tracks = Vec::new();
+        if store_user {
+            tracks = try_vec(objects)?;
+            tracks.resize(objects, TrackPair::default());
+        }
+        let mut req = Vec::new();
+        if let Some(size) = requested {
+            req = try_vec(objects)?;
+            req.resize(objects, size);
+        }
+        Ok(SlabRec {
             base,
             head,
             free,
-            states: StateTable::new(objects),
-            tracks: if store_user {
-                alloc::vec![TrackPair::default(); objects]
-            } else {
-                Vec::new()
-            },
-            requested: match requested {
-                Some(size) => alloc::vec![size; objects],
-                None => Vec::new(),
-            },
+            states,
+            tracks,
+            requested: req,
             list: List::Free,
             prev: NIL,
             next: NIL,
-        }
+        })
     }
 
     pub fn objects(&self) -> usize {
@@ -125,17 +137,47 @@ pub struct NodeCache {
 }
 
 impl NodeCache {
-    pub fn new(shared_limit: usize, rng: Option<FreelistRng>) -> NodeCache {
-        NodeCache {
+    /// An empty node; its shared array is allocated (fallibly) at its full capacity, so no
+    /// free path ever grows it.
+    pub fn try_new(shared_limit: usize, rng: Option<FreelistRng>) -> Result<NodeCache, MetaError> {
+        Ok(NodeCache {
             recs: Vec::new(),
             vacant: Vec::new(),
             heads: [NIL; 3],
             lens: [0; 3],
-            shared: Vec::new(),
+            shared: try_vec(shared_limit)?,
             shared_limit,
             free_in_slabs: 0,
             rng,
+        })
+    }
+
+    /// Bytes the record tables must grow by before one more slab can be added (0: room left).
+    pub fn slot_growth(&self) -> usize {
+        if !self.vacant.is_empty() || self.recs.len() < self.recs.capacity() {
+            return 0;
         }
+        let cap = self.recs.capacity();
+        crate::meta::slot_table_bytes(slot_capacity(cap)) - crate::meta::slot_table_bytes(cap)
+    }
+
+    /// Grows the record tables by what [`slot_growth`](Self::slot_growth) says (fallibly): the
+    /// vacant list keeps room for every record slot, so releasing a slab never allocates.
+    pub fn grow_slots(&mut self) -> Result<(), MetaError> {
+        let cap = slot_capacity(self.recs.capacity());
+        let bytes = crate::meta::slot_table_bytes(cap);
+        self.recs
+            .try_reserve_exact(cap - self.recs.len())
+            .map_err(|e| crate::meta::heap_error(e, bytes))?;
+        self.vacant
+            .try_reserve_exact(cap - self.vacant.len())
+            .map_err(|e| crate::meta::heap_error(e, bytes))?;
+        Ok(())
+    }
+
+    /// Heap bytes of the record tables now.
+    pub fn table_bytes(&self) -> usize {
+        crate::meta::slot_table_bytes(self.recs.capacity().max(self.vacant.capacity()))
     }
 
     pub fn slabs_on(&self, list: List) -> usize {
@@ -461,9 +503,9 @@ mod tests {
             len: 4 * PAGE_SIZE,
         }])
         .unwrap();
-        let mut nc = NodeCache::new(8, None);
+        let mut nc = NodeCache::try_new(8, None).unwrap();
         for head in [0u32, 1] {
-            let rec = SlabRec::new(map.frame_addr(head), head, 64, false, None, None);
+            let rec = SlabRec::try_new(map.frame_addr(head), head, 64, false, None, None).unwrap();
             let i = nc.add_slab(rec);
             map.publish_slab(head, 1, 3, NodeId(0), &nc.rec(i).unwrap().states, i);
         }

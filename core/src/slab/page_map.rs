@@ -161,13 +161,27 @@ pub struct StateTable {
 
 impl StateTable {
     /// `len` objects, all `FRESH`, no mark set.
+    #[cfg(test)]
     pub fn new(len: usize) -> StateTable {
-        StateTable {
-            lines: (0..len.div_ceil(PER_LINE))
-                .map(|_| StateLine([const { AtomicU8::new(state::FRESH) }; LINE]))
-                .collect(),
+        Self::try_new(len).expect("heap exhausted")
+    }
+
+    /// `new`, or the heap's refusal.
+    pub fn try_new(len: usize) -> Result<StateTable, crate::meta::MetaError> {
+        let mut lines = crate::meta::try_vec(len.div_ceil(PER_LINE))?;
+        lines.extend(
+            (0..len.div_ceil(PER_LINE))
+                .map(|_| StateLine([const { AtomicU8::new(state::FRESH) }; LINE])),
+        );
+        Ok(StateTable {
+            lines: lines.into_boxed_slice(),
             len,
-        }
+        })
+    }
+
+    /// Heap bytes of a table of `len` objects.
+    pub fn bytes(len: usize) -> usize {
+        len.div_ceil(PER_LINE) * core::mem::size_of::<StateLine>()
     }
 
     pub fn len(&self) -> usize {

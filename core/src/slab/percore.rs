@@ -28,6 +28,7 @@ use super::layout::Layout;
 use super::page_map::StateRef;
 use super::params::{CacheId, OwnerId};
 use super::{NewSlab, Padded};
+use crate::meta::{try_vec, MetaError};
 
 /// Marks a vacant handle.
 pub const NO_CACHE: u32 = u32::MAX;
@@ -82,28 +83,37 @@ impl CoreCache {
         Some(unsafe { h.states.nth(idx) })
     }
 
-    pub fn new(cache: Arc<Cache>, nodes: usize, cores: usize) -> CoreCache {
+    /// The core's view of `cache`; its arrays are allocated fallibly
+    /// ([`crate::meta::cache_bytes`] counts them).
+    pub fn try_new(cache: Arc<Cache>, nodes: usize, cores: usize) -> Result<CoreCache, MetaError> {
         let t = cache.tunables;
         let (limit, batch) = if cache.direct() {
             (0, 1)
         } else {
             (t.limit as usize, t.batchcount as usize)
         };
-        CoreCache {
+        let mut alien = try_vec(nodes)?;
+        for _ in 0..nodes {
+            alien.push(ArrayCache::try_new(
+                t.alien_limit as usize,
+                t.alien_limit as usize,
+            )?);
+        }
+        let mut outbox = try_vec(cores)?;
+        for _ in 0..cores {
+            outbox.push(ArrayCache::try_new(limit.min(batch), batch)?);
+        }
+        Ok(CoreCache {
             real: cache.real,
             layout: cache.layout,
             owner: cache.owner,
             hot_slab: None,
             checked: cache.checked(),
-            array: ArrayCache::new(limit, batch),
-            alien: (0..nodes)
-                .map(|_| ArrayCache::new(t.alien_limit as usize, t.alien_limit as usize))
-                .collect(),
-            outbox: (0..cores)
-                .map(|_| ArrayCache::new(limit.min(batch), batch))
-                .collect(),
+            array: ArrayCache::try_new(limit, batch)?,
+            alien,
+            outbox,
             cache,
-        }
+        })
     }
 }
 
@@ -124,14 +134,25 @@ const HOT_HANDLES: usize = 32;
 
 /// One core's cache in an allocation of its own, owned through a raw pointer (see the module's
 /// note on provenance). Its address never changes while it lives, even when `caches` grows.
-struct CacheBox(NonNull<Padded<CoreCache>>);
+pub struct CacheBox(NonNull<Padded<CoreCache>>);
 
 // SAFETY: a `CacheBox` owns its `CoreCache` as a `Box` would; `CoreCache` is `Send`.
 unsafe impl Send for CacheBox {}
 
 impl CacheBox {
-    fn new(c: CoreCache) -> CacheBox {
-        CacheBox(NonNull::from(Box::leak(Box::new(Padded(c)))))
+    /// Moves `c` into an allocation of its own, or gives the heap's refusal (and drops `c`).
+    pub fn try_new(c: CoreCache) -> Result<CacheBox, MetaError> {
+        let layout = core::alloc::Layout::new::<Padded<CoreCache>>();
+        // SAFETY: the layout's size is nonzero (a `CoreCache` has fields of nonzero size).
+        let p = unsafe { alloc::alloc::alloc(layout) }.cast::<Padded<CoreCache>>();
+        let p = NonNull::new(p).ok_or(MetaError::Heap {
+            bytes: layout.size() as u64,
+        })?;
+        // SAFETY: `p` is a fresh allocation of `Padded<CoreCache>`'s layout, valid for writes;
+        // allocated by the global allocator with `Layout::new`, as `Box::from_raw` in `drop`
+        // requires.
+        unsafe { p.as_ptr().write(Padded(c)) };
+        Ok(CacheBox(p))
     }
 
     /// The cache; every reference to it is derived from this pointer.
@@ -146,7 +167,8 @@ impl CacheBox {
 
 impl Drop for CacheBox {
     fn drop(&mut self) {
-        // SAFETY: the pointer came from `Box::leak` in `new` and is dropped once, here; the hot
+        // SAFETY: the pointer came from the global allocator with `Box`'s layout (`try_new`) and
+        // holds an initialised value; it is dropped once, here; the hot
         // table forgets every copy when a cache is replaced or removed (`set_cache`).
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
@@ -289,12 +311,25 @@ impl CoreState {
         self.hot = vacant_table();
     }
 
-    pub fn set_cache(&mut self, real: u32, c: Option<CoreCache>) {
+    /// Makes room (fallibly) for handle `index` and real cache `real` in this core's tables, so
+    /// that `set_handle` and `set_cache` for them do not allocate.
+    pub fn reserve(&mut self, index: u32, real: u32) -> Result<(), MetaError> {
+        let h = (index as usize + 1).saturating_sub(self.handles.len());
+        self.handles
+            .try_reserve(h)
+            .map_err(|e| crate::meta::heap_error(e, h * core::mem::size_of::<Handle>()))?;
+        let c = (real as usize + 1).saturating_sub(self.caches.len());
+        self.caches
+            .try_reserve(c)
+            .map_err(|e| crate::meta::heap_error(e, c * core::mem::size_of::<usize>()))
+    }
+
+    pub fn set_cache(&mut self, real: u32, c: Option<CacheBox>) {
         let i = real as usize;
         if self.caches.len() <= i {
             self.caches.resize_with(i + 1, || None);
         }
-        self.caches[i] = c.map(CacheBox::new);
+        self.caches[i] = c;
         self.hot = vacant_table();
     }
 }
