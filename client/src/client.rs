@@ -29,6 +29,10 @@ pub struct Stats {
     pub live_bytes: u64,
     pub quota_objects: u64,
     pub quota_bytes: u64,
+    /// Bytes of server metadata charged for this client.
+    pub metadata_bytes: u64,
+    /// Its metadata quota (`u64::MAX`: bounded by the server's metadata budget only).
+    pub quota_metadata: u64,
 }
 
 /// `n * size`, or `SizeTooLarge` if the product overflows.
@@ -153,6 +157,8 @@ impl<T: Transport> Client<T> {
             live_bytes: r.live_bytes,
             quota_objects: r.quota_objects,
             quota_bytes: r.quota_bytes,
+            metadata_bytes: r.metadata_bytes,
+            quota_metadata: r.quota_metadata,
         })
     }
 

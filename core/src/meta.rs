@@ -4,16 +4,17 @@
 //! more than its account allows.
 //!
 //! What is charged, each by one function of this module (the one source of its size):
-//! - a real cache: its record and name, its per-node state and shared arrays, its per-core
-//!   inboxes, and on every core its array, alien arrays and outboxes ([`cache_bytes`]);
+//! - a real cache: its record and name, its per-node state, its per-core inboxes, and on every
+//!   core its array, alien arrays and outboxes ([`cache_bytes`]); its shared arrays as they grow
+//!   (a node's shared array is optional: when its growth is refused, objects go to their slabs);
 //! - a cache handle, its own or an alias's: its entries in the registry and in every core's
 //!   handle table ([`handle_bytes`]);
 //! - a slab: its record (and its slot in the node's record table), free index stack, state
 //!   table, `STORE_USER` tracks and requested sizes ([`slab_bytes`]);
 //! - a large kmalloc block: its record ([`large_block_bytes`]).
 //!
-//! A node's table of slab records is charged as its capacity grows (and released with the
-//! cache); the registry's and the cores' handle tables at twice their entry size, which covers a
+//! A node's table of slab records and its shared array are charged as their capacity grows
+//! (and released with the cache); the registry's and the cores' handle tables at twice their entry size, which covers a
 //! vector's capacity doubling. Objects in transit between cores (inboxes,
 //! scratch) are bounded by the objects of charged slabs and not charged again.
 //!
@@ -205,9 +206,8 @@ pub fn cache_bytes(name_len: usize, tunables: &Tunables, direct: bool, topology:
     } else {
         (tunables.limit as usize, tunables.batchcount as usize)
     };
-    let shared = tunables.shared_limit();
     let record = 2 * size_of::<usize>() + size_of::<Cache>() + name_len;
-    let per_node = size_of::<Padded<spin::Mutex<NodeCache>>>() + shared * size_of::<Obj>();
+    let per_node = size_of::<Padded<spin::Mutex<NodeCache>>>();
     let inbox = size_of::<Padded<spin::Mutex<Vec<Obj>>>>();
     let per_core = size_of::<Padded<CoreCache>>()
         + array_bytes(limit)

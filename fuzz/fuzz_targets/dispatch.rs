@@ -112,6 +112,7 @@ impl World {
             Quota {
                 bytes: 1 << 16,
                 objects: 64,
+                metadata: u64::MAX,
             }
         } else {
             Quota::UNLIMITED

@@ -146,7 +146,7 @@ macro_rules! for_each_operation {
                     handler: stats,
                     request: $crate::ops::StatsReq,
                     reply: $crate::ops::StatsReply,
-                    fits: registers,
+                    fits: ipc_buffer,
                     check: (|_s| Ok(())),
                     errors: [],
                 }

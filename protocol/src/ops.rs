@@ -71,6 +71,11 @@ body! {
         pub live_bytes: u64,
         pub quota_objects: u64,
         pub quota_bytes: u64,
+        /// Bytes of server metadata charged for this client now (its record, caches, arrays,
+        /// slab records, debug tracks, large block records).
+        pub metadata_bytes: u64,
+        /// Its metadata quota (`u64::MAX`: bounded by the server's metadata budget only).
+        pub quota_metadata: u64,
     }
     /// Followed by the cache name as variable data ([`crate::varlen`]).
     pub struct CacheCreateReq {

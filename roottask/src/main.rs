@@ -220,6 +220,7 @@ fn client_specs() -> Result<Vec<ClientSpec>, alloc::string::String> {
                 quota: memserver::server::Quota {
                     objects: c.quota.objects,
                     bytes: c.quota.bytes,
+                    metadata: c.quota.metadata_bytes,
                 },
                 at_boot: c.start == memserver_system::Start::AtBoot,
                 supervisor: c.supervisor,

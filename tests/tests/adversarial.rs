@@ -344,6 +344,7 @@ fn every_bad_request_gets_its_own_error_and_changes_nothing() {
         Quota {
             bytes: 1 << 20,
             objects: 10,
+            metadata: u64::MAX,
         },
         0,
     );
@@ -356,6 +357,7 @@ fn every_bad_request_gets_its_own_error_and_changes_nothing() {
         Quota {
             bytes: 1000,
             objects: 100,
+            metadata: u64::MAX,
         },
         0,
     );

@@ -133,6 +133,7 @@ fn bulk_calls_through_the_stub_are_all_or_nothing() {
         Quota {
             objects: 10,
             bytes: u64::MAX,
+            metadata: u64::MAX,
         },
         4,
     );

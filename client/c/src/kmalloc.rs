@@ -89,6 +89,10 @@ pub struct memserver_stats {
     /// The client's quota (`UINT64_MAX`: unlimited).
     pub quota_objects: u64,
     pub quota_bytes: u64,
+    /// Bytes of server metadata charged for this client (its record, caches, slab records).
+    pub metadata_bytes: u64,
+    /// Its metadata quota (`UINT64_MAX`: bounded by the server's metadata budget only).
+    pub quota_metadata: u64,
 }
 
 /// Fills `*out` with this client's accounting. 0, or minus the code.
@@ -108,6 +112,8 @@ pub unsafe extern "C" fn memserver_stats(out: *mut memserver_stats) -> c_int {
                 live_bytes: s.live_bytes,
                 quota_objects: s.quota_objects,
                 quota_bytes: s.quota_bytes,
+                metadata_bytes: s.metadata_bytes,
+                quota_metadata: s.quota_metadata,
             };
             // SAFETY: the caller's contract: `out` is valid for a write of one stats record.
             unsafe { out.write(stats) };

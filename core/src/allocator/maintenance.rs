@@ -449,9 +449,7 @@ impl Allocator {
             }
         }
         for n in cache.nodes.iter() {
-            let mut nc = n.lock();
-            let shared = core::mem::take(&mut nc.shared);
-            nc.give_back(shared.into_iter(), env.map, false, Holder::Shared);
+            n.lock().drain_shared(env.map);
         }
     }
 

@@ -122,6 +122,7 @@ impl Cache {
             nodes.push(Padded(spin::Mutex::new(NodeCache::try_new(
                 cache.tunables.shared_limit(),
                 rng,
+                cache.account.clone(),
             )?)));
         }
         cache.nodes = nodes.into_boxed_slice();

@@ -16,7 +16,8 @@ use super::error::Invariant;
 use super::layout::Layout;
 use super::page_map::{state, Entry, PageMap, StateTable};
 use super::random::FreelistRng;
-use crate::meta::{try_vec, MetaError};
+use crate::meta::{try_vec, MetaAccount, MetaError};
+use alloc::sync::Arc;
 
 const NIL: u32 = u32::MAX;
 
@@ -134,21 +135,28 @@ pub struct NodeCache {
     pub shared_limit: usize,
     free_in_slabs: usize,
     pub rng: Option<FreelistRng>,
+    /// Charged for the growth of the shared array and the record tables.
+    account: Option<Arc<MetaAccount>>,
 }
 
 impl NodeCache {
-    /// An empty node; its shared array is allocated (fallibly) at its full capacity, so no
-    /// free path ever grows it.
-    pub fn try_new(shared_limit: usize, rng: Option<FreelistRng>) -> Result<NodeCache, MetaError> {
+    /// An empty node. Its record tables and shared array grow as needed, charged to
+    /// `account` (the cache's owner's) and allocated fallibly.
+    pub fn try_new(
+        shared_limit: usize,
+        rng: Option<FreelistRng>,
+        account: Option<Arc<MetaAccount>>,
+    ) -> Result<NodeCache, MetaError> {
         Ok(NodeCache {
             recs: Vec::new(),
             vacant: Vec::new(),
             heads: [NIL; 3],
             lens: [0; 3],
-            shared: try_vec(shared_limit)?,
+            shared: Vec::new(),
             shared_limit,
             free_in_slabs: 0,
             rng,
+            account,
         })
     }
 
@@ -175,9 +183,10 @@ impl NodeCache {
         Ok(())
     }
 
-    /// Heap bytes of the record tables now.
+    /// Heap bytes of the record tables and the shared array now (charged as they grew).
     pub fn table_bytes(&self) -> usize {
         crate::meta::slot_table_bytes(self.recs.capacity().max(self.vacant.capacity()))
+            + self.shared.capacity() * core::mem::size_of::<Obj>()
     }
 
     pub fn slabs_on(&self, list: List) -> usize {
@@ -301,7 +310,7 @@ impl NodeCache {
                 stale += 1;
                 continue;
             }
-            if use_shared && self.shared.len() < self.shared_limit {
+            if use_shared && self.shared.len() < self.shared_limit && self.shared_room() {
                 o.state
                     .get()
                     .store(state::SHARED | state::ever(s), Ordering::Relaxed);
@@ -311,6 +320,35 @@ impl NodeCache {
             }
         }
         stale
+    }
+
+    /// Whether the shared array can take one more object without allocating, growing it
+    /// (doubling, at most to its limit) if its owner's account and the heap allow: the shared
+    /// array is optional, an object it cannot take goes back to its slab.
+    fn shared_room(&mut self) -> bool {
+        let (len, cap) = (self.shared.len(), self.shared.capacity());
+        if len < cap {
+            return true;
+        }
+        let new = (cap * 2).max(16).min(self.shared_limit);
+        let bytes = ((new - cap) * core::mem::size_of::<Obj>()) as u64;
+        let account = self.account.as_deref();
+        if crate::meta::charge(account, bytes).is_err() {
+            return false;
+        }
+        if self.shared.try_reserve_exact(new - len).is_err() {
+            crate::meta::release(account, bytes);
+            return false;
+        }
+        true
+    }
+
+    /// Returns every object of the shared array to its slab (the array keeps its capacity,
+    /// which stays charged until the cache goes).
+    pub fn drain_shared(&mut self, map: &PageMap) {
+        let mut shared = core::mem::take(&mut self.shared);
+        self.give_back(shared.drain(..), map, false, Holder::Shared);
+        self.shared = shared;
     }
 
     /// Returns one object (currently in state `s`, held by the caller) to its slab's free stack.
@@ -503,7 +541,7 @@ mod tests {
             len: 4 * PAGE_SIZE,
         }])
         .unwrap();
-        let mut nc = NodeCache::try_new(8, None).unwrap();
+        let mut nc = NodeCache::try_new(8, None, None).unwrap();
         for head in [0u32, 1] {
             let rec = SlabRec::try_new(map.frame_addr(head), head, 64, false, None, None).unwrap();
             let i = nc.add_slab(rec);
@@ -539,8 +577,7 @@ mod tests {
         assert_eq!(nc.shared.len(), 8);
         assert_eq!(nc.free_in_slabs(), 120);
         nc.validate(3, 0, 64).unwrap();
-        let shared = core::mem::take(&mut nc.shared);
-        nc.give_back(shared.into_iter(), &map, false, Holder::Shared);
+        nc.drain_shared(&map);
         assert_eq!(nc.slabs_on(List::Free), 2);
         assert_eq!(nc.release_free(1).len(), 1);
         assert_eq!(nc.slabs(), 1);

@@ -77,9 +77,13 @@ impl Server {
             stride: l.stride as usize,
             remote_ctor: r.ctor == 1,
         };
-        let handle = c.rec.handles.insert(entry).inspect_err(|_| {
-            let _ = self.alloc.cache_destroy(id);
-        })?;
+        let handle = c
+            .rec
+            .handles
+            .insert(entry, &c.rec.metadata.account)
+            .inspect_err(|_| {
+                let _ = self.alloc.cache_destroy(id);
+            })?;
         Ok(CacheCreateReply {
             handle,
             stride: l.stride as u64,

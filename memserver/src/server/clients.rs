@@ -8,7 +8,7 @@
 use super::errors::Window;
 use super::handles::Handles;
 use super::page::PageRef;
-use super::quota::{Quota, Usage};
+use super::quota::{Metadata, Quota, Usage};
 use super::scratch::Scratch;
 use crate::kmalloc::{KmallocSet, KMALLOC_SIZES};
 use crate::slab::OwnerId;
@@ -24,6 +24,10 @@ pub struct ClientRecord {
     pub greeted: bool,
     pub quota: Quota,
     pub usage: Usage,
+    /// The client's metadata account (its record, caches, slabs, large block records).
+    pub metadata: Metadata,
+    /// Charged for the record itself at attach ([`super::quota::record_bytes`]).
+    pub record_bytes: u64,
     pub handles: Handles,
     pub kmalloc: KmallocSet,
     /// Usable bytes of each kmalloc class's objects.
@@ -60,13 +64,17 @@ impl Clients {
         }
     }
 
-    /// Puts `record` in a free slot; returns its badge.
-    pub fn insert(&self, record: ClientRecord) -> Result<u64, Failure> {
+    /// Takes a free slot and fills it with the record `make` builds (under the slot's lock, so
+    /// a refusal of `make`, or no free slot, leaves the table as it was); returns its badge.
+    pub fn insert_with(
+        &self,
+        make: impl FnOnce() -> Result<ClientRecord, Failure>,
+    ) -> Result<u64, Failure> {
         for (i, slot) in self.slots.iter().enumerate() {
             let mut s = slot.lock();
             if s.record.is_none() {
+                s.record = Some(make()?);
                 s.generation = s.generation.wrapping_add(1).max(1);
-                s.record = Some(record);
                 return Ok(badge_of(i, s.generation));
             }
         }

@@ -16,11 +16,20 @@ pub struct DebugOptions {
 
 impl DebugOptions {
     /// Checks `text`; refused with `BadField` and the byte offset of the fault.
-    pub fn parse(text: &str) -> Result<Self, Failure> {
+    pub fn check(text: &str) -> Result<(), Failure> {
         SlabDebug::parse(text).map_err(|e| Failure::with(Error::BadField, [e.at as u64, 0, 0]))?;
-        Ok(DebugOptions {
-            text: String::from(text),
-        })
+        Ok(())
+    }
+
+    /// Checks `text` and keeps a copy (allocated fallibly; its bytes are part of the client
+    /// record's metadata charge).
+    pub fn parse(text: &str) -> Result<Self, Failure> {
+        Self::check(text)?;
+        let mut copy = String::new();
+        copy.try_reserve_exact(text.len())
+            .map_err(|_| Failure::with(Error::OutOfMemory, [0, text.len() as u64, 0]))?;
+        copy.push_str(text);
+        Ok(DebugOptions { text: copy })
     }
 
     /// The debug flags of the cache named `name`.

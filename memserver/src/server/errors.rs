@@ -70,6 +70,7 @@ pub fn alloc(e: &AllocError, w: Window) -> Failure {
         AllocError::OutOfMemory => Failure::new(Error::OutOfMemory),
         AllocError::BadNode => Failure::new(Error::BadField),
         AllocError::Corrupted(v) => violation(v, w),
+        AllocError::Metadata(m) => super::quota::metadata_refused(m),
     }
 }
 
@@ -106,6 +107,7 @@ pub fn kmalloc(e: &KmallocError, w: Window) -> Failure {
         }
         KmallocError::BadNode => Failure::new(Error::BadField),
         KmallocError::BadPointer(e) => free(e, w),
+        KmallocError::Metadata(m) => super::quota::metadata_refused(m),
     }
 }
 
@@ -126,6 +128,7 @@ pub fn create(e: &CreateError) -> Failure {
             Failure::with(Error::UnknownFlag, [*bits as u64, 0, 0])
         }
         CreateError::TooManyCaches => Failure::new(Error::TooMany),
+        CreateError::Metadata(m) => super::quota::metadata_refused(m),
     }
 }
 

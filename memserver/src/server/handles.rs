@@ -3,6 +3,7 @@
 //! destroyed (or whose slot was reused) is `StaleHandle`. Owned by the client's record (behind its
 //! lock); no locking of its own.
 use crate::slab::CacheId;
+use crate::MetaAccount;
 use alloc::vec::Vec;
 use memserver_protocol::{Error, Failure};
 
@@ -26,17 +27,24 @@ struct Slot {
     entry: Option<CacheEntry>,
 }
 
+/// Heap bytes of a table of `slots` slots.
+fn table_bytes(slots: usize) -> u64 {
+    (slots * core::mem::size_of::<Slot>()) as u64
+}
+
 #[derive(Default)]
 pub struct Handles {
     slots: Vec<Slot>,
 }
 
 impl Handles {
-    /// Stores `entry` and returns its new handle word.
-    pub fn insert(&mut self, entry: CacheEntry) -> Result<u64, Failure> {
+    /// Stores `entry` and returns its new handle word. A growth of the table is charged to
+    /// `account` first (and allocated fallibly); a refusal changes nothing.
+    pub fn insert(&mut self, entry: CacheEntry, account: &MetaAccount) -> Result<u64, Failure> {
         let index = match self.slots.iter().position(|s| s.entry.is_none()) {
             Some(i) => i,
             None if self.slots.len() < MAX_CACHES => {
+                self.grow(account)?;
                 self.slots.push(Slot::default());
                 self.slots.len() - 1
             }
@@ -46,6 +54,28 @@ impl Handles {
         slot.generation = slot.generation.wrapping_add(1).max(1);
         slot.entry = Some(entry);
         Ok(((slot.generation as u64) << 32) | (index as u64 + 1))
+    }
+
+    /// Makes room for one more slot: the table doubles (at least 4, at most `MAX_CACHES`).
+    fn grow(&mut self, account: &MetaAccount) -> Result<(), Failure> {
+        let (len, cap) = (self.slots.len(), self.slots.capacity());
+        if len < cap {
+            return Ok(());
+        }
+        let new = (cap * 2).clamp(4, MAX_CACHES);
+        let bytes = table_bytes(new) - table_bytes(cap);
+        account
+            .charge(bytes)
+            .map_err(|e| super::quota::metadata_refused(&e))?;
+        self.slots.try_reserve_exact(new - len).map_err(|_| {
+            account.release(bytes);
+            Failure::with(Error::OutOfMemory, [0, bytes, 0])
+        })
+    }
+
+    /// Heap bytes of the table now (charged to the client's account).
+    pub fn bytes(&self) -> u64 {
+        table_bytes(self.slots.capacity())
     }
 
     fn slot(&self, handle: u64) -> Result<&Slot, Failure> {
@@ -121,14 +151,15 @@ mod tests {
     #[test]
     fn forged_and_stale_handles_are_told_apart() {
         let mut h = Handles::default();
-        let a = h.insert(entry(1)).unwrap();
+        let account = MetaAccount::limited(u64::MAX);
+        let a = h.insert(entry(1), &account).unwrap();
         assert_eq!(h.get(a).unwrap().id.index, 1);
         assert_eq!(h.get(0).unwrap_err().error, Error::BadHandle);
         assert_eq!(h.get(a + 1).unwrap_err().error, Error::BadHandle);
         assert_eq!(h.get(a + (1 << 32)).unwrap_err().error, Error::BadHandle);
         h.remove(a).unwrap();
         assert_eq!(h.get(a).unwrap_err().error, Error::StaleHandle);
-        let b = h.insert(entry(2)).unwrap();
+        let b = h.insert(entry(2), &account).unwrap();
         assert_eq!(b & 0xffff_ffff, a & 0xffff_ffff, "slot reused");
         assert_eq!(h.get(a).unwrap_err().error, Error::StaleHandle);
         assert_eq!(h.get(b).unwrap().id.index, 2);

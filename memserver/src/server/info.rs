@@ -19,6 +19,8 @@ impl Server {
             live_bytes: u.bytes,
             quota_objects: q.objects,
             quota_bytes: q.bytes,
+            metadata_bytes: c.rec.metadata.used(),
+            quota_metadata: q.metadata,
         }
         .encode(out))
     }

@@ -37,6 +37,8 @@ use crate::allocator::{Allocator, PurgeReport};
 use crate::kmalloc::KMALLOC_SIZES;
 use crate::slab::OwnerId;
 use crate::topology::MAX_CORES;
+use crate::MetaPool;
+use alloc::sync::Arc;
 use clients::{ClientRecord, Clients};
 use core::sync::atomic::{AtomicU32, Ordering};
 use errors::Window;
@@ -51,6 +53,11 @@ pub struct ServerConfig {
     pub max_clients: usize,
     /// Largest batch a Refill or Drain may move (at most [`memserver_protocol::MAX_BATCH`]).
     pub max_batch: usize,
+    /// Bytes of server metadata all clients together may use (their records, caches, slab
+    /// records, debug tracks): each client's metadata quota is reserved from it at attach, and
+    /// clients with an unlimited metadata quota share what is left. The system sizes it from
+    /// the memory it gives the server's heap, leaving room for the server's own tables.
+    pub metadata_budget: u64,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +65,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_clients: 64,
             max_batch: memserver_protocol::MAX_BATCH,
+            metadata_budget: u64::MAX,
         }
     }
 }
@@ -90,6 +98,8 @@ pub enum ServerInvariant {
 pub struct Server {
     alloc: Allocator,
     clients: Clients,
+    /// The metadata budget (`ServerConfig::metadata_budget`).
+    metadata: Arc<MetaPool>,
     next_owner: AtomicU32,
     config: ServerConfig,
 }
@@ -103,6 +113,7 @@ impl Server {
         Server {
             alloc,
             clients: Clients::new(config.max_clients),
+            metadata: Arc::new(MetaPool::new(config.metadata_budget)),
             next_owner: AtomicU32::new(1),
             config,
         }
@@ -116,13 +127,15 @@ impl Server {
         &self.config
     }
 
-    /// Attaches a client; returns its badge (the endpoint capability is minted with it).
+    /// Attaches a client; returns its badge (the endpoint capability is minted with it). Its
+    /// metadata quota is reserved from the server's metadata budget: one that does not fit is
+    /// refused with `QuotaExceeded` `[3, unreserved bytes, quota]`, one too small for the
+    /// client's own record and kmalloc caches with `QuotaExceeded` `[2, quota, needed]`.
     ///
     /// # Safety
     /// Every nonzero `params.pages[i]` must be the server address of a mapped, 4 KiB-aligned page
     /// reserved for this client until it is detached (see [`page::PageRef::new`]).
     pub unsafe fn attach(&self, params: &AttachParams<'_>) -> Result<u64, Failure> {
-        let debug = debug::DebugOptions::parse(params.slab_debug)?;
         let mut pages = [None; MAX_CORES];
         for (p, &addr) in pages.iter_mut().zip(&params.pages) {
             if addr != 0 {
@@ -130,16 +143,50 @@ impl Server {
                 *p = Some(unsafe { PageRef::new(addr) }.ok_or(Failure::new(Error::BadField))?);
             }
         }
+        debug::DebugOptions::check(params.slab_debug)?;
+        // Built under the lock of the slot it goes into: with no free slot nothing is made.
+        self.clients.insert_with(|| self.make_record(params, pages))
+    }
+
+    /// A new client's record: its metadata quota is reserved from the budget and the record
+    /// charged to it before anything is allocated; a refusal undoes everything made so far.
+    fn make_record(
+        &self,
+        params: &AttachParams<'_>,
+        pages: [Option<PageRef>; MAX_CORES],
+    ) -> Result<ClientRecord, Failure> {
+        let metadata = quota::Metadata::reserve(&self.metadata, params.quota.metadata)?;
+        let record_bytes = quota::record_bytes(params.slab_debug.len());
+        metadata
+            .account
+            .charge(record_bytes)
+            .map_err(|e| quota::metadata_refused(&e))?;
+        let unwind = |owner: Option<OwnerId>| {
+            if let Some(owner) = owner {
+                self.alloc.purge_owner(owner);
+            }
+            metadata.account.release(record_bytes);
+        };
+        let debug = debug::DebugOptions::parse(params.slab_debug).inspect_err(|_| unwind(None))?;
         let owner = OwnerId(self.next_owner.fetch_add(1, Ordering::Relaxed));
+        self.alloc
+            .set_account(owner, metadata.account.clone())
+            .map_err(|e| {
+                unwind(None);
+                quota::metadata_refused(&e)
+            })?;
         let kmalloc = self
             .alloc
             .kmalloc_set_create_with(owner, |name| debug.flags_for(name))
-            .map_err(|e| errors::create(&e))?;
+            .map_err(|e| {
+                unwind(Some(owner));
+                errors::create(&e)
+            })?;
         let mut kmalloc_checked = 0u64;
         let mut kmalloc_usable = [0; KMALLOC_SIZES.len()];
         for (k, (u, id)) in kmalloc_usable.iter_mut().zip(&kmalloc.caches).enumerate() {
             let info = self.alloc.cache_info(*id).map_err(|_| {
-                self.alloc.purge_owner(owner);
+                unwind(Some(owner));
                 Failure::new(Error::Internal)
             })?;
             *u = info.layout.usable as usize;
@@ -152,6 +199,8 @@ impl Server {
             greeted: false,
             quota: params.quota,
             usage: Usage::default(),
+            metadata,
+            record_bytes,
             handles: Default::default(),
             kmalloc,
             kmalloc_usable,
@@ -163,17 +212,15 @@ impl Server {
             },
             scratch: scratch::Scratch::new(),
         };
-        self.clients.insert(record).inspect_err(|_| {
-            self.alloc.purge_owner(owner);
-        })
+        Ok(record)
     }
 
     /// Detaches a client (it left, faulted or exited): everything it owned returns to the buddy
-    /// layer and its badge becomes unknown.
+    /// layer, its metadata quota to the budget, and its badge becomes unknown.
     pub fn detach(&self, badge: u64) -> Result<PurgeReport, Failure> {
         let guard = self.clients.lock(badge)?;
         let record = guard.remove()?;
-        Ok(self.alloc.purge_owner(record.owner))
+        Ok(self.retire(record))
     }
 
     /// Detaches every attached client, as [`Server::detach`] does one: afterwards no badge is
@@ -182,15 +229,36 @@ impl Server {
     pub fn detach_all(&self) -> usize {
         let mut n = 0;
         self.clients.remove_all(|record| {
-            self.alloc.purge_owner(record.owner);
+            self.retire(record);
             n += 1;
         });
         n
     }
 
+    /// Returns everything a removed client held: its objects, caches and large blocks (the
+    /// core releases their metadata), then its record's own metadata; dropping the record
+    /// gives its metadata quota back to the budget.
+    fn retire(&self, record: ClientRecord) -> PurgeReport {
+        let report = self.alloc.purge_owner(record.owner);
+        let account = &record.metadata.account;
+        account.release(record.record_bytes + record.handles.bytes());
+        debug_assert_eq!(account.used(), 0, "metadata left charged after a purge");
+        report
+    }
+
+    /// The server's metadata budget: total and unreserved bytes.
+    pub fn metadata_budget(&self) -> (u64, u64) {
+        (self.metadata.total(), self.metadata.free())
+    }
+
     /// The usage the server counts for a client.
     pub fn usage(&self, badge: u64) -> Result<Usage, Failure> {
         Ok(self.clients.lock(badge)?.record()?.usage)
+    }
+
+    /// The server metadata charged for a client now, in bytes.
+    pub fn metadata_used(&self, badge: u64) -> Result<u64, Failure> {
+        Ok(self.clients.lock(badge)?.record()?.metadata.used())
     }
 
     /// The core's invariants, plus: every client's counted live objects equal the core's count
