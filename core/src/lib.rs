@@ -20,8 +20,8 @@ pub mod slabinfo;
 pub mod topology;
 
 pub use allocator::{
-    Allocator, CacheInfo, CacheRef, CoreGuard, KmallocRef, NodePolicy, OwnerStats, PurgeReport,
-    Stats,
+    Allocator, BlockOwner, CacheInfo, CacheRef, CoreGuard, KmallocRef, NodePolicy, OwnerStats,
+    PurgeReport, Stats,
 };
 pub use kmalloc::KmallocSet;
 pub use meta::{MetaAccount, MetaError, MetaPool};

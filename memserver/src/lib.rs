@@ -13,8 +13,8 @@ pub use memserver_core::{
     allocator, buddy, kmalloc, meta, platform, release, slab, slabinfo, topology,
 };
 pub use memserver_core::{
-    AllocError, Allocator, BatchFreeError, CacheError, CacheFlags, CacheId, CacheInfo, CacheParams,
-    CacheRef, CoreError, CoreGuard, CreateError, Ctor, DestroyError, FreeError, InitError,
-    Invariant, KmallocError, KmallocRef, KmallocSet, MetaAccount, MetaError, MetaPool, NewSlab,
-    OwnerId, OwnerStats, PageRelease, PurgeReport, Stats, Track, Violation, ViolationKind,
+    AllocError, Allocator, BatchFreeError, BlockOwner, CacheError, CacheFlags, CacheId, CacheInfo,
+    CacheParams, CacheRef, CoreError, CoreGuard, CreateError, Ctor, DestroyError, FreeError,
+    InitError, Invariant, KmallocError, KmallocRef, KmallocSet, MetaAccount, MetaError, MetaPool,
+    NewSlab, OwnerId, OwnerStats, PageRelease, PurgeReport, Stats, Track, Violation, ViolationKind,
 };

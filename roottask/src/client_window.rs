@@ -27,9 +27,11 @@
 //! objects it just handed out: every write to such a block's records happened before the block
 //! went through the allocator's locks to that allocation, so a relaxed read sees it.
 //!
-//! The block holding an object is found through the buddy layer (`allocated_order` of each
-//! naturally aligned candidate head: zones are 4 MiB aligned in the server window), so a whole slab
-//! (for the client-side constructor, red zones included) or a whole large block is mapped.
+//! The block holding a handed-out object comes from the allocator's own records
+//! (`Server::client_block`: the page map's slab or large block, and its owner), so only a block
+//! the allocator gives to that client is mapped, and whole (a slab for the client-side
+//! constructor, red zones included, or a large block); never an address read from client
+//! memory, another client's block or a free one.
 
 use crate::frames::Sel4Platform;
 use alloc::vec::Vec;
@@ -204,25 +206,23 @@ impl FrameMappings {
         self.owners.iter().filter(|o| o.is_some()).count()
     }
 
-    /// Maps every frame of the block holding server address `addr` into client `client` (whose
-    /// maps, process and object allocator are given); a block with a frame mapped in another
-    /// client is refused whole (frames are never taken from a client). Returns the frames newly
-    /// mapped.
+    /// Maps every frame of `block` (first byte, bytes: a block the allocator's records give to
+    /// this client, `Server::client_block`) into client `client` (whose maps, process and object
+    /// allocator are given); a block with a frame mapped in another client is refused whole
+    /// (frames are never taken from a client). Returns the frames newly mapped.
     /// If a frame cannot be mapped, every frame of the block mapped in `client` is unmapped again
     /// (a block is mapped whole or not at all) and the error returned.
     #[allow(clippy::too_many_arguments)]
     pub fn map_block(
         &mut self,
         platform: &Sel4Platform,
-        buddy: &Buddy,
-        addr: usize,
+        (head, bytes): (usize, usize),
         core: usize,
         client: u16,
         maps: &mut ClientMaps,
         process: &mut Process,
         mem: &mut ObjectAllocator,
     ) -> Result<usize, MapError> {
-        let (head, bytes) = block_of(buddy, addr).ok_or(MapError::NoBlock(addr))?;
         if self.slots.get(client as usize).is_none() {
             return Err(MapError::MapSlotsExhausted);
         }

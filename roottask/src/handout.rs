@@ -190,10 +190,17 @@ impl<'a> Handout<'a> {
     fn map(&mut self, addr: usize) -> bool {
         let ms = self.ms;
         let c = &mut *self.c;
+        // The block as the allocator's records give it to this client (taken before the
+        // mappings lock: the allocator's locks come first). Under this client's entry lock none
+        // of its blocks can go back meanwhile: only its own requests or its purge free them,
+        // and a shrink releases only empty slabs, never one holding the object just handed out.
+        let Ok(block) = ms.server.client_block(c.badge, addr) else {
+            self.handed.foreign_refused += 1;
+            return false;
+        };
         let r: Result<usize, MapError> = ms.mappings.lock().map_block(
             ms.platform,
-            ms.server.allocator().buddy(),
-            addr,
+            block,
             self.core,
             self.client,
             &mut c.maps,

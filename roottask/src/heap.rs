@@ -21,6 +21,19 @@ static READY: AtomicBool = AtomicBool::new(false);
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
 
+/// Heap bytes not handed out now (before the buddy heap's rounding of what comes next).
+pub fn free_bytes() -> usize {
+    let heap = HEAP.lock();
+    heap.stats_total_bytes() - heap.stats_alloc_actual()
+}
+
+/// The server's metadata budget out of `free` heap bytes: the heap is a buddy heap, which
+/// rounds a request up to a power of two (up to twice its bytes), and the root task keeps an
+/// eighth of the rest for its own tables; so the clients' metadata can never exhaust it.
+pub fn metadata_budget(free: usize) -> u64 {
+    (free / 2 - free / 16) as u64
+}
+
 /// Maps the heap's frames and gives them to the allocator (the first call only).
 pub fn init(alloc: &mut ObjectAllocator) -> Result<(), SpawnError> {
     if READY.load(Ordering::Acquire) {

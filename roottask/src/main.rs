@@ -193,6 +193,12 @@ fn print_zones(ms: &MemServer) {
         p.zones().len(),
         ms.capacity()
     );
+    let (budget, free) = ms.server.metadata_budget();
+    debug_println!(
+        "memserver: {} KiB of heap for client metadata ({} KiB unreserved)",
+        budget >> 10,
+        free >> 10
+    );
     for z in p.zones() {
         debug_println!(
             "memserver: node {} phys {:#x} at server {:#x}",

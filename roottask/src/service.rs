@@ -181,6 +181,9 @@ impl MemServer {
             Some(release),
         )
         .map_err(|_| SetupError::Allocator)?;
+        // What is left of the heap once the server's own tables (page map, frame mappings)
+        // are made bounds the metadata of all clients together.
+        let metadata_budget = crate::heap::metadata_budget(crate::heap::free_bytes());
         let alloc = &mut spawner.alloc;
         let mut endpoints = Vec::new();
         let mut stops = Vec::new();
@@ -212,6 +215,7 @@ impl MemServer {
                 ServerConfig {
                     max_clients: capacity,
                     max_batch: max_batch.clamp(1, memserver_protocol::MAX_BATCH),
+                    metadata_budget,
                 },
             ),
             platform,

@@ -503,6 +503,7 @@ fn other_refusals_change_nothing() {
     let quota = Quota {
         bytes: 4096,
         objects: 16,
+        metadata: u64::MAX,
     };
     let me = client(s, "", quota);
     let live: Vec<u64> = (0..4).map(|i| alloc(s, i % 2, &me, me.a)).collect();

@@ -52,6 +52,11 @@ pub fn run_all(k: &mut Children, h: &mut Harness) {
         one(k, "gamma-quota-64", mode::gamma::QUOTA, 64),
     );
     adversarial(k, h);
+    let r = metadata_hog(k, h);
+    h.record(
+        "client_exhausting_its_metadata_quota_is_refused_while_another_is_served",
+        r,
+    );
     let r = fault_reclaimed(k, h, mode::rogue::FAULT);
     h.record("faulting_client_reclaimed", r);
     let r = fault_reclaimed(k, h, mode::rogue::EXIT);
@@ -463,6 +468,38 @@ fn both_cores(k: &mut Children, h: &mut Harness) -> Result<(), MsFailure> {
     })();
     k.reclaim_all();
     result
+}
+
+/// A client with a small metadata quota tries to exhaust the server's memory (owner-tracked
+/// slabs, then caches) while another client runs its batches on the same core: every one of the
+/// hog's refusals names its metadata quota, the other client passes all its checks, the
+/// server's invariants hold, and once both are reclaimed the server is as before.
+fn metadata_hog(k: &mut Children, h: &mut Harness) -> Result<(), MsFailure> {
+    let before = k.server()?;
+    let result = (|| {
+        let hog = k.start("rogue-metadata", mode::rogue::METADATA_HOG, 1, 0)?;
+        let other = k.start("alpha", mode::alpha::BATCHES, 2, 0)?;
+        k.serve_all()?;
+        k.outcome(hog)?;
+        k.outcome(other)?;
+        h.note(format_args!(
+            "memserver: metadata-quota client refused after {} owner-tracked objects and {} more caches",
+            k.figure(hog, figure::ADDRESS).unwrap_or(0),
+            k.figure(hog, figure::OBJECTS).unwrap_or(0)
+        ));
+        expect(
+            "server invariants hold",
+            1,
+            k.server()?[ss::INVARIANTS_HOLD],
+        )
+    })();
+    k.reclaim_all();
+    let after = k.server()?;
+    result.and(expect(
+        "free frames after the hog is reclaimed",
+        before[ss::FREE_FRAMES],
+        after[ss::FREE_FRAMES],
+    ))
 }
 
 /// A client started after others were reclaimed is made from their emptied untyped and slots: the

@@ -153,6 +153,12 @@ pub mod mode {
         /// Waits for [`super::super::SIGNAL_CACHE`] to exist, then takes 4 MiB blocks until the
         /// server reports out of memory (after shrinking every cache), checks its blocks, frees them.
         pub const SHRINKER: u64 = 6;
+        /// With a small metadata quota, tries to exhaust the server's memory: creates caches
+        /// until refused, then fills a `STORE_USER` cache until refused (each refusal must be
+        /// `QuotaExceeded` naming the metadata limit, with its usage within the quota), frees
+        /// everything and waits for the driver's signal cache to exist before it exits, so
+        /// another client is served while it holds its metadata.
+        pub const METADATA_HOG: u64 = 7;
     }
     /// `ms-bench`.
     pub mod bench {

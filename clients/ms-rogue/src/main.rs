@@ -52,6 +52,7 @@ fn main(args: [Word; 4]) {
         mode::rogue::USE_AFTER_FREE => use_after_free(&mut c, &mut checks),
         mode::rogue::STALE_OWNER => stale_owner(&mut c, &mut checks),
         mode::rogue::SHRINKER => shrinker(&mut c, &mut checks),
+        mode::rogue::METADATA_HOG => metadata_hog(&mut c, &mut checks),
         _ => {
             checks.check(100, m, mode::rogue::ADVERSARIAL);
         }
@@ -173,6 +174,67 @@ fn shrinker(c: &mut C, checks: &mut Checks) {
         checks.ok(122, intact);
         checks.ok(123, c.kfree(a).is_ok());
     }
+}
+
+/// A refusal of the metadata quota: `QuotaExceeded` naming the metadata limit (detail word 0 is
+/// 2), the limit being the quota the client's statistics give.
+fn metadata_refused(checks: &mut Checks, id: Word, f: memserver_client::Failure, quota: u64) {
+    checks.check(id, f.error.code(), Error::QuotaExceeded.code());
+    checks.check(id + 1, f.detail[0], 2);
+    checks.check(id + 2, f.detail[1], quota);
+}
+
+/// Slabs with owner tracks until refused, then (with those objects still held) caches until
+/// refused; everything is left to the reclaim.
+fn metadata_hog(c: &mut C, checks: &mut Checks) {
+    let Ok(start) = c.stats() else {
+        checks.check(130, 1, 0);
+        return;
+    };
+    let quota = start.quota_metadata;
+    checks.ok(130, quota != u64::MAX && start.metadata_bytes <= quota);
+    let Ok(mut tracked) = c.kmem_cache_create("hog-tracked", 64, 8, cache_flags::STORE_USER, None)
+    else {
+        checks.check(131, 1, 0);
+        return;
+    };
+    let mut held: Word = 0;
+    let refusal = loop {
+        match c.kmem_cache_alloc(&mut tracked) {
+            Ok(_) => held += 1,
+            Err(f) => break f,
+        }
+        if held > 1 << 20 {
+            checks.check(132, held, 0);
+            return;
+        }
+    };
+    report::figure(harness::figure::ADDRESS, held);
+    checks.ok(133, held > 0);
+    metadata_refused(checks, 134, refusal, quota);
+    checks.ok(137, c.stats().is_ok_and(|s| s.metadata_bytes <= quota));
+    // Caches until refused: the quota, not the limit of 256 caches, stops them.
+    let mut caches: Word = 0;
+    let refusal = loop {
+        let mut name = *b"hog-000";
+        name[4] = b'0' + (caches / 100 % 10) as u8;
+        name[5] = b'0' + (caches / 10 % 10) as u8;
+        name[6] = b'0' + (caches % 10) as u8;
+        let name = core::str::from_utf8(&name).unwrap_or("hog");
+        match c.kmem_cache_create(name, 64, 8, 0, None) {
+            Ok(_) => caches += 1,
+            Err(f) => break f,
+        }
+        if caches > 255 {
+            checks.check(138, caches, 0);
+            return;
+        }
+    };
+    report::figure(harness::figure::OBJECTS, caches);
+    metadata_refused(checks, 139, refusal, quota);
+    checks.ok(142, c.stats().is_ok_and(|s| s.metadata_bytes <= quota));
+    // Still served after its refusals.
+    checks.ok(143, c.stats().is_ok());
 }
 
 fn pattern(block: usize, page: usize) -> u64 {

@@ -289,6 +289,35 @@ impl Allocator {
         report
     }
 
+    /// The block holding `addr` as the allocator's own records give it: the slab of a live
+    /// cache or a large kmalloc block, with its owner; `None` for an address in no allocated
+    /// block (free memory, or outside the zones). Takes the registry or large-block lock, so
+    /// it must not be called with a core guard held.
+    pub fn block_owner(&self, addr: usize) -> Option<BlockOwner> {
+        match self.map.lookup(addr) {
+            Entry::Slab { cache, head, .. } => {
+                let reg = self.registry.lock();
+                let c = &reg.reals.get(cache as usize)?.as_ref()?.cache;
+                Some(BlockOwner {
+                    head: self.map.frame_addr(head),
+                    bytes: crate::buddy::PAGE_SIZE << c.layout.order,
+                    owner: c.owner,
+                })
+            }
+            Entry::Large { head, .. } => {
+                let start = self.map.frame_addr(head);
+                let large = self.large.lock();
+                let b = large.blocks.get(&start)?;
+                Some(BlockOwner {
+                    head: start,
+                    bytes: crate::buddy::PAGE_SIZE << b.order,
+                    owner: b.owner,
+                })
+            }
+            Entry::None => None,
+        }
+    }
+
     /// Charges the metadata made for `owner` from now on (its caches and handles, their slabs,
     /// its large kmalloc blocks) to `account`, until `purge_owner(owner)`. A cache, slab or
     /// block whose charge `account` refuses is not made (`Metadata` errors). Owners without an

@@ -108,6 +108,16 @@ pub struct Stats {
     pub bytes_in_use: usize,
 }
 
+/// An allocated block (a slab or a large kmalloc block) and its owner, from the allocator's
+/// records ([`Allocator::block_owner`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockOwner {
+    /// Address of its first byte.
+    pub head: usize,
+    pub bytes: usize,
+    pub owner: OwnerId,
+}
+
 /// One owner's accounting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OwnerStats {

@@ -256,6 +256,19 @@ impl Server {
         Ok(self.clients.lock(badge)?.record()?.usage)
     }
 
+    /// The block holding server address `addr` if the allocator's records give it to the client
+    /// with `badge`: its first byte and size. The root task maps only such blocks into a client
+    /// (never an address taken from client memory, never another client's or a free block):
+    /// `ForeignPointer` for a block of another owner, `NotAllocated` for no allocated block.
+    pub fn client_block(&self, badge: u64, addr: usize) -> Result<(usize, usize), Failure> {
+        let owner = self.clients.lock(badge)?.record()?.owner;
+        match self.alloc.block_owner(addr) {
+            Some(b) if b.owner == owner => Ok((b.head, b.bytes)),
+            Some(_) => Err(Failure::with(Error::ForeignPointer, [addr as u64, 0, 0])),
+            None => Err(Failure::with(Error::NotAllocated, [addr as u64, 0, 0])),
+        }
+    }
+
     /// The server metadata charged for a client now, in bytes.
     pub fn metadata_used(&self, badge: u64) -> Result<u64, Failure> {
         Ok(self.clients.lock(badge)?.record()?.metadata.used())
@@ -283,7 +296,46 @@ impl Server {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::test_world::*;
+    use memserver_protocol::ops::KfreeReq;
     use memserver_protocol::{Error, Request};
+
+    /// The root task maps a block into a client only if the allocator's records give it to
+    /// that client: its own slabs and large blocks are found whole, another client's block and
+    /// free memory (a freed large block, an address no block holds) are refused.
+    #[test]
+    fn client_blocks_come_from_the_allocators_records() {
+        let world = World::new();
+        let s = &world.server;
+        let (a, b) = (client(s, "a"), client(s, "b"));
+        let server = |client_addr: u64| (client_addr as usize).wrapping_sub(OFFSET);
+        let obj = server(alloc_obj(s, &a));
+        let (head, bytes) = s.client_block(a.badge, obj).unwrap();
+        assert!(head <= obj && obj < head + bytes && head % 4096 == 0);
+        assert_eq!(s.client_block(a.badge, obj + 17), Ok((head, bytes)));
+        let f = s.client_block(b.badge, obj).unwrap_err();
+        assert_eq!(f.error, Error::ForeignPointer);
+        let large = server(kmalloc(s, &b, 20_000));
+        let (lh, lb) = s.client_block(b.badge, large + 8192).unwrap();
+        assert_eq!((lh, lb), (large, 32 << 10));
+        assert_eq!(
+            s.client_block(a.badge, large).unwrap_err().error,
+            Error::ForeignPointer
+        );
+        let addr = (large + OFFSET) as u64;
+        send(s, b.badge, Request::Kfree(KfreeReq { addr })).unwrap();
+        assert_eq!(
+            s.client_block(b.badge, large).unwrap_err().error,
+            Error::NotAllocated
+        );
+        assert_eq!(
+            s.client_block(a.badge, 0).unwrap_err().error,
+            Error::NotAllocated
+        );
+        assert_eq!(
+            s.client_block(b.badge ^ (1 << 40), obj).unwrap_err().error,
+            Error::UnknownClient
+        );
+    }
 
     /// Detaching everyone returns every client's objects, caches and large blocks, makes every
     /// badge unknown, and leaves the server as it was before the first attach (accounting and

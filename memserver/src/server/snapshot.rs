@@ -28,6 +28,8 @@ pub struct ClientSnapshot {
     pub greeted: bool,
     pub usage: Usage,
     pub quota: super::Quota,
+    /// Server metadata bytes charged for the client.
+    pub metadata: u64,
     /// Each handle slot: generation, and the cache with its usable size if the slot is used.
     pub handles: Vec<(u32, Option<(CacheId, usize)>)>,
     pub kmalloc: [CacheId; 13],
@@ -67,6 +69,7 @@ impl Server {
             greeted: r.greeted,
             usage: r.usage,
             quota: r.quota,
+            metadata: r.metadata.used(),
             handles: r
                 .handles
                 .slots()
