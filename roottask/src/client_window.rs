@@ -43,8 +43,24 @@ use sel4::{init_thread, Cap, CapRights, VmAttributes, Word};
 use sel4_root_task::{ObjectAllocator, Process};
 use spin::Mutex;
 
-/// Slots of a client's mapping CNode, as a power of two (every frame of both zones fits).
-pub const MAP_CNODE_BITS: usize = 12;
+/// Slots of a client's mapping CNode, as a power of two: at least this many.
+const MIN_MAP_CNODE_BITS: usize = 12;
+/// At most this many (a CNode of 2^15 slots takes 1 MiB of the client's own untyped, which
+/// also holds its image, threads and page tables: a client maps at most 128 MiB at once).
+const MAX_MAP_CNODE_BITS: usize = 15;
+
+/// The size (bits) of the mapping CNode of a client whose quota allows `quota_bytes` of
+/// objects, on a machine whose zones hold `frames` frames: room for twice the frames its quota
+/// could fill (partly used slabs, red zones), or for every frame, whichever is less, within
+/// [`MIN_MAP_CNODE_BITS`]..=[`MAX_MAP_CNODE_BITS`].
+pub fn map_cnode_bits(quota_bytes: u64, frames: usize) -> usize {
+    let wanted = (quota_bytes / PAGE_SIZE as u64)
+        .saturating_mul(2)
+        .min(frames as u64)
+        .max(1);
+    let bits = (u64::BITS - (wanted - 1).leading_zeros()) as usize;
+    bits.clamp(MIN_MAP_CNODE_BITS, MAX_MAP_CNODE_BITS)
+}
 
 /// Why a block could not be mapped into a client.
 #[derive(Debug, Clone, Copy)]
@@ -86,21 +102,30 @@ impl ClientMaps {
     }
 }
 
-/// The slots of one client's mapping CNode: next never used, freed ones, and how many hold a
-/// mapped frame now.
-#[derive(Default)]
+/// The slots of one client's mapping CNode: its size (bits), next never used, freed ones, and
+/// how many hold a mapped frame now.
 struct Slots {
+    bits: usize,
     next: u32,
     free: Vec<u32>,
     mapped: usize,
 }
 
 impl Slots {
+    fn new(bits: usize) -> Self {
+        Slots {
+            bits,
+            next: 0,
+            free: Vec::new(),
+            mapped: 0,
+        }
+    }
+
     fn take_slot(&mut self) -> Result<u32, MapError> {
         if let Some(s) = self.free.pop() {
             return Ok(s);
         }
-        if self.next as usize >= 1 << MAP_CNODE_BITS {
+        if self.next as usize >= 1 << self.bits {
             return Err(MapError::MapSlotsExhausted);
         }
         self.next += 1;
@@ -187,7 +212,16 @@ impl FrameMappings {
     pub fn new(frames: usize, clients: usize) -> Self {
         Self {
             owners: FrameOwners::new(frames),
-            slots: (0..clients).map(|_| Slots::default()).collect(),
+            slots: (0..clients)
+                .map(|_| Slots::new(MIN_MAP_CNODE_BITS))
+                .collect(),
+        }
+    }
+
+    /// Client table entry `client` gets a new client whose mapping CNode has `bits` bits.
+    pub fn open_client(&mut self, client: u16, bits: usize) {
+        if let Some(s) = self.slots.get_mut(client as usize) {
+            *s = Slots::new(bits);
         }
     }
 
@@ -271,6 +305,7 @@ impl FrameMappings {
             Some(_) => return Err(MapError::OwnedByAnother(page)),
             None => {}
         }
+        let bits = self.slots[client as usize].bits;
         let slot = self.slots[client as usize].take_slot()?;
         let temp = platform.temp_slot(core);
         let root = init_thread::CNODE;
@@ -292,7 +327,7 @@ impl FrameMappings {
         );
         let moved = mapped.map_err(MapError::Tables).and_then(|()| {
             maps.cnode
-                .relative_bits_with_depth(slot as Word, MAP_CNODE_BITS)
+                .relative_bits_with_depth(slot as Word, bits)
                 .move_(&root.relative(copy))
                 .map_err(|e| MapError::Kernel("CNode_Move (client mapping)", e))
         });
@@ -333,9 +368,10 @@ impl FrameMappings {
         let Some(o) = self.owners.get(frame) else {
             return Ok(false);
         };
-        if let Some(cnode) = cnode_of(o.client) {
+        let bits = self.slots.get(o.client as usize).map(|s| s.bits);
+        if let (Some(cnode), Some(bits)) = (cnode_of(o.client), bits) {
             cnode
-                .relative_bits_with_depth(o.slot as Word, MAP_CNODE_BITS)
+                .relative_bits_with_depth(o.slot as Word, bits)
                 .delete()
                 .map_err(|e| MapError::Kernel("CNode_Delete (returned block)", e))?;
         }
@@ -358,7 +394,7 @@ impl FrameMappings {
             }
         }
         if let Some(s) = self.slots.get_mut(client as usize) {
-            *s = Slots::default();
+            *s = Slots::new(MIN_MAP_CNODE_BITS);
         }
         n
     }

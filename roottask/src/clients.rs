@@ -22,7 +22,7 @@
 //! allocator, scratch window, local window, spare client untypeds) are one mutex, taken after an
 //! entry's.
 
-use crate::client_window::{ClientMaps, MAP_CNODE_BITS};
+use crate::client_window::{map_cnode_bits, ClientMaps};
 use crate::frames::SERVER_WINDOW;
 use crate::service::{MemServer, FAULT_BIT};
 use crate::staging::Magazine;
@@ -191,6 +191,15 @@ impl Spawner {
         }
     }
 
+    /// Gives the root task's window slots of a client's magazine and staging pages back, once
+    /// the client's memory was recycled (the revoke deleted those frames, which unmapped them).
+    fn release_pages(&mut self, magazines: &[Option<Magazine>]) {
+        for m in magazines.iter().flatten() {
+            self.window.release(m.shared.local_vaddr);
+            self.window.release(m.staging);
+        }
+    }
+
     /// Empties a client allocator and keeps it for the next client (dropped if the revoke fails).
     pub fn recycle(&mut self, mut mem: ObjectAllocator) -> Result<(), AllocError> {
         mem.reclaim()?;
@@ -230,7 +239,8 @@ impl MemServer {
         let mut sp = self.spawner.lock();
         let mut mem = sp.client_memory(slots_for(spec))?;
         let sp = &mut *sp;
-        let made = self.make_client(sp, &mut mem, spec, index, parent.map(|p| p.2));
+        let map_bits = map_cnode_bits(spec.quota.bytes, self.platform.total_frames());
+        let made = self.make_client(sp, &mut mem, spec, index, map_bits, parent.map(|p| p.2));
         let (process, threads, magazines, cnode, supervision) = match made {
             Ok(v) => v,
             Err(e) => {
@@ -238,6 +248,7 @@ impl MemServer {
                 return Err(e);
             }
         };
+        self.mappings.lock().open_client(index as u16, map_bits);
         let offset = abi::HEAP_WINDOW.wrapping_sub(SERVER_WINDOW);
         let mut pages = [0; MAX_CORES];
         for &c in cores {
@@ -255,7 +266,9 @@ impl MemServer {
         let badge = match unsafe { self.server.attach(&params) } {
             Ok(b) => b,
             Err(f) => {
-                let _ = sp.recycle(mem);
+                if sp.recycle(mem).is_ok() {
+                    sp.release_pages(&magazines);
+                }
                 return Err(StartError::Attach(f.error));
             }
         };
@@ -271,7 +284,9 @@ impl MemServer {
                 let _ = t.tcb_suspend();
             }
             let _ = self.server.detach(badge);
-            let _ = sp.recycle(mem);
+            if sp.recycle(mem).is_ok() {
+                sp.release_pages(&magazines);
+            }
             return Err(e);
         }
         if let Some(s) = supervision {
@@ -297,8 +312,8 @@ impl MemServer {
         Ok((index, generation))
     }
 
-    /// The task, its threads (not started), magazine pages, mapping CNode and, for a
-    /// supervisor, its inbox and notification; everything from `mem`.
+    /// The task, its threads (not started), magazine pages, mapping CNode (of `map_bits` bits)
+    /// and, for a supervisor, its inbox and notification; everything from `mem`.
     #[allow(clippy::type_complexity)]
     fn make_client(
         &self,
@@ -306,6 +321,7 @@ impl MemServer {
         mem: &mut ObjectAllocator,
         spec: &ClientSpec,
         index: usize,
+        map_bits: usize,
         parent_inbox: Option<Cap<Endpoint>>,
     ) -> Result<
         (
@@ -366,7 +382,7 @@ impl MemServer {
             magazines[c] = Some(Magazine { shared, staging });
         }
         let cnode: Cap<CNode> = mem.allocate(ObjectBlueprint::CNode {
-            size_bits: MAP_CNODE_BITS,
+            size_bits: map_bits,
         })?;
         if let Some(inbox) = parent_inbox {
             process
@@ -539,7 +555,9 @@ impl MemServer {
             self.release.cnodes[index].store(0, Ordering::Release);
             self.notify[index].store(0, Ordering::Release);
         }
-        self.spawner.lock().recycle(c.mem)?;
+        let mut sp = self.spawner.lock();
+        sp.recycle(c.mem)?;
+        sp.release_pages(&c.magazines);
         Ok(report)
     }
 }

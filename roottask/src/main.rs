@@ -63,7 +63,9 @@ fn boot(bootinfo: &BootInfo<'static>) -> Result<&'static MemServer, alloc::strin
         // Nothing can be printed on a release kernel without it; on a debug kernel this line shows.
         debug_println!("memserver: console on the UART: {}", e.what());
     }
-    heap::init(&mut alloc).map_err(|e| format!("heap: {e:?}"))?;
+    let heap_bytes = heap::bytes_for(bootinfo);
+    heap::init(&mut alloc, heap_bytes).map_err(|e| format!("heap of {heap_bytes} bytes: {e:?}"))?;
+    debug_println!("memserver: heap of {} MiB", heap_bytes >> 20);
     let scratch =
         Scratch::new(&mut alloc, DEFAULT_SCRATCH_VADDR).map_err(|e| format!("scratch: {e:?}"))?;
     let platform =

@@ -175,16 +175,6 @@ pub fn build_all(paths: &Paths, logs: &Logs, opts: &Options) -> Result<Built> {
 
 /// Boots a built image and returns how many on-target tests passed (or clients ended well).
 pub fn boot(built: &Built, opts: &Options, echo: bool) -> Result<qemu::Passed> {
-    boot_until(built, opts, echo, None)
-}
-
-/// [`boot`], ending successfully at a console line starting with `stop_at` if given.
-fn boot_until(
-    built: &Built,
-    opts: &Options,
-    echo: bool,
-    stop_at: Option<&'static str>,
-) -> Result<qemu::Passed> {
     let cores = built.system.cores;
     let passed = qemu::boot(&qemu::BootConfig {
         loader: built.image.loader.clone(),
@@ -193,15 +183,12 @@ fn boot_until(
         icount: opts.icount,
         timeout: opts.timeout,
         echo,
-        stop_at,
+        stop_at: None,
     })
     .map_err(Error::Boot)?;
-    let what = match stop_at {
-        None => format!("{} passed, 0 failed", passed.passed),
-        Some(line) => format!("reached `{line}`"),
-    };
     println!(
-        "[xtask] on-target: {what} ({}, {} core{}, {} MiB; {:.2} s from QEMU start)",
+        "[xtask] on-target: {} passed, 0 failed ({}, {} core{}, {} MiB; {:.2} s from QEMU start)",
+        passed.passed,
         built.system.file.display(),
         cores,
         if cores == 1 { "" } else { "s" },
@@ -222,57 +209,41 @@ fn harness_system(paths: &Paths) -> PathBuf {
     }
 }
 
-/// One on-target run of `cargo xtask test`.
+/// One on-target run of `cargo xtask test`: to the closing line (or until all clients ended).
 struct Run {
     what: &'static str,
     opts: Options,
-    until: Until,
-}
-
-/// Where an on-target run ends.
-#[derive(Debug, Clone, Copy)]
-enum Until {
-    /// At the closing line (or when all clients ended).
-    End,
-    /// Once the root task has built its zones, which must manage at least this share of RAM
-    /// (percent): one test.
-    Zones { min_percent: u64 },
+    /// The share of RAM (percent) the root task's zones must manage at least: one more test.
+    zones_at_least: Option<u64>,
 }
 
 /// Runs one on-target part; returns the tests it passed.
 fn on_target(paths: &Paths, logs: &Logs, run: &Run) -> Result<u64> {
     let built = build_all(paths, logs, &run.opts)?;
-    match run.until {
-        Until::End => Ok(boot(&built, &run.opts, true)?.passed),
-        Until::Zones { min_percent } => {
-            let p = boot_until(
-                &built,
-                &run.opts,
-                true,
-                Some("measure boot_to_zones_instructions"),
-            )?;
-            let frames = p
-                .measures
-                .iter()
-                .find(|(n, _)| n == "zones_frames")
-                .map(|(_, v)| *v)
-                .ok_or_else(|| Error::MissingMeasure("zones_frames".into()))?;
-            let ram_frames = built.system.ram_bytes() >> 12;
-            let share = frames * 100 / ram_frames.max(1);
-            println!(
-                "test all_of_memory_in_the_zones ... {}: {frames} of {ram_frames} frames ({share} %, at least {min_percent} % expected)",
-                if share >= min_percent { "ok" } else { "FAILED" }
-            );
-            if share >= min_percent {
-                Ok(1)
-            } else {
-                Err(Error::ZonesTooSmall {
-                    frames,
-                    ram_frames,
-                    min_percent,
-                })
-            }
-        }
+    let passed = boot(&built, &run.opts, true)?;
+    let Some(min_percent) = run.zones_at_least else {
+        return Ok(passed.passed);
+    };
+    let frames = passed
+        .measures
+        .iter()
+        .find(|(n, _)| n == "zones_frames")
+        .map(|(_, v)| *v)
+        .ok_or_else(|| Error::MissingMeasure("zones_frames".into()))?;
+    let ram_frames = built.system.ram_bytes() >> 12;
+    let share = frames * 100 / ram_frames.max(1);
+    println!(
+        "test all_of_memory_in_the_zones ... {}: {frames} of {ram_frames} frames ({share} %, at least {min_percent} % expected)",
+        if share >= min_percent { "ok" } else { "FAILED" }
+    );
+    if share >= min_percent {
+        Ok(passed.passed + 1)
+    } else {
+        Err(Error::ZonesTooSmall {
+            frames,
+            ram_frames,
+            min_percent,
+        })
     }
 }
 
@@ -280,8 +251,8 @@ fn on_target(paths: &Paths, logs: &Logs, run: &Run) -> Result<u64> {
 /// memory-server thread per core, per-node placement); the kernel bring-up checks of the smoke
 /// task on two cores (PSCI start, SMP boot, reschedule IPI, TLB broadcast) and on the release
 /// kernel (printing through the UART itself); the root-task runtime's checks on one and two
-/// cores (when that root task exists); the memory server building its zones from all of a
-/// 2 GiB system's memory; and the two examples of `examples/` (Rust and C clients).
+/// cores (when that root task exists); a 2 GiB system whose zones hold all of its memory and
+/// whose clients allocate on both nodes; and the two examples of `examples/` (Rust and C clients).
 fn on_target_runs(paths: &Paths) -> Vec<Run> {
     let harness = harness_system(paths);
     // Time limits with room for a loaded machine (the two-core harness takes 20 to 70 s).
@@ -299,7 +270,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
         Run {
             what: "memserver harness, 1 core",
             opts: with(&|o| o.cores = Some(1)),
-            until: Until::End,
+            zones_at_least: None,
         },
         Run {
             what: "kernel bring-up checks, 2 cores",
@@ -307,12 +278,12 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                 o.root = RootTask::Smoke;
                 o.cores = Some(2);
             }),
-            until: Until::End,
+            zones_at_least: None,
         },
         Run {
             what: "memserver harness, 2 cores",
             opts: with(&|o| o.cores = Some(2)),
-            until: Until::End,
+            zones_at_least: None,
         },
         Run {
             what: "kernel bring-up checks, release kernel, 1 core",
@@ -321,7 +292,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                 o.flavor = Flavor::Release;
                 o.cores = Some(1);
             }),
-            until: Until::End,
+            zones_at_least: None,
         },
         Run {
             what: "all of memory, 2 GiB on 2 nodes",
@@ -330,7 +301,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                 timeout: Duration::from_secs(600),
                 ..base.clone()
             },
-            until: Until::Zones { min_percent: 90 },
+            zones_at_least: Some(90),
         },
     ];
     // The examples a user copies: each boots to its closing line and exits with status 0.
@@ -344,7 +315,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                 system: paths.root.join("examples").join(dir).join("system.toml"),
                 ..base.clone()
             },
-            until: Until::End,
+            zones_at_least: None,
         });
     }
     if RootTask::RuntimeTests.exists(paths) {
@@ -358,7 +329,7 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
                     o.root = RootTask::RuntimeTests;
                     o.cores = Some(cores);
                 }),
-                until: Until::End,
+                zones_at_least: None,
             });
         }
     }

@@ -14,11 +14,18 @@ use sel4::{
 /// Default window: 2 TiB (top-level entry 4).
 pub const DEFAULT_LOCAL_WINDOW_VADDR: usize = 0x200_0000_0000;
 
-/// A bump allocator of guarded, freshly mapped regions in the root task's VSpace.
+/// Single-page slots given back that a window keeps for reuse.
+const REUSABLE_PAGES: usize = 1024;
+
+/// A bump allocator of guarded, freshly mapped regions in the root task's VSpace. Single pages
+/// mapped with [`LocalWindow::map_existing`] can be given back once their frame is gone
+/// ([`LocalWindow::release`]) and their slot (and page table) serves the next one, so a root task
+/// that maps a page per client does not grow its window with every client it ever started.
 #[derive(Debug)]
 pub struct LocalWindow {
     space: AddressSpace,
     next: usize,
+    free: heapless::Vec<usize, REUSABLE_PAGES>,
 }
 
 impl LocalWindow {
@@ -27,6 +34,7 @@ impl LocalWindow {
         Self {
             space: AddressSpace::existing(init_thread::VSPACE),
             next: base,
+            free: heapless::Vec::new(),
         }
     }
 
@@ -57,23 +65,40 @@ impl LocalWindow {
 }
 
 impl LocalWindow {
-    /// Maps the existing frame `frame` (read-write, not executable) after a guard page; returns
-    /// its address. The frame's cap must not be mapped elsewhere (copy it first).
+    /// Maps the existing frame `frame` (read-write, not executable) after a guard page, in a
+    /// released slot if there is one; returns its address. The frame's cap must not be mapped
+    /// elsewhere (copy it first).
     pub fn map_existing(
         &mut self,
         alloc: &mut ObjectAllocator,
         frame: Cap<Granule>,
     ) -> Result<usize, SpawnError> {
-        let vaddr = self.next + PAGE_SIZE;
-        self.space.map_frame(
+        let reused = self.free.pop();
+        let vaddr = reused.unwrap_or(self.next + PAGE_SIZE);
+        let mapped = self.space.map_frame(
             alloc,
             frame,
             vaddr,
             CapRights::read_write(),
             VmAttributes::DATA,
-        )?;
-        self.next = vaddr + PAGE_SIZE;
+        );
+        if let Err(e) = mapped {
+            if let Some(v) = reused {
+                let _ = self.free.push(v);
+            }
+            return Err(e);
+        }
+        if reused.is_none() {
+            self.next = vaddr + PAGE_SIZE;
+        }
         Ok(vaddr)
+    }
+
+    /// Gives back the slot of a page mapped by [`LocalWindow::map_existing`] whose frame has
+    /// since been deleted (which unmapped it). Beyond [`REUSABLE_PAGES`] slots kept, the slot is
+    /// forgotten.
+    pub fn release(&mut self, vaddr: usize) {
+        let _ = self.free.push(vaddr);
     }
 }
 

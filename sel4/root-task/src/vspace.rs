@@ -81,12 +81,31 @@ impl AddressSpace {
         alloc: &mut ObjectAllocator,
         vaddr: usize,
     ) -> Result<(), SpawnError> {
+        self.ensure_levels(alloc, vaddr, &[Level::Pud, Level::Pd, Level::Pt])
+    }
+
+    /// Creates the upper directory and directory covering `vaddr` that are missing, and no page
+    /// table: what a 2 MiB frame mapped at `vaddr` needs.
+    pub fn ensure_directories(
+        &mut self,
+        alloc: &mut ObjectAllocator,
+        vaddr: usize,
+    ) -> Result<(), SpawnError> {
+        self.ensure_levels(alloc, vaddr, &[Level::Pud, Level::Pd])
+    }
+
+    fn ensure_levels(
+        &mut self,
+        alloc: &mut ObjectAllocator,
+        vaddr: usize,
+        levels: &[Level],
+    ) -> Result<(), SpawnError> {
         if vaddr >= USER_LIMIT {
             return Err(SpawnError::BadSegment {
                 vaddr: vaddr as u64,
             });
         }
-        for level in [Level::Pud, Level::Pd, Level::Pt] {
+        for &level in levels {
             let index = vaddr >> level.shift();
             if self
                 .tables
