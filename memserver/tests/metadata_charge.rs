@@ -138,7 +138,10 @@ fn measure<T>(what: &str, s: &Server, c: &Client, slack: i64, f: impl FnOnce() -
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "fills a 4 MiB metadata budget slab by slab: hours under Miri")]
+#[cfg_attr(
+    miri,
+    ignore = "fills a 4 MiB metadata budget slab by slab: hours under Miri"
+)]
 fn metadata_charges_cover_the_heap_and_refusals_change_nothing() {
     let arena = HostArena::new(64 << 20, 2).unwrap();
     let core = Allocator::new(Topology::uniform(CORES, 2).unwrap(), arena.memory()).unwrap();

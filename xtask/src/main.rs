@@ -248,9 +248,9 @@ fn on_target(paths: &Paths, logs: &Logs, run: &Run) -> Result<u64> {
 }
 
 /// The on-target runs of `cargo xtask test`: the harness on one and on two cores (one
-/// memory-server thread per core, per-node placement); the kernel bring-up checks of the smoke
-/// task on two cores (PSCI start, SMP boot, reschedule IPI, TLB broadcast) and on the release
-/// kernel (printing through the UART itself); the root-task runtime's checks on one and two
+/// memory-server thread per core, per-node placement) and on four cores on four nodes; the
+/// kernel bring-up checks of the smoke task on two cores (PSCI start, SMP boot, reschedule IPI,
+/// TLB broadcast) and on the release kernel (printing through the UART itself); the root-task runtime's checks on one and two
 /// cores (when that root task exists); a 2 GiB system whose zones hold all of its memory and
 /// whose clients allocate on both nodes; and the two examples of `examples/` (Rust and C clients).
 fn on_target_runs(paths: &Paths) -> Vec<Run> {
@@ -283,6 +283,14 @@ fn on_target_runs(paths: &Paths) -> Vec<Run> {
         Run {
             what: "memserver harness, 2 cores",
             opts: with(&|o| o.cores = Some(2)),
+            zones_at_least: None,
+        },
+        Run {
+            what: "memserver harness, 4 cores on 4 nodes",
+            opts: Options {
+                system: paths.root.join("systems").join("numa4.toml"),
+                ..base.clone()
+            },
             zones_at_least: None,
         },
         Run {
