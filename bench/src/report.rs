@@ -310,6 +310,7 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
         ));
     }
     t.push(buddy_target(all));
+    t.push(refusal_target(all));
     t
 }
 
@@ -362,6 +363,36 @@ fn transport_target(all: &[Measurement], msgs: &[MessageCount]) -> Target {
             cmd,
             "not measured: the transport bench or the message count did not run",
         ),
+    }
+}
+
+/// The refusal storm (`refusal_storm` bench): another client's alloc+free pairs on core 1 while
+/// one client's 4 MiB requests are refused on core 0, out of memory against over quota.
+fn refusal_target(all: &[Measurement]) -> Target {
+    let cmd = "cargo bench -p memserver-bench --bench refusal_storm".to_string();
+    let what = "another client's alloc+free pairs on core 1 during a storm of refused 4 MiB \
+                kmallocs on core 0 (a few thousand caches, no free 4 MiB block): refused out of \
+                memory vs refused over quota";
+    let goal = "≥ 0.5× the throughput beside cheap refusals";
+    match (
+        per_elem(all, "refusal_storm", "cheap_refusals"),
+        per_elem(all, "refusal_storm", "oom_refusals"),
+    ) {
+        (Some(cheap), Some(oom)) => {
+            let r = cheap / oom;
+            Target {
+                id: "refusal",
+                what: what.into(),
+                goal: goal.into(),
+                measured: format!(
+                    "{r:.2}× ({oom:.0} ns per pair beside out-of-memory refusals, {cheap:.0} ns \
+                     beside quota refusals)"
+                ),
+                verdict: at_least(r, 0.5),
+                command: cmd,
+            }
+        }
+        _ => missing("refusal", what, goal, cmd, "bench did not run"),
     }
 }
 

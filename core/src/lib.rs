@@ -21,7 +21,7 @@ pub mod topology;
 
 pub use allocator::{
     Allocator, BlockOwner, CacheInfo, CacheRef, CoreGuard, KmallocRef, NodePolicy, OwnerStats,
-    PurgeReport, Stats,
+    PurgeReport, Reclaim, Stats,
 };
 pub use kmalloc::KmallocSet;
 pub use meta::{MetaAccount, MetaError, MetaPool};

@@ -49,28 +49,14 @@ impl SlabinfoRow {
     }
 }
 
-/// One row per name, in order of first appearance: the counts of rows sharing a name summed
-/// (objects, slabs, shared-array objects), the rest taken from the first.
-pub fn merge_by_name(rows: alloc::vec::Vec<SlabinfoRow>) -> alloc::vec::Vec<SlabinfoRow> {
-    let mut out: alloc::vec::Vec<SlabinfoRow> = alloc::vec::Vec::with_capacity(rows.len());
-    let mut at: alloc::collections::BTreeMap<alloc::string::String, usize> = Default::default();
-    for r in rows {
-        match at.get(&r.name) {
-            Some(&i) => {
-                let m = &mut out[i];
-                m.active_objs += r.active_objs;
-                m.num_objs += r.num_objs;
-                m.active_slabs += r.active_slabs;
-                m.num_slabs += r.num_slabs;
-                m.sharedavail += r.sharedavail;
-            }
-            None => {
-                at.insert(r.name.clone(), out.len());
-                out.push(r);
-            }
-        }
-    }
-    out
+/// Adds `other`'s counts (objects, slabs, shared-array objects) to `into`, as slabinfo merges
+/// caches of one name; sizes and tunables stay `into`'s.
+pub fn absorb(into: &mut SlabinfoRow, other: &SlabinfoRow) {
+    into.active_objs += other.active_objs;
+    into.num_objs += other.num_objs;
+    into.active_slabs += other.active_slabs;
+    into.num_slabs += other.num_slabs;
+    into.sharedavail += other.sharedavail;
 }
 
 #[cfg(test)]

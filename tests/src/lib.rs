@@ -159,3 +159,158 @@ fn assert_declared(request: u64, reply: u64) {
         Err(_) => assert_eq!(error, Error::UnknownLabel),
     }
 }
+
+/// Requests sent straight to a server's `dispatch`, word for word as a transport delivers them,
+/// for tests that build exact messages (bad elements, refusals) rather than use the client stub.
+/// Clients see their objects through a window offset, so every address crosses the translation.
+pub mod raw {
+    use memserver::platform::host::HostArena;
+    use memserver::platform::Platform;
+    use memserver::server::{AttachParams, Quota, Server, ServerConfig};
+    use memserver::topology::{Topology, MAX_CORES};
+    use memserver::Allocator;
+    use memserver_protocol::ops::*;
+    use memserver_protocol::{Failure, MagazinePage, Message, Request, PROTOCOL_VERSION};
+
+    /// Client addresses are server addresses plus this.
+    pub const OFFSET: u64 = 0x10_0000_0000;
+
+    /// A server over its own arena (field order is drop order).
+    pub struct RawWorld {
+        pub server: Server,
+        _arena: HostArena,
+    }
+
+    /// `nodes` nodes with one core each, over `mib` MiB.
+    pub fn world(nodes: usize, mib: usize) -> RawWorld {
+        let arena = HostArena::new(mib << 20, nodes).unwrap();
+        let topology = Topology::uniform(nodes, 1).unwrap();
+        let core = Allocator::new(topology, arena.memory()).unwrap();
+        RawWorld {
+            server: Server::new(core, ServerConfig::default()),
+            _arena: arena,
+        }
+    }
+
+    /// A greeted client with a magazine page per core and two caches of its own.
+    pub struct RawClient {
+        pub badge: u64,
+        pub pages: Vec<Box<MagazinePage>>,
+        /// Caches of 48 and 200 bytes.
+        pub a: u64,
+        pub b: u64,
+    }
+
+    /// Sends `req` on `core`: the reply body or the failure, which must be one the operation
+    /// declares.
+    pub fn send(
+        s: &Server,
+        core: usize,
+        badge: u64,
+        req: Request<'_>,
+    ) -> Result<Vec<u64>, Failure> {
+        let mut msg = Message::default();
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        s.dispatch(core, badge, &mut msg);
+        if msg.label != 0 {
+            let f = Failure::from_reply(msg.label, &msg.words[..msg.len]);
+            assert!(
+                req.label().may_answer(f.error),
+                "{:?} answered undeclared {f:?}",
+                req.label()
+            );
+            return Err(f);
+        }
+        Ok(msg.words[..msg.len].to_vec())
+    }
+
+    /// Attaches and greets (on every core) a client with `slab_debug` options and `quota`.
+    pub fn client(s: &Server, debug: &str, quota: Quota) -> RawClient {
+        let cores = s.allocator().topology().cores();
+        let pages: Vec<Box<MagazinePage>> =
+            (0..cores).map(|_| Box::new(MagazinePage::new())).collect();
+        let mut addrs = [0; MAX_CORES];
+        for (a, p) in addrs.iter_mut().zip(&pages) {
+            *a = &**p as *const MagazinePage as usize;
+        }
+        // SAFETY: the pages are boxed in the returned client, which the tests keep as long as
+        // the server.
+        let badge = unsafe {
+            s.attach(&AttachParams {
+                pages: addrs,
+                offset: OFFSET as usize,
+                quota,
+                slab_debug: debug,
+            })
+        }
+        .unwrap();
+        for core in 0..cores {
+            let hello = HelloReq {
+                version: PROTOCOL_VERSION,
+            };
+            send(s, core, badge, Request::Hello(hello)).unwrap();
+        }
+        let create = |size| {
+            let req = CacheCreateReq {
+                size,
+                align: 8,
+                flags: 0,
+                ctor: 0,
+            };
+            send(s, 0, badge, Request::CacheCreate(req, "obj")).unwrap()[0]
+        };
+        let (a, b) = (create(48), create(200));
+        RawClient { badge, pages, a, b }
+    }
+
+    /// One object of the cache `handle` (its client address).
+    pub fn alloc(s: &Server, core: usize, c: &RawClient, handle: u64) -> Result<u64, Failure> {
+        let req = AllocReq { handle, flags: 0 };
+        send(s, core, c.badge, Request::Alloc(req)).map(|r| r[0])
+    }
+
+    /// One kmalloc block (its client address).
+    pub fn kmalloc(s: &Server, core: usize, c: &RawClient, size: u64) -> Result<u64, Failure> {
+        send(
+            s,
+            core,
+            c.badge,
+            Request::Kmalloc(KmallocReq { size, flags: 0 }),
+        )
+        .map(|r| r[0])
+    }
+
+    /// Drains `addrs` of the cache `handle` through slot 1 of the page of `core`.
+    pub fn drain(
+        s: &Server,
+        core: usize,
+        c: &RawClient,
+        handle: u64,
+        addrs: &[u64],
+    ) -> Result<(), Failure> {
+        c.pages[core].write_slot(1, addrs).unwrap();
+        let req = DrainReq {
+            handle,
+            slot: 1,
+            count: addrs.len() as u64,
+        };
+        send(s, core, c.badge, Request::Drain(req)).map(|_| ())
+    }
+
+    /// Drains kmalloc blocks `addrs` through slot 2 of the page of `core`.
+    pub fn kfree_drain(
+        s: &Server,
+        core: usize,
+        c: &RawClient,
+        addrs: &[u64],
+    ) -> Result<(), Failure> {
+        c.pages[core].write_slot(2, addrs).unwrap();
+        let req = KfreeDrainReq {
+            slot: 2,
+            count: addrs.len() as u64,
+        };
+        send(s, core, c.badge, Request::KfreeDrain(req)).map(|_| ())
+    }
+}

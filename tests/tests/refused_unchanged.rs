@@ -12,127 +12,30 @@
 //! A refusal for lack of memory is not in the sweep: before it the server reclaims free memory
 //! from every cache (arrays drained, empty slabs returned), which rearranges free memory by
 //! design; `out_of_memory_refusals_keep_every_object` checks what it must keep.
-use memserver::platform::host::HostArena;
-use memserver::platform::Platform;
 use memserver::server::snapshot::ServerSnapshot;
-use memserver::server::{AttachParams, Quota, Server, ServerConfig};
-use memserver::topology::{Topology, MAX_CORES};
-use memserver::{Allocator, CacheId};
+use memserver::server::{Quota, Server};
+use memserver::CacheId;
 use memserver_protocol::ops::*;
-use memserver_protocol::{Error, Failure, MagazinePage, Message, Request, PROTOCOL_VERSION};
+use memserver_protocol::{Error, Failure, Request};
+use memserver_tests::raw::{self, send, RawClient as Client, RawWorld as World, OFFSET};
 
-/// Client addresses are server addresses plus this.
-const OFFSET: u64 = 0x10_0000_0000;
-
-struct World {
-    server: Server,
-    _arena: HostArena,
-}
-
-/// Two nodes with one core each.
 fn world(mib: usize) -> World {
-    let arena = HostArena::new(mib << 20, 2).unwrap();
-    let core = Allocator::new(Topology::uniform(2, 1).unwrap(), arena.memory()).unwrap();
-    World {
-        server: Server::new(core, ServerConfig::default()),
-        _arena: arena,
-    }
-}
-
-struct Client {
-    badge: u64,
-    pages: Vec<Box<MagazinePage>>,
-    /// Two caches of the client (48 and 200 bytes).
-    a: u64,
-    b: u64,
-}
-
-fn send(s: &Server, core: usize, badge: u64, req: Request<'_>) -> Result<Vec<u64>, Failure> {
-    let mut msg = Message::default();
-    let (label, len) = req.encode(&mut msg.words);
-    msg.label = label;
-    msg.len = len;
-    s.dispatch(core, badge, &mut msg);
-    if msg.label != 0 {
-        let f = Failure::from_reply(msg.label, &msg.words[..msg.len]);
-        assert!(
-            req.label().may_answer(f.error),
-            "{:?} answered undeclared {f:?}",
-            req.label()
-        );
-        return Err(f);
-    }
-    Ok(msg.words[..msg.len].to_vec())
+    raw::world(2, mib)
 }
 
 fn client(s: &Server, debug: &str, quota: Quota) -> Client {
-    let pages: Vec<Box<MagazinePage>> = (0..2).map(|_| Box::new(MagazinePage::new())).collect();
-    let mut addrs = [0; MAX_CORES];
-    for (a, p) in addrs.iter_mut().zip(&pages) {
-        *a = &**p as *const MagazinePage as usize;
-    }
-    // SAFETY: the pages are boxed in the returned `Client`, which lives as long as the server.
-    let badge = unsafe {
-        s.attach(&AttachParams {
-            pages: addrs,
-            offset: OFFSET as usize,
-            quota,
-            slab_debug: debug,
-        })
-    }
-    .unwrap();
-    for core in 0..2 {
-        let hello = HelloReq {
-            version: PROTOCOL_VERSION,
-        };
-        send(s, core, badge, Request::Hello(hello)).unwrap();
-    }
-    let create = |size| {
-        let req = CacheCreateReq {
-            size,
-            align: 8,
-            flags: 0,
-            ctor: 0,
-        };
-        send(s, 0, badge, Request::CacheCreate(req, "obj")).unwrap()[0]
-    };
-    let (a, b) = (create(48), create(200));
-    Client { badge, pages, a, b }
+    raw::client(s, debug, quota)
 }
 
 fn alloc(s: &Server, core: usize, c: &Client, handle: u64) -> u64 {
-    let req = AllocReq { handle, flags: 0 };
-    send(s, core, c.badge, Request::Alloc(req)).unwrap()[0]
+    raw::alloc(s, core, c, handle).unwrap()
 }
 
 fn kmalloc(s: &Server, core: usize, c: &Client, size: u64) -> u64 {
-    send(
-        s,
-        core,
-        c.badge,
-        Request::Kmalloc(KmallocReq { size, flags: 0 }),
-    )
-    .unwrap()[0]
+    raw::kmalloc(s, core, c, size).unwrap()
 }
 
-fn drain(s: &Server, core: usize, c: &Client, handle: u64, addrs: &[u64]) -> Result<(), Failure> {
-    c.pages[core].write_slot(1, addrs).unwrap();
-    let req = DrainReq {
-        handle,
-        slot: 1,
-        count: addrs.len() as u64,
-    };
-    send(s, core, c.badge, Request::Drain(req)).map(|_| ())
-}
-
-fn kfree_drain(s: &Server, core: usize, c: &Client, addrs: &[u64]) -> Result<(), Failure> {
-    c.pages[core].write_slot(2, addrs).unwrap();
-    let req = KfreeDrainReq {
-        slot: 2,
-        count: addrs.len() as u64,
-    };
-    send(s, core, c.badge, Request::KfreeDrain(req)).map(|_| ())
-}
+use raw::{drain, kfree_drain};
 
 /// The first field of the snapshots that differs, for a readable failure.
 fn difference(a: &ServerSnapshot, b: &ServerSnapshot) -> String {

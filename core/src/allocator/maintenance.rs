@@ -228,17 +228,10 @@ impl Allocator {
         frames
     }
 
-    /// Drains every cache and returns every free slab to the buddy layer (what to do before
-    /// reporting out of memory). Returns the frames released.
+    /// Drains every cache and returns every free slab to the buddy layer, one cache at a time
+    /// (see `reclaim`). Returns the frames released.
     pub fn shrink_all(&self) -> usize {
-        let reg = self.registry.lock();
-        let mut cores = self.lock_cores();
-        let mut frames = 0;
-        for (_, r) in reg.live_reals() {
-            self.drain(&r.cache, &mut cores);
-            frames += self.release_free(&r.cache, 0, &mut cores);
-        }
-        frames
+        self.shrink_until(None).0
     }
 
     /// Returns everything `owner` holds to the buddy layer, live objects included: all its
@@ -381,8 +374,8 @@ impl Allocator {
         Ok(KmallocSet { owner, caches })
     }
 
-    /// Writes `/proc/slabinfo` (version 2.1): every cache with each name once (see
-    /// [`slabinfo_view`](Self::slabinfo_view)), or only `filter`'s caches, newest first.
+    /// Writes `/proc/slabinfo` (version 2.1): one owner's caches newest first (`filter`), or
+    /// every cache with each name once, in name order (see [`slabinfo_view`](Self::slabinfo_view)).
     pub fn slabinfo(&self, filter: Option<OwnerId>, out: &mut impl fmt::Write) -> fmt::Result {
         out.write_str(HEADER)?;
         for row in self.slabinfo_view(filter) {
@@ -391,16 +384,95 @@ impl Allocator {
         Ok(())
     }
 
-    /// The rows of `slabinfo`: one owner's caches one row each (`filter`), or, server-wide, one
-    /// row per name, the rows of caches sharing a name (each client's `kmalloc-*`, equal names
-    /// of several clients) merged as Linux shows merged caches: counts summed, the sizes and
-    /// tunables of the newest. Newest first.
+    /// The rows of `slabinfo`: one owner's caches one row each, newest first (`filter`); or,
+    /// server-wide, one row per name in name order, the rows of caches sharing a name (each
+    /// client's `kmalloc-*`, equal names of several clients) merged as Linux shows merged
+    /// caches: counts summed, the sizes and tunables of the newest.
     pub fn slabinfo_view(&self, filter: Option<OwnerId>) -> Vec<SlabinfoRow> {
-        let rows = self.slabinfo_rows(filter);
-        if filter.is_some() {
-            return rows;
+        let mut rows = Vec::new();
+        match filter {
+            Some(owner) => {
+                self.slabinfo_walk_owner(owner, 0, |_, row| {
+                    rows.push(row);
+                    true
+                });
+            }
+            None => {
+                self.slabinfo_walk_names("", |row| {
+                    rows.push(row);
+                    true
+                });
+            }
         }
-        crate::slabinfo::merge_by_name(rows)
+        rows
+    }
+
+    /// Walks `owner`'s slabinfo rows newest first, calling `f` with each cache's creation serial
+    /// (unique for the allocator's lifetime, never reused) and row until `f` returns false;
+    /// starts after the newest (`before` 0) or with the newest cache created before serial
+    /// `before`. So a walk resumed from the serial of the last row it took shows every cache
+    /// that lived through the whole walk exactly once: a cache created meanwhile is newer than
+    /// any serial of the walk, a cache destroyed meanwhile shifts nothing. Returns whether `f`
+    /// stopped the walk, or `None` if `before` is a serial not issued yet.
+    pub fn slabinfo_walk_owner(
+        &self,
+        owner: OwnerId,
+        before: u64,
+        mut f: impl FnMut(u64, SlabinfoRow) -> bool,
+    ) -> Option<bool> {
+        let reg = self.registry.lock();
+        if before > reg.created {
+            return None;
+        }
+        let mut reals: Vec<&RealEntry> = reg
+            .live_reals()
+            .map(|(_, r)| r)
+            .filter(|r| r.cache.owner == owner && (before == 0 || r.created < before))
+            .collect();
+        reals.sort_by_key(|r| core::cmp::Reverse(r.created));
+        Some(
+            reals
+                .into_iter()
+                .any(|r| !f(r.created, slabinfo_row(&r.cache))),
+        )
+    }
+
+    /// Walks the server-wide slabinfo rows, one per name (merged, see
+    /// [`slabinfo_view`](Self::slabinfo_view)), in byte order of the names, from the first name
+    /// after `after` ("" for the first of all), calling `f` until it returns false. A name
+    /// depends on no other cache, so a walk resumed after the last name it took shows every name
+    /// held by some cache through the whole walk exactly once, whatever is created or destroyed
+    /// meanwhile (its counts are those of the moment it is shown). Returns whether `f` stopped
+    /// the walk.
+    pub fn slabinfo_walk_names(&self, after: &str, mut f: impl FnMut(SlabinfoRow) -> bool) -> bool {
+        let reg = self.registry.lock();
+        let mut reals: Vec<&RealEntry> = reg
+            .live_reals()
+            .map(|(_, r)| r)
+            .filter(|r| r.cache.name.as_str() > after)
+            .collect();
+        reals.sort_by(|x, y| {
+            x.cache
+                .name
+                .cmp(&y.cache.name)
+                .then(y.created.cmp(&x.created))
+        });
+        let mut group = reals.as_slice();
+        while let Some((newest, rest)) = group.split_first() {
+            let same = rest
+                .iter()
+                .take_while(|r| r.cache.name == newest.cache.name)
+                .count();
+            let mut row = slabinfo_row(&newest.cache);
+            for r in &rest[..same] {
+                crate::slabinfo::absorb(&mut row, &slabinfo_row(&r.cache));
+            }
+            if !f(row) {
+                return true;
+            }
+            group = &rest[same..];
+        }
+        false
     }
 
     /// The numbers of `slabinfo`, one row per real cache, newest first.
@@ -412,33 +484,7 @@ impl Allocator {
             .filter(|r| filter.is_none_or(|o| r.cache.owner == o))
             .collect();
         reals.sort_by_key(|r| core::cmp::Reverse(r.created));
-        reals
-            .into_iter()
-            .map(|r| {
-                let c = &r.cache;
-                let l = &c.layout;
-                let mut row = SlabinfoRow {
-                    name: c.name.clone(),
-                    objsize: l.stride,
-                    objperslab: l.objects,
-                    pagesperslab: 1 << l.order,
-                    limit: c.tunables.limit,
-                    batchcount: c.tunables.batchcount,
-                    sharedfactor: c.tunables.sharedfactor,
-                    ..SlabinfoRow::default()
-                };
-                for n in c.nodes.iter() {
-                    let nc = n.lock();
-                    let slabs = nc.slabs();
-                    row.num_slabs += slabs;
-                    row.active_slabs += slabs - nc.slabs_on(List::Free);
-                    row.num_objs += slabs * l.objects as usize;
-                    row.active_objs += slabs * l.objects as usize - nc.free_in_slabs();
-                    row.sharedavail += nc.shared.len();
-                }
-                row
-            })
-            .collect()
+        reals.into_iter().map(|r| slabinfo_row(&r.cache)).collect()
     }
 
     /// Objects of `cache` handed out and not freed (counted from the state bytes).
@@ -597,4 +643,29 @@ impl Allocator {
         let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
         Ok(reg.real(real).cache.violations.load(Ordering::Relaxed))
     }
+}
+
+/// One cache's slabinfo row (its node locks in turn).
+fn slabinfo_row(c: &Cache) -> SlabinfoRow {
+    let l = &c.layout;
+    let mut row = SlabinfoRow {
+        name: c.name.clone(),
+        objsize: l.stride,
+        objperslab: l.objects,
+        pagesperslab: 1 << l.order,
+        limit: c.tunables.limit,
+        batchcount: c.tunables.batchcount,
+        sharedfactor: c.tunables.sharedfactor,
+        ..SlabinfoRow::default()
+    };
+    for n in c.nodes.iter() {
+        let nc = n.lock();
+        let slabs = nc.slabs();
+        row.num_slabs += slabs;
+        row.active_slabs += slabs - nc.slabs_on(List::Free);
+        row.num_objs += slabs * l.objects as usize;
+        row.active_objs += slabs * l.objects as usize - nc.free_in_slabs();
+        row.sharedavail += nc.shared.len();
+    }
+    row
 }

@@ -11,7 +11,8 @@
 //! - `remote`: a free of an object another core allocated goes back to that core in batches;
 //! - `kmalloc`: size classes over the same paths, large blocks straight from the buddy layer.
 //!
-//! Maintenance (`maintenance`: create, destroy, shrink, purge, slabinfo, statistics; `validate`)
+//! Maintenance (`maintenance`: create, destroy, shrink, purge, slabinfo, statistics; `reclaim`
+//! before out of memory; `validate`)
 //! takes the registry lock (`registry`), then, where it must see or change every core, all core
 //! locks in ascending order, then node locks; see the `slab` module for the full lock order. A
 //! thread holding a `CoreGuard` must not call maintenance, nor take a second guard.
@@ -52,6 +53,7 @@ mod api;
 mod guard;
 mod kmalloc;
 mod maintenance;
+mod reclaim;
 mod registry;
 mod remote;
 mod slow;
@@ -61,6 +63,7 @@ mod validate;
 pub use api::NodePolicy;
 pub use guard::CacheRef;
 pub use kmalloc::KmallocRef;
+pub use reclaim::Reclaim;
 use registry::{RealEntry, Registry};
 pub use snapshot::{CacheSnapshot, NodeSnapshot, SlabSnapshot, Snapshot};
 
@@ -172,6 +175,8 @@ pub struct Allocator {
     seq: AtomicU64,
     /// Some cache holds more empty slabs than Linux keeps (see `trim`).
     trim_pending: AtomicBool,
+    /// Reclaims deferred after failing (see `reclaim`).
+    deferral: spin::Mutex<reclaim::Deferral>,
     /// Told about every block an owner gives back, before the buddy layer gets it.
     release: Option<&'static dyn PageRelease>,
 }
@@ -214,6 +219,7 @@ impl Allocator {
             large: spin::Mutex::new(LargeBlocks::default()),
             seq: AtomicU64::new(1),
             trim_pending: AtomicBool::new(false),
+            deferral: spin::Mutex::new(reclaim::Deferral::default()),
             release,
         })
     }

@@ -63,7 +63,8 @@ impl Server {
                 g.alloc_node(e.id, node, policy)
             }
         };
-        let (addr, fresh) = self.under_guard(c.core, oom, fail, op, |g, addr| {
+        let order = || self.alloc.slab_order(e.id);
+        let (addr, fresh) = self.under_guard(c.core, oom, fail, order, op, |g, addr| {
             let addr = w.to_client(addr);
             Ok((addr, deliver(g, e.id, &[addr], page, None, w)?))
         })?;
@@ -96,7 +97,8 @@ impl Server {
                 g.kmalloc_node(&set, size, node, policy)
             }
         };
-        let addr = self.under_guard(c.core, oom, fail, op, |_, a| Ok(a))?;
+        let order = || self.alloc.kmalloc_order(&set, size);
+        let addr = self.under_guard(c.core, oom, fail, order, op, |_, a| Ok(a))?;
         c.rec.usage.charge(1, usable as u64);
         Ok(KmallocReply {
             addr: w.to_client(addr),
@@ -139,7 +141,8 @@ impl Server {
         let oom = |e: &KmallocError| matches!(e, KmallocError::OutOfMemory);
         let fail = |e: &KmallocError| errors::kmalloc(e, w);
         let op = |g: &mut CoreGuard<'_>| g.krealloc(&set, addr, size, zero);
-        let got = self.under_guard(c.core, oom, fail, op, |_, a| Ok(a))?;
+        let order = || self.alloc.kmalloc_order(&set, size);
+        let got = self.under_guard(c.core, oom, fail, order, op, |_, a| Ok(a))?;
         if old != 0 {
             c.rec.usage.release(1, old as u64);
         }

@@ -11,7 +11,7 @@
 use super::clients::{ClientGuard, ClientRecord};
 use super::page::PageRef;
 use super::Server;
-use crate::allocator::CoreGuard;
+use crate::allocator::{CoreGuard, Reclaim};
 use crate::topology::CoreId;
 use memserver_protocol::error::DETAIL_WORDS;
 use memserver_protocol::operations::{decode_body, decode_named};
@@ -116,30 +116,41 @@ impl Server {
     }
 
     /// Runs `op` under the core's guard, then `then` on its result with the guard still held; if
-    /// `op` ran out of memory, shrinks every cache (no guard held) and runs it once more. A
-    /// refusal of `op` is mapped by `fail`. The guard stays in place (no move on the hot path).
+    /// `op` ran out of memory, reclaims memory for a block of `order()` (no guard held; see the
+    /// core's `reclaim`, which bounds what one client's refusals cost the others) and runs it
+    /// once more. A refusal of `op` is mapped by `fail`. The guard stays in place (no move on
+    /// the hot path).
     #[inline(always)]
     pub(super) fn under_guard<T, E, R>(
         &self,
         core: CoreId,
         oom: impl Fn(&E) -> bool,
         fail: impl Fn(&E) -> Failure,
+        order: impl FnOnce() -> u8,
         mut op: impl FnMut(&mut CoreGuard<'_>) -> Result<T, E>,
         then: impl FnOnce(&mut CoreGuard<'_>, T) -> Result<R, Failure>,
     ) -> Result<R, Failure> {
         let mut g = self.guard(core)?;
-        let mut retried = false;
-        loop {
-            match op(&mut g) {
-                Ok(v) => return then(&mut g, v),
-                Err(e) if !retried && oom(&e) => {
-                    drop(g);
-                    self.alloc.shrink_all();
-                    g = self.guard(core)?;
-                    retried = true;
+        match op(&mut g) {
+            Ok(v) => then(&mut g, v),
+            Err(e) if oom(&e) => {
+                drop(g);
+                let order = order();
+                if self.alloc.reclaim(order) == Reclaim::Deferred {
+                    return Err(fail(&e));
                 }
-                Err(e) => return Err(fail(&e)),
+                g = self.guard(core)?;
+                let retried = op(&mut g);
+                let ok = retried.is_ok();
+                let result = match retried {
+                    Ok(v) => then(&mut g, v),
+                    Err(e) => Err(fail(&e)),
+                };
+                drop(g);
+                self.alloc.reclaim_outcome(order, ok);
+                result
             }
+            Err(e) => Err(fail(&e)),
         }
     }
 }

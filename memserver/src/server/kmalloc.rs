@@ -44,7 +44,8 @@ impl Server {
                 g.kmalloc(&set, size)
             }
         };
-        let addr = self.under_guard(c.core, oom, fail, op, |_, a| Ok(a))?;
+        let order = || self.alloc.kmalloc_order(&set, size);
+        let addr = self.under_guard(c.core, oom, fail, order, op, |_, a| Ok(a))?;
         c.rec.usage.charge(1, usable as u64);
         Ok(KmallocReply {
             addr: w.to_client(addr),

@@ -8,7 +8,7 @@ use super::errors::{self, Window};
 use super::page::PageRef;
 use super::scratch::Scratch;
 use super::Server;
-use crate::allocator::CoreGuard;
+use crate::allocator::{CoreGuard, Reclaim};
 use crate::kmalloc::KmallocSet;
 use crate::slab::{AllocError, CacheId, FreeError};
 use crate::topology::CoreId;
@@ -173,9 +173,14 @@ pub(super) fn alloc_many(
     let mut got = batch(&mut g, addrs);
     if matches!(got, Err(AllocError::OutOfMemory)) {
         drop(g);
-        server.alloc.shrink_all();
-        g = server.guard(core)?;
-        got = batch(&mut g, addrs);
+        let order = server.alloc.slab_order(id);
+        if server.alloc.reclaim(order) == Reclaim::Retry {
+            g = server.guard(core)?;
+            got = batch(&mut g, addrs);
+            server.alloc.reclaim_outcome(order, got.is_ok());
+        } else {
+            g = server.guard(core)?;
+        }
     }
     let got = got.map_err(|e| errors::alloc(&e, w))?;
     for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
@@ -232,7 +237,8 @@ impl Server {
         let zero = r.flags & alloc_flags::ZERO != 0;
         let fail = |err: &AllocError| errors::alloc(err, w);
         let op = |g: &mut CoreGuard<'_>| if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
-        let (addr, fresh) = self.under_guard(c.core, is_oom, fail, op, |g, addr| {
+        let order = || self.alloc.slab_order(e.id);
+        let (addr, fresh) = self.under_guard(c.core, is_oom, fail, order, op, |g, addr| {
             let addr = w.to_client(addr);
             Ok((addr, deliver(g, e.id, &[addr], page, None, w)?))
         })?;
