@@ -3,7 +3,7 @@
 use crate::magazine::Magazine;
 use crate::transport::Transport;
 use memserver_protocol::ops::*;
-use memserver_protocol::slabinfo::{RowReader, END, HEADER};
+use memserver_protocol::slabinfo::{name_words, RowReader, END, HEADER, MORE};
 use memserver_protocol::{
     Error, Failure, Message, Request, SlabinfoRow, MAX_BATCH, MSG_MAX_WORDS, PROTOCOL_VERSION,
 };
@@ -354,27 +354,48 @@ impl<T: Transport> Client<T> {
         })
     }
 
-    /// Calls `f` for every slabinfo row.
+    /// Calls `f` for every slabinfo row, in as many requests as needed: every cache (or, with
+    /// `all`, every name) that exists during the whole walk comes exactly once, whatever other
+    /// clients create or destroy meanwhile (see `memserver_protocol::slabinfo`).
     pub fn slabinfo_rows(
         &mut self,
         all: bool,
         mut f: impl FnMut(&SlabinfoRow<'_>),
     ) -> Result<(), Failure> {
         let mut cursor = 0;
+        let mut after = [0u64; 4];
         loop {
             self.call_request(&Request::Slabinfo(SlabinfoReq {
                 scope: all as u64,
                 cursor,
+                after0: after[0],
+                after1: after[1],
+                after2: after[2],
+                after3: after[3],
             }))?;
             let body = &self.msg.words[..self.msg.len.min(MSG_MAX_WORDS)];
             let mut rows = RowReader::new(body)?;
+            let mut last = None;
             while let Some(row) = rows.next_row() {
-                f(&row?);
+                let row = row?;
+                f(&row);
+                last = Some(row.name);
             }
             if rows.next == END {
                 return Ok(());
             }
-            if rows.next <= cursor {
+            // Each page must move the walk on: own scope towards older caches, server-wide
+            // past the last name received.
+            let last = last.ok_or(Failure::new(Error::BadCursor))?;
+            if all {
+                let words = name_words(last).ok_or(Failure::new(Error::BadCursor))?;
+                // Byte order of the names: each word's bytes read as a big-endian number.
+                let key = |w: [u64; 4]| w.map(|x| u64::from_be_bytes(x.to_ne_bytes()));
+                if rows.next != MORE || (cursor == MORE && key(words) <= key(after)) {
+                    return Err(Failure::new(Error::BadCursor));
+                }
+                after = words;
+            } else if rows.next == 0 || (cursor != 0 && rows.next >= cursor) {
                 return Err(Failure::new(Error::BadCursor));
             }
             cursor = rows.next;

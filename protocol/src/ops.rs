@@ -157,11 +157,19 @@ body! {
     pub struct KmallocRefillReply { pub count: u64, pub usable: u64 }
     pub struct KfreeDrainReq { pub slot: u64, pub count: u64 }
     /// Variable data follows the reply ([`crate::slabinfo`]).
+    /// A page of slabinfo rows; see [`crate::slabinfo`] for the walk and its cursor.
     pub struct SlabinfoReq {
         /// [`SlabinfoScope`] as a word.
         pub scope: u64,
-        /// 0 for the first row, then the `next` of the previous reply.
+        /// 0 for the first page, then the `next` of the previous reply.
         pub cursor: u64,
+        /// Server-wide scope after the first page: the name of the last row received, its
+        /// bytes in these four words in memory order, zero-padded
+        /// ([`crate::slabinfo::name_words`]). Zero otherwise.
+        pub after0: u64,
+        pub after1: u64,
+        pub after2: u64,
+        pub after3: u64,
     }
 }
 
@@ -255,6 +263,11 @@ pub(crate) fn check_size(size: u64) -> Result<(), Failure> {
 }
 
 impl SlabinfoReq {
+    /// The four words of `after`.
+    pub fn after(&self) -> [u64; 4] {
+        [self.after0, self.after1, self.after2, self.after3]
+    }
+
     pub fn scope(&self) -> SlabinfoScope {
         if self.scope == 1 {
             SlabinfoScope::All

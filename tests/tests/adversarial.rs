@@ -224,9 +224,24 @@ fn rows() -> Vec<Row> {
                 e.raw_label(l, &w[..n])
             },
         ),
-        ("slabinfo cursor past the end", Error::BadCursor, |e| {
-            e.raw(Label::Slabinfo, &[0, 100_000])
+        ("slabinfo cursor never issued", Error::BadCursor, |e| {
+            e.raw(Label::Slabinfo, &[0, 100_000, 0, 0, 0, 0])
         }),
+        (
+            "server-wide slabinfo cursor that is no position",
+            Error::BadCursor,
+            |e| e.raw(Label::Slabinfo, &[1, 7, 0, 0, 0, 0]),
+        ),
+        (
+            "server-wide slabinfo after no name",
+            Error::BadCursor,
+            |e| e.raw(Label::Slabinfo, &[1, 1, 0, 0, 0, 0]),
+        ),
+        (
+            "server-wide slabinfo after a name with bytes past its end",
+            Error::BadCursor,
+            |e| e.raw(Label::Slabinfo, &[1, 1, u64::from(b'a'), 0, 0, 1]),
+        ),
         ("wrong protocol version", Error::VersionMismatch, |e| {
             let r = e.raw(Label::Hello, &[PROTOCOL_VERSION + 1]);
             if let Ok(f) = &r {
