@@ -466,7 +466,8 @@ fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
             (raw(c, l, &w[..n]), Error::BadPayload)
         }
         "slabinfo_cursor_past_the_end" => (
-            raw(c, Label::Slabinfo.word(), &[0, 100_000]),
+            // Own scope, a creation serial not issued yet.
+            raw(c, Label::Slabinfo.word(), &[0, 100_000, 0, 0, 0, 0]),
             Error::BadCursor,
         ),
         "wrong_protocol_version" => (
