@@ -187,6 +187,44 @@ mod tests {
         assert_eq!(legacy_env_name("ms-alpha"), "MEMSERVER_CLIENT_MS_ALPHA_ELF");
     }
 
+    /// `systems/numa4.toml` is the harness on four cores: the same server options and clients
+    /// (sources resolved to the same folders), those on the harness's last core on core 3.
+    #[test]
+    fn numa4_runs_the_harness_clients() {
+        let root = Paths::discover().root;
+        let harness = load(&root.join("harness/system.toml")).unwrap();
+        let numa4 = load(&root.join("systems/numa4.toml")).unwrap();
+        assert_eq!((numa4.cores, numa4.nodes.len()), (4, 4));
+        assert_eq!(harness.server, numa4.server);
+        assert_eq!(harness.clients.len(), numa4.clients.len());
+        let source = |s: &System, c: &memserver_system::description::ClientDesc| match &c.source {
+            memserver_system::description::ClientSource::Crate(p) => {
+                s.resolve(p).canonicalize().unwrap()
+            }
+            memserver_system::description::ClientSource::Elf { path, .. } => s.resolve(path),
+        };
+        let last = harness.cores - 1;
+        for (h, n) in harness.clients.iter().zip(&numa4.clients) {
+            let cores: Vec<u32> = h
+                .cores
+                .iter()
+                .map(|&c| if c == last { 3 } else { c })
+                .collect();
+            assert_eq!(n.cores, cores, "{}", h.name);
+            assert_eq!(source(&numa4, n), source(&harness, h), "{}", h.name);
+            let same = |c: &memserver_system::description::ClientDesc| {
+                (
+                    c.name.clone(),
+                    c.quota,
+                    c.debug.clone(),
+                    c.start,
+                    c.supervisor,
+                )
+            };
+            assert_eq!(same(n), same(h));
+        }
+    }
+
     #[test]
     fn the_systems_in_the_repository_parse() {
         let root = Paths::discover().root;
