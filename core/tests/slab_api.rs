@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{arena, fixture, params, peek, poke};
 use memserver_core::slab::debug::{POISON_END, POISON_FREE, SLUB_RED_ACTIVE};
-use memserver_core::topology::CoreId;
+use memserver_core::topology::{CoreId, NodeId};
 use memserver_core::{
     AllocError, CacheFlags, CacheParams, CreateError, Ctor, DestroyError, FreeError, KmallocError,
-    OwnerId, ViolationKind,
+    NodePolicy, OwnerId, ViolationKind,
 };
 
 const MIB: usize = 1 << 20;
@@ -551,6 +551,70 @@ fn a_resolved_kmalloc_set_behaves_as_the_guard() {
     a.purge_owner(OwnerId(3));
     let mut g = a.core(CoreId(0)).unwrap();
     assert_eq!(g.kmalloc_set(&first).err(), Some(KmallocError::BadSet));
+}
+
+/// A resolved set's `kfree` frees by itself only objects of its classes' slabs on its core's
+/// node that its core allocated; an object of another node (even one its core allocated there),
+/// of another core of the same node, or of another set goes the guard's way. Each is freed
+/// exactly once.
+#[test]
+fn a_resolved_set_frees_other_cores_and_nodes_objects_exactly_once() {
+    let a = fixture(32 * MIB, 2, 2);
+    let set = a.kmalloc_set_create(OwnerId(3)).unwrap();
+    let other = a.kmalloc_set_create(OwnerId(4)).unwrap();
+    let sizes = [1, 64, 100, 1000, 8192, 9000];
+    // Cores 0 and 1 are on node 0, cores 2 and 3 on node 1.
+    // Each core's objects: from its own node, then from the other node.
+    let by_core: Vec<Vec<usize>> = [0, 1, 2, 3]
+        .iter()
+        .map(|&c| {
+            let mut g = a.core(CoreId(c)).unwrap();
+            let far = NodeId(1 - c / 2);
+            let mut objs: Vec<usize> = sizes.iter().map(|&s| g.kmalloc(&set, s).unwrap()).collect();
+            for &s in &sizes {
+                objs.push(g.kmalloc_node(&set, s, far, NodePolicy::Only).unwrap());
+            }
+            objs
+        })
+        .collect();
+    let foreign = a.core(CoreId(0)).unwrap().kmalloc(&other, 64).unwrap();
+    // Core 0 frees its own objects, core 1's (same node) and core 2's (the other node); core 3
+    // frees its own. Then every object is refused as freed, on either node.
+    for (freeing, owners) in [(0, &[0, 1, 2][..]), (3, &[3][..])] {
+        let mut g = a.core(CoreId(freeing)).unwrap();
+        let mut k = g.kmalloc_set(&set).unwrap();
+        assert_eq!(
+            k.kfree(foreign),
+            Err(FreeError::ForeignOwner { addr: foreign })
+        );
+        for &c in owners {
+            for &p in &by_core[c] {
+                k.kfree(p).unwrap();
+            }
+        }
+        // The core's own allocations still come from its node: no object of the other node
+        // went into its arrays.
+        let home = Some(NodeId(freeing / 2));
+        for &s in &sizes[..5] {
+            let y = k.kmalloc(s).unwrap();
+            assert_eq!(a.buddy().node_of(y), home, "{s} bytes on core {freeing}");
+            k.kfree(y).unwrap();
+        }
+    }
+    for freeing in [0, 3] {
+        let mut g = a.core(CoreId(freeing)).unwrap();
+        let mut k = g.kmalloc_set(&set).unwrap();
+        for &p in by_core.iter().flatten() {
+            assert!(k.kfree(p).is_err(), "{p:#x} freed twice on core {freeing}");
+        }
+    }
+    a.core(CoreId(3)).unwrap().kfree(&other, foreign).unwrap();
+    a.validate().unwrap();
+    for c in 0..4 {
+        a.core(CoreId(c)).unwrap();
+    }
+    a.validate().unwrap();
+    assert_eq!(a.owner_stats(OwnerId(3)).objects_in_use, 0);
 }
 
 #[test]

@@ -298,26 +298,34 @@ pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFr
     take_back_local(cc, me, addr, st)
 }
 
-/// The fast free of an object whose page map entry `e` (and state bytes) was read, in a cache
-/// the caller knows has no debug checks: at a slot start of a slab on this core's node,
-/// allocated by this core. Anything else is `Outside`, for the full path to sort out (and name
-/// the error).
+/// The fast free of an object of a slab of `cc` on this core's node, `in_slab` bytes from the
+/// slab's start: at a slot start, allocated by this core. Anything else is `Outside`, for the full
+/// path to sort out (and name the error).
+///
+/// # Safety
+/// `states` is the state bytes pointer the caller read from the page map together with an entry
+/// naming a slab of `cc`'s real cache that starts `in_slab` bytes before `addr`, and the caller
+/// holds a core lock (so the slab stays published, see `page_map`).
 #[inline(always)]
-pub(super) fn free_located(
+pub(super) unsafe fn free_in_slab(
     cc: &mut CoreCache,
     me: u8,
-    node: NodeId,
-    map: &PageMap,
-    e: Entry,
+    in_slab: usize,
     states: *mut AtomicU8,
     addr: usize,
 ) -> HotFree {
     debug_assert!(!cc.checked);
-    let Ok(at) = locate_entry(map, e, states, cc.real, &cc.layout, addr) else {
+    let off = in_slab.wrapping_sub(cc.layout.obj_offset as usize);
+    if off >= cc.layout.span as usize {
+        return HotFree::Outside;
+    }
+    let Some(idx) = cc.layout.index_of(off) else {
         return HotFree::Outside;
     };
-    let st = at.state;
-    if at.home != node || st.observe(Ordering::Relaxed) != state::allocated(me) {
+    // SAFETY: `states` is the slab's published state bytes (the contract above) and `idx` is
+    // below its objects, since `off` is below the span that covers them.
+    let st = unsafe { StateRef::from_base(states, idx) };
+    if st.observe(Ordering::Relaxed) != state::allocated(me) {
         return HotFree::Outside;
     }
     take_back_local(cc, me, addr, st)

@@ -1,6 +1,6 @@
 //! kmalloc, kfree and ksize on one core: a size class's cache through the hot table, or a large
 //! block straight from the buddy layer (recorded in the large-block table, under its lock).
-use super::guard::{free_located, pop_fast, pop_unchecked};
+use super::guard::{free_in_slab, pop_fast, pop_unchecked};
 use super::*;
 
 impl CoreGuard<'_> {
@@ -249,19 +249,23 @@ impl CoreGuard<'_> {
 
 /// A kmalloc set resolved on one core for a run of operations, from
 /// [`CoreGuard::kmalloc_set`]: as a [`CacheRef`] is to one cache, for all 13 classes. Its
-/// `kmalloc` pops from the class's array with no handle lookup, and its `kfree` finds the class
-/// from the page map's real cache index by one subtraction, with no cache lookup and no owner
-/// check (the set's caches are its owner's). Its classes have no debug checks (`kmalloc_set`
-/// refuses a set whose classes do).
+/// `kmalloc` pops from the class's array with no handle lookup, and its `kfree` tells from the
+/// page map's word alone, by one subtraction, whether the address is in a slab of one of the
+/// classes on this core's node, and which, with no cache lookup and no owner check (the set's
+/// caches are its owner's). Its classes have no debug checks (`kmalloc_set` refuses a set whose
+/// classes do).
 pub struct KmallocRef<'g, 'a> {
     guard: &'g mut CoreGuard<'a>,
     set: KmallocSet,
     /// This core's view of each class's cache, from `CoreState::cache_ptr`; valid while `guard`
     /// is borrowed (as `CacheRef::cache`).
     classes: [NonNull<CoreCache>; 13],
-    /// Real index of class 0 when the 13 classes' real caches are consecutive, else `u32::MAX`
-    /// (then every `kfree` takes the guard's `kfree`).
-    first_real: u32,
+    /// The page map key of class 0's slabs on this core's node when the 13 classes' real caches
+    /// are consecutive (so class `k`'s key is `key0 + k`), else `NO_SLAB_KEY`, which no frame
+    /// has (then every `kfree` takes the guard's `kfree`).
+    key0: u32,
+    /// The guard's core.
+    me: u8,
 }
 
 impl fmt::Debug for KmallocRef<'_, '_> {
@@ -291,10 +295,15 @@ impl<'a> CoreGuard<'a> {
         }
         let consecutive = reals.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
         Ok(KmallocRef {
+            key0: if consecutive {
+                slab_key(reals[0], self.node)
+            } else {
+                NO_SLAB_KEY
+            },
+            me: self.core.0,
             guard: self,
             set: *set,
             classes,
-            first_real: if consecutive { reals[0] } else { u32::MAX },
         })
     }
 }
@@ -307,7 +316,7 @@ impl KmallocRef<'_, '_> {
             Some(c) if size != 0 => {
                 // SAFETY: see the field's invariant; `&mut self` borrows the guard exclusively.
                 let cc = unsafe { self.classes[c].as_mut() };
-                match pop_unchecked(cc, self.guard.core.0) {
+                match pop_unchecked(cc, self.me) {
                     Some(a) => Ok(a),
                     None => self.guard.kmalloc_miss(self.set.caches[c], size),
                 }
@@ -320,18 +329,18 @@ impl KmallocRef<'_, '_> {
     #[inline(always)]
     pub fn kfree(&mut self, addr: usize) -> Result<(), FreeError> {
         let g = &mut *self.guard;
-        let (e, states) = g.alloc.map.lookup_states(addr);
-        if let Entry::Slab { cache, .. } = e {
-            let k = cache.wrapping_sub(self.first_real) as usize;
-            if let Some(class) = self.classes.get_mut(k) {
-                // SAFETY: as in `kmalloc`.
-                let cc = unsafe { class.as_mut() };
-                // Only a cache of this set may skip the owner check.
-                if cc.real == cache {
-                    let step = free_located(cc, g.core.0, g.node, &g.alloc.map, e, states, addr);
-                    return g.finish_free(cache as usize, addr, step);
-                }
-            }
+        let (key, in_slab, states) = g.alloc.map.lookup_keyed(addr);
+        // Class `k`'s slabs on this node have key `key0 + k` (real caches below
+        // `MAX_REAL_CACHES` keep the sum inside the cache field), and only they.
+        let k = key.wrapping_sub(self.key0) as usize;
+        if let Some(class) = self.classes.get_mut(k) {
+            // SAFETY: as in `kmalloc`.
+            let cc = unsafe { class.as_mut() };
+            // SAFETY: `states` was read with the entry of a slab of class `k`'s cache, which
+            // starts `in_slab` bytes before `addr`; the guard holds the core lock.
+            let step = unsafe { free_in_slab(cc, self.me, in_slab, states, addr) };
+            let real = cc.real as usize;
+            return g.finish_free(real, addr, step);
         }
         g.kfree(&self.set, addr)
     }

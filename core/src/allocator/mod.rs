@@ -39,7 +39,9 @@ use crate::slab::debug::{Track, TrackPair};
 use crate::slab::merge;
 use crate::slab::node::Holder;
 use crate::slab::node::{List, SlabRec};
-use crate::slab::page_map::{state, Entry, PageMap, StateRef, MAX_REAL_CACHES};
+use crate::slab::page_map::{
+    slab_key, state, Entry, PageMap, StateRef, MAX_REAL_CACHES, NO_SLAB_KEY,
+};
 use crate::slab::percore::{CacheBox, CoreCache, CoreState, Handle, HotSlab, NO_CACHE};
 use crate::slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,

@@ -102,6 +102,19 @@ const CACHE_SHIFT: u32 = 32;
 /// Real cache indexes must fit the entry's 24-bit field.
 pub const MAX_REAL_CACHES: usize = 1 << 24;
 
+/// No frame's [`PageMap::lookup_keyed`] key lies in `NO_SLAB_KEY..NO_SLAB_KEY + MAX_REAL_CACHES`
+/// (its kind field is one no entry has): a base for a key range that matches nothing.
+pub const NO_SLAB_KEY: u32 = 0xf000_0000;
+
+/// The key [`PageMap::lookup_keyed`] gives for every frame of a slab of the real cache `cache`
+/// on `node` (the upper half of its entry word). Keys of consecutive caches on one node are
+/// consecutive numbers, so one subtraction and one comparison tell whether a frame belongs to a
+/// slab of one of a run of consecutive caches, on that node.
+#[inline(always)]
+pub const fn slab_key(cache: u32, node: NodeId) -> u32 {
+    ((KIND_SLAB << (KIND_SHIFT - 32)) as u32) | (node.0 as u32) << (NODE_SHIFT - 32) | cache
+}
+
 /// What owns a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
@@ -303,6 +316,13 @@ struct Slot {
     states: AtomicPtr<AtomicU8>,
 }
 
+/// `lookup_keyed`'s answer outside the map (out of line: the fast path's frames are inside).
+#[cold]
+#[inline(never)]
+fn no_entry() -> (u32, usize, *mut AtomicU8) {
+    (0, 0, ptr::null_mut())
+}
+
 /// The side table over `[lo, lo + frames * PAGE_SIZE)`.
 #[derive(Debug)]
 pub struct PageMap {
@@ -368,6 +388,27 @@ impl PageMap {
                 s.states.load(Ordering::Relaxed),
             ),
             None => (Entry::None, ptr::null_mut()),
+        }
+    }
+
+    /// What a free needs of `addr`'s frame, from one slot: the key of its entry (for a slab
+    /// frame, [`slab_key`] of its cache and node; for anything else a value no slab has, 0 when
+    /// no entry), `addr`'s offset from the start of the slab or block the entry names (its head
+    /// frame; meaningless when no entry), and the state bytes pointer (null unless a slab).
+    #[inline(always)]
+    pub fn lookup_keyed(&self, addr: usize) -> (u32, usize, *mut AtomicU8) {
+        let rel = addr.wrapping_sub(self.lo);
+        match self.slots.get(rel >> PAGE_SHIFT) {
+            Some(s) => {
+                let e = s.entry.load(Ordering::Acquire);
+                let head = e as u32 as usize;
+                (
+                    (e >> 32) as u32,
+                    rel.wrapping_sub(head << PAGE_SHIFT),
+                    s.states.load(Ordering::Relaxed),
+                )
+            }
+            None => no_entry(),
         }
     }
 
@@ -458,6 +499,39 @@ mod tests {
     }
 
     #[test]
+    fn slab_keys_are_the_upper_half_of_slab_entries_only() {
+        let key = |e: Entry| (e.encode() >> 32) as u32;
+        for (cache, node) in [(0, 0), (1, 0), (0xff_fffe, 3), (77, 15)] {
+            let e = Entry::Slab {
+                cache,
+                node: NodeId(node),
+                head: 9,
+            };
+            assert_eq!(key(e), slab_key(cache, NodeId(node)));
+            assert_eq!(
+                slab_key(cache + 1, NodeId(node)),
+                slab_key(cache, NodeId(node)) + 1
+            );
+        }
+        for other in [
+            Entry::None,
+            Entry::Large {
+                node: NodeId(2),
+                head: 9,
+            },
+        ] {
+            let k = key(other);
+            assert!(
+                k.wrapping_sub(slab_key(0, NodeId(0))) >= (16 << 24),
+                "{other:?}"
+            );
+            assert!(k.wrapping_sub(NO_SLAB_KEY) >= MAX_REAL_CACHES as u32);
+        }
+        let k = slab_key(MAX_REAL_CACHES as u32 - 1, NodeId(15));
+        assert!(k.wrapping_sub(NO_SLAB_KEY) >= MAX_REAL_CACHES as u32);
+    }
+
+    #[test]
     fn lookup_outside_the_span_is_none() {
         let m = PageMap::new(&[MemRange {
             node: NodeId(0),
@@ -503,6 +577,11 @@ mod tests {
             assert_eq!(unsafe { StateRef::from_base(base, 0).nth(i) }, r);
         }
         assert_eq!(t.observed().filter(|&s| s != 0).count(), 4);
+        let (key, off, base) = m.lookup_keyed(0x10_0000 + 2 * PAGE_SIZE + 17);
+        assert_eq!((key, off), (slab_key(5, NodeId(0)), PAGE_SIZE + 17));
+        assert_eq!(base as *const AtomicU8, states.as_ptr());
+        assert_eq!(m.lookup_keyed(0x10_0000).0, 0);
+        assert_eq!(m.lookup_keyed(0x10_0000 - 1).0, 0);
         m.clear(1, 2);
         assert_eq!(m.lookup(0x10_0000 + PAGE_SIZE), Entry::None);
     }
