@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::fixture::{Fixture, FixtureError};
 use crate::slabinfo_text::Row;
 
+/// Bytes of Linux's `struct page` (`struct slab` overlays it) per slab page.
+pub const LINUX_PAGE_STRUCT: f64 = 64.0;
+
 /// Seed of the random half freed by the churn.
 pub const CHURN_SEED: u64 = 0x636875726e;
 
@@ -101,6 +104,22 @@ impl MemoryReport {
 
     pub fn churn_ratio(&self) -> f64 {
         self.churn.pages_after_realloc as f64 / self.churn.ideal_pages as f64
+    }
+
+    /// Bytes per live object after the churn, all counted: slab pages plus every byte of
+    /// out-of-line metadata beyond the arena's fixed part (caches, slab records, state bytes,
+    /// arrays).
+    pub fn total_per_object(&self) -> f64 {
+        (self.churn.pages_after_realloc as f64 * PAGE_SIZE as f64
+            + self.metadata.per_cache_and_slab_bytes as f64)
+            / self.churn.live_objects.max(1) as f64
+    }
+
+    /// Linux's bytes per live object for the same slab pages: each page plus its 64-byte
+    /// `struct page` (which `struct slab` overlays; the free pointer is in the object).
+    pub fn linux_total_per_object(&self) -> f64 {
+        self.churn.pages_after_realloc as f64 * (PAGE_SIZE as f64 + LINUX_PAGE_STRUCT)
+            / self.churn.live_objects.max(1) as f64
     }
 
     pub fn metadata_per_object(&self) -> f64 {
@@ -306,6 +325,27 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_memory_counts_pages_and_metadata_against_pages_and_struct_page() {
+        let m = MemoryReport {
+            source: "t".into(),
+            input: "t".into(),
+            rows: Vec::new(),
+            churn: Churn {
+                live_objects: 1000,
+                pages_after_realloc: 10,
+                ..Churn::default()
+            },
+            metadata: Metadata {
+                fixed_bytes: 1 << 20,
+                per_cache_and_slab_bytes: 4000,
+                arena_bytes: 1 << 30,
+            },
+        };
+        assert!((m.total_per_object() - 44.96).abs() < 1e-9);
+        assert!((m.linux_total_per_object() - 41.6).abs() < 1e-9);
+    }
 
     #[test]
     fn replay_of_a_small_slabinfo_matches_linux_layouts() {

@@ -297,6 +297,26 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
                 m.churn.ideal_pages
             ),
             verdict: at_most(m.churn_ratio(), 1.2),
+            command: cmd.clone(),
+        });
+        let total = m.total_per_object() / m.linux_total_per_object();
+        t.push(Target {
+            id: "6c",
+            what: format!(
+                "total memory per live object after the churn: slab pages plus every byte of \
+                 out-of-line metadata, vs Linux's pages plus its 64-byte struct page/slab per \
+                 slab page ({})",
+                m.input
+            ),
+            goal: "≤ 1.03×".into(),
+            measured: format!(
+                "{total:.3}× ({:.1} vs {:.1} bytes per object; metadata {:.1} vs {:.1})",
+                m.total_per_object(),
+                m.linux_total_per_object(),
+                m.metadata_per_object(),
+                64.0 * m.churn.pages_after_realloc as f64 / m.churn.live_objects.max(1) as f64
+            ),
+            verdict: at_most(total, 1.03),
             command: cmd,
         });
     }
