@@ -559,7 +559,7 @@ fn a_resolved_kmalloc_set_behaves_as_the_guard() {
 /// exactly once.
 #[test]
 fn a_resolved_set_frees_other_cores_and_nodes_objects_exactly_once() {
-    let a = fixture(32 * MIB, 2, 2);
+    let a = fixture(arena(32 * MIB, 4 * MIB), 2, 2);
     let set = a.kmalloc_set_create(OwnerId(3)).unwrap();
     let other = a.kmalloc_set_create(OwnerId(4)).unwrap();
     let sizes = [1, 64, 100, 1000, 8192, 9000];
