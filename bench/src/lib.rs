@@ -3,6 +3,8 @@
 //! allocation calls, the reader of criterion's results and the generator of `BENCHMARKS.md`.
 //!
 //! Nothing here asserts a speed: benches measure, `report` compares the figures of one run.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 pub mod callgrind;
 pub mod criterion_results;
 pub mod fixture;

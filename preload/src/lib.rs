@@ -15,6 +15,8 @@
 //! heap was being built, or by another allocator before it was loaded) are never freed and
 //! `realloc` copies what it can read of them. `fork` takes the fork lock, so the child never
 //! inherits a held core lock.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 extern crate alloc;
 
 mod heap;

@@ -3,9 +3,9 @@
 //! system description lists to start at boot (from ELF images embedded at build time, see
 //! build.rs), and serves them; clients listed to start on request are started by a client the
 //! description grants the supervisor interface. Once no client is left, it says so and halts.
-
 #![no_std]
 #![no_main]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 

@@ -2,6 +2,8 @@
 //! [`World`] is an arena standing in for RAM, the allocator over it, the server, the in-process
 //! transport's endpoints (one per simulated core, in either [`Mode`]) and the magazine pages of
 //! the attached clients.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 /// The README's examples (allocator core and client API), compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]
 mod readme {}

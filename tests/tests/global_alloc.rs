@@ -3,6 +3,8 @@
 //! in-process transport). The server itself lives in this process and needs its own heap, so a
 //! small router sends allocations of threads marked as client threads to the adapter and all
 //! others to the system allocator; frees go by address (arena pointers belong to the server).
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 use memserver::server::Quota;
 use memserver_client::host::{HostTransport, Mode};
 use memserver_client::GlobalClient;
@@ -38,8 +40,10 @@ unsafe impl GlobalAlloc for Router {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if client_thread() {
             THROUGH_SERVER.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the caller's contract (`layout` has a non-zero size) is passed on.
             unsafe { CLIENT.alloc(layout) }
         } else {
+            // SAFETY: as above.
             unsafe { System.alloc(layout) }
         }
     }
@@ -47,16 +51,21 @@ unsafe impl GlobalAlloc for Router {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if client_thread() {
             THROUGH_SERVER.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the caller's contract (`layout` has a non-zero size) is passed on.
             unsafe { CLIENT.alloc_zeroed(layout) }
         } else {
+            // SAFETY: as above.
             unsafe { System.alloc_zeroed(layout) }
         }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if in_arena(ptr) {
+            // SAFETY: `ptr` came from this allocator with `layout` (the caller's contract), and
+            // only the adapter hands out arena addresses.
             unsafe { CLIENT.dealloc(ptr, layout) }
         } else {
+            // SAFETY: as above; every other address came from `System`.
             unsafe { System.dealloc(ptr, layout) }
         }
     }

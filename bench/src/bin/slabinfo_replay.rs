@@ -2,6 +2,8 @@
 //! replayed from a `/proc/slabinfo` text; writes a `memory::MemoryReport` as JSON. The process's
 //! global allocator counts live heap bytes, which is how the allocator's out-of-line metadata is
 //! measured.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -26,6 +26,7 @@
 #![cfg_attr(target_os = "none", no_std)]
 // The C-facing names are the kernel's (`kmem_cache`, `gfp_t`, `__GFP_ZERO`).
 #![allow(non_camel_case_types)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod cache;
 mod connection;

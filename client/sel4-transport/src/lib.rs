@@ -4,6 +4,7 @@
 //! tasks (slots, addresses, start arguments, the root task's own operations), the task-side
 //! operations (`exit`, console output, ping) and the client side of the supervisor interface.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
 #[cfg(target_arch = "aarch64")]

@@ -4,6 +4,7 @@
 //! Start arguments: x0 = its id. Slot `FIRST_GRANTED` holds its badged endpoint to the harness;
 //! a page shared with the harness is mapped at `SHARED_PAGE_VADDR`.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

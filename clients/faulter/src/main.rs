@@ -2,6 +2,7 @@
 //! unmapped address, with `fault_mode::UNDEFINED_INSTRUCTION` it executes `udf`. Either way the
 //! kernel must report the fault to the root task through this task's fault endpoint.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

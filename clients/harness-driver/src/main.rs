@@ -5,6 +5,7 @@
 //! The demo runs first; the last test checks that the clients are gone and the accounting is back
 //! at its starting value. Prints one line per test and the closing count, then exits.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

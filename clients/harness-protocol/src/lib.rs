@@ -2,6 +2,7 @@
 //! labels, the patterns each side sends and expects, and the client's report. Both sides check
 //! what they receive against these functions, so a corrupted word in either direction fails.
 
+#![forbid(unsafe_code)]
 #![no_std]
 
 /// A machine word.

@@ -5,6 +5,7 @@
 //! a fault of the second thread, and a second thread scribbling the first one's magazine page.
 //! Every check is reported to the test driver; nothing here panics.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

@@ -10,6 +10,7 @@
 //! Every figure goes to the test driver; the checks (every object distinct, in the heap window,
 //! intact, everything returned) run outside the timed windows. Nothing here panics.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

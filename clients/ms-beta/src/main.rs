@@ -3,6 +3,7 @@
 //! `harness::mode::beta`): every kmalloc class and a large block; collections through the adapter;
 //! and the demo part. Every check is reported to the test driver; nothing here panics.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

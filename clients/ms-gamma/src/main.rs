@@ -2,6 +2,7 @@
 //! continuation cursor) printed in the `/proc/slabinfo` format, and quota exhaustion. Modes (see
 //! `harness::mode::gamma`). Every check is reported to the test driver; nothing here panics.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

@@ -4,6 +4,7 @@
 //! over the send capability to the driver's inbox that the root task gives every client a
 //! supervisor starts), and the adversarial list. Nothing here is part of the product's ABI.
 #![no_std]
+#![forbid(unsafe_code)]
 
 /// Start argument indexes (the product's `[core, a0, a1, a2]`: a0 the mode, a1 the client's
 /// number in its test, a2 a mode-specific value).

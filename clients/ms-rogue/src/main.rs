@@ -4,6 +4,7 @@
 //! against the one expected) followed each time by a good request that must still be served; and
 //! the two ways of dying with live objects: a fault on an unmapped address and a return from main.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

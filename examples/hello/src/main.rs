@@ -7,6 +7,7 @@
 //! The root task starts one thread per core the system description lists, each with the start
 //! arguments `[core, a0, a1, a2]`; this example lists one core.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 #![no_main]
 

@@ -3,9 +3,9 @@
 //! build.rs), serves them itself, starts threads of its own on each core, reclaims client memory,
 //! and prints one line per test and the closing count. The memory server's own tests run as
 //! clients of the memory server (the harness's system description).
-
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 mod failure;
 mod harness;

@@ -5,6 +5,7 @@
 //! the UART and stops this core; nothing is entered half-loaded.
 #![no_std]
 #![no_main]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod console;
 mod counters;

@@ -9,6 +9,8 @@
 //! methods whose `condition` is false for the configuration; syscall numbers count down from -1 in
 //! file order whether or not their condition holds.
 
+#![forbid(unsafe_code)]
+
 pub mod cenum;
 pub mod condition;
 pub mod config;

@@ -12,6 +12,7 @@
 //!
 //! Console macros and the panic handler come from `sel4-runtime` (re-exported).
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 
 #[cfg(target_arch = "aarch64")]

@@ -7,6 +7,7 @@
 //! the kernel, in a child it executes an undefined instruction so that the kernel reports a user
 //! exception to the child's fault endpoint and the parent can tell (a child cannot halt others).
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
 
 mod console;

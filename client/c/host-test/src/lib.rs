@@ -1,6 +1,8 @@
 //! The C test programs of `c/`, compiled against `memserver.h` by build.rs, as Rust functions.
 //! Each returns the number of failed checks and prints each failure on stderr; the tests in
 //! `tests/` run them over an in-process server with the client installed.
+
+#![forbid(unsafe_code)]
 use core::ffi::c_int;
 
 extern "C" {
