@@ -325,11 +325,14 @@ fn run(layout: Layout, ops: Vec<Op>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Operations per case (fewer under Miri, which runs every check after every operation slowly).
+const MAX_OPS: usize = if cfg!(miri) { 16 } else { 120 };
+
 proptest! {
-    #![proptest_config(common::proptest_config(1000, 8))]
+    #![proptest_config(common::proptest_config(1000, 4))]
 
     #[test]
-    fn buddy_matches_the_model(layout in layout(), ops in prop::collection::vec(op(), 1..120)) {
+    fn buddy_matches_the_model(layout in layout(), ops in prop::collection::vec(op(), 1..MAX_OPS)) {
         run(layout, ops)?;
     }
 }

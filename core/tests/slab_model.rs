@@ -106,15 +106,18 @@ fn check_slabinfo(
     Ok(())
 }
 
+/// Operations per case (fewer under Miri, which runs every check after every operation slowly).
+const MAX_OPS: usize = if cfg!(miri) { 12 } else { 60 };
+
 proptest! {
-    #![proptest_config(common::proptest_config(1000, 8))]
+    #![proptest_config(common::proptest_config(1000, 4))]
 
     #[test]
     fn cache_matches_model(
         size in 1usize..1500,
         align_shift in 0u32..7,
         flags in flags(),
-        ops in proptest::collection::vec(op(), 1..60),
+        ops in proptest::collection::vec(op(), 1..MAX_OPS),
     ) {
         let a = fixture(arena(8 << 20, 2 << 20), 2, 2);
         let base = a.stats();
