@@ -9,11 +9,10 @@ use super::errors::Window;
 use super::handles::Handles;
 use super::page::PageRef;
 use super::quota::{Metadata, Quota, Usage};
-use super::scratch::Scratch;
+use super::scratch::ScratchBox;
 use crate::kmalloc::{KmallocSet, KMALLOC_SIZES};
 use crate::slab::OwnerId;
 use crate::topology::MAX_CORES;
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use memserver_protocol::{Error, Failure};
 use spin::{Mutex, MutexGuard};
@@ -40,7 +39,7 @@ pub struct ClientRecord {
     /// Magazine page per core (`None`: the client may not use that core's endpoint).
     pub pages: [Option<PageRef>; MAX_CORES],
     pub window: Window,
-    pub scratch: Box<Scratch>,
+    pub scratch: ScratchBox,
 }
 
 #[derive(Default)]

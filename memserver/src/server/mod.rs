@@ -182,6 +182,7 @@ impl Server {
                 unwind(Some(owner));
                 errors::create(&e)
             })?;
+        let scratch = scratch::Scratch::try_new().inspect_err(|_| unwind(Some(owner)))?;
         let mut kmalloc_checked = 0u64;
         let mut kmalloc_usable = [0; KMALLOC_SIZES.len()];
         for (k, (u, id)) in kmalloc_usable.iter_mut().zip(&kmalloc.caches).enumerate() {
@@ -210,7 +211,7 @@ impl Server {
             window: Window {
                 offset: params.offset,
             },
-            scratch: scratch::Scratch::new(),
+            scratch,
         };
         Ok(record)
     }

@@ -111,7 +111,8 @@ impl Metadata {
             pool.take(quota).map_err(|e| metadata_refused(&e))?;
             (MetaAccount::limited(quota), quota)
         };
-        let account = try_arc(account).inspect_err(|_| pool.give_back(reserved))?;
+        // A small fixed allocation (`Arc::try_new` is not stable), counted in `record_bytes`.
+        let account = Arc::new(account);
         Ok(Metadata {
             account,
             pool: pool.clone(),
@@ -131,12 +132,6 @@ impl Drop for Metadata {
     fn drop(&mut self) {
         self.pool.give_back(self.reserved);
     }
-}
-
-fn try_arc<T>(v: T) -> Result<Arc<T>, Failure> {
-    // `Arc::try_new` is not stable: the allocation is small and fixed, and budgeted with the
-    // client record (`record_bytes`).
-    Ok(Arc::new(v))
 }
 
 /// Heap bytes of one client's record beyond its slot in the client table: its staging arrays,
