@@ -31,3 +31,4 @@ pub use slab::{
     CreateError, Ctor, DestroyError, FreeError, InitError, Invariant, KmallocError, NewSlab,
     OwnerId, Track, Violation, ViolationKind,
 };
+pub use slab::{CheckedOp, LogRead, Report, ViolationLog, LOG_ENTRIES};

@@ -8,8 +8,8 @@ use common::{arena, fixture, params, peek, poke};
 use memserver_core::slab::debug::{POISON_END, POISON_FREE, SLUB_RED_ACTIVE};
 use memserver_core::topology::{CoreId, NodeId};
 use memserver_core::{
-    AllocError, CacheFlags, CacheParams, CreateError, Ctor, DestroyError, FreeError, KmallocError,
-    NodePolicy, OwnerId, ViolationKind,
+    AllocError, CacheFlags, CacheParams, CheckedOp, CreateError, Ctor, DestroyError, FreeError,
+    KmallocError, NodePolicy, OwnerId, ViolationKind,
 };
 
 const MIB: usize = 1 << 20;
@@ -268,8 +268,9 @@ fn red_zone_overwrite_is_reported_at_free_with_its_offset() {
 }
 
 #[test]
-fn write_after_free_is_reported_at_the_next_alloc() {
+fn write_after_free_is_reported_at_the_next_alloc_which_is_served_from_another_object() {
     let a = fixture(arena(16 * MIB, MIB), 1, 1);
+    let log = a.violation_log(OwnerId(1));
     let c = a
         .cache_create(params("po", 64, CacheFlags::POISON))
         .unwrap();
@@ -278,17 +279,24 @@ fn write_after_free_is_reported_at_the_next_alloc() {
     assert!((0..63).all(|i| peek(x + i) == POISON_FREE) && peek(x + 63) == POISON_END);
     g.free(c, x).unwrap();
     poke(x + 17, 0x42);
-    let Err(AllocError::Corrupted(v)) = g.alloc(c) else {
-        panic!("write after free not reported");
-    };
+    // Reported and taken out of use: the allocation gets another object.
+    let y = g.alloc(c).unwrap();
+    assert_ne!(y, x);
+    let reports = common::read_log(&log);
+    assert_eq!(reports.len(), 1);
+    let v = reports[0].violation;
     assert_eq!(
         (v.kind, v.object, v.offset, v.expected, v.found),
         (ViolationKind::Poison, x, 17, POISON_FREE, 0x42)
     );
-    // Repaired and still free: the next alloc hands it out.
-    assert_eq!(g.alloc(c), Ok(x));
+    assert_eq!(
+        (reports[0].cache(), reports[0].op),
+        ("po", CheckedOp::Alloc)
+    );
+    g.free(c, y).unwrap();
     drop(g);
     assert_eq!(a.violations(c).unwrap(), 1);
+    assert_eq!(a.quarantined(c).unwrap(), 1);
     assert!(a.check_cache(c).unwrap().is_empty());
     a.validate().unwrap();
 }

@@ -38,19 +38,24 @@ impl CoreGuard<'_> {
             NodePolicy::Only => &only[..],
             NodePolicy::Prefer => env.topology.fallback_order(node),
         };
-        let (cc, new_slabs, scratch) = self
-            .state
-            .cache_parts(real)
-            .ok_or(AllocError::BadCache(id))?;
-        scratch.clear();
-        cc.cache
-            .refill_from(env, nodes, 1, 1, scratch, new_slabs, me)?;
-        let o = scratch.pop().ok_or(AllocError::OutOfMemory)?;
-        if !cc.checked {
-            o.state.get().store(state::allocated(me), Ordering::Release);
-            return Ok(o.addr);
+        // As in `alloc_slow`: each damaged object found is quarantined, so the loop ends.
+        loop {
+            let (cc, new_slabs, scratch) = self
+                .state
+                .cache_parts(real)
+                .ok_or(AllocError::BadCache(id))?;
+            scratch.clear();
+            cc.cache
+                .refill_from(env, nodes, 1, 1, scratch, new_slabs, me)?;
+            let o = scratch.pop().ok_or(AllocError::OutOfMemory)?;
+            if !cc.checked {
+                o.state.get().store(state::allocated(me), Ordering::Release);
+                return Ok(o.addr);
+            }
+            if let Some(addr) = self.finish_checked_alloc(real, o) {
+                return Ok(addr);
+            }
         }
-        self.finish_checked_alloc(real, o)
     }
 
     /// `alloc_node`, the object zeroed (its usable size).
@@ -128,7 +133,6 @@ impl CoreGuard<'_> {
                     AllocError::BadCache(_) => KmallocError::BadSet,
                     AllocError::OutOfMemory => KmallocError::OutOfMemory,
                     AllocError::BadNode => KmallocError::BadNode,
-                    AllocError::Corrupted(v) => KmallocError::Corrupted(v),
                     AllocError::Metadata(m) => KmallocError::Metadata(m),
                 })?;
                 if let Some(cc) = self.checked_class_of(addr) {
@@ -204,9 +208,8 @@ impl CoreGuard<'_> {
         if new_size <= usable {
             if let Some(cc) = self.checked_class_of(addr) {
                 let cache = cc.cache.clone();
-                if let Some(mut v) = self.check_live(&cache, addr) {
-                    cache.violations.fetch_add(1, Ordering::Relaxed);
-                    v.last = self.tracks(&cache, addr);
+                if let Some(v) = self.check_live(&cache, addr) {
+                    let v = self.report(&cache, addr, v, crate::slab::CheckedOp::Free);
                     return Err(KmallocError::Corrupted(v));
                 }
                 if new_size > old {

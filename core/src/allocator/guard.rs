@@ -182,9 +182,8 @@ impl<'a> CoreGuard<'a> {
             return Err(not_allocated(addr, s, self.tracks(cache, addr).free));
         }
         if cc.checked {
-            if let Some(mut v) = self.check_live(cache, addr) {
-                cache.violations.fetch_add(1, Ordering::Relaxed);
-                v.last = self.tracks(cache, addr);
+            if let Some(v) = self.check_live(cache, addr) {
+                let v = self.report(cache, addr, v, crate::slab::CheckedOp::Free);
                 return Err(FreeError::Corrupted(v));
             }
         }

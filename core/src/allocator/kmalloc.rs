@@ -31,7 +31,6 @@ impl CoreGuard<'_> {
             AllocError::BadCache(_) => KmallocError::BadSet,
             AllocError::OutOfMemory => KmallocError::OutOfMemory,
             AllocError::BadNode => KmallocError::BadNode,
-            AllocError::Corrupted(v) => KmallocError::Corrupted(v),
             AllocError::Metadata(m) => KmallocError::Metadata(m),
         })?;
         if let Some(real) = self.state.resolve(id) {

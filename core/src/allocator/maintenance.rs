@@ -237,6 +237,7 @@ impl Allocator {
     /// Returns everything `owner` holds to the buddy layer, live objects included: all its
     /// caches and handles (they become stale) and its large kmalloc blocks.
     pub fn purge_owner(&self, owner: OwnerId) -> PurgeReport {
+        self.drop_violation_log(owner);
         let mut reg = self.registry.lock();
         let mut cores = self.lock_cores();
         let mut report = PurgeReport::default();
@@ -493,7 +494,7 @@ impl Allocator {
     }
 
     /// Moves every cached object of `cache` (core arrays, alien arrays, shared arrays) back to
-    /// its slab.
+    /// its slab, and every quarantined object, repaired (see `quarantine`).
     pub(super) fn drain(&self, cache: &Cache, cores: &mut [spin::MutexGuard<'_, CoreState>]) {
         let env = self.env();
         let mut objs: Vec<Obj> = Vec::new();
@@ -526,6 +527,7 @@ impl Allocator {
         for n in cache.nodes.iter() {
             n.lock().drain_shared(env.map);
         }
+        self.release_quarantine(cache);
     }
 
     /// Releases free slabs beyond `keep` per node (and forgets the cache's hot slabs). All core

@@ -46,7 +46,7 @@ use crate::slab::percore::{CacheBox, CoreCache, CoreState, Handle, HotSlab, NO_C
 use crate::slab::{
     AllocError, BatchFreeError, CacheError, CacheFlags, CacheId, CacheParams, CoreError,
     CreateError, DestroyError, FreeError, InitError, Invariant, KmallocError, Layout, NewSlab,
-    OwnerId, Padded, Tunables, MAX_NAME,
+    OwnerId, Padded, Tunables, ViolationLog, MAX_NAME,
 };
 use crate::slabinfo::{SlabinfoRow, HEADER};
 use crate::topology::{CoreId, NodeId, Topology};
@@ -55,6 +55,7 @@ mod api;
 mod guard;
 mod kmalloc;
 mod maintenance;
+mod quarantine;
 mod reclaim;
 mod registry;
 mod remote;
@@ -181,6 +182,8 @@ pub struct Allocator {
     deferral: spin::Mutex<reclaim::Deferral>,
     /// Told about every block an owner gives back, before the buddy layer gets it.
     release: Option<&'static dyn PageRelease>,
+    /// Each owner's violation log (see `quarantine`); a leaf lock.
+    logs: spin::Mutex<Vec<(OwnerId, Arc<ViolationLog>)>>,
 }
 
 impl fmt::Debug for Allocator {
@@ -223,6 +226,7 @@ impl Allocator {
             trim_pending: AtomicBool::new(false),
             deferral: spin::Mutex::new(reclaim::Deferral::default()),
             release,
+            logs: spin::Mutex::new(Vec::new()),
         })
     }
 

@@ -3,6 +3,7 @@
 //! operation of a cache with debug checks. Node locks are taken one at a time, under the core's.
 use super::remote::receive_remote;
 use super::*;
+use crate::slab::CheckedOp;
 
 impl CoreGuard<'_> {
     /// A free at a slot start of the hot slab of an object this core does not hold as
@@ -76,6 +77,17 @@ impl CoreGuard<'_> {
     #[cold]
     #[inline(never)]
     pub(super) fn alloc_slow(&mut self, real: usize) -> Result<usize, AllocError> {
+        // Each round that finds a damaged object quarantines it, so the loop ends (at the
+        // latest when memory runs out).
+        loop {
+            if let Some(addr) = self.alloc_slow_once(real)? {
+                return Ok(addr);
+            }
+        }
+    }
+
+    /// One object for `alloc_slow`; `None` if the object taken was damaged (quarantined).
+    fn alloc_slow_once(&mut self, real: usize) -> Result<Option<usize>, AllocError> {
         let env = self.alloc.env();
         let me = self.core.0;
         let Some((cc, new_slabs, scratch)) = self.state.cache_parts(real) else {
@@ -111,44 +123,27 @@ impl CoreGuard<'_> {
         o.state.mark().store(0, Ordering::Relaxed);
         if !cc.checked {
             o.state.get().store(state::allocated(me), Ordering::Release);
-            return Ok(o.addr);
+            return Ok(Some(o.addr));
         }
-        self.finish_checked_alloc(real, o)
+        Ok(self.finish_checked_alloc(real, o))
     }
 
     /// Hands out `o`, just taken for this core from a slab or array of the checked cache
-    /// `real`, after its debug checks.
+    /// `real`, after its debug checks; `None` if they found it damaged (it is then quarantined
+    /// and the violation reported, see `quarantine`).
     #[cold]
-    pub(super) fn finish_checked_alloc(
-        &mut self,
-        real: usize,
-        o: Obj,
-    ) -> Result<usize, AllocError> {
+    pub(super) fn finish_checked_alloc(&mut self, real: usize, o: Obj) -> Option<usize> {
         let me = self.core.0;
         let cache = self.cache_at(real).cache.clone();
         let l = &cache.layout;
-        if let Some(mut v) = cache.checks.check_free(l, o.addr) {
-            cache.violations.fetch_add(1, Ordering::Relaxed);
-            cache.checks.init_free(l, o.addr);
-            v.last = self.tracks(&cache, o.addr);
-            self.put_back(real, o);
-            return Err(AllocError::Corrupted(v));
+        if let Some(v) = cache.checks.check_free(l, o.addr) {
+            self.quarantine(&cache, o, v);
+            return None;
         }
         cache.checks.mark_allocated(l, o.addr);
         o.state.get().store(state::allocated(me), Ordering::Release);
         self.record(&cache, o.addr, true);
-        Ok(o.addr)
-    }
-
-    /// Returns an object just popped for a checked alloc that failed its checks.
-    pub(super) fn put_back(&mut self, real: usize, o: Obj) {
-        let env = self.alloc.env();
-        let me = self.core.0;
-        let (cc, _, scratch) = self.state.cache_parts(real).expect("live");
-        if !cc.array.push(o) {
-            scratch.push(o);
-            cc.cache.flush(env, scratch, false, Holder::Core(me));
-        }
+        Some(o.addr)
     }
 
     #[cold]
@@ -163,9 +158,8 @@ impl CoreGuard<'_> {
             let last = self.tracks(&cache, addr).free;
             return Err(not_allocated(addr, s, last));
         }
-        if let Some(mut v) = self.check_live(&cache, addr) {
-            cache.violations.fetch_add(1, Ordering::Relaxed);
-            v.last = self.tracks(&cache, addr);
+        if let Some(v) = self.check_live(&cache, addr) {
+            let v = self.report(&cache, addr, v, CheckedOp::Free);
             return Err(FreeError::Corrupted(v));
         }
         let taken = self.take(addr, st, s, None)?;

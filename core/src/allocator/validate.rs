@@ -23,6 +23,10 @@ impl Allocator {
                 for i in 0..rec.objects() {
                     let obj = rec.base + l.obj_offset as usize + i * l.stride as usize;
                     let s = rec.states.observe(i);
+                    // A quarantined object was reported when it was found damaged.
+                    if state::is_quarantined(s) {
+                        continue;
+                    }
                     let v = if state::is_live(s) {
                         cache.checks.check_allocated(l, obj).or_else(|| {
                             let req = *rec.requested.get(i)? as usize;
@@ -147,8 +151,9 @@ impl Allocator {
                 return Err(stray);
             }
             let s = st.get().load(Ordering::Acquire);
+            // A quarantined object is in no array, not even as a stale entry.
             if !holder.holds(s) {
-                if holder == Holder::Shared {
+                if holder == Holder::Shared || state::is_quarantined(s) {
                     return Err(Invariant::ObjectState {
                         cache: real,
                         addr: o.addr,
@@ -193,6 +198,24 @@ impl Allocator {
         }
         held.sort_unstable();
         held.dedup();
+        let found = nodes
+            .iter()
+            .flat_map(|nc| nc.recs())
+            .map(|(_, rec)| {
+                rec.states
+                    .observed()
+                    .filter(|&s| state::is_quarantined(s))
+                    .count() as u64
+            })
+            .sum::<u64>();
+        let counted = cache.quarantined.load(Ordering::Relaxed);
+        if found != counted {
+            return Err(Invariant::Quarantine {
+                cache: real,
+                counted,
+                found,
+            });
+        }
         for (n, nc) in nodes.iter().enumerate() {
             for (i, rec) in nc.recs() {
                 let head = rec.head;

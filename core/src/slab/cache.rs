@@ -57,6 +57,8 @@ pub struct Cache {
     pub inbox: Box<[Padded<spin::Mutex<Vec<Obj>>>]>,
     /// Debug violations found in this cache's objects.
     pub violations: AtomicU64,
+    /// Objects in quarantine (state `quarantined`): found damaged by an allocation.
+    pub quarantined: AtomicU64,
     /// A flush left a node with more empty slabs than `min_partial` allows; the allocator's
     /// `trim` returns them to the buddy layer once no core lock is held.
     pub trim_wanted: AtomicBool,
@@ -105,6 +107,7 @@ impl Cache {
             nodes: Box::new([]),
             inbox: Box::new([]),
             violations: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
             trim_wanted: AtomicBool::new(false),
             account,
             record_bytes,

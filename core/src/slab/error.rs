@@ -83,9 +83,6 @@ pub enum AllocError {
     OutOfMemory,
     /// A node the topology does not have.
     BadNode,
-    /// The free object about to be handed out was found damaged (write after free into poison,
-    /// or an overwritten inactive red zone). The damage was repaired and the object stays free.
-    Corrupted(Violation),
     /// The owner's metadata account (or the heap) refused a new slab's metadata.
     Metadata(MetaError),
 }
@@ -145,6 +142,7 @@ pub enum KmallocError {
     /// The set's caches were destroyed (its owner was purged).
     BadSet,
     OutOfMemory,
+    /// A debug check of the block being freed (`krealloc`) found it damaged.
     Corrupted(Violation),
     /// `kmalloc_array`/`kcalloc`: `n * size` overflows.
     Overflow {
@@ -208,6 +206,12 @@ pub enum Invariant {
     HandleTable {
         core: u8,
         index: u32,
+    },
+    /// The cache's count of quarantined objects disagrees with the state bytes.
+    Quarantine {
+        cache: u32,
+        counted: u64,
+        found: u64,
     },
     /// Buddy free frames + slab frames + large frames != all frames.
     FrameAccounting {

@@ -60,6 +60,7 @@ pub(crate) mod page_map;
 pub mod params;
 pub(crate) mod percore;
 pub(crate) mod random;
+pub mod violation_log;
 
 pub use debug::{Track, Violation, ViolationKind};
 pub use error::{
@@ -68,6 +69,7 @@ pub use error::{
 };
 pub use layout::{Layout, Tunables};
 pub use params::{CacheFlags, CacheId, CacheParams, Ctor, OwnerId, MAX_NAME};
+pub use violation_log::{CheckedOp, LogRead, Report, ViolationLog, LOG_ENTRIES};
 
 /// Keeps `T` on its own cache lines (128 bytes: adjacent-line prefetch on x86, and arm64 lines).
 #[derive(Debug, Default)]

@@ -372,6 +372,36 @@ impl NodeCache {
         self.relist(i);
     }
 
+    /// Returns every quarantined object of this node's slabs to its slab's free stack, after
+    /// `repair(addr)` has restored its free-state bytes; returns how many. The caller holds
+    /// every core lock (no one else reads a quarantined object's state).
+    pub fn release_quarantined(&mut self, l: &Layout, mut repair: impl FnMut(usize)) -> usize {
+        let mut n = 0;
+        for i in 0..self.recs.len() as u32 {
+            let Some(rec) = self.recs[i as usize].as_mut() else {
+                continue;
+            };
+            let before = n;
+            for idx in 0..rec.objects() {
+                let s = rec.states.observe(idx);
+                if !state::is_quarantined(s) {
+                    continue;
+                }
+                repair(rec.base + l.obj_offset as usize + idx * l.stride as usize);
+                rec.states
+                    .get(idx)
+                    .store(state::SLAB | state::ever(s), Ordering::Relaxed);
+                rec.free.push(idx as u16);
+                n += 1;
+            }
+            if n > before {
+                self.free_in_slabs += n - before;
+                self.relist(i);
+            }
+        }
+        n
+    }
+
     /// Objects of this node's slabs in state `ALLOCATED`.
     /// Objects of this node's slabs handed out and not freed (objects on their way back to their
     /// allocating core are freed).

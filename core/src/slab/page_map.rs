@@ -18,7 +18,7 @@ use crate::buddy::{PAGE_SHIFT, PAGE_SIZE};
 use crate::platform::MemRange;
 use crate::topology::NodeId;
 
-/// Per-object state bytes: `[ever:1][_:1][kind:2][_:1][core:3]`, each beside a mark byte. `kind`
+/// Per-object state bytes: `[ever:1][_:1][kind:2][quarantine:1][core:3]`, each beside a mark byte. `kind`
 /// says where the object is; for `CACHED` and `ALLOCATED`, `core` says which core holds it. `ever`
 /// is set once the object has been handed out (it tells a double free from a free of a
 /// never-allocated object). The mark byte holds `REMOTE` when an `ALLOCATED` object was freed on
@@ -60,6 +60,21 @@ pub mod state {
     pub const ALLOCATED: u8 = 0x30;
     /// State of every object of a new slab.
     pub const FRESH: u8 = SLAB;
+    /// Set (with kind `ALLOCATED`, core 0) on an object an allocation found damaged: it is held
+    /// by no one, never handed out, and counted as in use until a reclaim (drain) repairs it
+    /// and returns it to its slab, or its slab is released with its cache.
+    pub const QUARANTINE: u8 = 0x08;
+
+    /// The state of a quarantined object (`ever` kept from its state before).
+    #[inline(always)]
+    pub const fn quarantined(ever: u8) -> u8 {
+        ever | ALLOCATED | QUARANTINE
+    }
+
+    #[inline(always)]
+    pub const fn is_quarantined(s: u8) -> bool {
+        s & (KIND | QUARANTINE) == ALLOCATED | QUARANTINE
+    }
 
     #[inline(always)]
     pub const fn allocated(core: u8) -> u8 {
@@ -82,10 +97,11 @@ pub mod state {
         s & KIND
     }
 
-    /// Whether `s` is an object handed out and not freed (on no way back either).
+    /// Whether `s` is an object handed out and not freed (on no way back either, and not
+    /// quarantined).
     #[inline(always)]
     pub const fn is_live(s: u8) -> bool {
-        s & (REMOTE | KIND) == ALLOCATED
+        s & (REMOTE | QUARANTINE | KIND) == ALLOCATED
     }
 
     #[inline(always)]

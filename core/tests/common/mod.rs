@@ -74,3 +74,21 @@ pub fn proptest_config(cases: u32, miri_cases: u32) -> proptest::test_runner::Co
         proptest::test_runner::Config::with_cases(cases)
     }
 }
+
+/// Every report of `log` still kept, oldest first.
+#[allow(dead_code)]
+pub fn read_log(log: &memserver_core::ViolationLog) -> Vec<memserver_core::Report> {
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let mut buf = [memserver_core::Report::EMPTY; 4];
+        let r = log
+            .read(cursor, &mut buf)
+            .expect("cursor from the previous read");
+        out.extend_from_slice(&buf[..r.count]);
+        if r.count == 0 {
+            return out;
+        }
+        cursor = r.next;
+    }
+}

@@ -54,7 +54,7 @@ impl Server {
         let oom = |err: &AllocError| matches!(err, AllocError::OutOfMemory);
         let fail = |err: &AllocError| match err {
             AllocError::BadNode => Failure::with(Error::BadField, [r.node, 0, 0]),
-            other => errors::alloc(other, w),
+            other => errors::alloc(other),
         };
         let op = |g: &mut CoreGuard<'_>| {
             if zero {

@@ -64,12 +64,11 @@ pub fn stopped_part_way(freed: usize) -> Failure {
     Failure::with(Error::Internal, [0, 0, freed as u64])
 }
 
-pub fn alloc(e: &AllocError, w: Window) -> Failure {
+pub fn alloc(e: &AllocError) -> Failure {
     match e {
         AllocError::BadCache(_) => Failure::new(Error::StaleHandle),
         AllocError::OutOfMemory => Failure::new(Error::OutOfMemory),
         AllocError::BadNode => Failure::new(Error::BadField),
-        AllocError::Corrupted(v) => violation(v, w),
         AllocError::Metadata(m) => super::quota::metadata_refused(m),
     }
 }

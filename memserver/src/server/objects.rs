@@ -182,7 +182,7 @@ pub(super) fn alloc_many(
             g = server.guard(core)?;
         }
     }
-    let got = got.map_err(|e| errors::alloc(&e, w))?;
+    let got = got.map_err(|e| errors::alloc(&e))?;
     for (o, &a) in words.iter_mut().zip(&addrs[..got]) {
         *o = w.to_client(a);
     }
@@ -235,7 +235,7 @@ impl Server {
         let page = if e.remote_ctor { Some(c.page()?) } else { None };
         let w = c.rec.window;
         let zero = r.flags & alloc_flags::ZERO != 0;
-        let fail = |err: &AllocError| errors::alloc(err, w);
+        let fail = |err: &AllocError| errors::alloc(err);
         let op = |g: &mut CoreGuard<'_>| if zero { g.zalloc(e.id) } else { g.alloc(e.id) };
         let order = || self.alloc.slab_order(e.id);
         let (addr, fresh) = self.under_guard(c.core, is_oom, fail, order, op, |g, addr| {

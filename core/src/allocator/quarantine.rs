@@ -1,0 +1,91 @@
+//! Report and continue, as Linux does with debug checks on: a violation a check finds is counted
+//! in the cache, recorded (with the object's last owners under `STORE_USER`) in its owner's
+//! [`ViolationLog`], and then
+//!
+//! - on alloc: the damaged free object is quarantined (state `quarantined`: held by no array or
+//!   slab, never handed out, counted in `Cache::quarantined`) and the allocation is served from
+//!   another object;
+//! - on free: the free is refused (the caller made the mistake) and nothing else changes.
+//!
+//! A quarantined object is repaired (its free-state bytes written again) and returned to its
+//! slab by every reclaim that drains the cache (`kmem_cache_shrink`, `shrink_all`), or released
+//! with its slab when the cache is destroyed or its owner purged.
+//!
+//! Logs are created by [`Allocator::violation_log`] (the server does it when a client attaches,
+//! so no report allocates); a violation of an owner without a log is counted and not recorded.
+use super::*;
+use crate::slab::{CheckedOp, Violation, ViolationLog};
+
+impl Allocator {
+    /// The violation log of `owner`, created on first use (one allocation of a fixed size).
+    pub fn violation_log(&self, owner: OwnerId) -> Arc<ViolationLog> {
+        let mut logs = self.logs.lock();
+        if let Some((_, log)) = logs.iter().find(|(o, _)| *o == owner) {
+            return log.clone();
+        }
+        let log = Arc::new(ViolationLog::new());
+        logs.push((owner, log.clone()));
+        log
+    }
+
+    /// Forgets `owner`'s log (its holders keep their reference).
+    pub(super) fn drop_violation_log(&self, owner: OwnerId) {
+        self.logs.lock().retain(|(o, _)| *o != owner);
+    }
+
+    /// Objects of cache `id` in quarantine.
+    pub fn quarantined(&self, id: CacheId) -> Result<u64, CacheError> {
+        let reg = self.registry.lock();
+        let real = reg.resolve(id).ok_or(CacheError::BadCache(id))?;
+        Ok(reg.real(real).cache.quarantined.load(Ordering::Relaxed))
+    }
+
+    /// Repairs every quarantined object of `cache` and returns it to its slab's free stack;
+    /// returns how many. Called with every core lock held.
+    pub(super) fn release_quarantine(&self, cache: &Cache) -> usize {
+        if cache.quarantined.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let l = &cache.layout;
+        let mut n = 0;
+        for node in cache.nodes.iter() {
+            n += node
+                .lock()
+                .release_quarantined(l, |obj| cache.checks.init_free(l, obj));
+        }
+        cache.quarantined.fetch_sub(n as u64, Ordering::Relaxed);
+        n
+    }
+}
+
+impl CoreGuard<'_> {
+    /// Counts and records `v`, found by `op` in the object at `addr` of `cache`; returns it
+    /// with the object's last owners filled in.
+    #[cold]
+    pub(super) fn report(
+        &self,
+        cache: &Cache,
+        addr: usize,
+        mut v: Violation,
+        op: CheckedOp,
+    ) -> Violation {
+        cache.violations.fetch_add(1, Ordering::Relaxed);
+        v.last = self.tracks(cache, addr);
+        let logs = self.alloc.logs.lock();
+        if let Some((_, log)) = logs.iter().find(|(o, _)| *o == cache.owner) {
+            log.push(op, &cache.name, v);
+        }
+        v
+    }
+
+    /// Takes `o`, a free object an allocation popped and found damaged (`v`), out of use.
+    #[cold]
+    pub(super) fn quarantine(&self, cache: &Cache, o: Obj, v: Violation) {
+        self.report(cache, o.addr, v, CheckedOp::Alloc);
+        let s = o.state.get().load(Ordering::Relaxed);
+        o.state
+            .get()
+            .store(state::quarantined(state::ever(s)), Ordering::Release);
+        cache.quarantined.fetch_add(1, Ordering::Relaxed);
+    }
+}
