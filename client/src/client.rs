@@ -4,6 +4,7 @@ use crate::magazine::Magazine;
 use crate::transport::Transport;
 use memserver_protocol::ops::*;
 use memserver_protocol::slabinfo::{name_words, RowReader, END, HEADER, MORE};
+use memserver_protocol::violations::{self, ViolationRecord, ViolationsHead};
 use memserver_protocol::{
     Error, Failure, Message, Request, SlabinfoRow, MAX_BATCH, MSG_MAX_WORDS, PROTOCOL_VERSION,
 };
@@ -33,6 +34,8 @@ pub struct Stats {
     pub metadata_bytes: u64,
     /// Its metadata quota (`u64::MAX`: bounded by the server's metadata budget only).
     pub quota_metadata: u64,
+    /// Violations the server's debug checks found in its objects (see [`Client::violations`]).
+    pub violations: u64,
 }
 
 /// `n * size`, or `SizeTooLarge` if the product overflows.
@@ -159,6 +162,7 @@ impl<T: Transport> Client<T> {
             quota_bytes: r.quota_bytes,
             metadata_bytes: r.metadata_bytes,
             quota_metadata: r.quota_metadata,
+            violations: r.violations,
         })
     }
 
@@ -352,6 +356,25 @@ impl<T: Transport> Client<T> {
         self.slabinfo_rows(all, |row| {
             let _ = row.write_line(out);
         })
+    }
+
+    /// Reads this client's violation log from `cursor` (0 at first, then the `next` of the
+    /// previous call): calls `f` for each report, oldest first, as many as one reply holds.
+    /// The returned head says where to continue (`next`), how many reports the server's bounded
+    /// log overwrote before they were read (`lost`) and how many were ever logged (`total`);
+    /// `next == total` means the log is read to its end.
+    pub fn violations(
+        &mut self,
+        cursor: u64,
+        mut f: impl FnMut(&ViolationRecord),
+    ) -> Result<ViolationsHead, Failure> {
+        self.call_request(&Request::Violations(ViolationsReq { cursor }))?;
+        let body = &self.msg.words[..self.msg.len.min(MSG_MAX_WORDS)];
+        let (head, records) = violations::decode(body)?;
+        for r in records {
+            f(&r);
+        }
+        Ok(head)
     }
 
     /// Calls `f` for every slabinfo row, in as many requests as needed: every cache (or, with

@@ -20,6 +20,7 @@ mod typed;
 pub use cache::{Ctor, KmemCache};
 pub use client::{Client, Config, Stats};
 pub use global::GlobalClient;
+pub use memserver_protocol::violations::{self, ViolationRecord, ViolationsHead};
 pub use memserver_protocol::{ops::alloc_flags, ops::cache_flags, Error, Failure};
 pub use transport::Transport;
 pub use typed::{Obj, TypedCache};

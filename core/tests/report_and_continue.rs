@@ -14,7 +14,7 @@ const MIB: usize = 1 << 20;
 #[test]
 fn a_damaged_free_object_is_quarantined_until_a_shrink_repairs_it() {
     let a = fixture(arena(16 * MIB, MIB), 1, 1);
-    let log = a.violation_log(OwnerId(1));
+    let log = common::log_for(&a, OwnerId(1));
     let flags = CacheFlags::POISON | CacheFlags::RED_ZONE | CacheFlags::STORE_USER;
     let c = a.cache_create(params("q", 64, flags)).unwrap();
     let per_slab = a.cache_info(c).unwrap().layout.objects as usize;
@@ -108,7 +108,7 @@ fn destroy_releases_a_quarantined_object_with_its_slab() {
 #[test]
 fn a_free_that_finds_damage_is_refused_and_logged() {
     let a = fixture(arena(16 * MIB, MIB), 1, 1);
-    let log = a.violation_log(OwnerId(1));
+    let log = common::log_for(&a, OwnerId(1));
     let c = a
         .cache_create(params("rz", 40, CacheFlags::RED_ZONE))
         .unwrap();
@@ -139,7 +139,7 @@ fn a_free_that_finds_damage_is_refused_and_logged() {
 #[test]
 fn kmalloc_past_the_requested_size_and_write_after_free_are_logged() {
     let a = fixture(arena(16 * MIB, MIB), 1, 1);
-    let log = a.violation_log(OwnerId(1));
+    let log = common::log_for(&a, OwnerId(1));
     let set = a
         .kmalloc_set_create_with(OwnerId(1), |_| CacheFlags::RED_ZONE | CacheFlags::POISON)
         .unwrap();
@@ -184,7 +184,7 @@ fn kmalloc_past_the_requested_size_and_write_after_free_are_logged() {
 #[test]
 fn the_log_is_bounded_and_a_late_reader_learns_what_it_lost() {
     let a = fixture(arena(16 * MIB, MIB), 1, 1);
-    let log = a.violation_log(OwnerId(1));
+    let log = common::log_for(&a, OwnerId(1));
     let c = a
         .cache_create(params("many", 64, CacheFlags::RED_ZONE))
         .unwrap();

@@ -270,7 +270,7 @@ fn red_zone_overwrite_is_reported_at_free_with_its_offset() {
 #[test]
 fn write_after_free_is_reported_at_the_next_alloc_which_is_served_from_another_object() {
     let a = fixture(arena(16 * MIB, MIB), 1, 1);
-    let log = a.violation_log(OwnerId(1));
+    let log = common::log_for(&a, OwnerId(1));
     let c = a
         .cache_create(params("po", 64, CacheFlags::POISON))
         .unwrap();

@@ -24,6 +24,7 @@ pub mod operations;
 pub mod ops;
 pub mod slabinfo;
 pub mod varlen;
+pub mod violations;
 
 pub use error::{Error, Failure};
 pub use handshake::PROTOCOL_VERSION;

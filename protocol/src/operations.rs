@@ -47,7 +47,7 @@ macro_rules! for_each_operation {
                     fits: registers,
                     check: (|s| check_flags(s.flags, alloc_flags::ALL)),
                     errors: [UnknownFlag, BadHandle, StaleHandle, QuotaExceeded, OutOfMemory,
-                             RedZone, Poison, BadSlot],
+                             BadSlot],
                 }
                 /// One object back to its cache.
                 Free = 8 {
@@ -57,7 +57,7 @@ macro_rules! for_each_operation {
                     fits: registers,
                     check: (|s| check_addr(s.addr)),
                     errors: [NullPointer, BadHandle, StaleHandle, NotAllocated, DoubleFree,
-                             InteriorPointer, WrongCache, ForeignPointer, RedZone, Poison],
+                             InteriorPointer, WrongCache, ForeignPointer, RedZone],
                 }
                 /// A batch of objects into a magazine slot.
                 Refill = 9 {
@@ -71,7 +71,7 @@ macro_rules! for_each_operation {
                         check_flags(s.flags, alloc_flags::ALL)
                     }),
                     errors: [BadSlot, BadBatch, UnknownFlag, BadHandle, StaleHandle,
-                             QuotaExceeded, OutOfMemory, RedZone, Poison],
+                             QuotaExceeded, OutOfMemory],
                 }
                 /// A batch of objects from a magazine slot back to their cache.
                 Drain = 10 {
@@ -85,7 +85,7 @@ macro_rules! for_each_operation {
                     }),
                     errors: [BadSlot, BadBatch, BadHandle, StaleHandle, NullPointer,
                              DuplicateAddress, NotAllocated, DoubleFree, InteriorPointer,
-                             WrongCache, ForeignPointer, RedZone, Poison],
+                             WrongCache, ForeignPointer, RedZone],
                 }
                 /// One kmalloc block.
                 Kmalloc = 11 {
@@ -97,8 +97,7 @@ macro_rules! for_each_operation {
                         check_size(s.size)?;
                         check_flags(s.flags, alloc_flags::ALL)
                     }),
-                    errors: [SizeZero, SizeTooLarge, UnknownFlag, QuotaExceeded, OutOfMemory,
-                             RedZone, Poison],
+                    errors: [SizeZero, SizeTooLarge, UnknownFlag, QuotaExceeded, OutOfMemory],
                 }
                 /// A kmalloc block back (any size).
                 Kfree = 12 {
@@ -108,7 +107,7 @@ macro_rules! for_each_operation {
                     fits: registers,
                     check: (|s| check_addr(s.addr)),
                     errors: [NullPointer, NotAllocated, DoubleFree, InteriorPointer, WrongCache,
-                             ForeignPointer, RedZone, Poison],
+                             ForeignPointer, RedZone],
                 }
                 /// A batch of kmalloc blocks of one size into a magazine slot.
                 KmallocRefill = 14 {
@@ -123,7 +122,7 @@ macro_rules! for_each_operation {
                         check_flags(s.flags, alloc_flags::ALL)
                     }),
                     errors: [SizeZero, SizeTooLarge, BadSlot, BadBatch, UnknownFlag,
-                             QuotaExceeded, OutOfMemory, RedZone, Poison],
+                             QuotaExceeded, OutOfMemory],
                 }
                 /// A batch of kmalloc blocks from a magazine slot back.
                 KfreeDrain = 15 {
@@ -136,8 +135,7 @@ macro_rules! for_each_operation {
                         check_count(s.count)
                     }),
                     errors: [BadSlot, BadBatch, NullPointer, DuplicateAddress, NotAllocated,
-                             DoubleFree, InteriorPointer, WrongCache, ForeignPointer, RedZone,
-                             Poison],
+                             DoubleFree, InteriorPointer, WrongCache, ForeignPointer, RedZone],
                 }
             }
             cold {
@@ -205,7 +203,7 @@ macro_rules! for_each_operation {
                     fits: registers,
                     check: (|s| check_flags(s.flags, alloc_flags::NODE)),
                     errors: [UnknownFlag, BadField, BadHandle, StaleHandle, QuotaExceeded,
-                             OutOfMemory, RedZone, Poison],
+                             OutOfMemory],
                 }
                 /// One kmalloc block from a chosen memory node (`kmalloc_node`).
                 KmallocNode = 18 {
@@ -218,7 +216,7 @@ macro_rules! for_each_operation {
                         check_flags(s.flags, alloc_flags::NODE)
                     }),
                     errors: [SizeZero, SizeTooLarge, UnknownFlag, BadField, QuotaExceeded,
-                             OutOfMemory, RedZone, Poison],
+                             OutOfMemory],
                 }
                 /// A kmalloc block resized (`krealloc`).
                 Krealloc = 19 {
@@ -229,7 +227,17 @@ macro_rules! for_each_operation {
                     check: (|s| check_flags(s.flags, alloc_flags::ALL)),
                     errors: [UnknownFlag, SizeZero, SizeTooLarge, NotAllocated, DoubleFree,
                              InteriorPointer, WrongCache, ForeignPointer, QuotaExceeded,
-                             OutOfMemory, RedZone, Poison],
+                             OutOfMemory, RedZone],
+                }
+                /// A page of the client's violation log: a head and records
+                /// ([`crate::violations`]) after the (empty) reply body, like a page of `dmesg`.
+                Violations = 20 {
+                    handler: violations,
+                    request: $crate::ops::ViolationsReq,
+                    reply: $crate::ops::Empty,
+                    fits: ipc_buffer,
+                    check: (|_s| Ok(())),
+                    errors: [BadCursor],
                 }
                 /// `/proc/slabinfo` rows, postcard-encoded after the (empty) reply body, with a
                 /// continuation cursor.

@@ -76,6 +76,9 @@ body! {
         pub metadata_bytes: u64,
         /// Its metadata quota (`u64::MAX`: bounded by the server's metadata budget only).
         pub quota_metadata: u64,
+        /// Violations the debug checks found in its objects (reports ever logged, see
+        /// [`crate::violations`]).
+        pub violations: u64,
     }
     /// Followed by the cache name as variable data ([`crate::varlen`]).
     pub struct CacheCreateReq {
@@ -157,6 +160,11 @@ body! {
     pub struct KmallocRefillReply { pub count: u64, pub usable: u64 }
     pub struct KfreeDrainReq { pub slot: u64, pub count: u64 }
     /// Variable data follows the reply ([`crate::slabinfo`]).
+    /// A page of the client's violation log ([`crate::violations`]).
+    pub struct ViolationsReq {
+        /// 0 at first, then the `next` of the previous reply.
+        pub cursor: u64,
+    }
     /// A page of slabinfo rows; see [`crate::slabinfo`] for the walk and its cursor.
     pub struct SlabinfoReq {
         /// [`SlabinfoScope`] as a word.

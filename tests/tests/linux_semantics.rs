@@ -265,3 +265,117 @@ fn the_stub_refuses_an_immediate_double_free_and_never_hands_the_object_out_twic
     c.flush_kmalloc().unwrap();
     world.validate();
 }
+
+/// Every report of the client's violation log from `cursor`, and the last head.
+fn read_log(
+    c: &mut memserver_client::Client<impl memserver_client::Transport>,
+    mut cursor: u64,
+) -> (Vec<memserver_client::ViolationRecord>, u64) {
+    let mut all = Vec::new();
+    let mut lost = 0;
+    loop {
+        let head = c.violations(cursor, |r| all.push(*r)).unwrap();
+        lost += head.lost;
+        if head.count == 0 {
+            return (all, lost);
+        }
+        cursor = head.next;
+    }
+}
+
+#[test]
+fn write_after_free_is_logged_and_the_allocation_served_from_another_object() {
+    use memserver_client::violations::{kind, op};
+    let world = World::new(1, 1, 16);
+    let mut c = world.client_with_debug(0, Quota::UNLIMITED, 32, "PU,kmalloc-64");
+    let mut k = c
+        .kmem_cache_create(
+            "poisoned",
+            64,
+            8,
+            memserver_client::cache_flags::POISON,
+            None,
+        )
+        .unwrap();
+    let a = c.kmem_cache_alloc(&mut k).unwrap();
+    c.kmem_cache_free(&mut k, a).unwrap();
+    poke(a + 5, 1);
+    // No allocation fails, and none hands the damaged object out again.
+    let held: Vec<usize> = (0..300)
+        .map(|_| c.kmem_cache_alloc(&mut k).unwrap())
+        .collect();
+    assert!(!held.contains(&a));
+    // A kmalloc class with poisoning and owner tracking, from slab_debug: the report names
+    // the block's last allocation and free.
+    let p = c.kmalloc(60).unwrap();
+    c.kfree(p).unwrap();
+    poke(p + 63, 0);
+    let q = c.kmalloc(60).unwrap();
+    assert_ne!(q, p);
+    let (log, lost) = read_log(&mut c, 0);
+    assert_eq!((log.len(), lost), (2, 0));
+    let r = &log[0];
+    assert_eq!(
+        (
+            r.seq,
+            r.op(),
+            r.kind(),
+            r.object,
+            r.offset(),
+            r.expected(),
+            r.found(),
+            r.cache()
+        ),
+        (0, op::ALLOC, kind::POISON, a as u64, 5, 0x6b, 1, "poisoned")
+    );
+    let r = &log[1];
+    assert_eq!(
+        (
+            r.op(),
+            r.kind(),
+            r.object,
+            r.offset(),
+            r.expected(),
+            r.found(),
+            r.cache()
+        ),
+        (op::ALLOC, kind::POISON, p as u64, 63, 0xa5, 0, "kmalloc-64")
+    );
+    assert!(r.alloc_core() == Some(0) && r.free_core() == Some(0));
+    assert_eq!(c.stats().unwrap().violations, 2);
+    // A cursor past the end is refused; at the end, nothing more.
+    assert_eq!(c.violations(3, |_| {}).unwrap_err().error, Error::BadCursor);
+    assert_eq!(c.violations(2, |_| {}).unwrap().count, 0);
+    c.kfree(q).unwrap();
+    for o in held {
+        c.kmem_cache_free(&mut k, o).unwrap();
+    }
+    // The quarantined object is no live object: the cache goes.
+    c.kmem_cache_destroy(&mut k).unwrap();
+    c.flush_kmalloc().unwrap();
+    world.validate();
+}
+
+#[test]
+fn a_free_of_a_damaged_object_is_refused_and_logged_with_more_reports_than_one_reply_holds() {
+    use memserver_client::violations::{kind, op, RECORDS_PER_REPLY};
+    let world = World::new(1, 1, 16);
+    let mut c = world.client_with_debug(0, Quota::UNLIMITED, 32, "Z,kmalloc-32");
+    let p = c.kmalloc(18).unwrap();
+    poke(p + 18, 0xab);
+    let n = RECORDS_PER_REPLY + 3;
+    for _ in 0..n {
+        assert_eq!(c.kfree_sized(p, 18).unwrap_err().error, Error::RedZone);
+    }
+    let (log, _) = read_log(&mut c, 0);
+    assert_eq!(log.len(), n);
+    assert!(log.iter().enumerate().all(|(i, r)| r.seq == i as u64
+        && r.op() == op::FREE
+        && r.kind() == kind::RED_ZONE_RIGHT
+        && (r.object, r.offset(), r.found()) == (p as u64, 18, 0xab)
+        && r.cache() == "kmalloc-32"));
+    poke(p + 18, 0xcc);
+    c.kfree_sized(p, 18).unwrap();
+    c.flush_kmalloc().unwrap();
+    world.validate();
+}

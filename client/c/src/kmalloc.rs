@@ -93,6 +93,9 @@ pub struct memserver_stats {
     pub metadata_bytes: u64,
     /// Its metadata quota (`UINT64_MAX`: bounded by the server's metadata budget only).
     pub quota_metadata: u64,
+    /// Violations the server's debug checks found in this client's objects (reports ever
+    /// logged; read them with `memserver_violations`).
+    pub violations: u64,
 }
 
 /// Fills `*out` with this client's accounting. 0, or minus the code.
@@ -114,6 +117,7 @@ pub unsafe extern "C" fn memserver_stats(out: *mut memserver_stats) -> c_int {
                 quota_bytes: s.quota_bytes,
                 metadata_bytes: s.metadata_bytes,
                 quota_metadata: s.quota_metadata,
+                violations: s.violations,
             };
             // SAFETY: the caller's contract: `out` is valid for a write of one stats record.
             unsafe { out.write(stats) };

@@ -38,6 +38,7 @@ mod flags;
 mod kmalloc;
 #[cfg(target_os = "none")]
 mod runtime;
+mod violations;
 
 pub use cache::{
     kmem_cache, kmem_cache_alloc, kmem_cache_create, kmem_cache_destroy, kmem_cache_free,
@@ -52,3 +53,4 @@ pub use flags::*;
 pub use kmalloc::{
     kcalloc, kfree, kmalloc, ksize, kzalloc, memserver_flush, memserver_slabinfo, memserver_stats,
 };
+pub use violations::*;

@@ -8,7 +8,7 @@
 #![no_std]
 #![no_main]
 
-use memserver_client::{cache_flags, Client, Config, Error, Transport};
+use memserver_client::{cache_flags, violations, Client, Config, Error, Transport};
 use memserver_client_sel4::Sel4Transport;
 use memserver_protocol::ops::{CacheCreateReq, KMALLOC_MAX};
 use memserver_protocol::{Label, Request, MAX_BATCH, MSG_MAX_WORDS, PROTOCOL_VERSION};
@@ -409,6 +409,10 @@ fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
             (r, Error::RedZone)
         }
         "write_after_free_in_a_poisoned_cache" => {
+            // The allocation that finds the damage no longer fails: it reports it in the
+            // client's violation log, takes the object out of use and hands out another. The
+            // row's verdict is the report read back over IPC: `Poison` if it names the object
+            // and the byte, and no allocation handed the damaged object out again.
             let Ok(mut k) = c.kmem_cache_create("rogue_poison", 64, 8, cache_flags::POISON, None)
             else {
                 return (0, Error::Poison);
@@ -416,25 +420,38 @@ fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
             let Ok(a) = c.kmem_cache_alloc(&mut k) else {
                 return (0, Error::Poison);
             };
+            let cursor = c.stats().map_or(0, |s| s.violations);
             let _ = c.kmem_cache_free(&mut k, a);
             // SAFETY: a byte of our own freed object, in our own slab page.
             unsafe { ((a + 5) as *mut u8).write_volatile(1) };
             let mut got = [0usize; 200];
             let mut n = 0;
-            let r = loop {
+            let mut served_again = false;
+            while n < got.len() {
                 match c.kmem_cache_alloc(&mut k) {
-                    Ok(b) if n < got.len() => {
+                    Ok(b) => {
+                        served_again |= b == a;
                         got[n] = b;
                         n += 1;
                     }
-                    Ok(_) => break 0,
-                    Err(f) => break f.error.code(),
+                    Err(_) => break,
                 }
-            };
+            }
             for &b in &got[..n] {
                 let _ = c.kmem_cache_free(&mut k, b);
             }
-            (r, Error::Poison)
+            let mut reported = false;
+            let read = c.violations(cursor, |r| {
+                reported |= r.object == a as u64
+                    && r.offset() == 5
+                    && r.kind() == violations::kind::POISON
+                    && r.op() == violations::op::ALLOC
+                    && r.found() == 1
+                    && r.cache() == "rogue_poison";
+            });
+            let _ = c.kmem_cache_destroy(&mut k);
+            let ok = read.is_ok() && reported && !served_again && n == got.len();
+            (if ok { Error::Poison.code() } else { 0 }, Error::Poison)
         }
         "detach_with_live_objects" => {
             let held = alloc(c, h);

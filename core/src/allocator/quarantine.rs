@@ -11,21 +11,28 @@
 //! slab by every reclaim that drains the cache (`kmem_cache_shrink`, `shrink_all`), or released
 //! with its slab when the cache is destroyed or its owner purged.
 //!
-//! Logs are created by [`Allocator::violation_log`] (the server does it when a client attaches,
-//! so no report allocates); a violation of an owner without a log is counted and not recorded.
+//! Logs are given by [`Allocator::set_violation_log`] (the server does it when a client
+//! attaches, so no report allocates); a violation of an owner without a log is counted and not
+//! recorded.
 use super::*;
 use crate::slab::{CheckedOp, Violation, ViolationLog};
 
 impl Allocator {
-    /// The violation log of `owner`, created on first use (one allocation of a fixed size).
-    pub fn violation_log(&self, owner: OwnerId) -> Arc<ViolationLog> {
+    /// Gives `owner`'s violation reports to `log` from now on (replacing any log it had). Its
+    /// entry in the allocator's table is allocated fallibly; the log itself is the caller's
+    /// (the server charges both to the client's metadata at attach).
+    pub fn set_violation_log(
+        &self,
+        owner: OwnerId,
+        log: Arc<ViolationLog>,
+    ) -> Result<(), crate::meta::MetaError> {
         let mut logs = self.logs.lock();
-        if let Some((_, log)) = logs.iter().find(|(o, _)| *o == owner) {
-            return log.clone();
-        }
-        let log = Arc::new(ViolationLog::new());
-        logs.push((owner, log.clone()));
-        log
+        logs.retain(|(o, _)| *o != owner);
+        let bytes = core::mem::size_of::<(OwnerId, Arc<ViolationLog>)>();
+        logs.try_reserve(1)
+            .map_err(|e| crate::meta::heap_error(e, bytes))?;
+        logs.push((owner, log));
+        Ok(())
     }
 
     /// Forgets `owner`'s log (its holders keep their reference).

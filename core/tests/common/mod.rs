@@ -92,3 +92,11 @@ pub fn read_log(log: &memserver_core::ViolationLog) -> Vec<memserver_core::Repor
         cursor = r.next;
     }
 }
+
+/// A new violation log for `owner`'s reports.
+#[allow(dead_code)]
+pub fn log_for(a: &Allocator, owner: OwnerId) -> std::sync::Arc<memserver_core::ViolationLog> {
+    let log = std::sync::Arc::new(memserver_core::ViolationLog::new());
+    a.set_violation_log(owner, log.clone()).unwrap();
+    log
+}

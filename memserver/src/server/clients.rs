@@ -36,6 +36,9 @@ pub struct ClientRecord {
     pub kmalloc_checked: u64,
     /// The client's `slab_debug` options, applied to every cache it creates.
     pub debug: super::debug::DebugOptions,
+    /// Where the allocator reports the violations its debug checks find in this client's
+    /// objects (read with `Violations`).
+    pub log: alloc::sync::Arc<crate::slab::ViolationLog>,
     /// Magazine page per core (`None`: the client may not use that core's endpoint).
     pub pages: [Option<PageRef>; MAX_CORES],
     pub window: Window,

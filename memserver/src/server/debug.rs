@@ -2,10 +2,71 @@
 //! `memserver_system::slab_debug`, the one parser the system description also uses): the debug
 //! flags each of its caches gets by name, kmalloc caches included, on top of the flags its
 //! creator asked for. Linux's F, Z, P, U map to consistency checks, red zones, poisoning and
-//! owner tracking.
-use crate::slab::CacheFlags;
+//! owner tracking. And what those checks found: the client's violation log, read a page at a
+//! time with `Violations` (addresses in the client's address space).
+use super::dispatch::Ctx;
+use super::errors::Window;
+use super::Server;
+use crate::slab::{CacheFlags, CheckedOp, Report, ViolationKind};
 use alloc::string::String;
-use memserver_protocol::{Error, Failure};
+use memserver_protocol::ops::ViolationsReq;
+use memserver_protocol::violations::{self, ViolationRecord, ViolationsHead, RECORDS_PER_REPLY};
+use memserver_protocol::{Error, Failure, MSG_MAX_WORDS};
+
+impl Server {
+    pub(super) fn violations(
+        &self,
+        c: &mut Ctx<'_>,
+        r: ViolationsReq,
+        out: &mut [u64; MSG_MAX_WORDS],
+    ) -> Result<usize, Failure> {
+        let mut reports = [Report::EMPTY; RECORDS_PER_REPLY];
+        let got = c
+            .rec
+            .log
+            .read(r.cursor, &mut reports)
+            .map_err(|e| Failure::with(Error::BadCursor, [e.cursor, e.total, 0]))?;
+        let mut records = [ViolationRecord::default(); RECORDS_PER_REPLY];
+        for (rec, rep) in records.iter_mut().zip(&reports[..got.count]) {
+            *rec = record(rep, c.rec.window);
+        }
+        let head = ViolationsHead {
+            count: got.count as u64,
+            next: got.next,
+            lost: got.lost,
+            total: got.total,
+        };
+        Ok(violations::encode(head, &records[..got.count], out))
+    }
+}
+
+/// A report as the client reads it.
+fn record(r: &Report, w: Window) -> ViolationRecord {
+    let v = &r.violation;
+    let op = match r.op {
+        CheckedOp::Alloc => violations::op::ALLOC,
+        CheckedOp::Free => violations::op::FREE,
+    };
+    let kind = match v.kind {
+        ViolationKind::RedZoneLeft => violations::kind::RED_ZONE_LEFT,
+        ViolationKind::RedZoneRight => violations::kind::RED_ZONE_RIGHT,
+        ViolationKind::Poison => violations::kind::POISON,
+        ViolationKind::Padding => violations::kind::PADDING,
+    };
+    let core = |t: Option<crate::slab::Track>| t.map_or(0, |t| t.core.0 as u64 + 1);
+    let mut rec = ViolationRecord {
+        seq: r.seq,
+        what: op as u64 | (kind as u64) << 8 | (v.expected as u64) << 16 | (v.found as u64) << 24,
+        object: w.to_client(v.object),
+        offset: v.offset as i64 as u64,
+        alloc_site: v.last.alloc.map_or(0, |t| t.call_site),
+        free_site: v.last.free.map_or(0, |t| t.call_site),
+        cores: core(v.last.alloc) | core(v.last.free) << 8,
+        ..Default::default()
+    };
+    rec.set_cache(r.cache_bytes());
+    rec
+}
 use memserver_system::slab_debug::{DebugFlags, SlabDebug};
 
 /// The checked `slab_debug` text of one client.

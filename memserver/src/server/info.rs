@@ -23,6 +23,7 @@ impl Server {
             quota_bytes: q.bytes,
             metadata_bytes: c.rec.metadata.used(),
             quota_metadata: q.metadata,
+            violations: c.rec.log.total(),
         }
         .encode(out))
     }

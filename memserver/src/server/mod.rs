@@ -175,6 +175,13 @@ impl Server {
                 unwind(None);
                 quota::metadata_refused(&e)
             })?;
+        let log = Arc::new(crate::slab::ViolationLog::new());
+        self.alloc
+            .set_violation_log(owner, log.clone())
+            .map_err(|e| {
+                unwind(Some(owner));
+                quota::metadata_refused(&e)
+            })?;
         let kmalloc = self
             .alloc
             .kmalloc_set_create_with(owner, |name| debug.flags_for(name))
@@ -207,6 +214,7 @@ impl Server {
             kmalloc_usable,
             kmalloc_checked,
             debug,
+            log,
             pages,
             window: Window {
                 offset: params.offset,

@@ -135,14 +135,18 @@ impl Drop for Metadata {
 }
 
 /// Heap bytes of one client's record beyond its slot in the client table: its staging arrays,
-/// its metadata account (shared with the allocator's registry of accounts, whose entry is
-/// counted twice for the table's doubling), its `slab_debug` text; plus the table slot itself.
+/// its metadata account and its violation log (each shared with the allocator's table of them,
+/// whose entry is counted twice for the table's doubling), its `slab_debug` text; plus the
+/// table slot itself.
 pub fn record_bytes(slab_debug_len: usize) -> u64 {
     (size_of::<super::clients::ClientRecord>()
         + size_of::<super::scratch::Scratch>()
         + 2 * size_of::<usize>()
         + size_of::<MetaAccount>()
         + 2 * size_of::<(crate::slab::OwnerId, Arc<MetaAccount>)>()
+        + 2 * size_of::<usize>()
+        + size_of::<crate::slab::ViolationLog>()
+        + 2 * size_of::<(crate::slab::OwnerId, Arc<crate::slab::ViolationLog>)>()
         + slab_debug_len) as u64
 }
 

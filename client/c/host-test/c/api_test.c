@@ -240,6 +240,40 @@ int capi_test_kmalloc(void)
 	TEST_END();
 }
 
+int capi_test_violations(void)
+{
+	struct kmem_cache *c;
+	unsigned char *a, *b;
+	struct memserver_violation v[4];
+	struct memserver_stats st;
+	uint64_t cursor = 0, lost = 7;
+
+	TEST_BEGIN();
+	c = kmem_cache_create("capi_poisoned", 64, 0, SLAB_POISON, NULL);
+	CHECK(c != NULL);
+	a = kmem_cache_alloc(c, GFP_KERNEL);
+	CHECK(a != NULL);
+	CHECK(kmem_cache_free(c, a) == 0);
+	/* A write after free: the next allocation reports it and hands out another object. */
+	((volatile unsigned char *)a)[5] = 1;
+	b = kmem_cache_alloc(c, GFP_KERNEL);
+	CHECK(b != NULL && b != a);
+	CHECK(memserver_violations(&cursor, v, 4, &lost) == 1);
+	CHECK(cursor == 1 && lost == 0);
+	CHECK(v[0].seq == 0 && v[0].object == (uint64_t)(uintptr_t)a && v[0].offset == 5);
+	CHECK(v[0].op == MEMSERVER_VIOLATION_ALLOC && v[0].kind == MEMSERVER_VIOLATION_POISON);
+	CHECK(v[0].expected == 0x6b && v[0].found == 1);
+	CHECK(strcmp(v[0].cache, "capi_poisoned") == 0);
+	/* Read to the end. */
+	CHECK(memserver_violations(&cursor, v, 4, NULL) == 0 && cursor == 1);
+	CHECK(memserver_violations(NULL, v, 4, NULL) == -MEMSERVER_E_NULL_POINTER);
+	CHECK(memserver_stats(&st) == 0 && st.violations == 1);
+	CHECK(kmem_cache_free(c, b) == 0);
+	/* The quarantined object is not live: the cache can be destroyed. */
+	CHECK(kmem_cache_destroy(c) == 0);
+	TEST_END();
+}
+
 int capi_test_slabinfo(void)
 {
 	struct kmem_cache *c;

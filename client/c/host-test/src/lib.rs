@@ -15,6 +15,9 @@ extern "C" {
     pub fn capi_test_kmalloc() -> c_int;
     /// `memserver_slabinfo` as `snprintf`: size query, truncation, the cache's row.
     pub fn capi_test_slabinfo() -> c_int;
+    /// A write after free reported by the next allocation (served from another object) and
+    /// read back with `memserver_violations`; counted in `memserver_stats`.
+    pub fn capi_test_violations() -> c_int;
     /// A constructor that calls back into the API gets `MEMSERVER_E_IN_USE`, not a deadlock.
     pub fn capi_test_reentrant_ctor() -> c_int;
     /// More distinct constructors than `MEMSERVER_MAX_CTORS` are refused; one seen before is not.

@@ -52,6 +52,11 @@ fn slabinfo_as_snprintf() {
 }
 
 #[test]
+fn violations_are_read_like_dmesg() {
+    run(c::capi_test_violations);
+}
+
+#[test]
 fn a_constructor_calling_back_gets_in_use() {
     run(c::capi_test_reentrant_ctor);
 }
