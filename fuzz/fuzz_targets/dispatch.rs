@@ -442,7 +442,12 @@ fn check_reply(msg: &Message) {
 fn expected_len(label: Label) -> usize {
     match label {
         Label::Detach | Label::Stats => 0,
-        Label::Hello | Label::CacheDestroy | Label::CacheShrink | Label::Kfree | Label::Ksize => 1,
+        Label::Hello
+        | Label::CacheDestroy
+        | Label::CacheShrink
+        | Label::Kfree
+        | Label::Ksize
+        | Label::Violations => 1,
         Label::Alloc | Label::Free | Label::Kmalloc | Label::KfreeDrain | Label::Slabinfo => 2,
         Label::Drain | Label::AllocNode | Label::KmallocNode | Label::Krealloc => 3,
         Label::CacheCreate | Label::Refill | Label::KmallocRefill => 4,
