@@ -20,8 +20,9 @@
 //!
 //! A genuine shortage keeps "reclaim, then retry": the first request that meets it reclaims
 //! everything there is (the walk only stops early once the buddy layer can serve the request)
-//! and retries; a deferral starts only after a full reclaim did not let a request of that order
-//! succeed, and lasts a bounded number of attempts.
+//! and retries; a deferral starts only after a reclaim whose retry still failed (the walk went
+//! through every cache unless the buddy layer could serve the order), and lasts a bounded number
+//! of attempts.
 //!
 //! Locking: the registry lock for the walk (create and destroy wait; allocation and free do
 //! not), every core lock in ascending order per cache, node locks inside (as `shrink_all`);
