@@ -12,6 +12,9 @@ use memserver_protocol::Request;
 use memserver_tests::raw::send;
 use memserver_tests::World;
 
+/// Arena size: small under Miri.
+const ARENA_MIB: usize = if cfg!(miri) { 8 } else { 64 };
+
 /// A cache of its own (a red-zoned cache never merges into another, so each is one row).
 fn create(s: &Server, badge: u64, name: &str, size: u64) -> u64 {
     let req = CacheCreateReq {
@@ -46,7 +49,7 @@ fn counts(names: &[String]) -> BTreeMap<&str, usize> {
 /// destroyed between pages shift nothing; every cache that lives through the walk is shown once.
 #[test]
 fn own_walk_shows_each_lasting_cache_once_while_caches_come_and_go() {
-    let w = World::new(1, 2, 64);
+    let w = World::new(1, 2, ARENA_MIB);
     let s = &*w.server;
     let (mut c, badge) = attach(&w);
     let keep: Vec<String> = (0..60).map(|i| format!("keep-{i:03}")).collect();
@@ -91,7 +94,7 @@ fn own_walk_shows_each_lasting_cache_once_while_caches_come_and_go() {
 /// or dropped meanwhile at most once.
 #[test]
 fn server_wide_walk_shows_each_lasting_name_once_while_caches_come_and_go() {
-    let w = World::new(1, 2, 64);
+    let w = World::new(1, 2, ARENA_MIB);
     let s = &*w.server;
     let (mut a, a_badge) = attach(&w);
     let (_b, b_badge) = attach(&w);
