@@ -40,6 +40,10 @@ pub fn run_all(k: &mut Children, h: &mut Harness) {
         crate::bench::run_all(k, h);
     }
     h.record(
+        "linux_api_node_bulk_krealloc_and_the_violation_log",
+        one(k, "beta-debug", mode::beta::LINUX_API, 0),
+    );
+    h.record(
         "global_alloc_in_a_client",
         one(k, "beta", mode::beta::GLOBAL, 0),
     );

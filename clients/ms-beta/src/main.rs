@@ -1,7 +1,7 @@
 //! memserver client `ms-beta`: kmalloc over seL4 IPC and the `GlobalAlloc` adapter as this task's
 //! `#[global_allocator]`, so `Vec`, `Box`, `String` and `BTreeMap` live in server memory. Modes (see
 //! `harness::mode::beta`): every kmalloc class and a large block; collections through the adapter;
-//! and the demo part. Every check is reported to the test driver; nothing here panics.
+//! the rest of Linux's slab API (node-bound, bulk, krealloc, the violation log); and the demo part. Every check is reported to the test driver; nothing here panics.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![no_std]
@@ -14,7 +14,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use memserver_client::{Client, Config, GlobalClient};
+use memserver_client::{alloc_flags, violations, Client, Config, Error, GlobalClient};
 use memserver_client_sel4::abi;
 use memserver_client_sel4::Sel4Transport;
 use memserver_protocol::ops::KMALLOC_CLASSES;
@@ -50,6 +50,7 @@ fn main(args: [Word; 4]) {
         }
         mode::beta::KMALLOC => kmalloc_classes(&mut checks, true),
         mode::beta::GLOBAL => collections(&mut checks, false),
+        mode::beta::LINUX_API => linux_api(&mut checks),
         _ => {
             checks.check(0, m, mode::DEMO);
         }
@@ -107,6 +108,107 @@ fn kmalloc_classes(checks: &mut Checks, report_each: bool) {
         checks.check(5, c.stats().map_or(u64::MAX, |s| s.live_objects), 0);
     });
     checks.ok(6, r.is_some());
+}
+
+/// The calls Linux users expect beyond kmalloc and kmem_cache_alloc, each over IPC, with red
+/// zones on `kmalloc-32` (from this client's `slab_debug` in the system description). Nothing
+/// here allocates from the global heap (the client is borrowed for the whole run).
+fn linux_api(checks: &mut Checks) {
+    let r = GLOBAL.with(|c| {
+        // kmalloc_node on node 0, which every system has; THISNODE forbids the fallback.
+        match c.kmalloc_node(100, alloc_flags::THISNODE | alloc_flags::ZERO, 0) {
+            Ok(a) => {
+                // SAFETY: a live zeroed block of at least 100 bytes of ours.
+                let last = unsafe { ((a + 99) as *const u8).read() };
+                checks.ok(400, in_window(a) && last == 0);
+                checks.ok(401, c.kfree(a).is_ok());
+            }
+            Err(e) => {
+                checks.check(400, e.error.code(), 0);
+            }
+        }
+        let mut k = match c.kmem_cache_create("beta_linux", 64, 8, 0, None) {
+            Ok(k) => k,
+            Err(e) => {
+                checks.check(402, e.error.code(), 0);
+                return;
+            }
+        };
+        // kmem_cache_alloc_node.
+        match c.kmem_cache_alloc_node(&mut k, alloc_flags::THISNODE, 0) {
+            Ok(a) => {
+                checks.ok(403, in_window(a));
+                checks.ok(404, c.kmem_cache_free(&mut k, a).is_ok());
+            }
+            Err(e) => {
+                checks.check(403, e.error.code(), 0);
+            }
+        }
+        // Bulk alloc and free: 16 distinct objects, then all back at once.
+        let mut objs = [0usize; 16];
+        match c.kmem_cache_alloc_bulk(&mut k, &mut objs) {
+            Ok(()) => {
+                let distinct = objs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, a)| in_window(*a) && !objs[..i].contains(a));
+                checks.ok(405, distinct);
+                checks.ok(406, c.kmem_cache_free_bulk(&mut k, &objs).is_ok());
+            }
+            Err(e) => {
+                checks.check(405, e.error.code(), 0);
+            }
+        }
+        checks.ok(407, c.kmem_cache_destroy(&mut k).is_ok());
+        // krealloc: grown in place within the red-zoned class (the bytes it grows over are
+        // zeroed), then moved to a larger class with the contents kept.
+        let p = c.kmalloc(20).unwrap_or(0);
+        checks.ok(408, p != 0);
+        if p != 0 {
+            // SAFETY: a live block of at least 20 bytes of ours.
+            unsafe { core::ptr::write_bytes(p as *mut u8, 0x5c, 20) };
+            let q = c.krealloc(p, 28, 0).unwrap_or(0);
+            // SAFETY: `q` is the same block, now of 28 requested bytes.
+            let grown = unsafe { ((q + 27) as *const u8).read() };
+            checks.ok(409, q == p && grown == 0);
+            let r = c.krealloc(q, 200, 0).unwrap_or(0);
+            // SAFETY: a live block of at least 200 bytes of ours (the moved block).
+            let kept = unsafe { ((r + 19) as *const u8).read() };
+            checks.ok(410, r != 0 && r != q && kept == 0x5c);
+            checks.ok(411, r != 0 && c.kfree(r).is_ok());
+        }
+        // A red-zoned kmalloc(18), written at byte 18: the free is refused with RedZone and the
+        // violation is read back from the log over IPC.
+        let cursor = c.stats().map_or(0, |s| s.violations);
+        let p = c.kmalloc(18).unwrap_or(0);
+        checks.ok(412, p != 0);
+        if p != 0 {
+            // SAFETY: byte 18 of our own 32-byte object (its red zone, beyond what we asked).
+            unsafe { ((p + 18) as *mut u8).write_volatile(0xab) };
+            let refused = c.kfree(p).err().map_or(0, |f| f.error.code());
+            checks.check(413, refused, Error::RedZone.code());
+            let mut found = 0;
+            let head = c.violations(cursor, |r| {
+                let ours = r.object == p as u64
+                    && r.offset() == 18
+                    && r.op() == violations::op::FREE
+                    && r.kind() == violations::kind::RED_ZONE_RIGHT
+                    && r.expected() == 0xcc
+                    && r.found() == 0xab
+                    && r.cache() == "kmalloc-32";
+                found += ours as Word;
+            });
+            checks.check(414, found, 1);
+            checks.ok(415, head.is_ok_and(|h| h.lost == 0 && h.next == h.total));
+            checks.check(416, c.stats().map_or(0, |s| s.violations), cursor + 1);
+            // SAFETY: as above; the red zone byte restored.
+            unsafe { ((p + 18) as *mut u8).write_volatile(0xcc) };
+            checks.ok(417, c.kfree(p).is_ok());
+        }
+        let _ = c.flush_kmalloc();
+        checks.check(418, c.stats().map_or(u64::MAX, |s| s.live_objects), 0);
+    });
+    checks.ok(419, r.is_some());
 }
 
 /// `Vec`, `Box`, `String` and `BTreeMap` through the global allocator.

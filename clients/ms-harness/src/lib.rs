@@ -129,6 +129,11 @@ pub mod mode {
     pub mod beta {
         pub const KMALLOC: u64 = 1;
         pub const GLOBAL: u64 = 2;
+        /// The rest of Linux's slab API over IPC: `kmalloc_node`, `kmem_cache_alloc_node`, the
+        /// bulk calls, `krealloc`, and a write past a red-zoned kmalloc's requested size read
+        /// back from the violation log (the client is started with `slab_debug` red zones on
+        /// `kmalloc-32`).
+        pub const LINUX_API: u64 = 3;
     }
     /// `ms-gamma`.
     pub mod gamma {
