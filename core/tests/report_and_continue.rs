@@ -208,3 +208,37 @@ fn the_log_is_bounded_and_a_late_reader_learns_what_it_lost() {
     assert_eq!(a.violations(c).unwrap(), LOG_ENTRIES as u64 + 3);
     let _ = (peek, SLUB_RED_INACTIVE);
 }
+
+#[test]
+fn destroy_with_live_objects_lists_each_one_in_the_log_and_keeps_the_cache() {
+    let a = fixture(arena(16 * MIB, MIB), 1, 1);
+    let log = common::log_for(&a, OwnerId(1));
+    let c = a
+        .cache_create(params("leaky", 64, CacheFlags::STORE_USER))
+        .unwrap();
+    let mut g = a.core(CoreId(0)).unwrap();
+    g.set_call_site(0x77);
+    let x = g.alloc(c).unwrap();
+    let y = g.alloc(c).unwrap();
+    g.free(c, y).unwrap();
+    drop(g);
+    assert!(matches!(
+        a.cache_destroy(c),
+        Err(memserver_core::DestroyError::Busy { live: 1 })
+    ));
+    let r = read_log(&log);
+    assert_eq!(r.len(), 1);
+    let v = r[0].violation;
+    assert_eq!(
+        (r[0].op, r[0].cache(), v.kind, v.object, v.offset),
+        (CheckedOp::Destroy, "leaky", ViolationKind::Leak, x, 0)
+    );
+    assert_eq!(v.last.alloc.unwrap().call_site, 0x77);
+    // The cache stays usable (as Linux leaves a cache with objects in place).
+    let mut g = a.core(CoreId(0)).unwrap();
+    g.free(c, x).unwrap();
+    drop(g);
+    a.cache_destroy(c).unwrap();
+    assert_eq!(read_log(&log).len(), 1);
+    a.validate().unwrap();
+}

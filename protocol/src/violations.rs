@@ -16,6 +16,8 @@ pub mod op {
     pub const ALLOC: u8 = 0;
     /// A free (or `krealloc`): the request was refused.
     pub const FREE: u8 = 1;
+    /// A cache destroy that found objects still allocated: refused, the cache stays.
+    pub const DESTROY: u8 = 2;
 }
 
 /// What was damaged ([`ViolationRecord::kind`]).
@@ -28,6 +30,8 @@ pub mod kind {
     pub const POISON: u8 = 2;
     /// A byte of a slab's unused tail.
     pub const PADDING: u8 = 3;
+    /// An object still allocated when its cache was destroyed (offset and bytes are 0).
+    pub const LEAK: u8 = 4;
 }
 
 /// Bytes of a cache name in a record (names longer are cut).

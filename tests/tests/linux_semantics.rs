@@ -379,3 +379,25 @@ fn a_free_of_a_damaged_object_is_refused_and_logged_with_more_reports_than_one_r
     c.flush_kmalloc().unwrap();
     world.validate();
 }
+
+#[test]
+fn destroy_with_a_live_object_is_refused_and_the_object_listed_in_the_log() {
+    use memserver_client::violations::{kind, op};
+    let world = World::new(1, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 32);
+    let mut k = c.kmem_cache_create("leaky", 48, 8, 0, None).unwrap();
+    let a = c.kmem_cache_alloc(&mut k).unwrap();
+    assert_eq!(
+        c.kmem_cache_destroy(&mut k).unwrap_err().error,
+        Error::CacheBusy
+    );
+    let (log, _) = read_log(&mut c, 0);
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].op(), log[0].kind(), log[0].object, log[0].cache()),
+        (op::DESTROY, kind::LEAK, a as u64, "leaky")
+    );
+    c.kmem_cache_free(&mut k, a).unwrap();
+    c.kmem_cache_destroy(&mut k).unwrap();
+    world.validate();
+}

@@ -14,6 +14,8 @@ use memserver_protocol::Error;
 pub const MEMSERVER_VIOLATION_ALLOC: u8 = 0;
 /// `memserver_violation.op`: a free found the object damaged (the free was refused).
 pub const MEMSERVER_VIOLATION_FREE: u8 = 1;
+/// `memserver_violation.op`: a cache destroy found objects still allocated (it was refused).
+pub const MEMSERVER_VIOLATION_DESTROY: u8 = 2;
 /// `memserver_violation.kind`: a byte before the object.
 pub const MEMSERVER_VIOLATION_RED_ZONE_LEFT: u8 = 0;
 /// `memserver_violation.kind`: a byte after the object, or after the size kmalloc was asked for.
@@ -22,6 +24,8 @@ pub const MEMSERVER_VIOLATION_RED_ZONE_RIGHT: u8 = 1;
 pub const MEMSERVER_VIOLATION_POISON: u8 = 2;
 /// `memserver_violation.kind`: a byte of a slab's unused tail.
 pub const MEMSERVER_VIOLATION_PADDING: u8 = 3;
+/// `memserver_violation.kind`: an object still allocated at its cache's destroy.
+pub const MEMSERVER_VIOLATION_LEAK: u8 = 4;
 
 /// One report of the violation log.
 #[repr(C)]

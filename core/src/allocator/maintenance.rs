@@ -169,6 +169,7 @@ impl Allocator {
         let cache = reg.real(real).cache.clone();
         let live = self.live_objects(&cache);
         if live > 0 {
+            self.report_leaks(&cache);
             return Err(DestroyError::Busy { live });
         }
         self.drain(&cache, &mut cores);

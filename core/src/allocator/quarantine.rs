@@ -63,6 +63,36 @@ impl Allocator {
         cache.quarantined.fetch_sub(n as u64, Ordering::Relaxed);
         n
     }
+
+    /// Reports every object of `cache` still allocated, as Linux lists the objects remaining
+    /// when a cache is destroyed. Called with every core lock held.
+    pub(super) fn report_leaks(&self, cache: &Cache) {
+        let logs = self.logs.lock();
+        let log = logs.iter().find(|(o, _)| *o == cache.owner).map(|(_, l)| l);
+        let l = &cache.layout;
+        for node in cache.nodes.iter() {
+            let nc = node.lock();
+            for (_, rec) in nc.recs() {
+                for (i, s) in rec.states.observed().enumerate() {
+                    if !state::is_live(s) {
+                        continue;
+                    }
+                    cache.violations.fetch_add(1, Ordering::Relaxed);
+                    let v = Violation {
+                        kind: crate::slab::ViolationKind::Leak,
+                        object: rec.base + l.obj_offset as usize + i * l.stride as usize,
+                        offset: 0,
+                        expected: 0,
+                        found: 0,
+                        last: rec.tracks.get(i).copied().unwrap_or_default(),
+                    };
+                    if let Some(log) = log {
+                        log.push(CheckedOp::Destroy, &cache.name, v);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl CoreGuard<'_> {

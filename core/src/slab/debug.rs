@@ -41,6 +41,9 @@ pub enum ViolationKind {
     Poison,
     /// The unused tail of a slab was written.
     Padding,
+    /// The object was still allocated when its cache was destroyed (Linux's "Objects remaining
+    /// on kmem_cache_shutdown"); `offset`, `expected` and `found` are 0.
+    Leak,
 }
 
 /// What a debug check found.

@@ -20,6 +20,8 @@ pub enum CheckedOp {
     Alloc,
     /// A free (or `krealloc`, `ksize`): the request was refused.
     Free,
+    /// A cache destroy that found objects still allocated: it was refused (the cache stays).
+    Destroy,
 }
 
 /// One report: where the damage was found and what it is.

@@ -46,12 +46,14 @@ fn record(r: &Report, w: Window) -> ViolationRecord {
     let op = match r.op {
         CheckedOp::Alloc => violations::op::ALLOC,
         CheckedOp::Free => violations::op::FREE,
+        CheckedOp::Destroy => violations::op::DESTROY,
     };
     let kind = match v.kind {
         ViolationKind::RedZoneLeft => violations::kind::RED_ZONE_LEFT,
         ViolationKind::RedZoneRight => violations::kind::RED_ZONE_RIGHT,
         ViolationKind::Poison => violations::kind::POISON,
         ViolationKind::Padding => violations::kind::PADDING,
+        ViolationKind::Leak => violations::kind::LEAK,
     };
     let core = |t: Option<crate::slab::Track>| t.map_or(0, |t| t.core.0 as u64 + 1);
     let mut rec = ViolationRecord {

@@ -44,6 +44,8 @@ pub fn violation(v: &Violation, w: Window) -> Failure {
     let error = match v.kind {
         ViolationKind::RedZoneLeft | ViolationKind::RedZoneRight => Error::RedZone,
         ViolationKind::Poison | ViolationKind::Padding => Error::Poison,
+        // Reported in the violation log only (the destroy itself is refused as busy).
+        ViolationKind::Leak => Error::CacheBusy,
     };
     Failure::with(
         error,
