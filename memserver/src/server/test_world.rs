@@ -6,6 +6,7 @@ use crate::platform::Platform;
 use crate::server::{AttachParams, Quota, Server, ServerConfig};
 use crate::topology::{Topology, MAX_CORES};
 use crate::Allocator;
+use alloc::sync::Arc;
 use memserver_protocol::ops::*;
 use memserver_protocol::{Failure, MagazinePage, Message, Request, PROTOCOL_VERSION};
 
@@ -32,7 +33,9 @@ impl World {
 
 pub struct Client {
     pub badge: u64,
-    pub page: Box<MagazinePage>,
+    /// Shared with the server, which keeps its address: an `Arc`, not a `Box`, since a `Box`
+    /// claims unique access to the page (each move of it would invalidate the server's pointer).
+    pub page: Arc<MagazinePage>,
     /// A 48-byte cache of the client's.
     pub handle: u64,
 }
@@ -54,7 +57,7 @@ pub fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 5], Failur
 
 /// Attaches and greets a client with a 48-byte cache named `name`.
 pub fn client(s: &Server, name: &str) -> Client {
-    let page = Box::new(MagazinePage::new());
+    let page = Arc::new(MagazinePage::new());
     let mut pages = [0; MAX_CORES];
     pages[0] = &*page as *const MagazinePage as usize;
     // SAFETY: the page is boxed in the returned `Client`, which the tests keep alive until the
