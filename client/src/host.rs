@@ -426,12 +426,14 @@ mod tests {
     /// the caller is answered with `Internal` and the endpoint stays usable.
     #[test]
     fn a_call_from_inside_the_handler_is_refused() {
-        let inner: Arc<OnceLock<HostTransport>> = Arc::new(OnceLock::new());
+        // The handler reaches its own endpoint through a weak reference: a strong one would be
+        // a cycle (endpoint -> handler -> endpoint) that is never freed.
+        let inner: Arc<OnceLock<std::sync::Weak<Endpoint>>> = Arc::new(OnceLock::new());
         let i = inner.clone();
         let sys = HostSystem::with_mode(Mode::Direct, 1, move |_, badge, msg| {
             if badge == 1 {
                 let mut t = HostTransport {
-                    endpoint: i.get().unwrap().endpoint.clone(),
+                    endpoint: i.get().unwrap().upgrade().unwrap(),
                     badge: 2,
                     page: magazine_page(),
                     messages: 0,
@@ -440,7 +442,9 @@ mod tests {
             }
             msg.label = 0;
         });
-        let _ = inner.set(sys.transport(0, 2, magazine_page()).unwrap());
+        let _ = inner.set(Arc::downgrade(
+            &sys.transport(0, 2, magazine_page()).unwrap().endpoint,
+        ));
         let mut t = sys.transport(0, 1, magazine_page()).unwrap();
         let mut msg = Message::default();
         t.call(&mut msg);
