@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// The toolchain that builds the targets (SanitizerCoverage flags are unstable).
-const TOOLCHAIN: &str = "nightly";
+pub(crate) const TOOLCHAIN: &str = "nightly";
 
 /// cargo-fuzz's instrumentation without comparison tracing: the dispatch target draws its values
 /// from a dictionary of live handles and addresses, and tracing every comparison of the
@@ -53,13 +53,13 @@ const TARGETS: [Target; 4] = [
     },
 ];
 
-fn rustup(args: &[&str]) -> Command {
+pub(crate) fn rustup(args: &[&str]) -> Command {
     let mut cmd = Command::new("rustup");
     cmd.args(args);
     cmd
 }
 
-fn ensure_nightly(logs: &Logs) -> Result<()> {
+pub(crate) fn ensure_nightly(logs: &Logs) -> Result<()> {
     if step::probe(&mut rustup(&["run", TOOLCHAIN, "rustc", "--version"])) {
         return Ok(());
     }

@@ -2,7 +2,9 @@
 //! Everything on the seL4 side follows from a system description (`--system FILE`, default
 //! `systems/demo.toml`): `run` builds the seL4 kernel, the client images, the root task and the
 //! loader of that system and boots QEMU streaming the console; `test` installs what is missing,
-//! runs the host test suite, then the on-target runs. Every external step announces itself on one line (`[xtask] ...`).
+//! runs the host test suite, the fuzz smoke and Miri, then the on-target runs. Every external step announces itself on one line (`[xtask] ...`).
+
+#![forbid(unsafe_code)]
 mod bench;
 mod bench_target;
 mod boot_cost;
@@ -10,6 +12,7 @@ mod error;
 mod fuzz;
 mod images;
 mod kernel;
+mod miri;
 mod paths;
 mod qemu;
 mod setup;
@@ -41,6 +44,8 @@ commands:
           all of memory: frames managed and the guest instructions that turning RAM into the
           buddy zones costs, for 512 MiB, 1 GiB, 2 GiB and 4 GiB systems (one core, one node);
           writes target/bench-report/boot-cost.md
+  miri    the host crates' tests under Miri, Stacked and Tree Borrows (a part of `test`;
+          installs nightly's miri and rust-src components when missing)
   setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
           rustup: aarch64-unknown-none-softfloat) and check that each tool works
 options (run, build):
@@ -381,6 +386,8 @@ fn test(paths: &Paths, logs: &Logs) -> Result<()> {
     note("loader host tests".into(), counts, result);
     let (counts, result) = fuzz::smoke(paths, logs);
     note("fuzz smoke".into(), counts, result);
+    let (counts, result) = miri::run(paths, logs);
+    note("miri".into(), counts, result);
     for run in runs {
         let part = format!("on-target: {} ({})", run.what, run.opts.system.display());
         match on_target(paths, logs, &run) {
@@ -407,6 +414,7 @@ fn run(args: &[String]) -> Result<()> {
     match cmd.as_str() {
         "setup" => setup::setup(&logs),
         "test" if rest.is_empty() => test(&paths, &logs),
+        "miri" if rest.is_empty() => miri::run(&paths, &logs).1,
         "build" => {
             let opts = parse_options(&paths, rest)?;
             let built = build_all(&paths, &logs, &opts)?;

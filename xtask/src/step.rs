@@ -37,7 +37,7 @@ impl Logs {
         Ok(Self { dir })
     }
 
-    fn log_path(&self, name: &str) -> PathBuf {
+    pub fn log_path(&self, name: &str) -> PathBuf {
         let slug: String = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
