@@ -458,6 +458,8 @@ mod tests {
     /// Calls from several threads to one endpoint are served one at a time in both modes.
     #[test]
     fn one_caller_at_a_time() {
+        // Calls per thread; under Miri (which checks each access for data races) fewer.
+        const CALLS: usize = if cfg!(miri) { 40 } else { 200 };
         for mode in [Mode::Direct, Mode::Threaded] {
             let busy = Arc::new(AtomicBool::new(false));
             let overlaps = Arc::new(AtomicU64::new(0));
@@ -476,7 +478,7 @@ mod tests {
                     std::thread::spawn(move || {
                         let mut t = sys.transport(0, i, magazine_page()).unwrap();
                         let mut msg = Message::default();
-                        for _ in 0..200 {
+                        for _ in 0..CALLS {
                             t.call(&mut msg);
                         }
                     })
