@@ -13,7 +13,7 @@ use memserver_core::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 
 /// Rounds per thread; under Miri (which checks every access for data races and explores
 /// interleavings by preempting threads at random) a few.
-const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
+const ROUNDS: usize = if cfg!(miri) { 2 } else { 300 };
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -147,7 +147,7 @@ fn racing_double_frees_never_corrupt_the_allocator() {
         })
         .unwrap();
     // Rounds, and objects freed twice per round (several slabs' worth); fewer under Miri.
-    const RACES: usize = if cfg!(miri) { 2 } else { 20 };
+    const RACES: usize = if cfg!(miri) { 1 } else { 20 };
     const OBJECTS: usize = if cfg!(miri) { 300 } else { 2000 };
     let mut both = 0;
     for _ in 0..RACES {

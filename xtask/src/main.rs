@@ -44,7 +44,8 @@ commands:
           all of memory: frames managed and the guest instructions that turning RAM into the
           buddy zones costs, for 512 MiB, 1 GiB, 2 GiB and 4 GiB systems (one core, one node);
           writes target/bench-report/boot-cost.md
-  miri    the host crates' tests under Miri, Stacked and Tree Borrows (a part of `test`;
+  miri [CRATE...]
+          the host crates' tests under Miri, Stacked and Tree Borrows (a part of `test`;
           installs nightly's miri and rust-src components when missing)
   setup   install what is missing (apt: cross gcc, QEMU, xmllint, make; pip: ply, six, tempita;
           rustup: aarch64-unknown-none-softfloat) and check that each tool works
@@ -414,7 +415,7 @@ fn run(args: &[String]) -> Result<()> {
     match cmd.as_str() {
         "setup" => setup::setup(&logs),
         "test" if rest.is_empty() => test(&paths, &logs),
-        "miri" if rest.is_empty() => miri::run(&paths, &logs).1,
+        "miri" => miri::command(&paths, &logs, rest),
         "build" => {
             let opts = parse_options(&paths, rest)?;
             let built = build_all(&paths, &logs, &opts)?;
