@@ -2,8 +2,8 @@
 //! that hold the allocator, the server, the wire format and the client stub run under Miri, the
 //! Rust interpreter that stops at undefined behaviour (an out-of-bounds or dangling access, a data
 //! race, an aliasing violation), under Miri's two aliasing models, Stacked Borrows and Tree
-//! Borrows (`cargo xtask test` leaves the core's Tree Borrows run to `cargo xtask miri`, see
-//! [`run`]); each crate's time is printed, and a crate that fails (or meets UB) fails the step. Nightly and its `miri` and `rust-src` components are installed with rustup
+//! Borrows (`cargo xtask test` leaves the core to `cargo xtask miri`, see [`IN_TEST`]); each
+//! crate's time is printed, and a crate that fails (or meets UB) fails the step. Nightly and its `miri` and `rust-src` components are installed with rustup
 //! when missing (the fuzz step installs nightly too).
 //!
 //! Tests scale themselves down under `cfg(miri)` (smaller arenas, fewer rounds and proptest
@@ -31,6 +31,12 @@ const CRATES: [Crate; 4] = [
     ("memserver", &[]),
     ("memserver-client", &["std"]),
 ];
+
+/// The crates `cargo xtask test` runs under Miri. The core is not among them yet: its tests,
+/// scaled down, still take longer under Miri than CI's budget for the step on a loaded two-CPU
+/// machine, and their full run under both models is not yet measured; `cargo xtask miri
+/// memserver-core` runs them.
+const IN_TEST: [&str; 3] = ["memserver-protocol", "memserver", "memserver-client"];
 
 /// The allocator hands out addresses as integers (they cross the IPC boundary as message words),
 /// so integer-to-pointer casts are the design, not an accident: Miri checks each such access
@@ -145,19 +151,15 @@ fn run_one(
     }
 }
 
-/// The Miri step of `cargo xtask test`: every crate under Stacked Borrows, and side by side the
-/// crates that fit under Tree Borrows. The core under Tree Borrows is left to `cargo xtask miri`:
-/// it is the step's longest run, and with it CI would come near its 30 minutes on two CPUs.
+/// The Miri step of `cargo xtask test`: the crates of [`IN_TEST`] under both models side by
+/// side.
 pub fn run(paths: &Paths, logs: &Logs) -> (Counts, Result<()>) {
-    let tree: Vec<Crate> = CRATES
+    let crates: Vec<Crate> = CRATES
         .into_iter()
-        .filter(|(p, _)| *p != "memserver-core")
+        .filter(|(p, _)| IN_TEST.contains(p))
         .collect();
-    run_plan(
-        paths,
-        logs,
-        &[(MODELS[0], CRATES.to_vec()), (MODELS[1], tree)],
-    )
+    let plan: Vec<(Model, Vec<Crate>)> = MODELS.into_iter().map(|m| (m, crates.clone())).collect();
+    run_plan(paths, logs, &plan)
 }
 
 /// `cargo xtask miri [CRATE...]`: the named crates of [`CRATES`] (all if none) under both models.
