@@ -154,7 +154,7 @@ pub fn prepare(dir: &Path, src: &Path, quick: bool) -> Result<Vec<Program>, Stri
             name: "gcc",
             what: format!(
                 "gcc -O1 -c of a generated C file of {} functions",
-                3000 * scale
+                gcc_functions
             ),
             argv: vec![
                 s("gcc"),
