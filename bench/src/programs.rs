@@ -50,9 +50,9 @@ pub struct ProgramRun {
     pub max_rss_kib: Vec<u64>,
     /// Exited 0 with glibc's output every time.
     pub correct: bool,
-    /// The runner's own peak RSS in KiB when it started the runs: a child's `ru_maxrss` never
-    /// reads below it, since Linux carries the parent's high-water mark into a process that
-    /// is spawned (vfork) or forked and then execs.
+    /// The runner's own peak RSS in KiB when it started the runs: a child's `ru_maxrss` may read
+    /// that much whatever the child used, since Linux carries the parent's high-water mark (as
+    /// last updated) into a process that is spawned (vfork) or forked and then execs.
     #[serde(default)]
     pub rss_floor_kib: u64,
 }
@@ -409,10 +409,10 @@ pub fn markdown(runs: &[ProgramRun], plot: Option<&str>) -> String {
     if floor > 0 {
         let _ = writeln!(
             s,
-            "A peak RSS never reads below the runner's own peak when it started the program \
-             ({:.1} MiB here: Linux carries a parent's high-water mark into the child that \
-             execs), so a figure within 2% of it is marked ≤ and says only that the program \
-             stayed below that.\n",
+            "A peak RSS may read as much as the runner's own peak when it started the program \
+             ({:.1} MiB here: Linux carries the parent's high-water mark, as last updated, into \
+             a child that execs), so a figure at most 2% above it is marked ≤ and says only that \
+             the program stayed below that.\n",
             floor as f64 / 1024.0
         );
     }
