@@ -167,19 +167,25 @@ impl Allocator {
 mod tests {
     use super::Deferral;
 
+    /// How many reclaims of order 10 are deferred after each of eight failures in a row.
+    fn skipped_after_eight_failures(d: &mut Deferral) -> Vec<u32> {
+        (0..8)
+            .map(|_| {
+                d.failed(10);
+                let mut n = 0;
+                while d.deferred(10) {
+                    n += 1;
+                }
+                n
+            })
+            .collect()
+    }
+
     #[test]
     fn deferral_doubles_up_to_64_and_resets_on_success() {
         let mut d = Deferral::default();
         assert!(!d.deferred(10), "nothing failed yet");
-        let mut skipped = Vec::new();
-        for _ in 0..8 {
-            d.failed(10);
-            let mut n = 0;
-            while d.deferred(10) {
-                n += 1;
-            }
-            skipped.push(n);
-        }
+        let skipped = skipped_after_eight_failures(&mut d);
         assert_eq!(skipped, [1, 3, 7, 15, 31, 63, 63, 63]);
         d.failed(10);
         assert!(!d.deferred(9), "smaller orders have not failed");
@@ -202,15 +208,7 @@ mod tests {
             walked: 3000,
             ..Deferral::default()
         };
-        let mut skipped = Vec::new();
-        for _ in 0..8 {
-            d.failed(10);
-            let mut n = 0;
-            while d.deferred(10) {
-                n += 1;
-            }
-            skipped.push(n);
-        }
+        let skipped = skipped_after_eight_failures(&mut d);
         assert_eq!(
             skipped,
             [2999, 5999, 11999, 23999, 47999, 95999, 95999, 95999]
