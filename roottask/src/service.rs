@@ -433,10 +433,6 @@ fn server_thread_faulted(core: usize, fault: Fault) -> ! {
     sel4::debug_halt()
 }
 
-/// Serialises clients' console messages, so a message from one core is not interleaved with one
-/// from another.
-static CONSOLE: Mutex<()> = Mutex::new(());
-
 /// Prints console bytes: word 0 the count, the bytes packed from word 1.
 fn console(words: &[Word]) {
     let Some((&n, rest)) = words.split_first() else {
@@ -447,7 +443,6 @@ fn console(words: &[Word]) {
     for (i, w) in rest.iter().enumerate().take(n.div_ceil(8)) {
         buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }
-    let _serial = CONSOLE.lock();
     match core::str::from_utf8(&buf[..n]) {
         Ok(s) => debug_print!("{s}"),
         Err(_) => debug_print!("{}", alloc::string::String::from_utf8_lossy(&buf[..n])),

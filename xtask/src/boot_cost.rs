@@ -86,6 +86,7 @@ pub fn run(paths: &Paths, logs: &Logs) -> Result<()> {
             timeout: opts.timeout,
             echo: false,
             stop_at: Some("measure boot_to_zones_instructions"),
+            boot_clients: Vec::new(),
         })
         .map_err(Error::Boot)?;
         let get = |name: &str| {

@@ -190,6 +190,13 @@ pub fn boot(built: &Built, opts: &Options, echo: bool) -> Result<qemu::Passed> {
         timeout: opts.timeout,
         echo,
         stop_at: None,
+        boot_clients: built
+            .system
+            .clients
+            .iter()
+            .filter(|c| c.start == memserver_system::Start::AtBoot)
+            .map(|c| c.name.clone())
+            .collect(),
     })
     .map_err(Error::Boot)?;
     println!(

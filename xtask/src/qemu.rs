@@ -48,6 +48,9 @@ pub struct BootConfig {
     /// A console line starting with this ends the run successfully (a measurement that needs
     /// the boot only up to that point).
     pub stop_at: Option<&'static str>,
+    /// The clients started at boot: when the server says all clients ended, each of them must
+    /// have printed its end line (a garbled or missing one fails the run).
+    pub boot_clients: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +84,8 @@ pub enum BootFailureKind {
     NoTests,
     /// Clients that exited with a status other than 0 or faulted (their console lines).
     ClientsFailed(Vec<String>),
+    /// Clients started at boot whose end line never came (or came garbled).
+    ClientsUnaccounted(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +115,11 @@ impl fmt::Display for BootFailure {
             BootFailureKind::ClientsFailed(lines) => {
                 write!(f, "clients failed: {}", lines.join("; "))?
             }
+            BootFailureKind::ClientsUnaccounted(names) => write!(
+                f,
+                "all clients ended, but no readable end line for: {}",
+                names.join(", ")
+            )?,
         }
         if !self.last_lines.is_empty() {
             write!(f, "\nlast console lines:")?;
@@ -131,15 +141,15 @@ pub fn closing_line(line: &str) -> Option<(u64, u64)> {
 /// The memory server's line once no client runs and none can start.
 pub const ALL_ENDED: &str = "memserver: all clients ended";
 
-/// How a client ended, from `memserver: client <name> exited with status <s>` or
-/// `memserver: client <name> faulted: ...`: `Some(true)` for status 0.
-pub fn client_end(line: &str) -> Option<bool> {
+/// Which client ended and how, from `memserver: client <name> exited with status <s>` or
+/// `memserver: client <name> faulted: ...`: `(name, true)` for status 0.
+pub fn client_end(line: &str) -> Option<(&str, bool)> {
     let rest = line.trim().strip_prefix("memserver: client ")?;
-    let (_, how) = rest.split_once(' ')?;
+    let (name, how) = rest.split_once(' ')?;
     if let Some(status) = how.strip_prefix("exited with status ") {
-        return Some(status.trim() == "0");
+        return Some((name, status.trim() == "0"));
     }
-    how.starts_with("faulted").then_some(false)
+    how.starts_with("faulted").then_some((name, false))
 }
 
 fn marker(line: &str) -> Option<&'static str> {
@@ -233,6 +243,7 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
     let mut measures = Vec::new();
     let mut client_failures = Vec::new();
     let mut clients_ended = 0u64;
+    let mut unaccounted = config.boot_clients.clone();
     let mut open_streams = 2;
     let fail = |child: &mut Child, kind, last: &VecDeque<String>| {
         stop(child);
@@ -262,16 +273,23 @@ pub fn boot(config: &BootConfig) -> Result<Passed, BootFailure> {
                         measures,
                     });
                 }
-                match client_end(&line) {
-                    Some(true) => clients_ended += 1,
-                    Some(false) => client_failures.push(line.trim().to_owned()),
-                    None => {}
+                if let Some((name, ok)) = client_end(&line) {
+                    unaccounted.retain(|n| n != name);
+                    if ok {
+                        clients_ended += 1;
+                    } else {
+                        client_failures.push(line.trim().to_owned());
+                    }
                 }
                 if line.trim() == ALL_ENDED {
                     let elapsed = start.elapsed();
                     stop(&mut child);
                     if !client_failures.is_empty() {
                         let kind = BootFailureKind::ClientsFailed(client_failures);
+                        return fail(&mut child, kind, &last);
+                    }
+                    if !unaccounted.is_empty() {
+                        let kind = BootFailureKind::ClientsUnaccounted(unaccounted);
                         return fail(&mut child, kind, &last);
                     }
                     return Ok(Passed {
@@ -343,15 +361,15 @@ mod tests {
     fn client_ends_are_read_exactly() {
         assert_eq!(
             client_end("memserver: client hello exited with status 0"),
-            Some(true)
+            Some(("hello", true))
         );
         assert_eq!(
             client_end("memserver: client hello exited with status 3"),
-            Some(false)
+            Some(("hello", false))
         );
         assert_eq!(
             client_end("memserver: client a-b faulted: VM fault at 0x0"),
-            Some(false)
+            Some(("a-b", false))
         );
         assert_eq!(client_end("memserver: clients ready"), None);
         assert_eq!(
@@ -370,6 +388,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             echo: false,
             stop_at: None,
+            boot_clients: Vec::new(),
         });
         let args: Vec<String> = cmd
             .get_args()

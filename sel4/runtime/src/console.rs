@@ -1,8 +1,14 @@
 //! Console output: the debug kernel's `DebugPutChar`; on a release kernel (no debug syscalls)
 //! the PL011 UART once a task mapped it and called [`set_uart`] (otherwise output is dropped).
-//! No locking: one thread per task prints.
+//!
+//! Locking: each [`print`] (so each `debug_print!`/`debug_println!`) holds the task's print lock,
+//! so lines from threads on different cores do not interleave. The wait is bounded: a thread that
+//! waits [`PATIENCE`] turns prints anyway, so a holder that never runs again (preempted for good on
+//! its core, or faulted mid-line) cannot stop the others, at the price of one mixed line. The
+//! waiter executes `yield` each turn: under QEMU's round-robin TCG (`-icount`) that hands the
+//! emulated CPU to the other cores, the holder among them.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Where this task mapped the PL011's registers (0: not mapped).
 static UART: AtomicUsize = AtomicUsize::new(0);
@@ -37,7 +43,43 @@ fn put_char(c: u8) {
     }
 }
 
-/// `core::fmt::Write` to the kernel's serial console.
+/// Whether a thread of this task is printing.
+static PRINTING: AtomicBool = AtomicBool::new(false);
+
+/// How many turns a print waits for another thread's print before it goes ahead.
+const PATIENCE: u32 = 1 << 20;
+
+/// Prints `args` to the kernel console as one unit (see the module comment for the lock).
+pub fn print(args: core::fmt::Arguments<'_>) {
+    use core::fmt::Write as _;
+    let held = (0..PATIENCE).any(|_| {
+        let won = PRINTING
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if !won {
+            pause();
+        }
+        won
+    });
+    let _ = Console.write_fmt(args);
+    if held {
+        PRINTING.store(false, Ordering::Release);
+    }
+}
+
+/// One turn of waiting for the print lock.
+fn pause() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `yield` is a hint with no architectural effect on memory or registers.
+    unsafe {
+        core::arch::asm!("yield", options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    core::hint::spin_loop();
+}
+
+/// `core::fmt::Write` to the kernel's serial console, unlocked: prefer [`print`] (and the macros),
+/// which keep a whole message together.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Console;
 
@@ -50,21 +92,19 @@ impl core::fmt::Write for Console {
         Ok(())
     }
 }
-/// Prints to the kernel console.
+/// Prints to the kernel console, as one unit with respect to the task's other threads.
 #[macro_export]
 macro_rules! debug_print {
-    ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        let _ = write!($crate::Console, $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::print(format_args!($($arg)*))
+    };
 }
 
-/// Prints a line to the kernel console.
+/// Prints a line to the kernel console, as one unit with respect to the task's other threads.
 #[macro_export]
 macro_rules! debug_println {
     () => { $crate::debug_print!("\n") };
-    ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        let _ = writeln!($crate::Console, $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::print(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }

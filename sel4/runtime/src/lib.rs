@@ -16,7 +16,7 @@ mod panic;
 #[cfg(all(target_arch = "aarch64", feature = "child"))]
 mod child_entry;
 
-pub use console::{set_uart, Console};
+pub use console::{print, set_uart, Console};
 pub use panic::{set_panic_behaviour, PanicBehaviour};
 
 #[doc(hidden)]
