@@ -276,7 +276,7 @@ fn run(data: &[u8]) {
                 let label = Label::ALL[k as usize % Label::ALL.len()];
                 let n = match inp.byte() % 8 {
                     0 => inp.byte() as usize % (MSG_MAX_WORDS + 1),
-                    _ => expected_len(label),
+                    _ => label.request_words(),
                 };
                 msg.label = label.word();
                 msg.len = n;
@@ -437,21 +437,6 @@ fn check_reply(msg: &Message) {
         "reply label {}",
         msg.label
     );
-}
-
-fn expected_len(label: Label) -> usize {
-    match label {
-        Label::Detach | Label::Stats => 0,
-        Label::Hello
-        | Label::CacheDestroy
-        | Label::CacheShrink
-        | Label::Kfree
-        | Label::Ksize
-        | Label::Violations => 1,
-        Label::Alloc | Label::Free | Label::Kmalloc | Label::KfreeDrain | Label::Slabinfo => 2,
-        Label::Drain | Label::AllocNode | Label::KmallocNode | Label::Krealloc => 3,
-        Label::CacheCreate | Label::Refill | Label::KmallocRefill => 4,
-    }
 }
 
 fuzz_target!(|data: &[u8]| run(data));

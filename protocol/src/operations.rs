@@ -342,6 +342,13 @@ macro_rules! define_operations {
                 COMMON_ERRORS.contains(&error) || self.errors().contains(&error)
             }
 
+            /// Words of the request's fixed part (a `tail` follows it).
+            pub const fn request_words(self) -> usize {
+                match self {
+                    $(Label::$name => <$req as Body>::WORDS,)*
+                }
+            }
+
             /// Whether request and reply both fit in the message registers.
             pub const fn fits_registers(self) -> bool {
                 match self {
