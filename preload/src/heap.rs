@@ -1,5 +1,5 @@
 //! The process's heap: one memserver allocator over an arena of reserved address space, one
-//! kmalloc set, a core per CPU (the thread's current CPU picks the core a slow path takes), and
+//! kmalloc set, a core per CPU (each thread's slow paths take its home core: `magazine::home_core`), and
 //! the mapping-backed blocks above the largest buddy block.
 //!
 //! Built on first use by whichever thread allocates first; a call made while it is being built
@@ -11,18 +11,28 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use memserver_core::platform::MemRange;
 use memserver_core::topology::{CoreId, NodeId, Topology, MAX_CORES};
-use memserver_core::{Allocator, CoreGuard, KmallocSet, OwnerId};
+use memserver_core::{
+    Allocator, CacheFlags, CacheId, CacheParams, CoreGuard, Ctor, KmallocSet, OwnerId,
+};
 
-use crate::meta;
+use crate::{classes, meta};
 
 /// Default arena: address space reserved up front (pages are touched only when used).
 const ARENA_DEFAULT: usize = 1 << 30;
 /// Buddy blocks are aligned to this (the largest block): the arena is too.
 const ARENA_ALIGN: usize = 4 << 20;
+const PAGE: usize = 4096;
+/// Where the mapping threshold starts (glibc's `M_MMAP_THRESHOLD` default).
+const MAP_THRESHOLD_START: usize = 128 << 10;
+/// The one owner of every cache of the process.
+const OWNER: OwnerId = OwnerId(1);
 
 pub struct Heap {
     pub alloc: Allocator,
+    /// The kmalloc set, for blocks above the size classes (buddy blocks through kmalloc).
     pub set: KmallocSet,
+    /// Each size class's cache.
+    pub caches: [CacheId; classes::COUNT],
     /// Real cache index of class 0; the classes' real indexes are consecutive from it.
     pub first_real: u32,
     pub lo: usize,
@@ -30,6 +40,8 @@ pub struct Heap {
     pub cores: usize,
     /// Blocks mapped on their own: address → mapped length.
     pub mapped: spin::Mutex<BTreeMap<usize, usize>>,
+    /// Requests above this many bytes are mapped on their own (see the crate's comment).
+    map_threshold: AtomicUsize,
 }
 
 static HEAP: spin::Once<Heap> = spin::Once::new();
@@ -140,22 +152,50 @@ fn make() -> Heap {
     let alloc =
         Allocator::new(topo, &mem).unwrap_or_else(|_| die(b"memserver preload: allocator\n"));
     let set = alloc
-        .kmalloc_set_create(OwnerId(1))
+        .kmalloc_set_create(OWNER)
         .unwrap_or_else(|_| die(b"memserver preload: kmalloc set\n"));
-    let reals = alloc
-        .kmalloc_reals(&set)
-        .unwrap_or_else(|| die(b"memserver preload: kmalloc set\n"));
+    let mut caches = [CacheId {
+        index: 0,
+        generation: 0,
+    }; classes::COUNT];
+    let mut reals = [0u32; classes::COUNT];
+    for (c, (id, real)) in caches.iter_mut().zip(reals.iter_mut()).enumerate() {
+        let size = classes::SIZES[c];
+        let mut name = [0; 16];
+        let params = CacheParams {
+            name: classes::name(c, &mut name),
+            size,
+            // Power-of-two classes are aligned to their size (up to a page), so that
+            // `memalign` can take them.
+            align: if size.is_power_of_two() {
+                size.min(PAGE)
+            } else {
+                16
+            },
+            flags: CacheFlags::NO_MERGE,
+            ctor: Ctor::None,
+            owner: OWNER,
+        };
+        *id = alloc
+            .cache_create(params)
+            .unwrap_or_else(|_| die(b"memserver preload: size class cache\n"));
+        *real = alloc
+            .cache_real(*id)
+            .unwrap_or_else(|| die(b"memserver preload: size class cache\n"));
+    }
     if reals.windows(2).any(|w| w[1] != w[0] + 1) {
-        die(b"memserver preload: kmalloc classes not consecutive\n");
+        die(b"memserver preload: size class caches not consecutive\n");
     }
     Heap {
         alloc,
         set,
+        caches,
         first_real: reals[0],
         lo,
         hi: lo + arena,
         cores,
         mapped: spin::Mutex::new(BTreeMap::new()),
+        map_threshold: AtomicUsize::new(MAP_THRESHOLD_START),
     }
 }
 
@@ -191,20 +231,18 @@ impl Heap {
         p.wrapping_sub(self.lo) < self.hi - self.lo
     }
 
-    /// The class of a small object of the arena, by one lock-free page map read.
+    /// The size class of a small object of the arena, by one lock-free page map read.
     #[inline(always)]
     pub fn class_of_obj(&self, p: usize) -> Option<usize> {
         let real = self.alloc.slab_cache_of(p)?;
         let k = real.wrapping_sub(self.first_real) as usize;
-        (k < 13).then_some(k)
+        (k < classes::COUNT).then_some(k)
     }
 
-    /// Runs `f` on the calling thread's current CPU's core, under the fork lock's read side.
+    /// Runs `f` on the calling thread's home core, under the fork lock's read side.
     pub fn with_core<R>(&self, f: impl FnOnce(&mut CoreGuard<'_>, &KmallocSet) -> R) -> R {
         let _fork = FORK.read();
-        // SAFETY: sched_getcpu has no preconditions.
-        let cpu = unsafe { libc::sched_getcpu() };
-        let core = (cpu.max(0) as usize % self.cores) as u8;
+        let core = crate::magazine::home_core(self.cores);
         let mut g = self
             .alloc
             .core(CoreId(core))
@@ -224,6 +262,12 @@ impl Heap {
         p
     }
 
+    /// Requests above this many bytes are mapped on their own.
+    #[inline]
+    pub fn map_threshold(&self) -> usize {
+        self.map_threshold.load(Ordering::Relaxed)
+    }
+
     /// The length of the block mapped on its own at `p`, if it is one.
     pub fn mapped_len(&self, p: usize) -> Option<usize> {
         let _fork = FORK.read();
@@ -240,6 +284,9 @@ impl Heap {
             Some(len) => {
                 // SAFETY: mapped by `map_block` with this length and now forgotten.
                 unsafe { meta::unmap(p as *mut u8, len) };
+                if len <= memserver_core::kmalloc::KMALLOC_MAX_SIZE {
+                    self.map_threshold.fetch_max(len, Ordering::Relaxed);
+                }
                 true
             }
             None => false,

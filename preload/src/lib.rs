@@ -4,10 +4,13 @@
 //! allocator: `LD_PRELOAD=target/release/libmemserver_preload.so program ...`.
 //!
 //! Where a request goes:
-//! - up to 8 KiB: a kmalloc class (requests under 16 bytes take the 16-byte class, for malloc's
-//!   16-byte alignment), through the thread's magazine (`magazine`) over the per-core arrays;
-//! - up to 4 MiB: a buddy block through the core (aligned to its own size);
-//! - above, or when the arena is full: a mapping of its own, unmapped on `free`.
+//! - up to 8 KiB: a size class (`classes`: 16-byte steps to 128 bytes, then four per doubling),
+//!   through the thread's magazine (`magazine`) over the per-core arrays;
+//! - up to the mapping threshold: a buddy block through the core (aligned to its own size);
+//! - above, or when the arena is full: a mapping of its own, unmapped on `free`. As glibc's
+//!   `M_MMAP_THRESHOLD`, the threshold starts at 128 KiB and rises to the size of each mapped
+//!   block freed (up to the largest buddy block, 4 MiB), so a program that keeps making and
+//!   freeing blocks of one large size soon takes them from the arena.
 //!
 //! The arena (1 GiB of address space by default, `MEMSERVER_PRELOAD_ARENA=512M` etc.) is
 //! reserved when the first call builds the heap (`heap`); the core's metadata comes from
@@ -19,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 extern crate alloc;
 
+mod classes;
 mod heap;
 mod magazine;
 mod meta;
@@ -26,7 +30,7 @@ mod meta;
 use core::ffi::c_void;
 use core::ptr;
 
-use memserver_core::kmalloc::{class_of, KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE, KMALLOC_SIZES};
+use memserver_core::kmalloc::KMALLOC_MAX_SIZE;
 
 use heap::Heap;
 
@@ -37,13 +41,10 @@ static META: meta::Meta = meta::Meta::new();
 const MIN_ALIGN: usize = 16;
 const PAGE: usize = 4096;
 
-/// A small request's class (16 bytes at least, for the alignment).
+/// A small request's size class.
 #[inline(always)]
 fn small_class(size: usize) -> Option<usize> {
-    if size > KMALLOC_MAX_CACHE_SIZE {
-        return None;
-    }
-    class_of(size.max(MIN_ALIGN))
+    classes::of(size)
 }
 
 /// Memory while the heap is being built: from the metadata allocator, never freed.
@@ -62,8 +63,8 @@ fn early(size: usize, align: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn large(heap: &Heap, size: usize, align: usize) -> *mut u8 {
-    if size <= KMALLOC_MAX_SIZE && align <= KMALLOC_MAX_SIZE {
-        let want = size.max(align).max(KMALLOC_MAX_CACHE_SIZE + 1);
+    if size <= heap.map_threshold() && align <= KMALLOC_MAX_SIZE {
+        let want = size.max(align).max(classes::MAX + 1);
         if let Ok(p) = heap.with_core(|g, set| g.kmalloc(set, want)) {
             if p % align == 0 {
                 return p as *mut u8;
@@ -78,7 +79,13 @@ fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
     let Some(heap) = heap::get() else {
         return early(size, align);
     };
-    if let Some(c) = small_class(size.max(align)) {
+    // Every class is 16-byte aligned, a power-of-two class to its size (up to a page).
+    let fit = if align <= MIN_ALIGN {
+        size
+    } else {
+        size.max(align).next_power_of_two()
+    };
+    if let Some(c) = small_class(fit) {
         let p = magazine::pop(heap, c);
         if p != 0 && p % align == 0 {
             return p as *mut u8;
@@ -94,7 +101,7 @@ fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
 fn usable(heap: &Heap, p: usize) -> Option<usize> {
     if heap.owns(p) {
         if let Some(c) = heap.class_of_obj(p) {
-            return Some(KMALLOC_SIZES[c]);
+            return Some(classes::SIZES[c]);
         }
         return heap.with_core(|g, set| g.ksize(set, p)).ok();
     }
@@ -203,8 +210,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     };
     if let Some(old) = old {
         // Stays in place while it fits and does not waste more than half.
-        let same_class = small_class(size).is_some_and(|c| KMALLOC_SIZES[c] == old);
-        if size <= old && (same_class || size > KMALLOC_MAX_CACHE_SIZE && size > old / 2) {
+        let same_class = small_class(size).is_some_and(|c| classes::SIZES[c] == old);
+        if size <= old && (same_class || size > classes::MAX && size > old / 2) {
             return p;
         }
     }

@@ -1,7 +1,8 @@
-//! Per-thread magazines: for each kmalloc class a small stack of objects this thread may hand
+//! Per-thread magazines: for each size class a small stack of objects this thread may hand
 //! out or has freed, in front of the per-core arrays (as the client stub's magazines are on
 //! target). `malloc` pops and `free` pushes with no lock and no atomic; an empty magazine
-//! refills half its capacity, a full one flushes half, each under one core lock.
+//! refills half its capacity (`classes::MAG_CAP`), a full one flushes half, each under one core
+//! lock.
 //!
 //! A freed object is filed by the class the page map names (one lock-free read) and checked by
 //! the core when its magazine flushes: a bad or repeated free is found then, and aborts as
@@ -9,22 +10,20 @@
 //! (as objects in a client's magazine do). A thread's magazines go back to the cores when it
 //! exits (a thread-specific key's destructor).
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-use memserver_core::kmalloc::KMALLOC_SIZES;
-
+use crate::classes::{self, MAG_CAP, MAG_MAX};
 use crate::heap::{die, Heap};
-
-/// Objects per class magazine.
-const CAP: usize = 32;
-const HALF: usize = CAP / 2;
 
 pub struct Mag {
     len: usize,
-    objs: [usize; CAP],
+    objs: [usize; MAG_MAX],
 }
 
 pub struct Mags {
-    mags: [Mag; 13],
+    mags: [Mag; classes::COUNT],
+    /// The core whose partition this thread's slow paths use ([`NO_HOME`] until the first).
+    home: u8,
     /// The exit destructor is registered for this thread.
     registered: bool,
     /// This thread is building the heap.
@@ -34,7 +33,8 @@ pub struct Mags {
 thread_local! {
     static MAGS: UnsafeCell<Mags> = const {
         UnsafeCell::new(Mags {
-            mags: [const { Mag { len: 0, objs: [0; CAP] } }; 13],
+            mags: [const { Mag { len: 0, objs: [0; MAG_MAX] } }; classes::COUNT],
+            home: NO_HOME,
             registered: false,
             building: false,
         })
@@ -43,12 +43,30 @@ thread_local! {
 
 static KEY: spin::Once<libc::pthread_key_t> = spin::Once::new();
 
+const NO_HOME: u8 = u8::MAX;
+/// Threads given a home core so far: homes are dealt round-robin.
+static HOMES: AtomicUsize = AtomicUsize::new(0);
+
 /// The calling thread's magazines. No reference to them outlives one call of this crate, and
 /// the crate's entry points do not nest on one thread (the heap is built with `building` set, so
 /// a recursive call goes to the metadata allocator without touching the magazines).
 #[inline(always)]
 fn mags() -> *mut Mags {
     MAGS.with(|m| m.get())
+}
+
+/// The calling thread's home core, below `cores`: dealt round-robin on the thread's first slow
+/// path and kept for its life. A core's objects return to their home core's partition (a free
+/// from another core goes through that core's inbox, which only its own slow path empties), so a
+/// thread that followed its CPU from core to core would leave its frees parked in inboxes that
+/// nobody empties while it runs elsewhere, and take fresh slabs instead.
+pub fn home_core(cores: usize) -> u8 {
+    // SAFETY: a plain read and write of this thread's field (see `mags`).
+    let home = unsafe { &mut (*mags()).home };
+    if *home == NO_HOME {
+        *home = (HOMES.fetch_add(1, Ordering::Relaxed) % cores.max(1)) as u8;
+    }
+    *home
 }
 
 pub fn building() -> bool {
@@ -75,7 +93,7 @@ pub fn create_key() {
 /// A small object of class `c`, or 0 when the core is out of memory.
 #[inline(always)]
 pub fn pop(heap: &Heap, c: usize) -> usize {
-    // SAFETY: see `mags`; `c < 13` (a class index).
+    // SAFETY: see `mags`; `c < classes::COUNT` (a class index).
     let m = unsafe { &mut (*mags()).mags[c] };
     if m.len > 0 {
         m.len -= 1;
@@ -90,13 +108,13 @@ fn refill(heap: &Heap, c: usize) -> usize {
     register();
     // SAFETY: see `mags`.
     let m = unsafe { &mut (*mags()).mags[c] };
-    let size = KMALLOC_SIZES[c];
-    heap.with_core(|g, set| {
-        let Ok(mut k) = g.kmalloc_set(set) else {
-            die(b"memserver preload: kmalloc set\n")
+    let want = MAG_CAP[c] / 2 + 1;
+    heap.with_core(|g, _| {
+        let Ok(mut cache) = g.cache(heap.caches[c]) else {
+            die(b"memserver preload: size class cache\n")
         };
-        while m.len < HALF + 1 {
-            match k.kmalloc(size) {
+        while m.len < want {
+            match cache.alloc() {
                 Ok(a) => {
                     m.objs[m.len] = a;
                     m.len += 1;
@@ -115,34 +133,38 @@ fn refill(heap: &Heap, c: usize) -> usize {
 /// Files a freed small object of class `c`.
 #[inline(always)]
 pub fn push(heap: &Heap, c: usize, p: usize) {
-    // SAFETY: see `mags`; `c < 13`.
+    // SAFETY: see `mags`; `c < classes::COUNT`.
     let m = unsafe { &mut (*mags()).mags[c] };
-    if m.len < CAP {
+    if m.len < MAG_CAP[c] {
         m.objs[m.len] = p;
         m.len += 1;
         return;
     }
-    flush(heap, m, p);
+    flush(heap, c, m, p);
 }
 
 #[cold]
 #[inline(never)]
-fn flush(heap: &Heap, m: &mut Mag, p: usize) {
+fn flush(heap: &Heap, c: usize, m: &mut Mag, p: usize) {
     register();
-    heap.with_core(|g, set| {
-        let Ok(mut k) = g.kmalloc_set(set) else {
-            die(b"memserver preload: kmalloc set\n")
-        };
-        for &a in &m.objs[..HALF] {
-            if k.kfree(a).is_err() {
-                die(b"memserver preload: free(): invalid pointer or double free\n");
-            }
-        }
-    });
-    m.objs.copy_within(HALF.., 0);
-    m.len = CAP - HALF;
+    let half = MAG_CAP[c] / 2;
+    heap.with_core(|g, _| give_back(g, heap, c, &m.objs[..half]));
+    m.objs.copy_within(half..m.len, 0);
+    m.len -= half;
     m.objs[m.len] = p;
     m.len += 1;
+}
+
+/// Frees `objs`, objects of class `c`, through core `g`; a bad or repeated one aborts.
+fn give_back(g: &mut memserver_core::CoreGuard<'_>, heap: &Heap, c: usize, objs: &[usize]) {
+    let Ok(mut cache) = g.cache(heap.caches[c]) else {
+        die(b"memserver preload: size class cache\n")
+    };
+    for &a in objs {
+        if cache.free(a).is_err() {
+            die(b"memserver preload: free(): invalid pointer or double free\n");
+        }
+    }
 }
 
 /// Registers the thread-exit flush once per thread.
@@ -168,16 +190,9 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
     };
     // SAFETY: see `mags`; a key destructor runs on the exiting thread outside any entry point.
     let ms = unsafe { &mut *mags() };
-    heap.with_core(|g, set| {
-        let Ok(mut k) = g.kmalloc_set(set) else {
-            return;
-        };
-        for m in ms.mags.iter_mut() {
-            for &a in &m.objs[..m.len] {
-                if k.kfree(a).is_err() {
-                    die(b"memserver preload: free(): invalid pointer or double free\n");
-                }
-            }
+    heap.with_core(|g, _| {
+        for (c, m) in ms.mags.iter_mut().enumerate() {
+            give_back(g, heap, c, &m.objs[..m.len]);
             m.len = 0;
         }
     });

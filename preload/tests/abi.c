@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,12 +185,48 @@ static void fork_while_allocating(void) {
     pthread_join(th, NULL);
 }
 
+/* Runs the calling thread on `cpu` only; 0 if the machine has no such CPU. */
+static int move_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+static int by_address(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A thread that moves to another CPU between its frees and its next allocations gets its own
+ * freed memory back, instead of leaving it with the CPU it left and taking fresh memory. */
+#define REUSE 50000
+static uintptr_t first[REUSE];
+static void reuse_after_moving_cpu(void) {
+    if (!move_to(0)) return;
+    for (int i = 0; i < REUSE; i++) first[i] = (uintptr_t)malloc(64);
+    int moved = move_to(1);
+    for (int i = 0; i < REUSE; i++) free((void *)first[i]);
+    qsort(first, REUSE, sizeof first[0], by_address);
+    int again = 0;
+    for (int i = 0; i < REUSE; i++) {
+        uintptr_t p = (uintptr_t)malloc(64);
+        again += bsearch(&p, first, REUSE, sizeof first[0], by_address) != NULL;
+    }
+    if (moved) CHECK(again > REUSE * 9 / 10);
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int c = 0; c < CPU_SETSIZE; c++) CPU_SET(c, &all);
+    sched_setaffinity(0, sizeof all, &all);
+}
+
 int main(void) {
     sizes_and_alignment();
     calloc_zeroes();
     realloc_keeps_contents();
     aligned();
     threads_free_each_others_objects();
+    reuse_after_moving_cpu();
     fork_while_allocating();
     char *s = strdup("on memserver");
     CHECK(s && strcmp(s, "on memserver") == 0);

@@ -346,6 +346,12 @@ impl KmallocRef<'_, '_> {
 }
 
 impl Allocator {
+    /// The real cache index of cache `id` (registry lock), as [`Allocator::slab_cache_of`]
+    /// reads it from the page map; `None` if the handle is gone.
+    pub fn cache_real(&self, id: CacheId) -> Option<u32> {
+        self.registry.lock().resolve(id)
+    }
+
     /// The real cache indexes of `set`'s 13 classes, in class order (registry lock; for callers
     /// that map a slab's cache to its class without a lock afterwards, see
     /// [`Allocator::slab_cache_of`]). `None` if a handle of the set is gone.

@@ -2,6 +2,9 @@
 //! through an out-of-line array indexed by zone-local frame number (never through the frames,
 //! which belong to clients). Push, pop and removal of any member are O(1); a bitmap of non-empty
 //! orders finds the smallest usable order in O(1). Owned by its zone, under the zone's lock.
+//! A frame's links mean something only while it heads a block on a list; the table is made
+//! zeroed (fresh zero pages where the allocator maps them), so a large zone's table costs
+//! memory only as its blocks are listed.
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -10,11 +13,10 @@ use super::ORDERS;
 /// End of a list.
 pub(super) const NIL: u32 = u32::MAX;
 
-#[derive(Clone, Copy, Debug)]
-struct Link {
-    prev: u32,
-    next: u32,
-}
+/// A listed frame's `[PREV, NEXT]`.
+type Link = [u32; 2];
+const PREV: usize = 0;
+const NEXT: usize = 1;
 
 #[derive(Debug)]
 pub(super) struct FreeLists {
@@ -28,13 +30,7 @@ pub(super) struct FreeLists {
 impl FreeLists {
     pub(super) fn new(frames: usize) -> Self {
         FreeLists {
-            links: vec![
-                Link {
-                    prev: NIL,
-                    next: NIL
-                };
-                frames
-            ],
+            links: vec![[0; 2]; frames],
             head: [NIL; ORDERS],
             count: [0; ORDERS],
             nonempty: 0,
@@ -44,12 +40,9 @@ impl FreeLists {
     pub(super) fn push(&mut self, order: u8, frame: u32) {
         let o = order as usize;
         let old = self.head[o];
-        self.links[frame as usize] = Link {
-            prev: NIL,
-            next: old,
-        };
+        self.links[frame as usize] = [NIL, old];
         if old != NIL {
-            self.links[old as usize].prev = frame;
+            self.links[old as usize][PREV] = frame;
         }
         self.head[o] = frame;
         self.count[o] += 1;
@@ -68,20 +61,16 @@ impl FreeLists {
     /// Unlinks `frame`, which must be on list `order`.
     pub(super) fn remove(&mut self, order: u8, frame: u32) {
         let o = order as usize;
-        let Link { prev, next } = self.links[frame as usize];
+        let [prev, next] = self.links[frame as usize];
         if prev == NIL {
             debug_assert_eq!(self.head[o], frame);
             self.head[o] = next;
         } else {
-            self.links[prev as usize].next = next;
+            self.links[prev as usize][NEXT] = next;
         }
         if next != NIL {
-            self.links[next as usize].prev = prev;
+            self.links[next as usize][PREV] = prev;
         }
-        self.links[frame as usize] = Link {
-            prev: NIL,
-            next: NIL,
-        };
         self.count[o] -= 1;
         if self.count[o] == 0 {
             self.nonempty &= !(1 << o);
@@ -107,11 +96,11 @@ impl FreeLists {
     }
 
     pub(super) fn next(&self, frame: u32) -> u32 {
-        self.links[frame as usize].next
+        self.links[frame as usize][NEXT]
     }
 
     pub(super) fn prev(&self, frame: u32) -> u32 {
-        self.links[frame as usize].prev
+        self.links[frame as usize][PREV]
     }
 }
 
