@@ -193,27 +193,31 @@ static int move_to(int cpu) {
     return sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
-static int by_address(const void *a, const void *b) {
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return (x > y) - (x < y);
+/* Resident bytes of this process. */
+static long resident(void) {
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
 /* A thread that moves to another CPU between its frees and its next allocations gets its own
  * freed memory back, instead of leaving it with the CPU it left and taking fresh memory. */
 #define REUSE 50000
-static uintptr_t first[REUSE];
+static void *objs[REUSE];
 static void reuse_after_moving_cpu(void) {
     if (!move_to(0)) return;
-    for (int i = 0; i < REUSE; i++) first[i] = (uintptr_t)malloc(64);
+    long before = resident();
+    for (int i = 0; i < REUSE; i++) memset(objs[i] = malloc(64), 1, 64);
+    long first = resident() - before;
     int moved = move_to(1);
-    for (int i = 0; i < REUSE; i++) free((void *)first[i]);
-    qsort(first, REUSE, sizeof first[0], by_address);
-    int again = 0;
-    for (int i = 0; i < REUSE; i++) {
-        uintptr_t p = (uintptr_t)malloc(64);
-        again += bsearch(&p, first, REUSE, sizeof first[0], by_address) != NULL;
-    }
-    if (moved) CHECK(again > REUSE * 9 / 10);
+    for (int i = 0; i < REUSE; i++) free(objs[i]);
+    for (int i = 0; i < REUSE; i++) memset(objs[i] = malloc(64), 2, 64);
+    long second = resident() - before - first;
+    if (moved && before > 0) CHECK(second < first / 4);
+    for (int i = 0; i < REUSE; i++) free(objs[i]);
     cpu_set_t all;
     CPU_ZERO(&all);
     for (int c = 0; c < CPU_SETSIZE; c++) CPU_SET(c, &all);
@@ -221,12 +225,14 @@ static void reuse_after_moving_cpu(void) {
 }
 
 int main(void) {
+    /* First, while no other 64-byte object was ever freed: the ones it frees are then the only
+     * free ones the second round could be given back. */
+    reuse_after_moving_cpu();
     sizes_and_alignment();
     calloc_zeroes();
     realloc_keeps_contents();
     aligned();
     threads_free_each_others_objects();
-    reuse_after_moving_cpu();
     fork_while_allocating();
     char *s = strdup("on memserver");
     CHECK(s && strcmp(s, "on memserver") == 0);
