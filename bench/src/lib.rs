@@ -5,8 +5,10 @@
 //! Nothing here asserts a speed: benches measure, `report` compares the figures of one run.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+pub mod boot_cost;
 pub mod callgrind;
 pub mod criterion_results;
+pub mod curves;
 pub mod fixture;
 pub mod memory;
 pub mod peers;

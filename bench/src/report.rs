@@ -31,6 +31,14 @@ pub struct RunInfo {
     pub programs: Vec<crate::programs::ProgramRun>,
     /// Path of the programs' plot relative to the repository root.
     pub programs_plot: Option<String>,
+    /// Points of the cost curves (`curves`), when valgrind was available.
+    pub curves: Vec<crate::curves::Point>,
+    /// The curves' plots: (title, path relative to the repository root).
+    pub curves_plots: Vec<(String, String)>,
+    /// Boot cost per RAM size on target (`cargo xtask boot-cost`), when it ran.
+    pub boot_cost: Vec<crate::boot_cost::BootCost>,
+    /// Path of the boot-cost plot relative to the repository root.
+    pub boot_plot: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,11 +228,11 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
     for (f, what) in [
         (
             "remote_1node",
-            "producer/consumer, remote frees on one node (consumer core's array)",
+            "producer/consumer, remote frees on one node (two cores), 1024 objects per hand-over between the threads",
         ),
         (
             "remote_2nodes",
-            "producer/consumer, remote frees across two nodes (alien arrays)",
+            "producer/consumer, remote frees across two nodes (one core each), 1024 objects per hand-over",
         ),
     ] {
         let cmd = format!("{TARGETS_BENCH} producer_consumer");
@@ -240,7 +248,10 @@ pub fn targets(all: &[Measurement], mem: &[MemoryReport], msgs: &[MessageCount])
                         what: what.into(),
                         goal: "≥ 0.5× local throughput".into(),
                         measured: format!(
-                            "{r:.2}× ({remote:.2} ns vs local {local:.2} ns per object)"
+                            "{r:.2}× ({remote:.2} ns vs local {local:.2} ns per object; the \
+                             hand-over alone {})",
+                            per_elem(all, "producer_consumer", "handover_only")
+                                .map_or("not measured".into(), |h| format!("{h:.2} ns"))
                         ),
                         verdict: at_least(r, 0.5),
                         command: cmd,
@@ -634,6 +645,18 @@ pub fn markdown(
             );
         }
         let _ = writeln!(s);
+    }
+    if !run.curves.is_empty() {
+        s.push_str(&crate::curves::markdown(&run.curves, &run.curves_plots));
+    }
+    if !run.boot_cost.is_empty() {
+        if run.curves.is_empty() {
+            let _ = writeln!(s, "## Cost as work grows\n");
+        }
+        s.push_str(&crate::boot_cost::markdown(
+            &run.boot_cost,
+            run.boot_plot.as_deref(),
+        ));
     }
     if !run.programs.is_empty() {
         s.push_str(&crate::programs::markdown(

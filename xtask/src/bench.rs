@@ -21,6 +21,8 @@ const BENCH_CRATES: [(&str, &str); 3] = [
 const LIVE_SLABINFO: &str = "/proc/slabinfo";
 const SAMPLE_SLABINFO: &str = "bench/data/slabinfo.sample";
 const PLOT: &str = "bench/results/throughput.svg";
+/// Where the plots go (the cost curves' files are named by `report`).
+const RESULTS: &str = "bench/results";
 const NOTES: &str = "bench/NOTES.md";
 const PROGRAMS_PLOT: &str = "bench/results/programs.svg";
 /// What the real-program runs need beyond CI's gcc and python3: the Debian package and the file
@@ -263,6 +265,7 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
             .arg(&messages),
     )?;
     let counts = out.join("callgrind-counts.json");
+    let curves = out.join("curves.json");
     let have_counts = step::probe(Command::new("valgrind").arg("--version"));
     if have_counts {
         step::run_visible(
@@ -283,14 +286,35 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
                 .arg("--out")
                 .arg(&counts),
         )?;
+        step::run_visible(
+            "cost as work grows: instructions (callgrind) and time per operation",
+            Command::new(paths.target.join("release").join("curves"))
+                .current_dir(&paths.root)
+                .arg("--out")
+                .arg(&curves),
+        )?;
     } else {
-        step::announce("valgrind is not installed: no instruction counts in the report");
+        step::announce(
+            "valgrind is not installed: no instruction counts and no cost curves in the report",
+        );
     }
     let program_runs = out.join("programs.json");
     let have_programs = match programs(paths, quick, &program_runs) {
         Ok(()) => true,
         Err(e) => {
             step::announce(&format!("real programs: {e}; not in the report"));
+            false
+        }
+    };
+    let boot = out.join("boot-cost.json");
+    let have_boot = match crate::boot_cost::measure(paths, &step::Logs::new(paths.logs())?) {
+        Ok(rows) => {
+            std::fs::write(&boot, crate::boot_cost::json(&rows))
+                .map_err(|e| Error::io("cannot write", &boot, e))?;
+            true
+        }
+        Err(e) => {
+            step::announce(&format!("boot cost on target: {e}; not in the report"));
             false
         }
     };
@@ -335,7 +359,16 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
         cmd.arg("--notes").arg(notes);
     }
     if have_counts {
-        cmd.arg("--callgrind").arg(&counts);
+        cmd.arg("--callgrind")
+            .arg(&counts)
+            .arg("--curves")
+            .arg(&curves)
+            .arg("--curves-plot-dir")
+            .arg(paths.root.join(RESULTS))
+            .args(["--curves-plot-link", RESULTS]);
+    }
+    if have_boot {
+        cmd.arg("--boot-cost").arg(&boot);
     }
     if have_programs {
         cmd.arg("--programs")

@@ -3,7 +3,8 @@
 //! the root task has what it embeds), it builds the image on the debug kernel, boots it under
 //! `-icount shift=0,sleep=off` until the root task reports its zones, and tabulates the frames
 //! the buddy zones manage against the RAM and the guest instructions the zones cost
-//! (`measure zones_*` lines of the root task). Writes `<target>/bench-report/boot-cost.md`.
+//! (`measure zones_*` lines of the root task). Writes `<target>/bench-report/boot-cost.md`;
+//! `cargo xtask bench` takes the same rows as JSON into `BENCHMARKS.md`.
 use crate::error::{Error, Result};
 use crate::paths::Paths;
 use crate::step::Logs;
@@ -25,8 +26,9 @@ fn description(mib: u64, clients: &str) -> String {
     )
 }
 
-/// The harness's clients as TOML with absolute paths (the generated file lives elsewhere).
-fn harness_clients(paths: &Paths) -> Result<String> {
+/// The harness's clients as TOML with absolute paths (the generated file lives elsewhere), and
+/// how many there are.
+fn harness_clients(paths: &Paths) -> Result<(String, u64)> {
     let harness = system::load(&crate::harness_system(paths))?;
     let mut out = String::new();
     for c in &harness.clients {
@@ -52,19 +54,21 @@ fn harness_clients(paths: &Paths) -> Result<String> {
         )
         .expect("writing to a String");
     }
-    Ok(out)
+    Ok((out, harness.clients.len() as u64))
 }
 
 /// One measured system.
-struct Row {
+pub struct Row {
     mib: u64,
+    clients: u64,
     frames: u64,
     build: u64,
     boot: u64,
 }
 
-pub fn run(paths: &Paths, logs: &Logs) -> Result<()> {
-    let clients = harness_clients(paths)?;
+/// Builds and boots every size; returns their rows.
+pub fn measure(paths: &Paths, logs: &Logs) -> Result<Vec<Row>> {
+    let (clients, count) = harness_clients(paths)?;
     let dir = paths.xtask_dir().join("systems");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
     let mut rows = Vec::new();
@@ -99,6 +103,7 @@ pub fn run(paths: &Paths, logs: &Logs) -> Result<()> {
         };
         let row = Row {
             mib,
+            clients: count,
             frames: get("zones_frames")?,
             build: get("zones_build_instructions")?,
             boot: get("boot_to_zones_instructions")?,
@@ -111,6 +116,28 @@ pub fn run(paths: &Paths, logs: &Logs) -> Result<()> {
         );
         rows.push(row);
     }
+    Ok(rows)
+}
+
+/// The rows as the JSON `memserver_bench::boot_cost::BootCost` reads.
+pub fn json(rows: &[Row]) -> String {
+    let v: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "mib": r.mib,
+                "clients": r.clients,
+                "frames": r.frames,
+                "zones_instructions": r.build,
+                "boot_instructions": r.boot,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(v).to_string()
+}
+
+pub fn run(paths: &Paths, logs: &Logs) -> Result<()> {
+    let rows = measure(paths, logs)?;
     let table = report(&rows);
     println!("{table}");
     let out = paths.target.join("bench-report");
@@ -163,6 +190,7 @@ mod tests {
     fn the_table_shows_the_share_of_ram_and_the_cost_per_frame() {
         let t = report(&[Row {
             mib: 512,
+            clients: 1,
             frames: 65536,
             build: 6_553_600,
             boot: 7_000_000,

@@ -3,12 +3,16 @@
 //!
 //! Options: `--criterion DIR` (criterion's output of the run), `--memory JSON` (repeatable),
 //! `--transport JSON` (message counts), `--callgrind JSON` (instruction counts), `--programs JSON` with `--programs-plot FILE` and `--programs-plot-link PATH` (real programs under each allocator), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
-//! links it), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
+//! links it), `--curves JSON` with `--curves-plot-dir DIR` and `--curves-plot-link PREFIX` (the
+//! cost curves and where their two plots go), `--boot-cost JSON` (on-target boot cost per RAM
+//! size; its plot goes to the same folder), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use memserver_bench::boot_cost::BootCost;
 use memserver_bench::callgrind::Count;
 use memserver_bench::criterion_results;
+use memserver_bench::curves::{self, Point, Workload};
 use memserver_bench::memory::MemoryReport;
 use memserver_bench::programs::ProgramRun;
 use memserver_bench::report::{self, RunInfo};
@@ -77,6 +81,10 @@ fn main() {
     let mut programs_plot = None;
     let mut programs_plot_link: Option<String> = None;
     let mut priority = String::new();
+    let mut curves = None;
+    let mut curves_dir: Option<PathBuf> = None;
+    let mut curves_link: Option<String> = None;
+    let mut boot = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--quick" {
@@ -91,6 +99,10 @@ fn main() {
             "--memory" => mems.push(PathBuf::from(v)),
             "--transport" => transport = Some(PathBuf::from(v)),
             "--callgrind" => callgrind = Some(PathBuf::from(v)),
+            "--curves" => curves = Some(PathBuf::from(v)),
+            "--curves-plot-dir" => curves_dir = Some(PathBuf::from(v)),
+            "--curves-plot-link" => curves_link = Some(v),
+            "--boot-cost" => boot = Some(PathBuf::from(v)),
             "--programs" => programs = Some(PathBuf::from(v)),
             "--programs-plot" => programs_plot = Some(PathBuf::from(v)),
             "--programs-plot-link" => programs_plot_link = Some(v),
@@ -168,6 +180,69 @@ fn main() {
             );
         }
     }
+    let points: Vec<Point> = match &curves {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+        }
+        None => Vec::new(),
+    };
+    let mut curves_plots = Vec::new();
+    if let Some(dir) = &curves_dir {
+        for (file, title, ws) in [
+            (
+                "live-objects.svg",
+                "cost per operation relative to 1k live objects",
+                &[
+                    Workload::LivePairs,
+                    Workload::MimallocPairs,
+                    Workload::LiveKmalloc,
+                    Workload::MimallocKmalloc,
+                ][..],
+            ),
+            (
+                "caches.svg",
+                "cost per operation relative to the fewest caches",
+                &[Workload::CachesPairs, Workload::CachesKmalloc][..],
+            ),
+        ] {
+            let groups = curves::growth_groups(&points, ws);
+            if let Some(svg) = svg::ratio_bars(title, &groups) {
+                let path = dir.join(file);
+                std::fs::write(&path, svg)
+                    .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+                let link = match &curves_link {
+                    Some(prefix) => format!("{prefix}/{file}"),
+                    None => path.display().to_string(),
+                };
+                curves_plots.push((title.to_string(), link));
+            }
+        }
+    }
+    let boot_cost: Vec<BootCost> = match &boot {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+        }
+        None => Vec::new(),
+    };
+    let mut boot_plot = None;
+    if let Some(dir) = &curves_dir {
+        let file = "boot-cost.svg";
+        if let Some(svg) = svg::ratio_bars(
+            "boot cost relative to the smallest system",
+            &memserver_bench::boot_cost::groups(&boot_cost),
+        ) {
+            let path = dir.join(file);
+            std::fs::write(&path, svg).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+            boot_plot = Some(match &curves_link {
+                Some(prefix) => format!("{prefix}/{file}"),
+                None => path.display().to_string(),
+            });
+        }
+    }
     let notes = notes.map(|p| {
         std::fs::read_to_string(&p).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
     });
@@ -185,6 +260,10 @@ fn main() {
         notes,
         programs: program_runs,
         programs_plot: programs_plotted,
+        curves: points,
+        curves_plots,
+        boot_cost,
+        boot_plot,
     };
     let md = report::markdown(&run, &all, &mem, &msgs);
     std::fs::write(&out, &md).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
