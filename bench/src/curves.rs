@@ -357,7 +357,8 @@ pub fn markdown(points: &[Point], plots: &[(String, String)]) -> String {
         s,
         "Each point is one run of `profile_curve WORKLOAD SIZE OPS` (`cargo build --release -p \
          memserver-bench --bins && target/release/curves --out curves.json`): the set-up (the \
-         live objects, the caches) runs first, then {OPS} operations are counted under \
+         live objects, the caches) and one warm-up pass of the operations run first, then {OPS} \
+         operations are counted under \
          `valgrind --tool=callgrind --cache-sim=yes --toggle-collect=*profile_curve::measured*` \
          (instructions, and last-level data misses of callgrind's cache model with an 8 MiB \
          16-way last level; both exact and repeatable; the model has no TLB), and {TIMED_OPS} are timed natively in a separate run, \

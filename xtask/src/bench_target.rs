@@ -126,6 +126,7 @@ pub fn rows(m: &Measures) -> Result<Vec<Row>> {
     if rows.is_empty() {
         return Err(Error::MissingMeasure("bench_magazine_objects".to_owned()));
     }
+    rows.extend(clients_row(m));
     for (what, per_op, dispatch, serve_one) in [
         ("alloc", alloc, "alloc", "alloc"),
         ("free", free, "free", "free"),
@@ -149,6 +150,64 @@ pub fn rows(m: &Measures) -> Result<Vec<Row>> {
         });
     }
     Ok(rows)
+}
+
+/// Bench clients at once in the clients curve (the driver's `CLIENTS`).
+const CLIENTS: [u64; 4] = [1, 4, 16, 32];
+/// Growth the clients curve may show.
+const CLIENTS_GOAL: f64 = 1.3;
+
+/// The clients curve's row, if it was measured: the server's whole work per object through
+/// magazines of 32 (a refill and a drain of 32 on one client's cache, over 32) with 1 to 32
+/// bench clients in the server, judged on its growth; and each client's own instructions per pair
+/// (the median client's and the smallest), which beyond a few clients include the others' turns.
+fn clients_row(m: &Measures) -> Option<Row> {
+    let server: Vec<(u64, f64)> = CLIENTS
+        .iter()
+        .filter_map(|&n| {
+            let r = m.get(&format!("bench_clients{n}_serve_refill_32_instructions"))?;
+            let d = m.get(&format!("bench_clients{n}_serve_drain_32_instructions"))?;
+            Some((n, (r + d) as f64 / 32.0))
+        })
+        .collect();
+    let first = server.first()?.1.max(1.0);
+    let growth = server.iter().map(|p| p.1).fold(0.0f64, f64::max) / first;
+    let list = |suffix: &str| {
+        server
+            .iter()
+            .map(|&(n, _)| {
+                m.get(&format!("bench_clients{n}_pair_instructions{suffix}"))
+                    .map_or(format!("{n}: –"), |x| format!("{n}: {x}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(Row {
+        what: format!(
+            "on target, cost as clients grow: {} bench clients at once, each with its own 64 B \
+             cache through magazines of 32 (bursts of 256); the server's whole work per object \
+             for a refill and a drain of 32 with that many clients in it",
+            server
+                .iter()
+                .map(|p| p.0.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        goal: format!("≤ {CLIENTS_GOAL}× growth from one client"),
+        measured: format!(
+            "{growth:.2}× (server instructions per object by clients, {}; each client's own \
+             instructions per pair, which include the other clients' turns once they interleave: \
+             median {}, smallest {})",
+            server
+                .iter()
+                .map(|&(n, v)| format!("{n}: {v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            list(""),
+            list("_min")
+        ),
+        met: growth <= CLIENTS_GOAL,
+    })
 }
 
 /// The rows as Markdown table lines (`| 5 | what | goal | measured | met | command |`).
@@ -261,6 +320,48 @@ mod tests {
             .measured
             .contains("the root task's whole work per message 480"));
         assert!(markdown(&r).contains("**missed**"));
+    }
+
+    #[test]
+    fn the_clients_row_shows_growth_from_one_client() {
+        let mut m = sample();
+        for (n, median, min, serve) in [
+            (1, 300, 290, 3200),
+            (4, 310, 295, 3200),
+            (16, 4000, 300, 3520),
+            (32, 9000, 305, 4480),
+        ] {
+            m.insert(format!("bench_clients{n}_pair_instructions"), median);
+            m.insert(format!("bench_clients{n}_pair_instructions_min"), min);
+            m.insert(
+                format!("bench_clients{n}_serve_refill_32_instructions"),
+                serve,
+            );
+            m.insert(
+                format!("bench_clients{n}_serve_drain_32_instructions"),
+                serve,
+            );
+        }
+        let r = rows(&m).unwrap();
+        assert_eq!(r.len(), 5);
+        let c = &r[2];
+        assert!(c.what.contains("1, 4, 16, 32 bench clients"), "{}", c.what);
+        assert!(c.measured.starts_with("1.40× ("), "{}", c.measured);
+        assert!(
+            c.measured.contains("1: 200, 4: 200, 16: 220, 32: 280"),
+            "{}",
+            c.measured
+        );
+        assert!(c
+            .measured
+            .contains("median 1: 300, 4: 310, 16: 4000, 32: 9000"));
+        assert!(c
+            .measured
+            .contains("smallest 1: 290, 4: 295, 16: 300, 32: 305"));
+        assert!(!c.met);
+        m.insert("bench_clients32_serve_drain_32_instructions".into(), 3840);
+        m.insert("bench_clients32_serve_refill_32_instructions".into(), 3200);
+        assert!(rows(&m).unwrap()[2].met, "220 / 200 = 1.1");
     }
 
     #[test]

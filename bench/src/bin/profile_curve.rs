@@ -1,8 +1,9 @@
 //! `profile_curve WORKLOAD SIZE OPS [--time]`: one point of a cost curve, for
 //! `valgrind --tool=callgrind --toggle-collect=*profile_curve::measured*` (and, for the remote
 //! rows, `*profile_curve::free_phase*`); see `memserver_bench::curves`, which runs every point.
-//! The set-up (SIZE live objects or caches) runs outside the counted functions, so a count over
-//! OPS is the cost of one operation at that size. With `--time` it runs the same operations
+//! The set-up (SIZE live objects or caches) and one warm-up pass of the same OPS operations run
+//! outside the counted functions, so a count over OPS is the steady cost of one operation at
+//! that size. With `--time` it runs the same operations
 //! natively instead and prints nanoseconds per operation, the fastest of a few passes (the
 //! wall-time confirmation).
 //!
@@ -71,10 +72,12 @@ fn indices(rng: &mut XorShiftRng, n: usize, ops: usize) -> Vec<u32> {
         .collect()
 }
 
-/// Runs `op` under `measured`, or natively timed; prints ns per operation when timed: the
+/// Runs `op` once as a warm-up (every cache and class the operations touch has its array filled
+/// and its slabs made), then under `measured`, or natively timed; prints ns per operation when timed: the
 /// fastest of `TIMED_PASSES` passes (each pass repeats the same operations on the population the
 /// previous one left, which is as large), so that the shared machine's preemptions weigh less.
 fn run(ops: usize, time: bool, op: &mut dyn FnMut()) {
+    op();
     if time {
         let ns = (0..TIMED_PASSES)
             .map(|_| {
