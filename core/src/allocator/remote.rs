@@ -120,8 +120,16 @@ pub(super) fn receive_remote(
     }
     scratch.truncate(rest);
     cc.cache.flush(env, scratch, true, Holder::Core(me));
+    // A burst of remote frees can make an inbox long; its room is not kept past the burst (the
+    // inbox gets this vector back at the next swap).
+    if scratch.capacity() > KEPT_ROOM {
+        *scratch = Vec::new();
+    }
     kept
 }
+
+/// Entries of room a core keeps in its scratch vector (and so in an inbox) after a receive.
+const KEPT_ROOM: usize = 512;
 
 /// Whom a freed object went to (see `CoreGuard::take`).
 #[derive(Clone, Copy, Debug)]
