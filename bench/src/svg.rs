@@ -1,5 +1,6 @@
-//! The throughput plot of `BENCHMARKS.md`, written as SVG text: one line per allocator over the
-//! kmalloc size classes (categorical x axis), operations per second on a logarithmic y axis.
+//! The plots of `BENCHMARKS.md`, written as SVG text: the throughput plot (one line per allocator
+//! over the kmalloc size classes, operations per second on a logarithmic y axis), and grouped bars
+//! of ratios (linear from 0) or of growth factors (logarithmic from 1).
 use std::fmt::Write;
 
 /// One allocator's points: (class label, million operations per second).
@@ -147,6 +148,23 @@ fn fmt_ops(v: f64) -> String {
 /// Grouped bars: for each group (a program), one bar per allocator of a ratio (1 = the
 /// reference), on a linear axis from 0 with a line at 1. `None` when there is nothing to draw.
 pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Option<String> {
+    bars(title, groups, Scale::Linear)
+}
+
+/// Grouped bars of growth factors (1 = the reference) on a logarithmic axis from 1 to the next
+/// decade above the largest, with a line at 1.3 (the growth goal of the cost curves); bars
+/// below 1 are drawn as 1. `None` when there is nothing to draw.
+pub fn growth_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Option<String> {
+    bars(title, groups, Scale::Log)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scale {
+    Linear,
+    Log,
+}
+
+fn bars(title: &str, groups: &[(String, Vec<(String, f64)>)], scale: Scale) -> Option<String> {
     let names: Vec<&str> = groups.first()?.1.iter().map(|(n, _)| n.as_str()).collect();
     let hi = groups
         .iter()
@@ -156,12 +174,22 @@ pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Optio
     if names.is_empty() || hi <= 0.0 {
         return None;
     }
-    let top = (hi * 1.1).max(1.2).ceil();
+    let top = match scale {
+        Scale::Linear => (hi * 1.1).max(1.2).ceil(),
+        Scale::Log => 10f64.powf(hi.max(2.0).log10().ceil()),
+    };
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
     let gw = pw / groups.len() as f64;
     let bw = gw * 0.8 / names.len() as f64;
-    let y = |v: f64| TOP + ph * (1.0 - v / top);
+    let y = |v: f64| match scale {
+        Scale::Linear => TOP + ph * (1.0 - v / top),
+        Scale::Log => TOP + ph * (1.0 - v.max(1.0).log10() / top.log10()),
+    };
+    let (floor, reference) = match scale {
+        Scale::Linear => (0.0, 1.0),
+        Scale::Log => (1.0, crate::curves::GROWTH_GOAL),
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -174,7 +202,7 @@ pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Optio
         LEFT + pw / 2.0,
         esc(title)
     );
-    let mut t = 0.0;
+    let mut t = floor;
     while t <= top + 1e-9 {
         let _ = writeln!(
             s,
@@ -184,13 +212,17 @@ pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Optio
             y(t) + 4.0,
             y = y(t)
         );
-        t += if top > 4.0 { 1.0 } else { 0.5 };
+        t = match scale {
+            Scale::Linear if top > 4.0 => t + 1.0,
+            Scale::Linear => t + 0.5,
+            Scale::Log => t * 10.0,
+        };
     }
     let _ = writeln!(
         s,
         r##"<line x1="{LEFT}" x2="{}" y1="{y1:.1}" y2="{y1:.1}" stroke="#000" stroke-dasharray="4 3"/>"##,
         LEFT + pw,
-        y1 = y(1.0)
+        y1 = y(reference)
     );
     for (gi, (label, bars)) in groups.iter().enumerate() {
         let gx = LEFT + gw * gi as f64 + gw * 0.1;
@@ -205,7 +237,7 @@ pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Optio
                 gx + bw * bi as f64,
                 y(v),
                 bw * 0.9,
-                y(0.0) - y(v),
+                y(floor) - y(v),
                 COLOURS[bi % COLOURS.len()]
             );
         }
@@ -249,5 +281,29 @@ mod tests {
         assert!(svg.contains(">8k<") && svg.contains("t&lt;1&gt;"));
         assert!(svg.contains(">100M<"));
         assert!(throughput_plot("x", &[]).is_none());
+    }
+
+    #[test]
+    fn growth_bars_use_decades_and_mark_the_goal() {
+        let g = vec![
+            (
+                "1k".to_string(),
+                vec![("a".to_string(), 1.0), ("b".to_string(), 1.0)],
+            ),
+            (
+                "10M".to_string(),
+                vec![("a".to_string(), 1.05), ("b".to_string(), 35.0)],
+            ),
+        ];
+        let svg = growth_bars("t", &g).unwrap();
+        assert!(svg.contains(">1.0×<") && svg.contains(">10.0×<") && svg.contains(">100.0×<"));
+        assert!(!svg.contains(">1000.0×<"));
+        assert_eq!(
+            svg.matches("<rect x=").count(),
+            4 + 2,
+            "four bars, two legend keys"
+        );
+        let lin = ratio_bars("t", &g).unwrap();
+        assert!(lin.contains(">0.0×<"));
     }
 }

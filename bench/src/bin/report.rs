@@ -208,7 +208,7 @@ fn main() {
             ),
         ] {
             let groups = curves::growth_groups(&points, ws);
-            if let Some(svg) = svg::ratio_bars(title, &groups) {
+            if let Some(svg) = svg::growth_bars(title, &groups) {
                 let path = dir.join(file);
                 std::fs::write(&path, svg)
                     .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
@@ -231,7 +231,7 @@ fn main() {
     let mut boot_plot = None;
     if let Some(dir) = &curves_dir {
         let file = "boot-cost.svg";
-        if let Some(svg) = svg::ratio_bars(
+        if let Some(svg) = svg::growth_bars(
             "boot cost relative to the smallest system",
             &memserver_bench::boot_cost::groups(&boot_cost),
         ) {
