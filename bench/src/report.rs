@@ -19,6 +19,8 @@ pub struct RunInfo {
     pub date: String,
     pub machine: String,
     pub load: String,
+    /// Load average when the run started (`cargo xtask bench` passes it), if known.
+    pub load_start: String,
     /// Path of the plot relative to the repository root.
     pub plot: Option<String>,
     /// Instructions per operation from callgrind, when valgrind was available.
@@ -525,11 +527,17 @@ pub fn markdown(
     );
     let _ = writeln!(
         s,
-        "Machine: {}. Load average at the end of the run: {}. Benchmark processes ran {}; \
+        "Machine: {}. Load average (1, 5, 15 minutes) {}at the end of the run: {}. Benchmark \
+         processes ran {}; \
          threads of the multi-core benches are pinned one per CPU, the measuring thread to CPU 0. \
          The machine is shared (other builds, tests and fuzzers run on its two CPUs), so the \
          figures carry noise, the two-thread ones most.\n",
         run.machine,
+        if run.load_start.is_empty() {
+            String::new()
+        } else {
+            format!("at the start of the run: {}; ", run.load_start)
+        },
         run.load,
         if run.priority.is_empty() {
             "at normal priority"

@@ -42,6 +42,25 @@ const PROGRAM_PACKAGES: [(&str, &str); 4] = [
 ];
 const NICE: &str = "-20";
 
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// This process's niceness (field 19 of `/proc/self/stat`, counted after the command name,
+/// which may hold spaces and ends at the last `)`).
+fn own_niceness() -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_niceness(&stat)
+}
+
+fn parse_niceness(stat: &str) -> Option<i64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(16)?.parse().ok()
+}
+
 /// Whether this process may lower niceness (`nice` itself runs the command even when it may not).
 fn can_raise_priority() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -205,11 +224,22 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&crit).map_err(|e| Error::io("cannot create", &crit, e))?;
     // Raise the benches' scheduling weight when allowed, so that the shared machine's other
     // processes take less of their CPUs during a measurement.
+    let load_start = load_average();
+    // Raised only when this command itself runs at normal priority: started under `nice` (as on
+    // a shared machine), the benches keep the niceness they were given.
     let nice = step::probe(Command::new("nice").args(["-n", NICE, "true"]))
         .then(|| format!("under `nice -n {NICE}`"))
-        .filter(|_| can_raise_priority());
+        .filter(|_| can_raise_priority() && own_niceness() == Some(0));
+    // What the benches ran at when they could not be raised: the niceness this command was
+    // started with, which they inherit.
+    let inherited = match own_niceness() {
+        Some(0) | None => "at normal priority".to_string(),
+        Some(n) => format!("at niceness {n} (inherited from the command's own `nice`)"),
+    };
     if nice.is_none() {
-        step::announce("cannot raise the benches' priority here: they run at normal priority");
+        step::announce(&format!(
+            "cannot raise the benches' priority here: they run {inherited}"
+        ));
     }
     for (package, dir) in BENCH_CRATES {
         let names = declared_benches(&paths.root.join(dir).join("Cargo.toml"))?;
@@ -345,10 +375,8 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
     .arg("--plot")
     .arg(&plot)
     .args(["--plot-link", PLOT, "--command", command])
-    .args([
-        "--priority",
-        nice.as_deref().unwrap_or("at normal priority"),
-    ])
+    .args(["--priority", nice.as_deref().unwrap_or(&inherited)])
+    .args(["--load-start", &load_start])
     .arg("--transport")
     .arg(&messages);
     for m in &memory {
@@ -394,6 +422,14 @@ pub fn bench(paths: &Paths, args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn niceness_is_read_after_the_command_name() {
+        let stat = "4242 (a b) c) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 19 1 0 99";
+        assert_eq!(parse_niceness(stat), Some(19));
+        assert_eq!(parse_niceness("garbage"), None);
+        assert!(own_niceness().is_some());
+    }
 
     #[test]
     fn bench_names_come_from_the_manifest() {

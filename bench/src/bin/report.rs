@@ -5,7 +5,8 @@
 //! `--transport JSON` (message counts), `--callgrind JSON` (instruction counts), `--programs JSON` with `--programs-plot FILE` and `--programs-plot-link PATH` (real programs under each allocator), `--out FILE`, `--plot FILE` and `--plot-link PATH` (where the SVG goes, and how the markdown
 //! links it), `--curves JSON` with `--curves-plot-dir DIR` and `--curves-plot-link PREFIX` (the
 //! cost curves and where their two plots go), `--boot-cost JSON` (on-target boot cost per RAM
-//! size; its plot goes to the same folder), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
+//! size; its plot goes to the same folder), `--load-start TEXT` (the load average when the run
+//! started), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,6 +86,7 @@ fn main() {
     let mut curves_dir: Option<PathBuf> = None;
     let mut curves_link: Option<String> = None;
     let mut boot = None;
+    let mut load_start = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--quick" {
@@ -103,6 +105,7 @@ fn main() {
             "--curves-plot-dir" => curves_dir = Some(PathBuf::from(v)),
             "--curves-plot-link" => curves_link = Some(v),
             "--boot-cost" => boot = Some(PathBuf::from(v)),
+            "--load-start" => load_start = v,
             "--programs" => programs = Some(PathBuf::from(v)),
             "--programs-plot" => programs_plot = Some(PathBuf::from(v)),
             "--programs-plot-link" => programs_plot_link = Some(v),
@@ -254,6 +257,7 @@ fn main() {
         load: std::fs::read_to_string("/proc/loadavg")
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_else(|_| "unknown".into()),
+        load_start,
         plot: plotted,
         instructions,
         priority,
