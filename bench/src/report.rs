@@ -497,6 +497,46 @@ pub fn class_series(all: &[Measurement]) -> Vec<Series> {
     out
 }
 
+/// The remote-free targets by instructions, from the curves' local and remote rows (callgrind,
+/// one thread: the allocator's own work, with no thread hand-over and no cache-line transfer).
+fn remote_targets(points: &[crate::curves::Point]) -> Vec<Target> {
+    use crate::curves::Workload;
+    let find =
+        |w: Workload, nodes: usize| points.iter().find(|p| p.workload == w && p.size == nodes);
+    [
+        (1, "one node (two cores)"),
+        (2, "two nodes (one core each)"),
+    ]
+    .into_iter()
+    .filter_map(|(nodes, what)| {
+        let (l, r) = (
+            find(Workload::Local, nodes)?,
+            find(Workload::Remote, nodes)?,
+        );
+        let ratio = l.per_op() / r.per_op().max(1e-9);
+        Some(Target {
+            id: "3",
+            what: format!(
+                "remote frees by instructions, {what}: rounds of 64 objects allocated on \
+                     core 0 and freed on core 1, against freed on core 0 (callgrind, one thread)"
+            ),
+            goal: "≥ 0.5× local throughput".into(),
+            measured: format!(
+                "{ratio:.2}× ({:.1} vs local {:.1} instructions per object, allocation and \
+                     free)",
+                r.per_op(),
+                l.per_op()
+            ),
+            verdict: at_least(ratio, 0.5),
+            command: format!(
+                "valgrind --tool=callgrind --toggle-collect='*profile_curve::measured*' \
+                     target/release/profile_curve remote {nodes} 100000"
+            ),
+        })
+    })
+    .collect()
+}
+
 fn fmt_ns(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
@@ -548,7 +588,10 @@ pub fn markdown(
     let _ = writeln!(s, "## Targets (issue 6)\n");
     let _ = writeln!(s, "| # | target | goal | measured | verdict | command |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for t in targets(all, mem, msgs) {
+    for t in targets(all, mem, msgs)
+        .into_iter()
+        .chain(remote_targets(&run.curves))
+    {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | `{}` |",
@@ -755,6 +798,35 @@ mod tests {
             median_ns: ns,
             elements: el,
         }
+    }
+
+    #[test]
+    fn remote_targets_compare_instructions_per_object() {
+        use crate::curves::{Point, Workload};
+        let p = |workload, size, instructions| Point {
+            workload,
+            size,
+            ops: 100,
+            instructions,
+            ll_misses: 0,
+            free_instructions: None,
+            ns_per_op: None,
+        };
+        let t = remote_targets(&[
+            p(Workload::Local, 1, 8000),
+            p(Workload::Remote, 1, 15000),
+            p(Workload::Local, 2, 8000),
+            p(Workload::Remote, 2, 20000),
+        ]);
+        assert_eq!(t.len(), 2);
+        assert!(
+            t[0].measured.starts_with("0.53× (150.0 vs local 80.0"),
+            "{}",
+            t[0].measured
+        );
+        assert_eq!(t[0].verdict, Verdict::Met);
+        assert_eq!(t[1].verdict, Verdict::Missed);
+        assert!(remote_targets(&[]).is_empty());
     }
 
     #[test]
