@@ -107,6 +107,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rows_read_what_xtask_writes() {
+        let text = r#"[{"boot_instructions":431402753,"clients":14,"frames":98304,"mib":512,"zones_instructions":396475526}]"#;
+        let rows: Vec<BootCost> = serde_json::from_str(text).unwrap();
+        assert_eq!(rows[0].frames, 98304);
+        assert_eq!(rows[0].per_frame().round(), 4033.0);
+    }
+
+    #[test]
     fn rows_show_share_and_cost_per_frame_and_the_growth_verdict() {
         let rows = [
             BootCost {

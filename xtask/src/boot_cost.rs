@@ -187,6 +187,24 @@ mod tests {
     }
 
     #[test]
+    fn json_rows_carry_the_fields_the_report_reads() {
+        let j = json(&[Row {
+            mib: 512,
+            clients: 14,
+            frames: 98304,
+            build: 396_475_526,
+            boot: 431_402_753,
+        }]);
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        let r = &v[0];
+        assert_eq!(r["mib"], 512);
+        assert_eq!(r["clients"], 14);
+        assert_eq!(r["frames"], 98304);
+        assert_eq!(r["zones_instructions"], 396_475_526u64);
+        assert_eq!(r["boot_instructions"], 431_402_753u64);
+    }
+
+    #[test]
     fn the_table_shows_the_share_of_ram_and_the_cost_per_frame() {
         let t = report(&[Row {
             mib: 512,
