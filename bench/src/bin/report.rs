@@ -7,7 +7,7 @@
 //! cost curves and where their two plots go), `--boot-cost JSON` (on-target boot cost per RAM
 //! size; its plot goes to the same folder), `--load-start TEXT` (the load average when the run
 //! started), `--notes FILE`, `--command TEXT`, `--priority TEXT` (how the benches were scheduled), `--quick`.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use memserver_bench::boot_cost::BootCost;
@@ -23,6 +23,17 @@ use memserver_bench::transport::MessageCount;
 fn fail(msg: String) -> ! {
     eprintln!("report: {msg}");
     std::process::exit(1)
+}
+
+/// The JSON value in file `p`; exits naming the file if it cannot be read or parsed.
+fn read_file<T: serde::de::DeserializeOwned>(p: &Path) -> T {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+    serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
+}
+
+/// The list in file `p`, or an empty one when no file was given.
+fn read_json<T: serde::de::DeserializeOwned>(p: Option<&Path>) -> Vec<T> {
+    p.map_or_else(Vec::new, read_file)
 }
 
 /// `YYYY-MM-DD HH:MM UTC` from the system clock (days to civil date, proleptic Gregorian).
@@ -121,30 +132,9 @@ fn main() {
     let crit = crit.unwrap_or_else(|| fail("--criterion is required".into()));
     let out = out.unwrap_or_else(|| fail("--out is required".into()));
     let all = criterion_results::collect(&crit).unwrap_or_else(|e| fail(e.to_string()));
-    let mem: Vec<MemoryReport> = mems
-        .iter()
-        .map(|p| {
-            let t = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
-        })
-        .collect();
-    let msgs: Vec<MessageCount> = match &transport {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
-        }
-        None => Vec::new(),
-    };
-    let instructions: Vec<Count> = match &callgrind {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
-        }
-        None => Vec::new(),
-    };
+    let mem: Vec<MemoryReport> = mems.iter().map(|p| read_file(p)).collect();
+    let msgs: Vec<MessageCount> = read_json(transport.as_deref());
+    let instructions: Vec<Count> = read_json(callgrind.as_deref());
     let mut plotted = None;
     if let Some(path) = &plot {
         let series = report::class_series(&all);
@@ -160,14 +150,7 @@ fn main() {
             );
         }
     }
-    let program_runs: Vec<ProgramRun> = match &programs {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
-        }
-        None => Vec::new(),
-    };
+    let program_runs: Vec<ProgramRun> = read_json(programs.as_deref());
     let mut programs_plotted = None;
     if let Some(path) = &programs_plot {
         let groups = memserver_bench::programs::time_ratios(&program_runs);
@@ -183,14 +166,7 @@ fn main() {
             );
         }
     }
-    let points: Vec<Point> = match &curves {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
-        }
-        None => Vec::new(),
-    };
+    let points: Vec<Point> = read_json(curves.as_deref());
     let mut curves_plots = Vec::new();
     if let Some(dir) = &curves_dir {
         for (file, title, ws) in [
@@ -223,14 +199,7 @@ fn main() {
             }
         }
     }
-    let boot_cost: Vec<BootCost> = match &boot {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-            serde_json::from_str(&t).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())))
-        }
-        None => Vec::new(),
-    };
+    let boot_cost: Vec<BootCost> = read_json(boot.as_deref());
     let mut boot_plot = None;
     if let Some(dir) = &curves_dir {
         let file = "boot-cost.svg";
