@@ -32,7 +32,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::kmalloc::LargeRec;
 use crate::slab::array::{ArrayCache, Obj};
 use crate::slab::cache::Cache;
-use crate::slab::debug::TrackPair;
 use crate::slab::node::{NodeCache, SlabRec};
 use crate::slab::page_map::StateTable;
 use crate::slab::percore::{CoreCache, Handle};
@@ -233,11 +232,8 @@ pub fn slab_bytes(layout: &Layout, store_user: bool, requested: bool) -> u64 {
     let n = layout.objects as usize;
     let mut b = n * size_of::<u16>() // free index stack
         + StateTable::bytes(n);
-    if store_user {
-        b += n * size_of::<TrackPair>();
-    }
-    if requested {
-        b += n * size_of::<u32>();
+    if store_user || requested {
+        b += n * crate::slab::node::DEBUG_SLOT_BYTES;
     }
     b as u64
 }

@@ -84,7 +84,7 @@ impl Allocator {
                         offset: 0,
                         expected: 0,
                         found: 0,
-                        last: rec.tracks.get(i).copied().unwrap_or_default(),
+                        last: rec.track(i).unwrap_or_default(),
                     };
                     if let Some(log) = log {
                         log.push(CheckedOp::Destroy, &cache.name, v);

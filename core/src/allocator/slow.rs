@@ -212,7 +212,7 @@ impl CoreGuard<'_> {
         };
         let idx =
             (addr - rec.base - cache.layout.obj_offset as usize) / cache.layout.stride as usize;
-        rec.tracks.get(idx).copied().unwrap_or_default()
+        rec.track(idx).unwrap_or_default()
     }
 
     /// The debug checks of an allocated object of a checked cache: its red zones, and for a
@@ -249,7 +249,7 @@ impl CoreGuard<'_> {
         if !cache.checks.orig_size {
             return None;
         }
-        self.with_rec(cache, addr, |rec, idx| rec.requested.get(idx).copied())
+        self.with_rec(cache, addr, |rec, idx| rec.requested(idx))
             .flatten()
             .map(|r| r as usize)
     }
@@ -262,7 +262,7 @@ impl CoreGuard<'_> {
         }
         let size = size.min(cache.layout.object_size as usize);
         self.with_rec(cache, addr, |rec, idx| {
-            if let Some(r) = rec.requested.get_mut(idx) {
+            if let Some(r) = rec.requested_mut(idx) {
                 *r = size as u32;
             }
         });
@@ -290,7 +290,7 @@ impl CoreGuard<'_> {
         };
         let idx =
             (addr - rec.base - cache.layout.obj_offset as usize) / cache.layout.stride as usize;
-        if let Some(p) = rec.tracks.get_mut(idx) {
+        if let Some(p) = rec.track_mut(idx) {
             if is_alloc {
                 p.alloc = Some(t);
             } else {

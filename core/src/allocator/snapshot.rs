@@ -128,8 +128,12 @@ impl Allocator {
                                             )
                                         })
                                         .collect(),
-                                    tracks: rec.tracks.clone(),
-                                    requested: rec.requested.clone(),
+                                    tracks: (0..rec.objects())
+                                        .filter_map(|i| rec.track(i))
+                                        .collect(),
+                                    requested: (0..rec.objects())
+                                        .filter_map(|i| rec.requested(i))
+                                        .collect(),
                                     memory: digest(rec.base, slab_len),
                                 })
                                 .collect(),

@@ -29,14 +29,14 @@ impl Allocator {
                     }
                     let v = if state::is_live(s) {
                         cache.checks.check_allocated(l, obj).or_else(|| {
-                            let req = *rec.requested.get(i)? as usize;
+                            let req = rec.requested(i)? as usize;
                             cache.checks.check_requested(l, obj, req)
                         })
                     } else {
                         cache.checks.check_free(l, obj)
                     };
                     if let Some(mut v) = v {
-                        v.last = rec.tracks.get(i).copied().unwrap_or_default();
+                        v.last = rec.track(i).unwrap_or_default();
                         found.push(v);
                     }
                 }

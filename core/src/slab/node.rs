@@ -3,10 +3,12 @@
 //! `spin::Mutex`; every method here runs under it.
 //!
 //! A slab record owns the slab's out-of-line metadata: its free index stack (the top is the next
-//! object handed out), its per-object state bytes (published in the page map) and, with
-//! `STORE_USER`, its owner records. Invariants (checked by `validate`): a record is on exactly
+//! object handed out), its per-object state bytes (published in the page map) and, in a debug
+//! slab, one slot per object with its owner records (`STORE_USER`) and its requested size
+//! (red-zoned kmalloc classes), in one allocation. Invariants (checked by `validate`): a record is on exactly
 //! one list, the one its free count says (all free: Free, none: Full, else Partial); free indexes
 //! are distinct and in range; `free_in_slabs` is the sum of the free stacks.
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -21,9 +23,10 @@ use alloc::sync::Arc;
 
 const NIL: u32 = u32::MAX;
 
-/// Record slots after the tables holding `cap` grow (doubling, at least 4).
+/// Record slots after the tables holding `cap` grow (by half, at least to 4): amortised O(1)
+/// growth with less room left unused than doubling leaves.
 fn slot_capacity(cap: usize) -> usize {
-    (cap * 2).max(4)
+    (cap + cap / 2).max(4)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,14 +44,31 @@ pub struct SlabRec {
     pub head: u32,
     pub free: Vec<u16>,
     pub states: StateTable,
-    /// Per object, with `STORE_USER`; empty otherwise.
-    pub tracks: Vec<TrackPair>,
-    /// Per object, the size its last kmalloc asked for (red-zoned kmalloc classes); empty
-    /// otherwise.
-    pub requested: Vec<u32>,
+    /// Per object, when the slab keeps tracks or requested sizes ([`Keeps`]); empty otherwise.
+    debug: Box<[DebugSlot]>,
+    keeps: Keeps,
     list: List,
     prev: u32,
     next: u32,
+}
+
+/// One object's debug record in a debug slab.
+#[derive(Clone, Copy, Debug, Default)]
+struct DebugSlot {
+    track: TrackPair,
+    requested: u32,
+}
+
+/// Bytes of one object's debug slot (for the metadata charge).
+pub(crate) const DEBUG_SLOT_BYTES: usize = core::mem::size_of::<DebugSlot>();
+
+/// Which fields of its debug slots a slab keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Keeps {
+    /// `STORE_USER`: the last alloc and free of each object.
+    tracks: bool,
+    /// A red-zoned kmalloc class: the size each object's last kmalloc asked for.
+    requested: bool,
 }
 
 impl SlabRec {
@@ -68,23 +88,27 @@ impl SlabRec {
             r.shuffle(&mut free);
         }
         let states = StateTable::try_new(objects)?;
-        let mut tracks = Vec::new();
-        if store_user {
-            tracks = try_vec(objects)?;
-            tracks.resize(objects, TrackPair::default());
-        }
-        let mut req = Vec::new();
-        if let Some(size) = requested {
-            req = try_vec(objects)?;
-            req.resize(objects, size);
+        let keeps = Keeps {
+            tracks: store_user,
+            requested: requested.is_some(),
+        };
+        let mut debug = Vec::new();
+        if keeps != Keeps::default() {
+            debug = try_vec(objects)?;
+            let slot = DebugSlot {
+                track: TrackPair::default(),
+                requested: requested.unwrap_or(0),
+            };
+            debug.resize(objects, slot);
         }
         Ok(SlabRec {
             base,
             head,
             free,
             states,
-            tracks,
-            requested: req,
+            // Exactly as long as its capacity: no reallocation.
+            debug: debug.into_boxed_slice(),
+            keeps,
             list: List::Free,
             prev: NIL,
             next: NIL,
@@ -93,6 +117,37 @@ impl SlabRec {
 
     pub fn objects(&self) -> usize {
         self.states.len()
+    }
+
+    /// Object `i`'s last alloc and free, if the slab keeps them (`STORE_USER`).
+    pub fn track(&self, i: usize) -> Option<TrackPair> {
+        self.keeps
+            .tracks
+            .then(|| self.debug.get(i))?
+            .map(|d| d.track)
+    }
+
+    pub fn track_mut(&mut self, i: usize) -> Option<&mut TrackPair> {
+        self.keeps
+            .tracks
+            .then(|| self.debug.get_mut(i))?
+            .map(|d| &mut d.track)
+    }
+
+    /// The size object `i`'s last kmalloc asked for, if the slab keeps it (a red-zoned kmalloc
+    /// class).
+    pub fn requested(&self, i: usize) -> Option<u32> {
+        self.keeps
+            .requested
+            .then(|| self.debug.get(i))?
+            .map(|d| d.requested)
+    }
+
+    pub fn requested_mut(&mut self, i: usize) -> Option<&mut u32> {
+        self.keeps
+            .requested
+            .then(|| self.debug.get_mut(i))?
+            .map(|d| &mut d.requested)
     }
 
     fn wanted_list(&self) -> List {
