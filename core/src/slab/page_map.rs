@@ -9,7 +9,6 @@
 //! cleared, and its state bytes dropped, only while all core locks are held (see `slab` module
 //! docs), and every reader holds a core lock: a [`StateRef`] never outlives its slab.
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -361,17 +360,14 @@ impl PageMap {
                 frames,
             });
         }
-        let slots: Vec<Slot> = (0..span_frames)
-            .map(|_| Slot {
-                entry: AtomicU64::new(0),
-                states: AtomicPtr::new(ptr::null_mut()),
-            })
-            .collect();
-        Ok(PageMap {
-            lo,
-            slots: slots.into_boxed_slice(),
-            recs: (0..span_frames).map(|_| AtomicU32::new(0)).collect(),
-        })
+        // Zeroed allocations, not written element by element: where the heap hands out fresh
+        // zero pages (a host process's mmap), a frame's entries cost memory only once used.
+        let slots = Box::<[Slot]>::new_zeroed_slice(span_frames);
+        let recs = Box::<[AtomicU32]>::new_zeroed_slice(span_frames);
+        // SAFETY: all-zero bytes are a valid `Slot` (entry 0, the empty entry, and a null states
+        // pointer) and a valid `AtomicU32` (0).
+        let (slots, recs) = unsafe { (slots.assume_init(), recs.assume_init()) };
+        Ok(PageMap { lo, slots, recs })
     }
 
     /// The frame number of `addr` in this map.
