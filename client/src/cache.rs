@@ -1,9 +1,16 @@
 //! [`KmemCache`] and the kernel-shaped `kmem_cache_*` calls. A cache keeps a private magazine of
 //! objects it already holds; debug caches (and `batch == 0`) send one message per operation so the
 //! server checks each one. Fresh slabs reported by the server are constructed before use.
+//!
+//! The magazine is checked: a free enters it only if the cache's [`SlabTable`] says the address
+//! is an object start that this cache handed to its user and that was not freed since; a free
+//! the table refuses (an interior address, an object freed already) fails at once, and one it
+//! cannot tell (a slab it does not know) goes to the server as one message. So the magazine only
+//! ever holds objects of this cache that the user does not hold, and never hands one out twice.
 use crate::client::{Client, SLOT};
 use crate::ctor;
 use crate::magazine::Magazine;
+use crate::slab_table::{Lookup, SlabTable};
 use crate::transport::Transport;
 use memserver_protocol::ops::*;
 use memserver_protocol::{Error, Failure, Request, MAX_BATCH};
@@ -23,6 +30,9 @@ pub struct KmemCache {
     mag: Magazine,
     /// Objects the magazine may hold: twice the batch, 0 when the cache bypasses it.
     limit: usize,
+    /// Which objects of which slabs are out with the user (off when the cache bypasses the
+    /// magazine, or when the server gives no slab alignment).
+    slabs: SlabTable,
 }
 
 impl KmemCache {
@@ -74,6 +84,7 @@ impl<T: Transport> Client<T> {
         memserver_protocol::varlen::check_name(name)?;
         self.call_request(&Request::CacheCreate(req, name))?;
         let r: CacheCreateReply = self.reply()?;
+        let bypass = bypasses(self.batch, r.flags);
         Ok(KmemCache {
             handle: r.handle,
             size,
@@ -83,10 +94,11 @@ impl<T: Transport> Client<T> {
             flags: r.flags,
             ctor,
             mag: Magazine::new(),
-            limit: if bypasses(self.batch, r.flags) {
-                0
+            limit: if bypass { 0 } else { 2 * self.batch },
+            slabs: if bypass {
+                SlabTable::off()
             } else {
-                2 * self.batch
+                SlabTable::new(r.slab_bytes, r.first_offset, r.stride, r.objects_per_slab)
             },
         })
     }
@@ -94,10 +106,12 @@ impl<T: Transport> Client<T> {
     /// `kmem_cache_alloc(cache)`.
     #[inline(always)]
     pub fn kmem_cache_alloc(&mut self, cache: &mut KmemCache) -> Result<usize, Failure> {
-        match cache.mag.pop() {
-            Some(addr) => Ok(addr),
-            None => self.cache_alloc_slow(cache, 0),
+        if let Some(addr) = cache.mag.pop() {
+            if cache.slabs.hand_out(addr) {
+                return Ok(addr);
+            }
         }
+        self.cache_alloc_slow(cache, 0)
     }
 
     /// `kmem_cache_zalloc(cache)`: the object zeroed.
@@ -122,6 +136,9 @@ impl<T: Transport> Client<T> {
             self.construct(cache, r.fresh);
             return Ok(r.addr as usize);
         }
+        if let Some(addr) = pop_checked(cache) {
+            return Ok(addr);
+        }
         let r: RefillReply = self.call(RefillReq {
             handle: cache.handle,
             slot: SLOT,
@@ -131,7 +148,7 @@ impl<T: Transport> Client<T> {
         self.construct(cache, r.fresh);
         let n = (r.count as usize).min(MAX_BATCH);
         cache.mag.load(self.transport.magazine(), SLOT as usize, n);
-        cache.mag.pop().ok_or(Failure::new(Error::Internal))
+        pop_checked(cache).ok_or(Failure::new(Error::Internal))
     }
 
     fn construct(&self, cache: &KmemCache, fresh: u64) {
@@ -161,6 +178,8 @@ impl<T: Transport> Client<T> {
             flags,
         })?;
         self.construct(cache, r.fresh);
+        // The server's own hand-out: the object is the user's now, whatever the table thought.
+        cache.slabs.hand_out(r.addr as usize);
         Ok(r.addr as usize)
     }
 
@@ -181,7 +200,7 @@ impl<T: Transport> Client<T> {
         }
         let mut i = 0;
         while i < n {
-            if let Some(a) = cache.mag.pop() {
+            if let Some(a) = pop_checked(cache) {
                 out[i] = a;
                 i += 1;
                 continue;
@@ -207,6 +226,9 @@ impl<T: Transport> Client<T> {
             if got < n - i {
                 let held: [u64; MAX_BATCH] =
                     core::array::from_fn(|k| out.get(k).map_or(0, |&a| a as u64));
+                for &a in &out[..i] {
+                    cache.slabs.forget(a);
+                }
                 cache.mag.extend(&held[..i]);
                 return Err(r.err().unwrap_or(Failure::new(Error::OutOfMemory)));
             }
@@ -231,6 +253,11 @@ impl<T: Transport> Client<T> {
                 [n as u64, MAX_BATCH as u64, 0],
             ));
         }
+        // All or nothing: an address the table refuses fails the whole call before the server
+        // sees any (an object in the magazine must not be freed behind its back).
+        for &a in addrs {
+            refusal(&cache.slabs, a)?;
+        }
         let words: [u64; MAX_BATCH] =
             core::array::from_fn(|k| addrs.get(k).map_or(0, |&a| a as u64));
         self.transport
@@ -241,28 +268,37 @@ impl<T: Transport> Client<T> {
             handle: cache.handle,
             slot: SLOT,
             count: n as u64,
-        })
-        .map(|_| ())
+        })?;
+        for &a in addrs {
+            cache.slabs.forget(a);
+        }
+        Ok(())
     }
 
     /// `kmem_cache_free(cache, addr)`.
     #[inline(always)]
     pub fn kmem_cache_free(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
-        if addr != 0 && cache.mag.push(addr, cache.limit) {
-            return Ok(());
+        if let Lookup::Object { entry, index } = cache.slabs.lookup(addr) {
+            if cache.slabs.take_back(entry, index) {
+                if cache.mag.put(addr, cache.limit) {
+                    return Ok(());
+                }
+                return self.cache_free_full(cache, addr);
+            }
         }
         self.cache_free_slow(cache, addr)
     }
 
+    /// A free the slab table did not take: refused if the table can tell, else checked by the
+    /// server (one message), or, for a cache the table does not check, into the magazine unless
+    /// it is the object freed last.
     #[cold]
     fn cache_free_slow(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
         if addr == 0 {
             return Err(Failure::new(Error::NullPointer));
         }
-        if cache.mag.top() == Some(addr) {
-            return Err(Failure::with(Error::DoubleFree, [addr as u64, 0, 0]));
-        }
-        if cache.bypasses_magazine(self.batch) {
+        refusal(&cache.slabs, addr)?;
+        if cache.bypasses_magazine(self.batch) || cache.slabs.is_on() {
             return self
                 .call(FreeReq {
                     handle: cache.handle,
@@ -270,11 +306,20 @@ impl<T: Transport> Client<T> {
                 })
                 .map(|_| ());
         }
+        if cache.mag.top() == Some(addr) {
+            return Err(Failure::with(Error::DoubleFree, [addr as u64, 0, 0]));
+        }
         if cache.mag.push(addr, cache.limit) {
             return Ok(());
         }
+        self.cache_free_full(cache, addr)
+    }
+
+    /// A checked free into a full magazine: drains the oldest batch, then keeps `addr`.
+    #[cold]
+    fn cache_free_full(&mut self, cache: &mut KmemCache, addr: usize) -> Result<(), Failure> {
         let r = self.cache_drain(cache, self.batch);
-        if !cache.mag.push(addr, cache.limit) {
+        if !cache.mag.put(addr, cache.limit) {
             // Only after a refused drain: keep the freed object rather than lose it.
             cache.mag.extend(&[addr as u64]);
         }
@@ -335,5 +380,33 @@ impl<T: Transport> Client<T> {
             handle: cache.handle,
         })
         .map(|_| ())
+    }
+}
+
+/// The next object of the magazine that may go to the user: one the slab table says the user
+/// does not hold already (such an object, which only a server that handed it out twice or a
+/// free by another way could put there, is dropped: the user has it).
+fn pop_checked(cache: &mut KmemCache) -> Option<usize> {
+    while let Some(addr) = cache.mag.pop() {
+        if cache.slabs.hand_out(addr) {
+            return Some(addr);
+        }
+    }
+    None
+}
+
+/// The stub's own refusal of a free of `addr`: an address in a known slab that is not an object
+/// start (`InteriorPointer`, detail `[addr, offset]`), or an object of it that the user does not
+/// hold (`DoubleFree`).
+fn refusal(slabs: &SlabTable, addr: usize) -> Result<(), Failure> {
+    match slabs.lookup(addr) {
+        Lookup::NotObject { offset } => Err(Failure::with(
+            Error::InteriorPointer,
+            [addr as u64, offset, 0],
+        )),
+        Lookup::Object { .. } if !slabs.holds(addr) => {
+            Err(Failure::with(Error::DoubleFree, [addr as u64, 0, 0]))
+        }
+        _ => Ok(()),
     }
 }

@@ -14,6 +14,7 @@ mod global;
 #[cfg(feature = "std")]
 pub mod host;
 mod magazine;
+mod slab_table;
 mod transport;
 mod typed;
 

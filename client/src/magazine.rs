@@ -48,6 +48,19 @@ impl Magazine {
         true
     }
 
+    /// Pushes `addr` unless the magazine already holds `limit` objects; for callers that
+    /// checked the free already (a cache's slab table).
+    #[inline(always)]
+    pub fn put(&mut self, addr: usize, limit: usize) -> bool {
+        let len = self.len;
+        if len >= limit.min(CAPACITY) {
+            return false;
+        }
+        self.items[len] = addr as u64;
+        self.len = len + 1;
+        true
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

@@ -2,4 +2,4 @@
 //! its own version, the core of the endpoint and the batch limit, or `VersionMismatch`.
 
 /// Bumped on any change of the wire contract.
-pub const PROTOCOL_VERSION: u64 = 5;
+pub const PROTOCOL_VERSION: u64 = 6;

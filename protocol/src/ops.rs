@@ -99,6 +99,12 @@ body! {
         /// [`cache_flags`] of the cache as created: the creator's, plus the debug options the
         /// system gave this client (its stub must send every operation of a debug cache).
         pub flags: u64,
+        /// Bytes of one slab of the cache, if every slab starts at a multiple of it in the
+        /// client's address space (the stub then tells an object's slab and index from its
+        /// address alone); 0: no such promise.
+        pub slab_bytes: u64,
+        /// Offset of a slab's first object from the slab's start.
+        pub first_offset: u64,
     }
     pub struct DetachReq {}
     pub struct StatsReq {}

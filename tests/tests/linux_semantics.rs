@@ -266,6 +266,88 @@ fn the_stub_refuses_an_immediate_double_free_and_never_hands_the_object_out_twic
     world.validate();
 }
 
+/// The checked magazine: the stub itself refuses, with no message, a free of an address that is
+/// not an object start and of an object the user does not hold (freed already, not only the
+/// last one, and also after the magazine went back to the server); it never hands an address
+/// out twice; a free it cannot tell (another cache's object) is checked by the server.
+#[test]
+fn the_checked_magazine_refuses_what_is_not_an_object_out_with_the_user() {
+    let world = World::new(1, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 8);
+    // 40-byte objects: a stride that is no power of two, and no kmalloc class to merge with.
+    let mut cache = c.kmem_cache_create("checked", 40, 8, 0, None).unwrap();
+    let mut other = c.kmem_cache_create("other", 200, 8, 0, None).unwrap();
+    let objs: Vec<usize> = (0..6)
+        .map(|_| c.kmem_cache_alloc(&mut cache).unwrap())
+        .collect();
+    let sent = c.messages();
+    let f = c.kmem_cache_free(&mut cache, objs[0] + 8).unwrap_err();
+    assert_eq!(
+        (f.error, f.detail[0], f.detail[1]),
+        (Error::InteriorPointer, objs[0] as u64 + 8, 8)
+    );
+    c.kmem_cache_free(&mut cache, objs[1]).unwrap();
+    c.kmem_cache_free(&mut cache, objs[2]).unwrap();
+    let f = c.kmem_cache_free(&mut cache, objs[1]).unwrap_err();
+    assert_eq!((f.error, f.detail[0]), (Error::DoubleFree, objs[1] as u64));
+    assert_eq!(c.messages(), sent, "refused by the stub alone");
+    // The magazine holds objs[1] and objs[2] once each: the next allocations are distinct
+    // from each other and from what the user still holds.
+    let again: Vec<usize> = (0..8)
+        .map(|_| c.kmem_cache_alloc(&mut cache).unwrap())
+        .collect();
+    let held = [objs[0], objs[3], objs[4], objs[5]];
+    let mut all: Vec<usize> = again.iter().chain(&held).copied().collect();
+    all.sort_unstable();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(all.len(), n, "no address handed out twice");
+    assert!(again.contains(&objs[1]) && again.contains(&objs[2]));
+    // A double free across a drain: the object went back to the server in between.
+    for &a in &again {
+        c.kmem_cache_free(&mut cache, a).unwrap();
+    }
+    c.kmem_cache_flush(&mut cache).unwrap();
+    let live = c.stats().unwrap().live_objects;
+    let sent = c.messages();
+    let f = c.kmem_cache_free(&mut cache, again[3]).unwrap_err();
+    assert_eq!((f.error, f.detail[0]), (Error::DoubleFree, again[3] as u64));
+    assert_eq!(c.messages(), sent, "refused by the stub alone");
+    // Another cache's object: the stub does not know its slab, the server refuses it.
+    let o = c.kmem_cache_alloc(&mut other).unwrap();
+    let f = c.kmem_cache_free(&mut cache, o).unwrap_err();
+    assert_eq!(f.error, Error::WrongCache);
+    assert_eq!(
+        c.messages(),
+        sent + 2,
+        "the server checked it (and served the refill)"
+    );
+    assert_eq!(
+        c.stats().unwrap().live_objects,
+        live + 1 + 7,
+        "nothing was freed"
+    );
+    // The bulk free is refused whole for an object the user does not hold.
+    let mut pair = [0usize; 2];
+    c.kmem_cache_alloc_bulk(&mut cache, &mut pair).unwrap();
+    c.kmem_cache_free(&mut cache, pair[1]).unwrap();
+    let f = c.kmem_cache_free_bulk(&mut cache, &pair).unwrap_err();
+    assert_eq!((f.error, f.detail[0]), (Error::DoubleFree, pair[1] as u64));
+    c.kmem_cache_free_bulk(&mut cache, &pair[..1]).unwrap();
+    assert_eq!(
+        c.kmem_cache_free(&mut cache, pair[0]).unwrap_err().error,
+        Error::DoubleFree,
+        "a bulk free counts as the free"
+    );
+    for a in held {
+        c.kmem_cache_free(&mut cache, a).unwrap();
+    }
+    c.kmem_cache_free(&mut other, o).unwrap();
+    c.kmem_cache_flush(&mut cache).unwrap();
+    c.kmem_cache_flush(&mut other).unwrap();
+    world.validate();
+}
+
 /// Every report of the client's violation log from `cursor`, and the last head.
 fn read_log(
     c: &mut memserver_client::Client<impl memserver_client::Transport>,

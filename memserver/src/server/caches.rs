@@ -36,6 +36,16 @@ fn wire_flags(core: CacheFlags) -> u64 {
         .fold(0, |acc, (w, _)| acc | w)
 }
 
+/// `slab_bytes` if the client sees every slab (a buddy block, aligned to its size in the server's
+/// addresses) at a multiple of it too, that is if the window's offset is one; else 0.
+fn aligned_slab_bytes(slab_bytes: usize, window_offset: usize) -> u64 {
+    if window_offset.is_multiple_of(slab_bytes) {
+        slab_bytes as u64
+    } else {
+        0
+    }
+}
+
 impl Server {
     pub(super) fn cache_create(
         &self,
@@ -90,6 +100,8 @@ impl Server {
             objects_per_slab: l.objects as u64,
             object_size: l.usable as u64,
             flags: wire_flags(info.flags),
+            slab_bytes: aligned_slab_bytes(l.slab_bytes(), c.rec.window.offset),
+            first_offset: l.obj_offset as u64,
         }
         .encode(out))
     }

@@ -42,7 +42,7 @@ pub struct Client {
     pub handle: u64,
 }
 
-/// Sends `req` on core 0; the reply body (zero-padded) or the failure.
+/// Sends `req` on core 0; the first five words of the reply body (zero-padded) or the failure.
 pub fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 5], Failure> {
     let mut msg = Message::default();
     let (label, len) = req.encode(&mut msg.words);
@@ -53,7 +53,8 @@ pub fn send(s: &Server, badge: u64, req: Request<'_>) -> Result<[u64; 5], Failur
         return Err(Failure::from_reply(msg.label, &msg.words[..msg.len]));
     }
     let mut body = [0; 5];
-    body[..msg.len].copy_from_slice(&msg.words[..msg.len]);
+    let n = msg.len.min(body.len());
+    body[..n].copy_from_slice(&msg.words[..n]);
     Ok(body)
 }
 
