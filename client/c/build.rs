@@ -5,7 +5,8 @@
 //! Dependents' build scripts get `$OUT_DIR` as `DEP_MEMSERVER_CLIENT_C_INCLUDE`.
 //!
 //! The protocol's error codes enter the header as `MEMSERVER_E_*` macros written from
-//! `memserver_protocol::Error` itself, so the enum stays their one source.
+//! `memserver_protocol::Error` itself, so the enum stays their one source; `ZERO_SIZE_PTR` comes
+//! from the protocol's constant the same way.
 use memserver_protocol::Error;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ fn main() {
     let header = cbindgen::Builder::new()
         .with_crate(&dir)
         .with_config(config)
-        .with_after_include(protocol_errors())
+        .with_after_include(protocol_errors() + &zero_size_ptr())
         .generate()
         .unwrap_or_else(|e| fail(&format!("generating memserver.h: {e}")));
     let mut text = Vec::new();
@@ -49,6 +50,16 @@ fn protocol_errors() -> String {
         .unwrap();
     }
     text
+}
+
+/// Linux's `ZERO_SIZE_PTR` and `ZERO_OR_NULL_PTR`, from the protocol's value.
+fn zero_size_ptr() -> String {
+    format!(
+        "\n/* What kmalloc(0) returns, as in Linux: not NULL, but no block (kfree of it does \
+         nothing, ksize of it is 0). */\n#define ZERO_SIZE_PTR ((void *){})\n\
+         #define ZERO_OR_NULL_PTR(x) ((unsigned long)(x) <= (unsigned long)ZERO_SIZE_PTR)\n",
+        memserver_protocol::ops::ZERO_SIZE_PTR
+    )
 }
 
 /// `QuotaExceeded` → `QUOTA_EXCEEDED`.

@@ -190,7 +190,8 @@ impl<T: Transport> Client<T> {
     }
 
     /// `kmalloc(size)`: a block of at least `size` bytes. Sizes up to the largest class go through
-    /// that class's magazine.
+    /// that class's magazine. Size 0 is `ZERO_SIZE_PTR` (16), as in Linux, with no message: not
+    /// null, but no block (`kfree` of it does nothing, `ksize` of it is 0).
     pub fn kmalloc(&mut self, size: usize) -> Result<usize, Failure> {
         self.kmalloc_flags(size, 0)
     }
@@ -215,6 +216,9 @@ impl<T: Transport> Client<T> {
     }
 
     fn kmalloc_flags(&mut self, size: usize, flags: u64) -> Result<usize, Failure> {
+        if size == 0 {
+            return Ok(ZERO_SIZE_PTR as usize);
+        }
         let class = match self.magazine_class(size) {
             Some(class) => class,
             None => {
@@ -270,8 +274,8 @@ impl<T: Transport> Client<T> {
     }
 
     /// `krealloc(addr, new_size, flags)`: the block resized, in place when it fits its usable
-    /// size, else moved (contents copied, the old block freed). Address 0 allocates; size 0
-    /// frees and returns 0. With red zoning, the bytes beyond `new_size` become red zone and the
+    /// size, else moved (contents copied, the old block freed). Address 0 or `ZERO_SIZE_PTR`
+    /// allocates; size 0 frees and returns `ZERO_SIZE_PTR`. With red zoning, the bytes beyond `new_size` become red zone and the
     /// bytes it grows over are zeroed; [`alloc_flags::ZERO`] zeroes what a moved block grows by.
     /// Refused: the old block is unchanged. One register-only message.
     pub fn krealloc(&mut self, addr: usize, new_size: usize, flags: u64) -> Result<usize, Failure> {
@@ -296,8 +300,12 @@ impl<T: Transport> Client<T> {
         self.kzalloc(bytes)
     }
 
-    /// `kfree(addr)` without a size: one message (the stub cannot know the class).
+    /// `kfree(addr)` without a size: one message (the stub cannot know the class); nothing
+    /// for `ZERO_SIZE_PTR`.
     pub fn kfree(&mut self, addr: usize) -> Result<(), Failure> {
+        if addr == ZERO_SIZE_PTR as usize {
+            return Ok(());
+        }
         self.call(KfreeReq { addr: addr as u64 }).map(|_| ())
     }
 
@@ -305,6 +313,9 @@ impl<T: Transport> Client<T> {
     pub fn kfree_sized(&mut self, addr: usize, size: usize) -> Result<(), Failure> {
         if addr == 0 {
             return Err(Failure::new(Error::NullPointer));
+        }
+        if addr == ZERO_SIZE_PTR as usize {
+            return Ok(());
         }
         let class = match self.magazine_class(size) {
             Some(class) => class,
@@ -342,8 +353,11 @@ impl<T: Transport> Client<T> {
         r.map(|_| ())
     }
 
-    /// `ksize(addr)`: the usable size of a kmalloc block.
+    /// `ksize(addr)`: the usable size of a kmalloc block (0 for `ZERO_SIZE_PTR`).
     pub fn ksize(&mut self, addr: usize) -> Result<usize, Failure> {
+        if addr == ZERO_SIZE_PTR as usize {
+            return Ok(0);
+        }
         let r: KsizeReply = self.call(KsizeReq { addr: addr as u64 })?;
         Ok(r.usable as usize)
     }

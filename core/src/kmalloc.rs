@@ -39,6 +39,12 @@ const SMALL_INDEX: [u8; 24] = [
     0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6,
 ];
 
+/// What `kmalloc(0)` returns, as Linux's `ZERO_SIZE_PTR`: not null, so a caller can tell it
+/// from a failure, but no block: `kfree` of it does nothing, `ksize` of it is 0, and `krealloc`
+/// of it allocates anew. No zone holds address 16 (the first page is never memory of a zone),
+/// so it is never an object's address either.
+pub const ZERO_SIZE_PTR: usize = 16;
+
 /// The class serving `size` (1..=8192), or `None` above the largest class.
 #[inline(always)]
 pub fn class_of(size: usize) -> Option<usize> {

@@ -1,9 +1,10 @@
 //! The rest of Linux's slab API on the core: node-bound allocation with and without fallback,
 //! bulk allocation and free all-or-nothing, krealloc (in place, moved, red zone kept), kcalloc
-//! and kmalloc_array overflow, kmem_cache_size.
+//! and kmalloc_array overflow, kmem_cache_size, `ZERO_SIZE_PTR` for size 0.
 mod common;
 
 use common::{arena, fixture, params, peek, poke};
+use memserver_core::kmalloc::ZERO_SIZE_PTR;
 use memserver_core::slab::debug::SLUB_RED_ACTIVE;
 use memserver_core::topology::{CoreId, NodeId};
 use memserver_core::{
@@ -64,7 +65,7 @@ fn kmalloc_node_serves_classes_and_large_blocks_from_the_node() {
     }
     assert_eq!(
         g.kmalloc_node(&set, 0, NodeId(1), NodePolicy::Prefer),
-        Err(KmallocError::ZeroSize)
+        Ok(ZERO_SIZE_PTR)
     );
     drop(g);
     a.validate().unwrap();
@@ -136,7 +137,7 @@ fn krealloc_keeps_the_red_zone_right_and_zeroes_what_it_grows() {
     }
     assert_eq!(g.requested_size(q), Some(100));
     poke(q + 101, SLUB_RED_ACTIVE);
-    assert_eq!(g.krealloc(&set, q, 0, false), Ok(0));
+    assert_eq!(g.krealloc(&set, q, 0, false), Ok(ZERO_SIZE_PTR));
     assert!(g.usable_size(&set, q).is_err(), "krealloc to 0 frees");
     assert!(matches!(
         g.krealloc(&set, q, 8, false),
@@ -205,4 +206,56 @@ fn the_free_path_returns_empty_slabs_beyond_min_partial() {
     // Shrink drains the array and discards the rest.
     a.cache_shrink(id).unwrap();
     assert_eq!(a.stats().slab_frames, 0);
+}
+
+/// Size 0 is Linux's `ZERO_SIZE_PTR` on every kmalloc path (plain, zeroed, node-bound whatever
+/// the node, array, the resolved set): not null, and no block: `kfree` of it does nothing,
+/// `ksize` of it is 0, `krealloc` of it allocates anew, `krealloc` to 0 frees and returns it.
+/// Nothing is allocated for it.
+#[test]
+fn kmalloc_of_zero_bytes_is_the_zero_size_pointer() {
+    let a = fixture(arena(4 * MIB, 2 * MIB), 2, 1);
+    let set = a.kmalloc_set_create(OwnerId(1)).unwrap();
+    let before = a.buddy().free_frames();
+    let mut g = a.core(CoreId(0)).unwrap();
+    assert_eq!(g.kmalloc(&set, 0), Ok(ZERO_SIZE_PTR));
+    assert_eq!(g.kzalloc(&set, 0), Ok(ZERO_SIZE_PTR));
+    assert_eq!(g.kmalloc_array(&set, 0, 64, false), Ok(ZERO_SIZE_PTR));
+    assert_eq!(g.kcalloc(&set, 64, 0), Ok(ZERO_SIZE_PTR));
+    for node in [0, 1, 7] {
+        for policy in [NodePolicy::Prefer, NodePolicy::Only] {
+            assert_eq!(
+                g.kmalloc_node(&set, 0, NodeId(node), policy),
+                Ok(ZERO_SIZE_PTR)
+            );
+            assert_eq!(
+                g.kzalloc_node(&set, 0, NodeId(node), policy),
+                Ok(ZERO_SIZE_PTR)
+            );
+        }
+    }
+    assert_eq!(g.kfree(&set, ZERO_SIZE_PTR), Ok(()));
+    assert_eq!(
+        g.kfree(&set, ZERO_SIZE_PTR),
+        Ok(()),
+        "no double free either"
+    );
+    assert_eq!(g.ksize(&set, ZERO_SIZE_PTR), Ok(0));
+    assert_eq!(g.krealloc(&set, ZERO_SIZE_PTR, 0, false), Ok(ZERO_SIZE_PTR));
+    drop(g);
+    assert_eq!(a.buddy().free_frames(), before, "nothing allocated");
+    let mut g = a.core(CoreId(0)).unwrap();
+    let p = g.krealloc(&set, ZERO_SIZE_PTR, 40, false).unwrap();
+    assert_ne!(p, ZERO_SIZE_PTR);
+    assert_eq!(g.ksize(&set, p), Ok(64));
+    assert_eq!(g.krealloc(&set, p, 0, false), Ok(ZERO_SIZE_PTR));
+    assert!(
+        g.usable_size(&set, p).is_err(),
+        "krealloc to 0 freed the block"
+    );
+    let mut k = g.kmalloc_set(&set).unwrap();
+    assert_eq!(k.kmalloc(0), Ok(ZERO_SIZE_PTR));
+    assert_eq!(k.kfree(ZERO_SIZE_PTR), Ok(()));
+    drop(g);
+    a.validate().unwrap();
 }

@@ -5,6 +5,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{arena, fixture, params, peek, poke};
+use memserver_core::kmalloc::ZERO_SIZE_PTR;
 use memserver_core::slab::debug::{POISON_END, POISON_FREE, SLUB_RED_ACTIVE};
 use memserver_core::topology::{CoreId, NodeId};
 use memserver_core::{
@@ -445,7 +446,7 @@ fn kmalloc_serves_every_class_and_large_sizes() {
         }
         got.push(p);
     }
-    assert_eq!(g.kmalloc(&set, 0), Err(KmallocError::ZeroSize));
+    assert_eq!(g.kmalloc(&set, 0), Ok(ZERO_SIZE_PTR));
     assert_eq!(
         g.kmalloc(&set, 5 * MIB),
         Err(KmallocError::TooLarge {
@@ -520,7 +521,8 @@ fn a_resolved_kmalloc_set_behaves_as_the_guard() {
         let mut k = g.kmalloc_set(&set).unwrap();
         let sizes = [1, 8, 96, 100, 192, 200, 4000, 8192, 8193, 100_000];
         let got: Vec<usize> = sizes.iter().map(|&s| k.kmalloc(s).unwrap()).collect();
-        assert_eq!(k.kmalloc(0), Err(KmallocError::ZeroSize));
+        assert_eq!(k.kmalloc(0), Ok(ZERO_SIZE_PTR));
+        assert_eq!(k.kfree(ZERO_SIZE_PTR), Ok(()));
         assert_eq!(
             k.kfree(foreign),
             Err(FreeError::ForeignOwner { addr: foreign })

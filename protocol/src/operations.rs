@@ -87,17 +87,14 @@ macro_rules! for_each_operation {
                              DuplicateAddress, NotAllocated, DoubleFree, InteriorPointer,
                              WrongCache, ForeignPointer, RedZone],
                 }
-                /// One kmalloc block.
+                /// One kmalloc block ([`crate::ops::ZERO_SIZE_PTR`] for size 0).
                 Kmalloc = 11 {
                     handler: kmalloc,
                     request: $crate::ops::KmallocReq,
                     reply: $crate::ops::KmallocReply,
                     fits: registers,
-                    check: (|s| {
-                        check_size(s.size)?;
-                        check_flags(s.flags, alloc_flags::ALL)
-                    }),
-                    errors: [SizeZero, SizeTooLarge, UnknownFlag, QuotaExceeded, OutOfMemory],
+                    check: (|s| check_flags(s.flags, alloc_flags::ALL)),
+                    errors: [SizeTooLarge, UnknownFlag, QuotaExceeded, OutOfMemory],
                 }
                 /// A kmalloc block back (any size).
                 Kfree = 12 {
@@ -205,27 +202,25 @@ macro_rules! for_each_operation {
                     errors: [UnknownFlag, BadField, BadHandle, StaleHandle, QuotaExceeded,
                              OutOfMemory],
                 }
-                /// One kmalloc block from a chosen memory node (`kmalloc_node`).
+                /// One kmalloc block from a chosen memory node (`kmalloc_node`;
+                /// [`crate::ops::ZERO_SIZE_PTR`] for size 0, whatever the node).
                 KmallocNode = 18 {
                     handler: kmalloc_node,
                     request: $crate::ops::KmallocNodeReq,
                     reply: $crate::ops::KmallocReply,
                     fits: registers,
-                    check: (|s| {
-                        check_size(s.size)?;
-                        check_flags(s.flags, alloc_flags::NODE)
-                    }),
-                    errors: [SizeZero, SizeTooLarge, UnknownFlag, BadField, QuotaExceeded,
-                             OutOfMemory],
+                    check: (|s| check_flags(s.flags, alloc_flags::NODE)),
+                    errors: [SizeTooLarge, UnknownFlag, BadField, QuotaExceeded, OutOfMemory],
                 }
-                /// A kmalloc block resized (`krealloc`).
+                /// A kmalloc block resized (`krealloc`; size 0 frees it and answers
+                /// [`crate::ops::ZERO_SIZE_PTR`]).
                 Krealloc = 19 {
                     handler: krealloc,
                     request: $crate::ops::KreallocReq,
                     reply: $crate::ops::KmallocReply,
                     fits: registers,
                     check: (|s| check_flags(s.flags, alloc_flags::ALL)),
-                    errors: [UnknownFlag, SizeZero, SizeTooLarge, NotAllocated, DoubleFree,
+                    errors: [UnknownFlag, SizeTooLarge, NotAllocated, DoubleFree,
                              InteriorPointer, WrongCache, ForeignPointer, QuotaExceeded,
                              OutOfMemory, RedZone],
                 }

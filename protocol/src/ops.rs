@@ -152,6 +152,7 @@ body! {
     pub struct RefillReply { pub count: u64, pub fresh: u64 }
     pub struct DrainReq { pub handle: u64, pub slot: u64, pub count: u64 }
     pub struct CountReply { pub count: u64 }
+    /// Size 0 is answered with [`ZERO_SIZE_PTR`] (usable 0), as Linux's `kmalloc(0)`.
     pub struct KmallocReq { pub size: u64, pub flags: u64 }
     pub struct KmallocReply { pub addr: u64, pub usable: u64 }
     pub struct KfreeReq { pub addr: u64 }
@@ -208,6 +209,10 @@ pub const KMALLOC_CLASSES: [u64; 13] = [
 ];
 /// Largest kmalloc request (4 MiB, the largest page block).
 pub const KMALLOC_MAX: u64 = 4 << 20;
+/// The answer to a kmalloc of 0 bytes (Kmalloc, KmallocNode, and Krealloc to size 0), as Linux's
+/// `ZERO_SIZE_PTR`: not null, so not a failure, but no block. Kfree of it does nothing, Ksize of
+/// it is 0, Krealloc of it allocates anew; no client address of a block is ever 16.
+pub const ZERO_SIZE_PTR: u64 = 16;
 
 /// Index of the smallest class holding `size`, or `None` above the largest class.
 pub fn kmalloc_class(size: u64) -> Option<usize> {

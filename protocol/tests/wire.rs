@@ -114,8 +114,15 @@ fn field_checks() {
     assert_eq!(dec(refill(0, 65, 0)), Err(Error::BadBatch));
     assert_eq!(dec(refill(0, 64, 2)), Err(Error::UnknownFlag));
     assert!(dec(refill(3, 64, 1)).is_ok());
+    // kmalloc(0) is ZERO_SIZE_PTR (the server's answer), a batch of zero-byte blocks refused.
+    assert!(dec(Request::Kmalloc(KmallocReq { size: 0, flags: 0 })).is_ok());
     assert_eq!(
-        dec(Request::Kmalloc(KmallocReq { size: 0, flags: 0 })),
+        dec(Request::KmallocRefill(KmallocRefillReq {
+            size: 0,
+            slot: 0,
+            count: 1,
+            flags: 0
+        })),
         Err(Error::SizeZero)
     );
     assert_eq!(

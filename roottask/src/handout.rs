@@ -24,6 +24,7 @@ use crate::clients::Client;
 use crate::service::MemServer;
 use core::sync::atomic::Ordering;
 use memserver::buddy::PAGE_SIZE;
+use memserver_protocol::ops::ZERO_SIZE_PTR;
 use memserver_protocol::{Label, Message, FRESH_MAX, MAX_BATCH};
 use sel4::Word;
 
@@ -55,14 +56,14 @@ pub fn after_success(
     msg: &Message,
 ) -> Handed {
     // One object: [addr, fresh] (Alloc, AllocNode) or [addr, usable] (the kmalloc family;
-    // a krealloc to size 0 hands out nothing).
+    // ZERO_SIZE_PTR, the answer to a kmalloc of 0 bytes or a krealloc to 0, is no block).
     let by_handle = label == Label::Alloc.word() || label == Label::AllocNode.word();
     let one = by_handle
         || label == Label::Kmalloc.word()
         || label == Label::KmallocNode.word()
         || label == Label::Krealloc.word();
     if one {
-        if msg.words[0] == 0 {
+        if msg.words[0] == 0 || msg.words[0] == ZERO_SIZE_PTR {
             return Handed::default();
         }
         let fresh = by_handle && msg.words[1] != 0;

@@ -179,8 +179,8 @@ fn rows() -> Vec<Row> {
             let h = e.h;
             e.raw(Label::Free, &[h, &x as *const u64 as u64])
         }),
-        ("kmalloc of size 0", Error::SizeZero, |e| {
-            e.raw(Label::Kmalloc, &[0, 0])
+        ("kmalloc refill of size 0", Error::SizeZero, |e| {
+            e.raw(Label::KmallocRefill, &[0, 0, 1, 0])
         }),
         ("kmalloc too large", Error::SizeTooLarge, |e| {
             e.raw(Label::Kmalloc, &[64 << 20, 0])

@@ -1,7 +1,8 @@
 //! The kernel slab API as a Linux user expects it, through the client stub over the protocol:
 //! per-client `slab_debug` options given at attach, and kmalloc red zones at the requested size.
 use memserver::server::Quota;
-use memserver_protocol::Error;
+use memserver_protocol::ops::ZERO_SIZE_PTR;
+use memserver_protocol::{Error, Failure, Label};
 use memserver_tests::World;
 
 fn poke(addr: usize, byte: u8) {
@@ -168,7 +169,7 @@ fn krealloc_and_kcalloc_through_the_stub() {
     poke(q + 100, 1);
     assert_eq!(c.kfree(q).unwrap_err().error, Error::RedZone);
     poke(q + 100, 0xcc);
-    assert_eq!(c.krealloc(q, 0, 0).unwrap(), 0);
+    assert_eq!(c.krealloc(q, 0, 0).unwrap(), ZERO_SIZE_PTR as usize);
     assert_eq!(c.ksize(q).unwrap_err().error, Error::DoubleFree);
     assert_eq!(
         c.kmalloc_array(usize::MAX / 2, 4).unwrap_err().error,
@@ -263,6 +264,51 @@ fn the_stub_refuses_an_immediate_double_free_and_never_hands_the_object_out_twic
     c.kfree_sized(k2, 24).unwrap();
     c.kmem_cache_flush(&mut cache).unwrap();
     c.flush_kmalloc().unwrap();
+    world.validate();
+}
+
+/// `kmalloc(0)` is `ZERO_SIZE_PTR` as in Linux, through the stub (with no message) and over
+/// the protocol: `kfree` of it does nothing, `ksize` of it is 0, `krealloc` of it allocates
+/// anew, `krealloc` to 0 frees and answers it, `kmalloc_node(0)` gives it whatever the node.
+/// Nothing is charged for it; a batch of zero-byte blocks is still refused.
+#[test]
+fn kmalloc_of_zero_bytes_is_the_zero_size_pointer_through_the_stub_and_the_wire() {
+    let world = World::new(1, 1, 16);
+    let mut c = world.client(0, Quota::UNLIMITED, 8);
+    let z = ZERO_SIZE_PTR as usize;
+    let sent = c.messages();
+    assert_eq!(c.kmalloc(0), Ok(z));
+    assert_eq!(c.kzalloc(0), Ok(z));
+    assert_eq!(c.kcalloc(0, 8), Ok(z));
+    assert_eq!(c.kfree(z), Ok(()));
+    assert_eq!(c.kfree_sized(z, 0), Ok(()));
+    assert_eq!(c.ksize(z), Ok(0));
+    assert_eq!(c.messages(), sent, "the stub answers these itself");
+    assert_eq!(c.kmalloc_node(0, 0, 7), Ok(z));
+    assert_eq!(c.krealloc(z, 0, 0), Ok(z));
+    assert_eq!(c.krealloc(0, 0, 0), Ok(z));
+    // Over the wire, as raw messages.
+    let (label, body) = c.raw_call(Label::Kmalloc.word(), &[0, 0]);
+    assert_eq!((label, body), (0, &[ZERO_SIZE_PTR, 0][..]));
+    let (label, body) = c.raw_call(Label::Ksize.word(), &[ZERO_SIZE_PTR]);
+    assert_eq!((label, body), (0, &[0][..]));
+    let (label, _) = c.raw_call(Label::Kfree.word(), &[ZERO_SIZE_PTR]);
+    assert_eq!(label, 0);
+    let (label, body) = c.raw_call(Label::KmallocRefill.word(), &[0, 0, 1, 0]);
+    assert_eq!(
+        Failure::from_reply(label, body).error,
+        Error::SizeZero,
+        "a batch of zero-byte blocks means nothing"
+    );
+    assert_eq!(c.stats().unwrap().live_objects, 0, "nothing charged");
+    // krealloc of it allocates; krealloc to 0 frees.
+    let p = c.krealloc(z, 40, 0).unwrap();
+    assert_ne!(p, z);
+    assert_eq!(c.ksize(p), Ok(64));
+    assert_eq!(c.stats().unwrap().live_objects, 1);
+    assert_eq!(c.krealloc(p, 0, 0), Ok(z));
+    assert_eq!(c.ksize(p).unwrap_err().error, Error::DoubleFree);
+    assert_eq!(c.stats().unwrap().live_objects, 0);
     world.validate();
 }
 

@@ -27,7 +27,8 @@ fn allocate(size: usize, flags: gfp_t) -> Result<*mut c_void, c_int> {
 
 /// A block of at least `size` bytes (8-byte aligned; power-of-two sizes up to 8 KiB are aligned to
 /// their size), or NULL (see `memserver_last_error()`). Sizes above 8 KiB, up to 4 MiB, come
-/// straight from the page allocator. `flags`: `GFP_KERNEL`, or with `__GFP_ZERO`.
+/// straight from the page allocator. `flags`: `GFP_KERNEL`, or with `__GFP_ZERO`. Size 0 is
+/// `ZERO_SIZE_PTR`, as in Linux.
 #[no_mangle]
 pub extern "C" fn kmalloc(size: usize, flags: gfp_t) -> *mut c_void {
     allocate(size, flags).unwrap_or_else(fail_null)
@@ -50,7 +51,8 @@ pub extern "C" fn kcalloc(n: usize, size: usize, flags: gfp_t) -> *mut c_void {
 }
 
 /// Frees a block from `kmalloc`, `kzalloc` or `kcalloc`. 0, or minus the code (an address that is
-/// not a live kmalloc block of this client, a double free). NULL does nothing, as in the kernel.
+/// not a live kmalloc block of this client, a double free). NULL and `ZERO_SIZE_PTR` do nothing,
+/// as in the kernel.
 ///
 /// # Safety
 /// `p` is not used after a successful free. (The server checks `p` itself; a wrong pointer is an
@@ -63,7 +65,8 @@ pub unsafe extern "C" fn kfree(p: *const c_void) -> c_int {
     with(|c| c.kfree(p as usize).map_err(protocol)).map_or_else(fail, |()| 0)
 }
 
-/// The usable size of the kmalloc block at `p` (0 for NULL or an address that is not one).
+/// The usable size of the kmalloc block at `p` (0 for NULL, `ZERO_SIZE_PTR` or an address that
+/// is not one).
 ///
 /// # Safety
 /// None beyond passing a pointer: `p` is sent to the server, which looks it up in its own records;

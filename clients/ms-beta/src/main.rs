@@ -17,7 +17,7 @@ use core::fmt::Write;
 use memserver_client::{alloc_flags, violations, Client, Config, Error, GlobalClient};
 use memserver_client_sel4::abi;
 use memserver_client_sel4::Sel4Transport;
-use memserver_protocol::ops::KMALLOC_CLASSES;
+use memserver_protocol::ops::{KMALLOC_CLASSES, ZERO_SIZE_PTR};
 use ms_harness::{self as harness, figure, mode};
 use ms_harness::{report, Checks};
 use sel4::Word;
@@ -159,7 +159,41 @@ fn linux_api(checks: &mut Checks) {
                 checks.check(405, e.error.code(), 0);
             }
         }
+        // The checked magazine: a free of an interior address and a second free of an object
+        // (not only of the one freed last) are refused by the stub itself, with no message.
+        match (c.kmem_cache_alloc(&mut k), c.kmem_cache_alloc(&mut k)) {
+            (Ok(a), Ok(b)) => {
+                let sent = c.messages();
+                let code = |r: Result<(), memserver_client::Failure>| {
+                    r.err().map_or(0, |f| f.error.code())
+                };
+                let interior = code(c.kmem_cache_free(&mut k, a + 8));
+                checks.check(420, interior, Error::InteriorPointer.code());
+                let freed =
+                    c.kmem_cache_free(&mut k, a).is_ok() && c.kmem_cache_free(&mut k, b).is_ok();
+                checks.ok(421, freed);
+                let twice = code(c.kmem_cache_free(&mut k, a));
+                checks.check(422, twice, Error::DoubleFree.code());
+                checks.check(423, c.messages() - sent, 0);
+            }
+            _ => {
+                checks.ok(420, false);
+            }
+        }
         checks.ok(407, c.kmem_cache_destroy(&mut k).is_ok());
+        // kmalloc(0) is ZERO_SIZE_PTR, as in Linux: kfree of it does nothing, ksize of it is 0,
+        // kmalloc_node(0) gives it too, krealloc to 0 frees the block and answers it.
+        let z = ZERO_SIZE_PTR as usize;
+        checks.ok(
+            424,
+            c.kmalloc(0) == Ok(z) && c.kfree(z).is_ok() && c.ksize(z) == Ok(0),
+        );
+        checks.ok(425, c.kmalloc_node(0, 0, 0) == Ok(z));
+        let p = c.kmalloc(40).unwrap_or(0);
+        checks.ok(
+            426,
+            p != 0 && c.krealloc(p, 0, 0) == Ok(z) && c.ksize(p).is_err(),
+        );
         // krealloc: grown in place within the red-zoned class (the bytes it grows over are
         // zeroed), then moved to a larger class with the contents kept.
         let p = c.kmalloc(20).unwrap_or(0);

@@ -81,7 +81,7 @@ pub const ADVERSARIAL_ROWS: [&str; 29] = [
     "double_free",
     "interior_pointer",
     "pointer_never_allocated",
-    "kmalloc_size_zero",
+    "kmalloc_refill_of_size_zero",
     "kmalloc_too_large",
     "cache_object_too_large",
     "quota_exhausted",

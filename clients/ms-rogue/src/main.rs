@@ -375,7 +375,11 @@ fn run_row(c: &mut C, row: usize, h: u64, victim: u64) -> (Word, Error) {
             raw(c, Label::CacheDestroy.word(), &[f]);
             (r, Error::NotAllocated)
         }
-        "kmalloc_size_zero" => (raw(c, Label::Kmalloc.word(), &[0, 0]), Error::SizeZero),
+        // kmalloc(0) is ZERO_SIZE_PTR, as in Linux; a batch of zero-byte blocks is refused.
+        "kmalloc_refill_of_size_zero" => (
+            raw(c, Label::KmallocRefill.word(), &[0, 0, 1, 0]),
+            Error::SizeZero,
+        ),
         "kmalloc_too_large" => (
             raw(c, Label::Kmalloc.word(), &[KMALLOC_MAX + 1, 0]),
             Error::SizeTooLarge,

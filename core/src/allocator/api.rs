@@ -4,6 +4,7 @@
 //! free with Linux's all-or-nothing result, `krealloc`, `kmalloc_array`/`kcalloc` with an
 //! overflow check, and `kmem_cache_size`.
 use super::*;
+use crate::kmalloc::ZERO_SIZE_PTR;
 use crate::slab::object_mem;
 
 /// Where an allocation bound to a node may come from.
@@ -81,6 +82,9 @@ impl CoreGuard<'_> {
         policy: NodePolicy,
     ) -> Result<usize, KmallocError> {
         let addr = self.kmalloc_node(set, size, node, policy)?;
+        if addr == ZERO_SIZE_PTR {
+            return Ok(addr);
+        }
         let usable = self
             .usable_size(set, addr)
             .map_err(KmallocError::BadPointer)?;
@@ -111,7 +115,7 @@ impl CoreGuard<'_> {
     }
 
     /// `kmalloc_node`: as `kmalloc`, from `node` (see [`NodePolicy`]); a large block comes from
-    /// that node's buddy zone.
+    /// that node's buddy zone. Size 0 is [`ZERO_SIZE_PTR`] whatever the node, as in Linux.
     pub fn kmalloc_node(
         &mut self,
         set: &KmallocSet,
@@ -119,6 +123,9 @@ impl CoreGuard<'_> {
         node: NodeId,
         policy: NodePolicy,
     ) -> Result<usize, KmallocError> {
+        if size == 0 {
+            return Ok(ZERO_SIZE_PTR);
+        }
         if node.0 as usize >= self.alloc.topology.nodes() {
             return Err(KmallocError::BadNode);
         }
@@ -126,7 +133,6 @@ impl CoreGuard<'_> {
             return self.kmalloc(set, size);
         }
         match class_of(size) {
-            Some(_) if size == 0 => Err(KmallocError::ZeroSize),
             Some(c) => {
                 let id = set.caches[c];
                 let addr = self.alloc_node(id, node, policy).map_err(|e| match e {
@@ -174,7 +180,8 @@ impl CoreGuard<'_> {
         self.kmalloc_array(set, n, size, true)
     }
 
-    /// `krealloc(addr, new_size)`. Address 0 is a `kmalloc`; size 0 frees and returns 0. A size
+    /// `krealloc(addr, new_size)`. Address 0 (or [`ZERO_SIZE_PTR`]) is a `kmalloc`; size 0
+    /// frees the block and returns [`ZERO_SIZE_PTR`], as Linux. A size
     /// that fits the block's usable size keeps the block: in a red-zoned class the requested
     /// size becomes `new_size`, the bytes it grows over are zeroed (they held red zone) and the
     /// bytes beyond it become red zone. Otherwise a new block is allocated, the old contents
@@ -187,7 +194,7 @@ impl CoreGuard<'_> {
         new_size: usize,
         zero: bool,
     ) -> Result<usize, KmallocError> {
-        if addr == 0 {
+        if addr == 0 || addr == ZERO_SIZE_PTR {
             return if zero {
                 self.kzalloc(set, new_size)
             } else {
@@ -202,7 +209,7 @@ impl CoreGuard<'_> {
         })?;
         if new_size == 0 {
             self.kfree(set, addr).map_err(KmallocError::BadPointer)?;
-            return Ok(0);
+            return Ok(ZERO_SIZE_PTR);
         }
         let old = self.requested_size(addr).unwrap_or(usable);
         if new_size <= usable {

@@ -2,9 +2,11 @@
 //! block straight from the buddy layer (recorded in the large-block table, under its lock).
 use super::guard::{free_in_slab, pop_fast, pop_unchecked};
 use super::*;
+use crate::kmalloc::ZERO_SIZE_PTR;
 
 impl CoreGuard<'_> {
-    /// `size` bytes from `set`'s size classes, or a buddy block above 8 KiB.
+    /// `size` bytes from `set`'s size classes, or a buddy block above 8 KiB; for `size == 0`,
+    /// [`ZERO_SIZE_PTR`](crate::kmalloc::ZERO_SIZE_PTR), as Linux.
     #[inline(always)]
     pub fn kmalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
         let me = self.core.0;
@@ -17,7 +19,7 @@ impl CoreGuard<'_> {
                 }
                 self.kmalloc_miss(set.caches[c], size)
             }
-            Some(_) => Err(KmallocError::ZeroSize),
+            Some(_) => Ok(ZERO_SIZE_PTR),
             None => self.kmalloc_large(set, size),
         }
     }
@@ -47,6 +49,9 @@ impl CoreGuard<'_> {
     /// rest is red zone).
     pub fn kzalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
         let addr = self.kmalloc(set, size)?;
+        if addr == ZERO_SIZE_PTR {
+            return Ok(addr);
+        }
         let usable = self.usable_size(set, addr).expect("just allocated");
         let len = self.requested_size(addr).unwrap_or(usable);
         crate::slab::object_mem::fill(addr, len, 0);
@@ -108,7 +113,8 @@ impl CoreGuard<'_> {
         Ok(block.addr)
     }
 
-    /// Frees a kmalloc'd address (any object or large block of `set`'s owner).
+    /// Frees a kmalloc'd address (any object or large block of `set`'s owner); a free of
+    /// [`ZERO_SIZE_PTR`](crate::kmalloc::ZERO_SIZE_PTR) does nothing.
     #[inline(always)]
     pub fn kfree(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
         let (e, states) = self.alloc.map.lookup_states(addr);
@@ -117,6 +123,7 @@ impl CoreGuard<'_> {
                 self.free_entry(cache as usize, addr, e, states, Some(set.owner))
             }
             Entry::Large { .. } => self.kfree_large(set, addr),
+            Entry::None if addr == ZERO_SIZE_PTR => Ok(()),
             Entry::None if addr == 0 => Err(FreeError::Null),
             Entry::None => Err(FreeError::NotOurs { addr }),
         }
@@ -191,7 +198,7 @@ impl CoreGuard<'_> {
     }
 
     /// Linux's `ksize`: the usable size of the allocated object (or large block) at `addr` of
-    /// `set`'s owner. The caller may use all of it, so in a red-zoned class the object's
+    /// `set`'s owner (0 for [`ZERO_SIZE_PTR`](crate::kmalloc::ZERO_SIZE_PTR)). The caller may use all of it, so in a red-zoned class the object's
     /// requested size becomes the class size (Linux's `skip_orig_size_check`).
     pub fn ksize(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
         let usable = self.usable_size(set, addr)?;
@@ -240,6 +247,7 @@ impl CoreGuard<'_> {
                 let (_, b) = self.large_block(&large, set, addr)?;
                 Ok(crate::buddy::PAGE_SIZE << b.order)
             }
+            Entry::None if addr == ZERO_SIZE_PTR => Ok(0),
             Entry::None if addr == 0 => Err(FreeError::Null),
             Entry::None => Err(FreeError::NotOurs { addr }),
         }

@@ -134,7 +134,6 @@ pub struct BatchFreeError {
 /// kmalloc refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KmallocError {
-    ZeroSize,
     TooLarge {
         size: usize,
         max: usize,

@@ -78,6 +78,9 @@ impl Server {
         r: KmallocNodeReq,
         out: &mut [u64],
     ) -> Result<usize, Failure> {
+        if r.size == 0 {
+            return Ok(super::kmalloc::zero_size_reply(out));
+        }
         let (node, policy) = node_and_policy(r.node, r.flags)?;
         let usable = Self::kmalloc_usable(c, r.size)?;
         c.rec.usage.check(&c.rec.quota, 1, usable as u64)?;
@@ -107,7 +110,8 @@ impl Server {
         .encode(out))
     }
 
-    /// `krealloc`: usage moves from the old block's usable size to the new one's.
+    /// `krealloc`: usage moves from the old block's usable size to the new one's. Address 0 or
+    /// `ZERO_SIZE_PTR` allocates anew; size 0 frees and answers `ZERO_SIZE_PTR`.
     pub(super) fn krealloc(
         &self,
         c: &mut Ctx<'_>,
@@ -117,7 +121,7 @@ impl Server {
         let w = c.rec.window;
         let set = c.rec.kmalloc;
         let addr = match r.addr {
-            0 => 0,
+            0 | ZERO_SIZE_PTR => 0,
             a => w
                 .to_server(a)
                 .ok_or(Failure::with(Error::NotAllocated, [a, 0, 0]))?,
@@ -146,11 +150,12 @@ impl Server {
         if old != 0 {
             c.rec.usage.release(1, old as u64);
         }
-        if got != 0 {
-            c.rec.usage.charge(1, new as u64);
+        if got == crate::kmalloc::ZERO_SIZE_PTR {
+            return Ok(super::kmalloc::zero_size_reply(out));
         }
+        c.rec.usage.charge(1, new as u64);
         Ok(KmallocReply {
-            addr: if got == 0 { 0 } else { w.to_client(got) },
+            addr: w.to_client(got),
             usable: new as u64,
         }
         .encode(out))

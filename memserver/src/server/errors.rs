@@ -96,7 +96,6 @@ pub fn free(e: &FreeError, w: Window) -> Failure {
 
 pub fn kmalloc(e: &KmallocError, w: Window) -> Failure {
     match e {
-        KmallocError::ZeroSize => Failure::new(Error::SizeZero),
         KmallocError::TooLarge { size, max } => {
             Failure::with(Error::SizeTooLarge, [*size as u64, *max as u64, 0])
         }

@@ -1,6 +1,8 @@
 //! The kmalloc family over the wire: one block (Kmalloc, Kfree, Ksize) and batches of one size
 //! class through the magazine page (KmallocRefill, KfreeDrain). Usage counts each block's usable
-//! size (class size, or whole pages for large blocks).
+//! size (class size, or whole pages for large blocks). A kmalloc of 0 bytes is answered with
+//! `ZERO_SIZE_PTR` (a client address as it stands, never translated), which Kfree and Ksize
+//! take as Linux does.
 use super::dispatch::Ctx;
 use super::errors;
 use super::objects::{alloc_many, check_owned, read_raw, translate_checked};
@@ -13,6 +15,18 @@ use crate::slab::KmallocError;
 use memserver_protocol::ops::*;
 use memserver_protocol::{Error, Failure, MAX_BATCH};
 
+// One fact, two crates (the core does not know the protocol): they must agree.
+const _: () = assert!(crate::kmalloc::ZERO_SIZE_PTR as u64 == ZERO_SIZE_PTR);
+
+/// The reply to a kmalloc of 0 bytes: [`ZERO_SIZE_PTR`], no block, nothing charged.
+pub(super) fn zero_size_reply(out: &mut [u64]) -> usize {
+    KmallocReply {
+        addr: ZERO_SIZE_PTR,
+        usable: 0,
+    }
+    .encode(out)
+}
+
 impl Server {
     pub(super) fn kmalloc(
         &self,
@@ -20,6 +34,9 @@ impl Server {
         r: KmallocReq,
         out: &mut [u64],
     ) -> Result<usize, Failure> {
+        if r.size == 0 {
+            return Ok(zero_size_reply(out));
+        }
         let size = usize::try_from(r.size)
             .ok()
             .filter(|&s| s <= KMALLOC_MAX_SIZE)
@@ -60,6 +77,9 @@ impl Server {
         r: KfreeReq,
         out: &mut [u64],
     ) -> Result<usize, Failure> {
+        if r.addr == ZERO_SIZE_PTR {
+            return Ok(Empty {}.encode(out));
+        }
         let w = c.rec.window;
         let addr = w
             .to_server(r.addr)
@@ -79,6 +99,9 @@ impl Server {
         r: KsizeReq,
         out: &mut [u64],
     ) -> Result<usize, Failure> {
+        if r.addr == ZERO_SIZE_PTR {
+            return Ok(KsizeReply { usable: 0 }.encode(out));
+        }
         let w = c.rec.window;
         let addr = w
             .to_server(r.addr)

@@ -226,8 +226,19 @@ int capi_test_kmalloc(void)
 	}
 	CHECK(kcalloc(SIZE_MAX / 2, 3, GFP_KERNEL) == NULL);
 	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_TOO_LARGE);
-	CHECK(kmalloc(0, GFP_KERNEL) == NULL);
-	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_ZERO);
+	/* Size 0 is ZERO_SIZE_PTR, as in Linux: not NULL, no block, no error. */
+	struct memserver_stats z0, z1;
+	CHECK(memserver_stats(&z0) == 0);
+	void *zp = kmalloc(0, GFP_KERNEL);
+	CHECK(zp == ZERO_SIZE_PTR);
+	CHECK(ZERO_OR_NULL_PTR(zp) && ZERO_OR_NULL_PTR(NULL));
+	CHECK(kzalloc(0, GFP_KERNEL) == ZERO_SIZE_PTR);
+	CHECK(kcalloc(0, 8, GFP_KERNEL) == ZERO_SIZE_PTR);
+	CHECK(ksize(zp) == 0);
+	CHECK(kfree(zp) == 0);
+	CHECK(kfree(zp) == 0);
+	CHECK(memserver_stats(&z1) == 0);
+	CHECK(z1.live_objects == z0.live_objects);
 	CHECK(kmalloc((size_t)8 << 20, GFP_KERNEL) == NULL);
 	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_TOO_LARGE);
 
@@ -402,11 +413,11 @@ int capi_test_errors(void)
 	CHECK(strcmp(memserver_strerror(MEMSERVER_E_IN_USE), memserver_strerror(MEMSERVER_E_BAD_NAME)) != 0);
 	CHECK(strcmp(memserver_strerror(12345), "unknown error") == 0);
 	/* A success leaves the last error alone. */
-	CHECK(kmalloc(0, GFP_KERNEL) == NULL);
-	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_ZERO);
+	CHECK(kmalloc((size_t)8 << 20, GFP_KERNEL) == NULL);
+	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_TOO_LARGE);
 	void *p = kmalloc(8, GFP_KERNEL);
 	CHECK(p != NULL);
-	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_ZERO);
+	CHECK(memserver_last_error() == MEMSERVER_E_SIZE_TOO_LARGE);
 	CHECK(kfree(p) == 0);
 	TEST_END();
 }
