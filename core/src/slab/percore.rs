@@ -199,15 +199,28 @@ struct HotHandle {
 // through `&mut CoreState`; moving the state to another thread moves the cache's owner with it.
 unsafe impl Send for HotHandle {}
 
-/// The hot table with every slot vacant.
-fn vacant_table() -> [HotHandle; HOT_HANDLES] {
-    core::array::from_fn(|k| HotHandle {
+/// The hot table with every slot vacant, made once at compile time (emptying the table is a
+/// copy of it, not a loop: it happens at every cache create and destroy on every core).
+const VACANT_TABLE: [HotHandle; HOT_HANDLES] = {
+    let vacant = HotHandle {
         id: CacheId {
-            index: (k + 1) as u32,
+            index: 0,
             generation: 0,
         },
         cache: NonNull::dangling(),
-    })
+    };
+    let mut table = [vacant; HOT_HANDLES];
+    let mut k = 0;
+    while k < HOT_HANDLES {
+        table[k].id.index = (k + 1) as u32;
+        k += 1;
+    }
+    table
+};
+
+/// The hot table with every slot vacant.
+fn vacant_table() -> [HotHandle; HOT_HANDLES] {
+    VACANT_TABLE
 }
 
 impl Default for CoreState {
