@@ -13,7 +13,7 @@ use memserver_core::{CacheFlags, CacheParams, Ctor, FreeError, OwnerId};
 
 /// Rounds per thread; under Miri (which checks every access for data races and explores
 /// interleavings by preempting threads at random) a few.
-const ROUNDS: usize = if cfg!(miri) { 2 } else { 300 };
+const ROUNDS: usize = if cfg!(miri) { 1 } else { 300 };
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -21,16 +21,21 @@ enum Kind {
     Checked,
     Plain,
 }
-const BATCH: usize = 40;
+/// Objects a thread allocates per round (a third of each kind); fewer under Miri.
+const BATCH: usize = if cfg!(miri) { 24 } else { 40 };
+
+/// Size of the plain cache's objects; larger under Miri (fewer to a slab and to a batch, the
+/// same paths). The checked cache's stay small: its checks read every byte.
+const PLAIN_SIZE: usize = if cfg!(miri) { 1500 } else { 72 };
 
 #[test]
 fn threads_on_two_nodes_allocate_and_free_across_nodes() {
-    let a = fixture(arena(64 << 20, 4 << 20), 2, 2);
+    let a = fixture(arena(64 << 20, 2 << 20), 2, 2);
     let base = a.stats();
     let c = a
         .cache_create(CacheParams {
             name: "shared",
-            size: 72,
+            size: PLAIN_SIZE,
             align: 8,
             flags: CacheFlags::empty(),
             ctor: Ctor::None,
@@ -136,10 +141,12 @@ fn threads_on_two_nodes_allocate_and_free_across_nodes() {
 #[test]
 fn racing_double_frees_never_corrupt_the_allocator() {
     let a = fixture(arena(32 << 20, 2 << 20), 2, 1);
+    // Under Miri larger objects: fewer to a slab and to a batch, the same paths.
+    const SIZE: usize = if cfg!(miri) { 2048 } else { 32 };
     let c = a
         .cache_create(CacheParams {
             name: "race",
-            size: 32,
+            size: SIZE,
             align: 8,
             flags: CacheFlags::empty(),
             ctor: Ctor::None,
@@ -148,7 +155,7 @@ fn racing_double_frees_never_corrupt_the_allocator() {
         .unwrap();
     // Rounds, and objects freed twice per round (several slabs' worth); fewer under Miri.
     const RACES: usize = if cfg!(miri) { 1 } else { 20 };
-    const OBJECTS: usize = if cfg!(miri) { 300 } else { 2000 };
+    const OBJECTS: usize = if cfg!(miri) { 40 } else { 2000 };
     let mut both = 0;
     for _ in 0..RACES {
         let objs: Vec<usize> = {

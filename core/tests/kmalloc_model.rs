@@ -55,10 +55,16 @@ struct Live {
 }
 
 /// Operations per case (fewer under Miri, which runs every check after every operation slowly).
-const MAX_OPS: usize = if cfg!(miri) { 12 } else { 60 };
+const MAX_OPS: usize = if cfg!(miri) { 16 } else { 60 };
+
+/// Whether `validate()` follows every step. Under Miri, which looks for undefined behaviour in
+/// the operations themselves, it follows the last step of each case (the accounting is still
+/// checked after every step).
+const VALIDATE_EVERY_STEP: bool = !cfg!(miri);
 
 proptest! {
-    #![proptest_config(common::proptest_config(1000, 4))]
+    // Under Miri two cases (each makes two sets of 13 caches on four cores before its first step).
+    #![proptest_config(common::proptest_config(1000, 2))]
 
     #[test]
     fn kmalloc_matches_model(ops in proptest::collection::vec(op(), 1..MAX_OPS)) {
@@ -74,7 +80,8 @@ proptest! {
         let nth = |live: &BTreeMap<usize, Live>, i: usize| {
             (!live.is_empty()).then(|| *live.keys().nth(i % live.len()).unwrap())
         };
-        for op in ops {
+        let steps = ops.len();
+        for (step, op) in ops.into_iter().enumerate() {
             match op {
                 Op::Kmalloc(c, o, s) | Op::Kzalloc(c, o, s) => {
                     let zero = matches!(op, Op::Kzalloc(..));
@@ -157,7 +164,9 @@ proptest! {
                     a.shrink_all();
                 }
             }
-            a.validate().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            if VALIDATE_EVERY_STEP || step + 1 == steps {
+                a.validate().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            }
             let s = a.stats();
             let large = live.values().filter(|l| l.size > KMALLOC_MAX_CACHE_SIZE).count();
             prop_assert_eq!(s.objects_in_use, live.len() - large);

@@ -414,9 +414,9 @@ mod tests {
     fn first_repeat_agrees_with_the_naive_search() {
         // Lengths around both thresholds (the pairwise search up to 8 addresses, the copy on
         // the stack up to 64; a repeat adds one); under Miri (slow at the quadratic naive
-        // search) one length for each of the three searches.
+        // search) one length for each of the three searches, in shuffled order only.
         const LENGTHS: &[usize] = if cfg!(miri) {
-            &[0, 1, 2, 8, 20, 64]
+            &[0, 8, 20, 64]
         } else {
             &[0, 1, 2, 8, 9, 20, 64, 65, 100]
         };
@@ -430,9 +430,20 @@ mod tests {
                 .filter(|&i| i < n)
                 .map(|i| up[i])
                 .collect();
-            for base in [&up, &down, &shuffled] {
+            let bases = if cfg!(miri) {
+                vec![&shuffled]
+            } else {
+                vec![&up, &down, &shuffled]
+            };
+            for base in bases {
                 assert_eq!(first_repeat(base), None, "n {n}");
-                for at in [0, n / 2, n.saturating_sub(1)] {
+                // Under Miri the repeat goes in the middle only.
+                let places = if cfg!(miri) {
+                    vec![n / 2]
+                } else {
+                    vec![0, n / 2, n.saturating_sub(1)]
+                };
+                for at in places {
                     for from in [0, n / 3] {
                         if n == 0 {
                             continue;
