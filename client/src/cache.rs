@@ -3,7 +3,8 @@
 //! server checks each one. Fresh slabs reported by the server are constructed before use.
 //!
 //! The magazine is checked: a free enters it only if the cache's [`SlabTable`] says the address
-//! is an object start that this cache handed to its user and that was not freed since; a free
+//! is an object start that this cache handed to its user and that was not freed since (no
+//! object in the magazine is marked as out: a pop marks it, a free or a refill clears it); a free
 //! the table refuses (an interior address, an object freed already) fails at once, and one it
 //! cannot tell (a slab it does not know) goes to the server as one message. So the magazine only
 //! ever holds objects of this cache that the user does not hold, and never hands one out twice.
@@ -13,7 +14,7 @@ use crate::magazine::Magazine;
 use crate::slab_table::{Lookup, SlabTable};
 use crate::transport::Transport;
 use memserver_protocol::ops::*;
-use memserver_protocol::{Error, Failure, Request, MAX_BATCH};
+use memserver_protocol::{Error, Failure, MagazinePage, Request, MAX_BATCH};
 
 /// A constructor: runs once over every object of a new slab, in the client.
 pub type Ctor = fn(*mut u8);
@@ -107,9 +108,8 @@ impl<T: Transport> Client<T> {
     #[inline(always)]
     pub fn kmem_cache_alloc(&mut self, cache: &mut KmemCache) -> Result<usize, Failure> {
         if let Some(addr) = cache.mag.pop() {
-            if cache.slabs.hand_out(addr) {
-                return Ok(addr);
-            }
+            cache.slabs.hand_out(addr);
+            return Ok(addr);
         }
         self.cache_alloc_slow(cache, 0)
     }
@@ -136,9 +136,6 @@ impl<T: Transport> Client<T> {
             self.construct(cache, r.fresh);
             return Ok(r.addr as usize);
         }
-        if let Some(addr) = pop_checked(cache) {
-            return Ok(addr);
-        }
         let r: RefillReply = self.call(RefillReq {
             handle: cache.handle,
             slot: SLOT,
@@ -147,8 +144,8 @@ impl<T: Transport> Client<T> {
         })?;
         self.construct(cache, r.fresh);
         let n = (r.count as usize).min(MAX_BATCH);
-        cache.mag.load(self.transport.magazine(), SLOT as usize, n);
-        pop_checked(cache).ok_or(Failure::new(Error::Internal))
+        load(cache, self.transport.magazine(), n);
+        pop_out(cache).ok_or(Failure::new(Error::Internal))
     }
 
     fn construct(&self, cache: &KmemCache, fresh: u64) {
@@ -200,7 +197,7 @@ impl<T: Transport> Client<T> {
         }
         let mut i = 0;
         while i < n {
-            if let Some(a) = pop_checked(cache) {
+            if let Some(a) = pop_out(cache) {
                 out[i] = a;
                 i += 1;
                 continue;
@@ -217,9 +214,7 @@ impl<T: Transport> Client<T> {
                 Ok(r) => {
                     self.construct(cache, r.fresh);
                     let got = (r.count as usize).min(MAX_BATCH);
-                    cache
-                        .mag
-                        .load(self.transport.magazine(), SLOT as usize, got)
+                    load(cache, self.transport.magazine(), got)
                 }
                 Err(_) => 0,
             };
@@ -383,16 +378,23 @@ impl<T: Transport> Client<T> {
     }
 }
 
-/// The next object of the magazine that may go to the user: one the slab table says the user
-/// does not hold already (such an object, which only a server that handed it out twice or a
-/// free by another way could put there, is dropped: the user has it).
-fn pop_checked(cache: &mut KmemCache) -> Option<usize> {
-    while let Some(addr) = cache.mag.pop() {
-        if cache.slabs.hand_out(addr) {
-            return Some(addr);
-        }
+/// The next object of the magazine, handed to the user.
+fn pop_out(cache: &mut KmemCache) -> Option<usize> {
+    let addr = cache.mag.pop()?;
+    cache.slabs.hand_out(addr);
+    Some(addr)
+}
+
+/// Puts the `n` objects a refill wrote into the page's slot on top of the magazine; returns how
+/// many. They are free at the server, so none is the user's: their bits are cleared, keeping
+/// the invariant that no object in the magazine is marked as out (a bit a free the stub did not
+/// see left set, e.g. a `kfree` of the object, would otherwise let a second free in).
+fn load(cache: &mut KmemCache, page: &MagazinePage, n: usize) -> usize {
+    let got = cache.mag.load(page, SLOT as usize, n);
+    for &a in cache.mag.newest(got) {
+        cache.slabs.arrived(a as usize);
     }
-    None
+    got
 }
 
 /// The stub's own refusal of a free of `addr`: an address in a known slab that is not an object

@@ -65,6 +65,11 @@ impl Magazine {
         self.len
     }
 
+    /// The `n` objects on top (the last pushed or loaded), oldest first; fewer if it holds fewer.
+    pub fn newest(&self, n: usize) -> &[u64] {
+        &self.items[self.len - n.min(self.len)..self.len]
+    }
+
     /// The object freed (or loaded) last, if any.
     #[inline]
     pub fn top(&self) -> Option<usize> {

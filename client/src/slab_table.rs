@@ -147,11 +147,10 @@ impl SlabTable {
     }
 
     /// Records that `addr` goes to the user; `addr` is an object start the server handed to
-    /// this cache (so only its slab is looked up, not whether it is an object start). False if
-    /// the table says the user holds it already: it must not be handed out again. Learns the
-    /// slab if it is unknown and its entry is free to take.
+    /// this cache (so only its slab is looked up, not whether it is an object start). Learns
+    /// the slab if it is unknown and its entry is free to take.
     #[inline(always)]
-    pub fn hand_out(&mut self, addr: usize) -> bool {
+    pub fn hand_out(&mut self, addr: usize) {
         let a = addr as u64;
         let slab = a >> self.shift;
         let entry = slab as usize & (SLABS - 1);
@@ -161,32 +160,41 @@ impl SlabTable {
         }
         let off = a.wrapping_sub(k.first);
         let index = ((off * self.recip) >> RECIP_SHIFT) as usize;
-        let (w, bit) = (index / 64 % WORDS, 1u64 << (index % 64));
-        let word = k.bits[w];
-        k.bits[w] = word | bit;
-        word & bit == 0
+        k.bits[index / 64 % WORDS] |= 1u64 << (index % 64);
+    }
+
+    /// Records that `addr`, an object start the server handed to this cache in a batch, is not
+    /// the user's (it was free at the server), whatever a free the stub did not see left here.
+    #[inline(always)]
+    pub fn arrived(&mut self, addr: usize) {
+        let a = addr as u64;
+        let slab = a >> self.shift;
+        let k = &mut self.slabs[slab as usize & (SLABS - 1)];
+        if k.slab == slab {
+            let index = ((a.wrapping_sub(k.first) * self.recip) >> RECIP_SHIFT) as usize;
+            k.bits[index / 64 % WORDS] &= !(1u64 << (index % 64));
+        }
     }
 
     /// Takes the slab of `addr` into its entry if no object of the entry's slab is out with
     /// the user, and hands `addr` out.
     #[cold]
-    fn learn(&mut self, addr: usize) -> bool {
+    fn learn(&mut self, addr: usize) {
         if !self.is_on() {
-            return true;
+            return;
         }
         let slab = addr as u64 >> self.shift;
         let entry = slab as usize & (SLABS - 1);
         if self.slabs[entry].bits.iter().any(|&w| w != 0) {
-            return true;
+            return;
         }
         self.slabs[entry] = Known {
             slab,
             first: (slab << self.shift) + self.first,
             ..UNUSED
         };
-        match self.lookup(addr) {
-            Lookup::Object { .. } => self.hand_out(addr),
-            _ => true,
+        if let Lookup::Object { .. } = self.lookup(addr) {
+            self.hand_out(addr);
         }
     }
 
@@ -237,8 +245,9 @@ mod tests {
         let mut t = table();
         let first = BASE + 16;
         assert_eq!(t.lookup(first), Lookup::Unknown, "nothing known yet");
+        t.hand_out(first + 96);
         assert!(
-            t.hand_out(first + 96),
+            t.holds(first + 96),
             "learns the slab from a handed-out object"
         );
         assert_eq!(t.lookup(first), Lookup::Object { entry: 0, index: 0 });
@@ -274,22 +283,23 @@ mod tests {
     fn an_object_goes_out_once_and_comes_back_once() {
         let mut t = table();
         let obj = BASE + 16 + 5 * 96;
-        assert!(t.hand_out(obj));
+        t.hand_out(obj);
         assert!(t.holds(obj));
-        assert!(
-            !t.hand_out(obj),
-            "already out: must not be handed out again"
-        );
         let Lookup::Object { entry, index } = t.lookup(obj) else {
             panic!("known")
         };
         assert!(t.take_back(entry, index));
         assert!(!t.take_back(entry, index), "a second free is refused");
         assert!(!t.holds(obj));
-        assert!(t.hand_out(obj), "out again after the free");
+        t.hand_out(obj);
+        assert!(t.holds(obj), "out again after the free");
         t.forget(obj);
         assert!(!t.holds(obj));
         t.forget(0x1234);
+        t.hand_out(obj);
+        t.arrived(obj);
+        assert!(!t.holds(obj), "back from the server: not the user's");
+        t.arrived(0x1234);
     }
 
     #[test]
@@ -298,16 +308,16 @@ mod tests {
         let a = BASE + 16;
         // The slab SLABS slabs further maps to the same entry.
         let b = a + SLABS * SLAB as usize;
-        assert!(t.hand_out(a));
-        assert!(t.hand_out(b), "handed out, but not learned");
-        assert_eq!(t.lookup(b), Lookup::Unknown);
+        t.hand_out(a);
+        t.hand_out(b);
+        assert_eq!(t.lookup(b), Lookup::Unknown, "handed out, but not learned");
         assert!(t.holds(a));
         let Lookup::Object { entry, index } = t.lookup(a) else {
             panic!("known")
         };
         assert!(t.take_back(entry, index));
-        assert!(t.hand_out(b), "the entry is free to take now");
-        assert!(t.holds(b));
+        t.hand_out(b);
+        assert!(t.holds(b), "the entry is free to take now");
         assert_eq!(t.lookup(a), Lookup::Unknown, "the old slab is forgotten");
     }
 
@@ -324,18 +334,15 @@ mod tests {
             assert_eq!(t.lookup(BASE), Lookup::Unknown);
         }
         let mut t = SlabTable::off();
-        assert!(
-            t.hand_out(BASE),
-            "an off table hands out anything the server gave"
-        );
-        assert!(!t.holds(BASE));
+        t.hand_out(BASE);
+        assert!(!t.holds(BASE), "an off table tracks nothing");
     }
 
     #[test]
     fn every_slot_of_a_full_slab_is_tracked_apart() {
         let mut t = SlabTable::new(SLAB, 0, 8, 512);
         for i in 0..512 {
-            assert!(t.hand_out(BASE + 8 * i));
+            t.hand_out(BASE + 8 * i);
         }
         for i in 0..512 {
             let Lookup::Object { entry, index } = t.lookup(BASE + 8 * i) else {
