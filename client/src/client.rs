@@ -301,20 +301,18 @@ impl<T: Transport> Client<T> {
     }
 
     /// `kfree(addr)` without a size: one message (the stub cannot know the class); nothing
-    /// for `ZERO_SIZE_PTR`.
+    /// for null and `ZERO_SIZE_PTR`, as in Linux.
     pub fn kfree(&mut self, addr: usize) -> Result<(), Failure> {
-        if addr == ZERO_SIZE_PTR as usize {
+        if addr == 0 || addr == ZERO_SIZE_PTR as usize {
             return Ok(());
         }
         self.call(KfreeReq { addr: addr as u64 }).map(|_| ())
     }
 
-    /// `kfree` of a block allocated with `kmalloc(size)`: goes through the class magazine.
+    /// `kfree` of a block allocated with `kmalloc(size)`: goes through the class magazine
+    /// (nothing for null and `ZERO_SIZE_PTR`).
     pub fn kfree_sized(&mut self, addr: usize, size: usize) -> Result<(), Failure> {
-        if addr == 0 {
-            return Err(Failure::new(Error::NullPointer));
-        }
-        if addr == ZERO_SIZE_PTR as usize {
+        if addr == 0 || addr == ZERO_SIZE_PTR as usize {
             return Ok(());
         }
         let class = match self.magazine_class(size) {

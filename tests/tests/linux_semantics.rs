@@ -282,6 +282,8 @@ fn kmalloc_of_zero_bytes_is_the_zero_size_pointer_through_the_stub_and_the_wire(
     assert_eq!(c.kcalloc(0, 8), Ok(z));
     assert_eq!(c.kfree(z), Ok(()));
     assert_eq!(c.kfree_sized(z, 0), Ok(()));
+    assert_eq!(c.kfree(0), Ok(()), "kfree(NULL) does nothing");
+    assert_eq!(c.kfree_sized(0, 8), Ok(()));
     assert_eq!(c.ksize(z), Ok(0));
     assert_eq!(c.messages(), sent, "the stub answers these itself");
     assert_eq!(c.kmalloc_node(0, 0, 7), Ok(z));
