@@ -6,7 +6,7 @@ use crate::kmalloc::ZERO_SIZE_PTR;
 
 impl CoreGuard<'_> {
     /// `size` bytes from `set`'s size classes, or a buddy block above 8 KiB; for `size == 0`,
-    /// [`ZERO_SIZE_PTR`](crate::kmalloc::ZERO_SIZE_PTR), as Linux.
+    /// [`ZERO_SIZE_PTR`], as Linux.
     #[inline(always)]
     pub fn kmalloc(&mut self, set: &KmallocSet, size: usize) -> Result<usize, KmallocError> {
         let me = self.core.0;
@@ -114,7 +114,7 @@ impl CoreGuard<'_> {
     }
 
     /// Frees a kmalloc'd address (any object or large block of `set`'s owner); a free of
-    /// [`ZERO_SIZE_PTR`](crate::kmalloc::ZERO_SIZE_PTR) does nothing.
+    /// [`ZERO_SIZE_PTR`] does nothing.
     #[inline(always)]
     pub fn kfree(&mut self, set: &KmallocSet, addr: usize) -> Result<(), FreeError> {
         let (e, states) = self.alloc.map.lookup_states(addr);
@@ -198,7 +198,7 @@ impl CoreGuard<'_> {
     }
 
     /// Linux's `ksize`: the usable size of the allocated object (or large block) at `addr` of
-    /// `set`'s owner (0 for [`ZERO_SIZE_PTR`](crate::kmalloc::ZERO_SIZE_PTR)). The caller may use all of it, so in a red-zoned class the object's
+    /// `set`'s owner (0 for [`ZERO_SIZE_PTR`]). The caller may use all of it, so in a red-zoned class the object's
     /// requested size becomes the class size (Linux's `skip_orig_size_check`).
     pub fn ksize(&self, set: &KmallocSet, addr: usize) -> Result<usize, FreeError> {
         let usable = self.usable_size(set, addr)?;
