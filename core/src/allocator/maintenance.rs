@@ -244,12 +244,31 @@ impl Allocator {
         let mut report = PurgeReport::default();
         let account = reg.account(owner);
         reg.accounts.retain(|(o, _)| *o != owner);
-        let reals: Vec<u32> = reg
-            .live_reals()
-            .filter(|(_, r)| r.cache.owner == owner)
-            .map(|(i, _)| i)
-            .collect();
-        for &real in &reals {
+        // Walked in place (a release path allocates nothing): first the handles to the
+        // owner's caches, then the caches, then its large blocks.
+        for index in 0..reg.handles.len() as u32 {
+            let h = reg.handles[index as usize];
+            let owned = h.real != NO_CACHE
+                && reg
+                    .reals
+                    .get(h.real as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|r| r.cache.owner == owner);
+            if owned {
+                let h = reg.drop_handle(index);
+                for c in cores.iter_mut() {
+                    c.set_handle(index, h);
+                }
+                report.handles += 1;
+            }
+        }
+        for real in 0..reg.reals.len() as u32 {
+            let owned = reg.reals[real as usize]
+                .as_ref()
+                .is_some_and(|r| r.cache.owner == owner);
+            if !owned {
+                continue;
+            }
             let cache = reg.real(real).cache.clone();
             meta::release(cache.account.as_deref(), reg.real(real).alias_bytes);
             report.live_objects += self.live_objects(&cache);
@@ -258,29 +277,16 @@ impl Allocator {
             reg.free_reals.push(real);
             report.caches += 1;
         }
-        for index in 0..reg.handles.len() as u32 {
-            let h = reg.handles[index as usize];
-            if h.real != NO_CACHE && reals.contains(&h.real) {
-                let h = reg.drop_handle(index);
-                for c in cores.iter_mut() {
-                    c.set_handle(index, h);
-                }
-                report.handles += 1;
-            }
-        }
         let mut large = self.large.lock();
-        let blocks: Vec<(usize, LargeRec)> = large
-            .blocks
-            .iter()
-            .filter(|(_, b)| b.owner == owner)
-            .map(|(&a, &b)| (a, b))
-            .collect();
-        for (addr, b) in blocks {
-            large.blocks.remove(&addr);
+        large.blocks.retain(|&addr, b| {
+            if b.owner != owner {
+                return true;
+            }
             self.free_large_block(owner, addr, b.order, account.as_deref());
             report.large_blocks += 1;
             report.large_frames += 1 << b.order;
-        }
+            false
+        });
         report
     }
 

@@ -49,7 +49,7 @@ use crate::slab::{
     OwnerId, Padded, Tunables, ViolationLog, MAX_NAME,
 };
 use crate::slabinfo::{SlabinfoRow, HEADER};
-use crate::topology::{CoreId, NodeId, Topology};
+use crate::topology::{CoreId, NodeId, Topology, MAX_CORES};
 
 mod api;
 mod guard;
@@ -264,8 +264,15 @@ impl Allocator {
         })
     }
 
-    fn lock_cores(&self) -> Vec<spin::MutexGuard<'_, CoreState>> {
-        self.cores.iter().map(|c| c.lock()).collect()
+    /// Every core's lock, in ascending order, held in place: maintenance and release paths take
+    /// them without allocating.
+    fn lock_cores(&self) -> heapless::Vec<spin::MutexGuard<'_, CoreState>, MAX_CORES> {
+        let mut held = heapless::Vec::new();
+        for c in self.cores.iter().take(MAX_CORES) {
+            // `take` keeps the count within the capacity; a topology has at most `MAX_CORES`.
+            let _ = held.push(c.lock());
+        }
+        held
     }
 }
 
