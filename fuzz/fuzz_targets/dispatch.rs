@@ -341,11 +341,17 @@ fn run(data: &[u8]) {
             };
             match req {
                 Some(Request::CacheCreate(..)) => known[me].handles.push(msg.words[0]),
+                Some(Request::Kmalloc(KmallocReq { size: 0, .. }))
+                | Some(Request::KmallocNode(KmallocNodeReq { size: 0, .. }))
+                | Some(Request::Krealloc(KreallocReq { size: 0, .. })) => {
+                    let a = msg.words[0];
+                    assert!(a == ZERO_SIZE_PTR, "{label:?} of size 0 answered {a:#x}");
+                }
                 Some(Request::Alloc(_))
                 | Some(Request::Kmalloc(_))
                 | Some(Request::AllocNode(_))
                 | Some(Request::KmallocNode(_))
-                | Some(Request::Krealloc(KreallocReq { size: 1.., .. })) => {
+                | Some(Request::Krealloc(_)) => {
                     handed_out(&msg.words[..1]);
                     known[me].addrs.push(msg.words[0]);
                 }
