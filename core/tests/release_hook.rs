@@ -61,7 +61,7 @@ fn forever<T>(b: Box<T>) -> &'static T {
 /// process (the hook must be `'static`).
 fn setup() -> (&'static Allocator, &'static Recorder) {
     // Smaller under Miri, where every page of the arena costs time to set up and validate.
-    const ARENA: usize = if cfg!(miri) { 4 * MIB } else { 16 * MIB };
+    const ARENA: usize = if cfg!(miri) { 2 * MIB } else { 16 * MIB };
     let arena: &'static HostArena = forever(Box::new(HostArena::new(ARENA, 2).unwrap()));
     let rec: &'static Recorder = forever(Box::default());
     let topo = Topology::uniform(2, 1).unwrap();
@@ -263,7 +263,7 @@ fn purge_announces_every_slab_and_large_block_of_that_owner_only() {
 
 #[test]
 fn without_a_hook_nothing_changes() {
-    let arena = HostArena::new(4 * MIB, 1).unwrap();
+    let arena = HostArena::new(if cfg!(miri) { MIB } else { 4 * MIB }, 1).unwrap();
     let a = Allocator::new(Topology::uniform(1, 1).unwrap(), arena.memory()).unwrap();
     let id = cache(&a, "plain", 64, 1);
     let objs = fill(&a, id, 0, 100);

@@ -336,7 +336,7 @@ fn destroy_refuses_while_objects_live_and_leaves_the_cache_usable() {
         .cache_create(params("busy", 128, CacheFlags::empty()))
         .unwrap();
     // Objects (several slabs of 32); fewer under Miri.
-    const LIVE: usize = if cfg!(miri) { 100 } else { 300 };
+    const LIVE: usize = if cfg!(miri) { 40 } else { 300 };
     let mut g = a.core(CoreId(0)).unwrap();
     let xs: Vec<usize> = (0..LIVE).map(|_| g.alloc(c).unwrap()).collect();
     drop(g);
@@ -362,7 +362,7 @@ fn shrink_discards_every_empty_slab() {
         .cache_create(params("shr", 64, CacheFlags::empty()))
         .unwrap();
     // Slabs of 64 objects filled; fewer under Miri.
-    const SLABS: usize = if cfg!(miri) { 6 } else { 20 };
+    const SLABS: usize = if cfg!(miri) { 3 } else { 20 };
     let mut g = a.core(CoreId(0)).unwrap();
     let xs: Vec<usize> = (0..64 * SLABS).map(|_| g.alloc(c).unwrap()).collect();
     let kept = xs[0];
@@ -441,7 +441,7 @@ fn kmalloc_serves_every_class_and_large_sizes() {
     // Every class's edges natively; under Miri a few classes (the second small, then each
     // kind of slab and a large block).
     let sizes: &[usize] = if cfg!(miri) {
-        &[1, 24, 65, 300, 4000, 8192, 8193, 100_000]
+        &[1, 24, 300, 4000, 8193, 100_000]
     } else {
         &[
             1, 8, 9, 24, 33, 64, 65, 96, 100, 128, 129, 192, 200, 256, 300, 512, 1000, 2048, 4000,
@@ -665,8 +665,8 @@ fn purge_returns_live_objects_and_large_blocks() {
         .unwrap();
     // Objects per core, and the step of their kmalloc sizes (which wrap at 12000, so some are
     // large blocks); fewer under Miri, spread over the same sizes.
-    const PER_CORE: usize = if cfg!(miri) { 6 } else { 200 };
-    const STEP: usize = if cfg!(miri) { 2003 } else { 61 };
+    const PER_CORE: usize = if cfg!(miri) { 3 } else { 200 };
+    const STEP: usize = if cfg!(miri) { 4500 } else { 61 };
     for core in 0..4 {
         let mut g = a.core(CoreId(core)).unwrap();
         for i in 0..PER_CORE {

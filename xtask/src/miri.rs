@@ -1,9 +1,9 @@
 //! Owns the Miri step of `cargo xtask test` (and `cargo xtask miri`): the tests of the host crates
-//! that hold the allocator, the server, the wire format and the client stub run under Miri, the
-//! Rust interpreter that stops at undefined behaviour (an out-of-bounds or dangling access, a data
-//! race, an aliasing violation), under Miri's two aliasing models, Stacked Borrows and Tree
-//! Borrows (`cargo xtask test` leaves the core to `cargo xtask miri`, see [`IN_TEST`]); each
-//! crate's time is printed, and a crate that fails (or meets UB) fails the step. Nightly and its `miri` and `rust-src` components are installed with rustup
+//! that hold the allocator core, the server, the wire format and the client stub run under Miri,
+//! the Rust interpreter that stops at undefined behaviour (an out-of-bounds or dangling access, a
+//! data race, an aliasing violation), under Miri's two aliasing models, Stacked Borrows and Tree
+//! Borrows; each crate's time under each model is printed, and a crate that fails (or meets UB)
+//! fails the step. Nightly and its `miri` and `rust-src` components are installed with rustup
 //! when missing (the fuzz step installs nightly too).
 //!
 //! Tests scale themselves down under `cfg(miri)` (smaller arenas, fewer rounds and proptest
@@ -11,32 +11,79 @@
 //! `#[cfg_attr(miri, ignore = "reason")]`. Miri runs isolated (no file system, a virtual clock),
 //! with its default fixed seed, so a run is reproducible: `cargo +nightly miri test -p <crate>`,
 //! with `MIRIFLAGS` as printed, repeats it.
+//!
+//! A Miri process interprets on one CPU, so the runs (one per crate and model) share a queue,
+//! costliest first, served by one worker per CPU: on two CPUs the core's two runs start at once
+//! and the shorter crates fill in behind them.
+//!
+//! `cargo xtask test` runs every crate under both models, except the core, whose test binaries
+//! it shares out between the two (see [`CORE_UNDER`]): the core's whole run under both models
+//! (`cargo xtask miri memserver-core`) takes longer than CI's budget for the step.
 use crate::error::{Error, Result};
 use crate::fuzz;
 use crate::paths::Paths;
 use crate::step::{self, Counts, Logs};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// A crate under Miri: its package and the features its tests need.
 type Crate = (&'static str, &'static [&'static str]);
 
-/// The crates under Miri, with the features their tests need (the client's in-process transport
-/// and its threaded tests are behind `std`). The end-to-end crate `memserver-tests` is not run:
-/// its sweeps over whole servers would take most of an hour under Miri at their present sizes.
+/// The crates under Miri, costliest first (the order the runs are queued in), with the features
+/// their tests need (the client's in-process transport and its threaded tests are behind `std`).
+/// The end-to-end crate `memserver-tests` is not run: its sweeps over whole servers would take
+/// most of an hour under Miri at their present sizes.
 const CRATES: [Crate; 4] = [
     ("memserver-core", &[]),
-    ("memserver-protocol", &[]),
     ("memserver", &[]),
+    ("memserver-protocol", &[]),
     ("memserver-client", &["std"]),
 ];
 
-/// The crates `cargo xtask test` runs under Miri. The core is not among them yet: its tests,
-/// scaled down, still take longer under Miri than CI's budget for the step on a loaded two-CPU
-/// machine, and their full run under both models is not yet measured; `cargo xtask miri
-/// memserver-core` runs them.
-const IN_TEST: [&str; 3] = ["memserver-protocol", "memserver", "memserver-client"];
+/// The crates `cargo xtask test` runs under Miri: all of them.
+const IN_TEST: [&str; 4] = [
+    "memserver-core",
+    "memserver",
+    "memserver-protocol",
+    "memserver-client",
+];
+
+/// The core's test binaries (cargo's target options) `cargo xtask test` runs under each model
+/// (`cargo xtask miri` runs them all under both). Tree Borrows takes the binaries that drive the
+/// code keeping raw pointers across calls (the per-core hot-handle table, resolved caches and
+/// kmalloc sets with their keyed frees across cores and nodes, the state tables, in `slab_api`
+/// and the unit tests) and the release hook's static roots; Stacked Borrows the real threads
+/// (data races), the models, the rest of the Linux API, the debug checks and the quarantine.
+/// Each half costs about the same under its model; both models cover every unsafe path.
+const CORE_UNDER: [(&str, &[&str]); 2] = [
+    (
+        "Tree Borrows",
+        &["--lib", "--test", "slab_api", "--test", "release_hook"],
+    ),
+    (
+        "Stacked Borrows",
+        &[
+            "--test",
+            "concurrency",
+            "--test",
+            "linux_api",
+            "--test",
+            "slab_model",
+            "--test",
+            "kmalloc_model",
+            "--test",
+            "report_and_continue",
+            "--test",
+            "slub_kunit",
+            "--test",
+            "kmalloc_redzone",
+            "--test",
+            "buddy_model",
+        ],
+    ),
+];
 
 /// The allocator hands out addresses as integers (they cross the IPC boundary as message words),
 /// so integer-to-pointer casts are the design, not an accident: Miri checks each such access
@@ -47,10 +94,10 @@ const COMMON_FLAGS: &str = "-Zmiri-permissive-provenance";
 /// An aliasing model: its name and the flag that selects it.
 type Model = (&'static str, &'static str);
 
-/// The aliasing models.
+/// The aliasing models, the slower first (Tree Borrows takes about a third longer here).
 const MODELS: [Model; 2] = [
-    ("Stacked Borrows", ""),
     ("Tree Borrows", "-Zmiri-tree-borrows"),
+    ("Stacked Borrows", ""),
 ];
 
 fn nightly_cargo(args: &[&str]) -> Command {
@@ -107,27 +154,40 @@ fn miri_test(paths: &Paths, package: &str, features: &[&str]) -> Command {
     cmd
 }
 
-/// What one crate did under one model.
+/// One Miri process: a crate's tests (all of them, or the test binaries `targets` names) under
+/// one model.
+#[derive(Clone, Copy)]
+struct Run {
+    krate: Crate,
+    model: Model,
+    targets: &'static [&'static str],
+}
+
+/// What one run did: the crate (and "part" when it ran some of its test binaries), the model.
 struct Outcome {
-    package: &'static str,
+    what: String,
     model: &'static str,
     counts: Counts,
     seconds: f64,
     result: Result<()>,
 }
 
-/// One crate under one model, its output in the logs: counts, time and verdict.
-fn run_one(
-    paths: &Paths,
-    logs: &Logs,
-    package: &'static str,
-    features: &[&str],
-    model: Model,
-) -> Outcome {
+/// One run, its output in the logs: counts, time and verdict.
+fn run_one(paths: &Paths, logs: &Logs, run: &Run) -> Outcome {
+    let Run {
+        krate: (package, features),
+        model,
+        targets,
+    } = *run;
     let flags = format!("{COMMON_FLAGS} {}", model.1).trim().to_owned();
     let mut cmd = miri_test(paths, package, features);
-    cmd.env("MIRIFLAGS", &flags);
-    let name = format!("miri: {package} under {} (MIRIFLAGS='{flags}')", model.0);
+    cmd.args(targets).env("MIRIFLAGS", &flags);
+    let what = if targets.is_empty() {
+        package.to_owned()
+    } else {
+        format!("{package} (part)")
+    };
+    let name = format!("miri: {what} under {} (MIRIFLAGS='{flags}')", model.0);
     let start = Instant::now();
     let result = logs.run(&name, &mut cmd);
     let seconds = start.elapsed().as_secs_f64();
@@ -136,14 +196,14 @@ fn run_one(
         counts.add_line(&line);
     }
     println!(
-        "[xtask] miri {package} under {}: {}, {} tests passed, {} failed, {seconds:.0} s",
+        "[xtask] miri {what} under {}: {}, {} tests passed, {} failed, {seconds:.0} s",
         model.0,
         if result.is_ok() { "passed" } else { "FAILED" },
         counts.passed,
         counts.failed
     );
     Outcome {
-        package,
+        what,
         model: model.0,
         counts,
         seconds,
@@ -151,57 +211,69 @@ fn run_one(
     }
 }
 
-/// The Miri step of `cargo xtask test`: the crates of [`IN_TEST`] under both models side by
-/// side.
+/// The Miri step of `cargo xtask test`: the crates of [`IN_TEST`] under both models, the core
+/// shared out between them as [`CORE_UNDER`] says.
 pub fn run(paths: &Paths, logs: &Logs) -> (Counts, Result<()>) {
     let crates: Vec<Crate> = CRATES
         .into_iter()
         .filter(|(p, _)| IN_TEST.contains(p))
         .collect();
-    let plan: Vec<(Model, Vec<Crate>)> = MODELS.into_iter().map(|m| (m, crates.clone())).collect();
-    run_plan(paths, logs, &plan)
+    let runs = crates
+        .iter()
+        .flat_map(|&krate| {
+            MODELS.into_iter().map(move |model| Run {
+                krate,
+                model,
+                targets: CORE_UNDER
+                    .iter()
+                    .find(|&&(m, _)| krate.0 == "memserver-core" && m == model.0)
+                    .map_or(&[][..], |&(_, t)| t),
+            })
+        })
+        .collect::<Vec<_>>();
+    run_plan(paths, logs, &crates, &runs)
 }
 
 /// `cargo xtask miri [CRATE...]`: the named crates of [`CRATES`] (all if none) under both models.
 pub fn command(paths: &Paths, logs: &Logs, names: &[String]) -> Result<()> {
-    let mut chosen = Vec::new();
     for name in names {
-        match CRATES.iter().find(|(p, _)| p == name) {
-            Some(c) => chosen.push(*c),
-            None => {
-                let known: Vec<&str> = CRATES.iter().map(|(p, _)| *p).collect();
-                return Err(Error::Usage(format!(
-                    "miri: unknown crate {name} (one of {})",
-                    known.join(", ")
-                )));
-            }
+        if !CRATES.iter().any(|(p, _)| p == name) {
+            let known: Vec<&str> = CRATES.iter().map(|(p, _)| *p).collect();
+            return Err(Error::Usage(format!(
+                "miri: unknown crate {name} (one of {})",
+                known.join(", ")
+            )));
         }
     }
-    if chosen.is_empty() {
-        chosen = CRATES.to_vec();
-    }
-    let plan: Vec<(Model, Vec<Crate>)> = MODELS.into_iter().map(|m| (m, chosen.clone())).collect();
-    run_plan(paths, logs, &plan).1
+    let chosen: Vec<Crate> = CRATES
+        .into_iter()
+        .filter(|(p, _)| names.is_empty() || names.iter().any(|n| n == p))
+        .collect();
+    let runs: Vec<Run> = chosen
+        .iter()
+        .flat_map(|&krate| {
+            MODELS.into_iter().map(move |model| Run {
+                krate,
+                model,
+                targets: &[],
+            })
+        })
+        .collect();
+    run_plan(paths, logs, &chosen, &runs).1
 }
 
-/// Runs a plan: every crate in it is built once (Miri's build is the same for both models), then
-/// the models run side by side, one Miri process each (a Miri process uses one CPU), each going
-/// through its crates in turn. Counts one passed test per test that passed under a model and
-/// one failed part per crate and model that failed.
-fn run_plan(paths: &Paths, logs: &Logs, plan: &[(Model, Vec<Crate>)]) -> (Counts, Result<()>) {
-    let mut crates: Vec<Crate> = Vec::new();
-    for c in plan.iter().flat_map(|(_, cs)| cs) {
-        if !crates.contains(c) {
-            crates.push(*c);
-        }
-    }
+/// Builds the tests of `crates` once (Miri's build is the same for both models), then does
+/// `runs` (one Miri process each, in the order of [`CRATES`] and [`MODELS`]: costliest first)
+/// through a queue with one worker per CPU. Counts one passed test per test that passed under a
+/// model and one failed part per run that failed.
+fn run_plan(paths: &Paths, logs: &Logs, crates: &[Crate], runs: &[Run]) -> (Counts, Result<()>) {
     let start = Instant::now();
     let mut total = Counts::default();
     let setup = ensure_miri(logs).and_then(|()| {
         let mut cmd = nightly_cargo(&["miri", "setup"]);
         cmd.env_remove("CARGO").env_remove("RUSTC");
         logs.run("miri: build the sysroot (cargo miri setup)", &mut cmd)?;
-        for &(package, features) in &crates {
+        for &(package, features) in crates {
             let mut cmd = miri_test(paths, package, features);
             cmd.arg("--no-run");
             logs.run(&format!("miri: build {package}'s tests"), &mut cmd)?;
@@ -212,32 +284,44 @@ fn run_plan(paths: &Paths, logs: &Logs, plan: &[(Model, Vec<Crate>)]) -> (Counts
         return (total, Err(e));
     }
     let built = start.elapsed();
-    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
-        let runs: Vec<_> = plan
-            .iter()
-            .map(|(model, crates)| {
-                s.spawn(move || {
-                    crates
-                        .iter()
-                        .map(|&(package, features)| run_one(paths, logs, package, features, *model))
-                        .collect::<Vec<_>>()
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(runs.len());
+    let next = AtomicUsize::new(0);
+    let mut outcomes: Vec<(usize, Outcome)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(run) = runs.get(i) else {
+                            return done;
+                        };
+                        done.push((i, run_one(paths, logs, run)));
+                    }
                 })
             })
             .collect();
-        runs.into_iter()
-            .flat_map(|r| r.join().expect("a miri run panicked"))
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a miri worker panicked"))
             .collect()
     });
+    outcomes.sort_by_key(|(i, _)| *i);
     println!(
-        "[xtask] miri: {:.0} s in all ({:.0} s to install, set up and build)",
+        "[xtask] miri: {:.0} s in all ({:.0} s to install, set up and build; then {} runs on {} \
+         workers)",
         start.elapsed().as_secs_f64(),
-        built.as_secs_f64()
+        built.as_secs_f64(),
+        runs.len(),
+        workers
     );
     let mut failed = Vec::new();
-    for o in outcomes {
+    for (_, o) in outcomes {
         println!(
-            "[xtask] miri time: {:<20} {:<16} {:>5.0} s  {} passed, {} failed",
-            o.package, o.model, o.seconds, o.counts.passed, o.counts.failed
+            "[xtask] miri time: {:<26} {:<16} {:>5.0} s  {} passed, {} failed",
+            o.what, o.model, o.seconds, o.counts.passed, o.counts.failed
         );
         total.passed += o.counts.passed;
         total.failed += o.counts.failed;
@@ -245,7 +329,7 @@ fn run_plan(paths: &Paths, logs: &Logs, plan: &[(Model, Vec<Crate>)]) -> (Counts
             eprintln!("xtask: error: {e}");
             // A failure outside a counted test (UB aborts the test binary) counts once.
             total.failed += u64::from(o.counts.failed == 0);
-            failed.push(format!("miri {} ({})", o.package, o.model));
+            failed.push(format!("miri {} ({})", o.what, o.model));
         }
     }
     let result = if failed.is_empty() {
@@ -254,4 +338,39 @@ fn run_plan(paths: &Paths, logs: &Logs, plan: &[(Model, Vec<Crate>)]) -> (Counts
         Err(Error::PartsFailed(failed))
     };
     (total, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CORE_UNDER, MODELS};
+
+    /// Every test binary of the core (its unit tests and each file of `core/tests/`) is in
+    /// exactly one model's share, so a new test file cannot drop out of `cargo xtask test`; each
+    /// share names a model.
+    #[test]
+    fn the_core_shares_cover_each_test_binary_once() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests");
+        let mut want: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| p.file_stem().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        want.push("--lib".into());
+        want.sort();
+        let mut got: Vec<String> = Vec::new();
+        for (model, args) in CORE_UNDER {
+            assert!(MODELS.iter().any(|m| m.0 == model), "{model} is no model");
+            let mut it = args.iter();
+            while let Some(&a) = it.next() {
+                match a {
+                    "--lib" => got.push(a.into()),
+                    "--test" => got.push((*it.next().unwrap()).into()),
+                    other => panic!("unexpected option {other}"),
+                }
+            }
+        }
+        got.sort();
+        assert_eq!(got, want);
+    }
 }
