@@ -23,6 +23,10 @@
 //! way a charge is all or nothing, lock-free, and refused with a [`MetaError`] that says which
 //! limit it met. A heap allocation that fails although its charge passed is
 //! [`MetaError::Heap`]; allocator code makes its allocations for an owner with `try_reserve`.
+//! The few fixed-size ones stable Rust cannot make fallible (the `Arc` of a cache, of an
+//! account, of a violation log; a B-tree entry of a large block) are charged first like the
+//! rest; the server's metadata budget is at most half of the heap it comes from, which covers
+//! the heap's rounding of every allocation to a power of two, so once charged they fit.
 use alloc::collections::TryReserveError;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
