@@ -187,6 +187,9 @@ fn programs(paths: &Paths, quick: bool, out: &Path) -> Result<()> {
             "memserver-preload",
             "-p",
             "memserver-bench",
+            // `--bin` alone selects binaries in every package named, which would leave the
+            // preload library (a cdylib, no binary) unbuilt on a fresh machine.
+            "--lib",
             "--bin",
             "programs",
         ]),
