@@ -1,11 +1,13 @@
 //! The library's size classes: 16-byte steps up to 128 bytes (malloc's own granularity there),
-//! then four classes per doubling up to 8 KiB, each a cache of its own (`malloc-<size>`). The
-//! kernel's kmalloc classes double above 256 bytes, so a 4.2 KiB request (a database page and its
-//! header) would take 8 KiB; here it takes 5 KiB. A class's magazine holds at most
-//! [`MAG_BYTES`] of objects, so large classes keep few idle objects per thread.
+//! four classes per doubling up to 2 KiB, then eight per doubling up to 8 KiB, each a cache of its
+//! own (`malloc-<size>`). The kernel's kmalloc classes double above 256 bytes, so a 4.2 KiB request
+//! (a database page and its header) would take 8 KiB; here it takes 4.5 KiB: above 2 KiB a class
+//! is a whole slab's worth of a program's largest common blocks, so the finer steps pay. A class's
+//! magazine holds at most [`MAG_BYTES`] of objects, so large classes keep few idle objects per
+//! thread.
 
 /// Number of classes.
-pub const COUNT: usize = 32;
+pub const COUNT: usize = 40;
 /// The largest request a class serves.
 pub const MAX: usize = 8192;
 
@@ -21,6 +23,10 @@ pub const MAG_MAX: usize = 32;
 /// Each class's magazine capacity.
 pub const MAG_CAP: [usize; COUNT] = caps();
 
+/// Above this (a power of two) a doubling has [`FINE`] classes instead of four.
+const FINE_FROM: usize = 2048;
+const FINE: usize = 8;
+
 const fn sizes() -> [usize; COUNT] {
     let mut out = [0; COUNT];
     let mut i = 0;
@@ -30,9 +36,10 @@ const fn sizes() -> [usize; COUNT] {
     }
     let mut base = 128;
     while i < COUNT {
-        let mut q = 5;
-        while q <= 8 {
-            out[i] = base * q / 4;
+        let per = if base >= FINE_FROM { FINE } else { 4 };
+        let mut q = 1;
+        while q <= per {
+            out[i] = base + base * q / per;
             q += 1;
             i += 1;
         }
@@ -71,8 +78,13 @@ pub fn of(size: usize) -> Option<usize> {
     }
     let s = size - 1;
     let log = (usize::BITS - 1 - s.leading_zeros()) as usize;
-    let quarter = (s >> (log - 2)) & 3;
-    Some(8 + (log - 7) * 4 + quarter)
+    let fine_log = FINE_FROM.trailing_zeros() as usize;
+    if log < fine_log {
+        let quarter = (s >> (log - 2)) & 3;
+        return Some(8 + (log - 7) * 4 + quarter);
+    }
+    let eighth = (s >> (log - 3)) & (FINE - 1);
+    Some(8 + (fine_log - 7) * 4 + (log - fine_log) * FINE + eighth)
 }
 
 /// The cache name of class `c` (`malloc-<size>`), into `buf`.
@@ -106,6 +118,9 @@ mod tests {
             assert!(c == 0 || SIZES[c - 1] < size, "{size} -> {}", SIZES[c]);
         }
         assert_eq!(of(MAX + 1), None);
+        // A database page with its header (4096 + 272) takes 4.5 KiB, not 5.
+        assert_eq!(SIZES[of(4368).unwrap()], 4608);
+        assert_eq!(SIZES[of(2049).unwrap()], 2304);
     }
 
     #[test]
