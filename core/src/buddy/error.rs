@@ -88,4 +88,6 @@ pub enum BuddyInvariant {
         recorded: usize,
         found: usize,
     },
+    /// The zone's count of fresh blocks (not yet listed) differs from its untouched tiling.
+    FreshMismatch { node: NodeId },
 }

@@ -7,6 +7,12 @@
 //! `FREE | order` or `USED | order`, its other frames hold `TAIL`; every `FREE` head is on the list
 //! of its order, and two free buddies of the same order never coexist (they are merged).
 //!
+//! The tiling starts as each span cut greedily into the largest aligned blocks, but those blocks
+//! go on the lists only when an allocation first needs them ([`Fresh`]): until then their frames
+//! are free, counted, and their state bytes and list links are untouched zeros, so where the
+//! tables are fresh zero pages (a host process's `mmap`) a large zone costs memory only as it is
+//! used, and building a zone costs no write per block.
+//!
 //! Locking: the immutable part (spans) is read freely; `ZoneState` lives behind the zone's own
 //! `spin::Mutex`, taken once per alloc or free. No metadata is ever written into the frames.
 use alloc::vec;
@@ -14,7 +20,7 @@ use alloc::vec::Vec;
 
 use super::error::{BuddyError, BuddyInvariant};
 use super::free_list::{FreeLists, NIL};
-use super::{MAX_ORDER, PAGE_SHIFT, PAGE_SIZE};
+use super::{MAX_ORDER, ORDERS, PAGE_SHIFT, PAGE_SIZE};
 use crate::topology::NodeId;
 
 const TAIL: u8 = 0;
@@ -51,6 +57,53 @@ impl Span {
     fn contains_block(&self, addr: usize, order: u8) -> bool {
         addr >= self.base && addr < self.end && (self.end - addr) >> PAGE_SHIFT >= 1 << order
     }
+
+    /// The order of the block the initial tiling cuts at `addr`: the largest aligned there that
+    /// fits before the span's end.
+    fn tiling_order(&self, addr: usize) -> u8 {
+        let align_order = (addr >> PAGE_SHIFT).trailing_zeros().min(MAX_ORDER as u32);
+        let fit_order = ((self.end - addr) >> PAGE_SHIFT).ilog2();
+        align_order.min(fit_order) as u8
+    }
+}
+
+/// The part of the initial tiling no allocation has reached: every block from `addr` in span
+/// `span` on (spans in order) is free and on no list, its frames' state bytes all `TAIL`.
+#[derive(Debug)]
+struct Fresh {
+    span: usize,
+    addr: usize,
+    /// Fresh blocks of each order.
+    blocks: [usize; ORDERS],
+}
+
+impl Fresh {
+    fn new(spans: &[Span]) -> Fresh {
+        let mut blocks = [0; ORDERS];
+        for span in spans {
+            let mut addr = span.base;
+            while addr < span.end {
+                let order = span.tiling_order(addr);
+                blocks[order as usize] += 1;
+                addr += PAGE_SIZE << order;
+            }
+        }
+        Fresh {
+            span: 0,
+            addr: spans.first().map_or(0, |s| s.base),
+            blocks,
+        }
+    }
+
+    /// Where the fresh part starts: (span index, address), past exhausted spans.
+    fn start(&self, spans: &[Span]) -> Option<(usize, usize)> {
+        let span = spans.get(self.span)?;
+        if self.addr < span.end {
+            return Some((self.span, self.addr));
+        }
+        let next = spans.get(self.span + 1)?;
+        Some((self.span + 1, next.base))
+    }
 }
 
 /// The lock-protected, mutable part of a zone.
@@ -58,7 +111,9 @@ impl Span {
 pub(super) struct ZoneState {
     state: Vec<u8>,
     lists: FreeLists,
+    /// Free frames, the fresh part's included.
     free_frames: usize,
+    fresh: Fresh,
 }
 
 /// A node's zone.
@@ -73,26 +128,16 @@ pub(super) struct Zone {
 
 impl Zone {
     /// Builds the zone over `spans` (sorted, non-overlapping, numbered densely from local 0) with
-    /// every frame free, each span cut greedily into the largest aligned blocks.
+    /// every frame free, each span cut greedily into the largest aligned blocks (all of them
+    /// fresh).
     pub(super) fn new(node: NodeId, spans: Vec<Span>) -> Self {
         let frames = spans.iter().map(Span::frames).sum();
-        let mut st = ZoneState {
+        let st = ZoneState {
             state: vec![TAIL; frames],
             lists: FreeLists::new(frames),
             free_frames: frames,
+            fresh: Fresh::new(&spans),
         };
-        for span in &spans {
-            let mut addr = span.base;
-            while addr < span.end {
-                let align_order = (addr >> PAGE_SHIFT).trailing_zeros().min(MAX_ORDER as u32);
-                let fit_order = ((span.end - addr) >> PAGE_SHIFT).ilog2();
-                let order = align_order.min(fit_order) as u8;
-                let local = span.local_of(addr);
-                st.state[local as usize] = FREE | order;
-                st.lists.push(order, local);
-                addr += PAGE_SIZE << order;
-            }
-        }
         Zone {
             node,
             spans,
@@ -109,7 +154,7 @@ impl Zone {
     /// Takes a block of `order` from this zone; returns its address.
     #[inline]
     pub(super) fn alloc(&self, order: u8) -> Option<usize> {
-        let local = self.state.lock().alloc(order)?;
+        let local = self.state.lock().alloc(order, &self.spans)?;
         let span = match self.spans.len() {
             1 => &self.spans[0],
             _ => self.span_of_local(local),
@@ -134,7 +179,8 @@ impl Zone {
     }
 
     pub(super) fn free_blocks(&self, order: u8) -> usize {
-        self.state.lock().lists.count(order)
+        let st = self.state.lock();
+        st.lists.count(order) + st.fresh.blocks.get(order as usize).copied().unwrap_or(0)
     }
 
     pub(super) fn validate(&self) -> Result<(), BuddyInvariant> {
@@ -143,8 +189,11 @@ impl Zone {
 }
 
 impl ZoneState {
-    fn alloc(&mut self, order: u8) -> Option<u32> {
-        let mut o = self.lists.smallest_nonempty_from(order)?;
+    fn alloc(&mut self, order: u8, spans: &[Span]) -> Option<u32> {
+        let mut o = match self.lists.smallest_nonempty_from(order) {
+            Some(o) => o,
+            None => self.cut_fresh(order, spans)?,
+        };
         let local = self.lists.pop(o)?;
         while o > order {
             o -= 1;
@@ -155,6 +204,35 @@ impl ZoneState {
         self.state[local as usize] = USED | order;
         self.free_frames -= 1 << order;
         Some(local)
+    }
+
+    /// Lists fresh blocks in tiling order until one of at least `order` is listed; returns its
+    /// order. Lists nothing when no fresh block is that large.
+    #[cold]
+    fn cut_fresh(&mut self, order: u8, spans: &[Span]) -> Option<u8> {
+        if self
+            .fresh
+            .blocks
+            .get(order as usize..)?
+            .iter()
+            .all(|&n| n == 0)
+        {
+            return None;
+        }
+        loop {
+            let (i, addr) = self.fresh.start(spans)?;
+            let span = &spans[i];
+            let o = span.tiling_order(addr);
+            let local = span.local_of(addr);
+            self.state[local as usize] = FREE | o;
+            self.lists.push(o, local);
+            self.fresh.blocks[o as usize] -= 1;
+            self.fresh.span = i;
+            self.fresh.addr = addr + (PAGE_SIZE << o);
+            if o >= order {
+                return Some(o);
+            }
+        }
     }
 
     fn free(&mut self, span: &Span, addr: usize, order: u8) -> Result<(), BuddyError> {
@@ -199,9 +277,15 @@ impl ZoneState {
     fn validate(&self, node: NodeId, spans: &[Span]) -> Result<(), BuddyInvariant> {
         let mut found = [0usize; MAX_ORDER as usize + 1];
         let mut free_total = 0;
-        for span in spans {
+        let (fresh_span, fresh_addr) = self.fresh.start(spans).unwrap_or((spans.len(), 0));
+        for (i, span) in spans.iter().enumerate().take(fresh_span + 1) {
+            let cut_end = if i == fresh_span {
+                fresh_addr
+            } else {
+                span.end
+            };
             let mut addr = span.base;
-            while addr < span.end {
+            while addr < cut_end {
                 let local = span.local_of(addr);
                 let frame = span.global_first + (local - span.local_first) as usize;
                 let s = self.state[local as usize];
@@ -241,6 +325,7 @@ impl ZoneState {
                 addr += PAGE_SIZE << order;
             }
         }
+        free_total += self.validate_fresh(node, spans, fresh_span, fresh_addr)?;
         for order in 0..=MAX_ORDER {
             let listed = self.check_list(node, order, spans)?;
             let recorded = self.lists.count(order);
@@ -265,6 +350,43 @@ impl ZoneState {
             });
         }
         Ok(())
+    }
+
+    /// Checks the fresh part (from `addr` in span `first` on): its state bytes all `TAIL`, its
+    /// blocks of each order as counted. Returns its frames.
+    fn validate_fresh(
+        &self,
+        node: NodeId,
+        spans: &[Span],
+        first: usize,
+        addr: usize,
+    ) -> Result<usize, BuddyInvariant> {
+        let mut blocks = [0usize; ORDERS];
+        let mut frames = 0;
+        for (i, span) in spans.iter().enumerate().skip(first) {
+            let mut at = if i == first { addr } else { span.base };
+            if at < span.end {
+                let local = span.local_of(at) as usize;
+                let end = local + ((span.end - at) >> PAGE_SHIFT);
+                if let Some(f) = (local..end).find(|&f| self.state[f] != TAIL) {
+                    return Err(BuddyInvariant::BadTail {
+                        node,
+                        frame: span.global_first + f - span.local_first as usize,
+                        state: self.state[f],
+                    });
+                }
+            }
+            while at < span.end {
+                let order = span.tiling_order(at);
+                blocks[order as usize] += 1;
+                frames += 1 << order;
+                at += PAGE_SIZE << order;
+            }
+        }
+        if blocks != self.fresh.blocks {
+            return Err(BuddyInvariant::FreshMismatch { node });
+        }
+        Ok(frames)
     }
 
     /// Walks list `order` (bounded by the zone size, so a cycle is reported, not followed
@@ -316,6 +438,57 @@ mod tests {
                 global_first: 0,
             }],
         )
+    }
+
+    #[test]
+    fn blocks_are_listed_only_when_first_needed() {
+        // Frames 1..=2051: the tiling is 1 (o0), 2 (o1), 4 (o2) ... 1024 (o10), 2048 (o2).
+        let z = Zone::new(
+            NodeId(0),
+            vec![Span {
+                base: BASE + PAGE_SIZE,
+                end: BASE + 2052 * PAGE_SIZE,
+                node: NodeId(0),
+                local_first: 0,
+                global_first: 1,
+            }],
+        );
+        let untouched = |z: &Zone| z.state.lock().state.iter().all(|&s| s == TAIL);
+        assert!(untouched(&z));
+        assert_eq!(z.free_frames(), 2051);
+        assert_eq!(z.free_blocks(MAX_ORDER), 1);
+        assert_eq!(z.free_blocks(2), 2);
+        z.validate().unwrap();
+        // Nothing is that large: refused, and nothing was listed.
+        assert_eq!(z.alloc(MAX_ORDER + 1), None);
+        assert!(untouched(&z));
+        // An order-1 block lists the first two blocks only, and takes the second.
+        assert_eq!(z.alloc(1), Some(BASE + 2 * PAGE_SIZE));
+        assert_eq!(z.state.lock().lists.count(0), 1);
+        assert_eq!(z.free_blocks(0), 1);
+        assert_eq!(z.free_blocks(2), 2);
+        z.validate().unwrap();
+        // The largest block is cut only when asked for, after every smaller one before it.
+        let big = z.alloc(MAX_ORDER).unwrap();
+        assert_eq!(big, BASE + 1024 * PAGE_SIZE);
+        assert_eq!(z.free_blocks(MAX_ORDER), 0);
+        z.validate().unwrap();
+        z.free(&z.spans[0], big, MAX_ORDER).unwrap();
+        assert_eq!(z.free_blocks(MAX_ORDER), 1);
+        assert_eq!(z.free_frames(), 2049);
+        z.validate().unwrap();
+        // A fresh frame that is not TAIL is damage.
+        z.state.lock().state[2048] = FREE | 2;
+        assert!(matches!(
+            z.validate(),
+            Err(BuddyInvariant::BadTail { frame: 2049, .. })
+        ));
+        z.state.lock().state[2048] = TAIL;
+        z.state.lock().fresh.blocks[2] += 1;
+        assert_eq!(
+            z.validate(),
+            Err(BuddyInvariant::FreshMismatch { node: NodeId(0) })
+        );
     }
 
     #[test]
