@@ -99,26 +99,20 @@ pub(super) fn receive_remote(
 ) -> usize {
     scratch.clear();
     core::mem::swap(&mut *cc.cache.inbox[me as usize].lock(), scratch);
-    let mut kept = 0;
-    let mut rest = 0;
-    for i in 0..scratch.len() {
-        let o = scratch[i];
-        // The lock made the freeing core's mark store visible; the mark itself stays (it means
-        // nothing once the object is cached, and the next allocation clears it).
-        if o.state.observe(Ordering::Acquire) != state::allocated(me) | state::REMOTE {
-            continue;
+    // The lock made the freeing cores' mark stores visible; the mark itself stays (it means
+    // nothing once the object is cached, and the next allocation clears it).
+    scratch.retain(|o| {
+        let back = o.state.observe(Ordering::Acquire) == state::allocated(me) | state::REMOTE;
+        if back {
+            o.state
+                .get()
+                .store(state::cached(me, state::EVER), Ordering::Relaxed);
         }
-        o.state
-            .get()
-            .store(state::cached(me, state::EVER), Ordering::Relaxed);
-        if cc.array.push(o) {
-            kept += 1;
-        } else {
-            scratch[rest] = o;
-            rest += 1;
-        }
-    }
-    scratch.truncate(rest);
+        back
+    });
+    let room = cc.array.limit() - cc.array.objs().len();
+    let kept = room.min(scratch.len());
+    cc.array.objs_mut().extend(scratch.drain(..kept));
     cc.cache.flush(env, scratch, true, Holder::Core(me));
     // A burst of remote frees can make an inbox long; its room is not kept past the burst (the
     // inbox gets this vector back at the next swap).
