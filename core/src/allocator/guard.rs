@@ -100,7 +100,7 @@ impl<'a> CoreGuard<'a> {
         match self.state.hot(id) {
             Some(cc) => {
                 let real = cc.real as usize;
-                let step = free_in_hot_slab(cc, me, addr);
+                let step = free_in_hot_slab(cc, me, self.node, addr);
                 self.finish_free(real, addr, step)
             }
             None => self.free_miss(id, addr),
@@ -161,7 +161,7 @@ impl<'a> CoreGuard<'a> {
     pub(super) fn check_real(&self, real: usize, addr: usize) -> Result<(), FreeError> {
         let cc = self.cache_at(real);
         match cc.hot_state(addr) {
-            Some(st) if !cc.checked && state::is_live(st.observe(Ordering::Acquire)) => Ok(()),
+            Some((st, _)) if !cc.checked && state::is_live(st.observe(Ordering::Acquire)) => Ok(()),
             _ => self.check_located(cc, real, addr),
         }
     }
@@ -200,7 +200,7 @@ impl<'a> CoreGuard<'a> {
     pub(super) fn free_real(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
         let me = self.core.0;
         let step = match self.state.cache_mut(real) {
-            Some(cc) => free_in_hot_slab(cc, me, addr),
+            Some(cc) => free_in_hot_slab(cc, me, self.node, addr),
             None => HotFree::Outside,
         };
         self.finish_free(real, addr, step)
@@ -220,7 +220,7 @@ impl<'a> CoreGuard<'a> {
                 self.free_slow(real, obj, self.node);
                 Ok(())
             }
-            HotFree::Other(st) => self.free_hot_other(real, addr, st),
+            HotFree::Other(st, home) => self.free_hot_other(real, addr, st, home),
             HotFree::Outside => self.free_full(real, addr),
         }
     }
@@ -267,7 +267,7 @@ impl CacheRef<'_, '_> {
         // SAFETY: as in `alloc`.
         let cc = unsafe { self.cache.as_mut() };
         let real = cc.real as usize;
-        let step = free_in_hot_slab(cc, me, addr);
+        let step = free_in_hot_slab(cc, me, self.guard.node, addr);
         self.guard.finish_free(real, addr, step)
     }
 }
@@ -278,21 +278,22 @@ pub(super) enum HotFree {
     Done,
     /// Taken back, but the array is full.
     Overflow(Obj),
-    /// At a slot start of the hot slab, but not allocated by this core.
-    Other(StateRef),
+    /// At a slot start of the hot slab (of that node), but not allocated by this core or not
+    /// of this core's node.
+    Other(StateRef, NodeId),
     /// Not a slot start of the hot slab (or no hot slab).
     Outside,
 }
 
-/// The fast free: an object at a slot start of the hot slab that this core allocated is taken
-/// back with a plain store (see `state`) and pushed on the array.
+/// The fast free: an object at a slot start of the hot slab, of this core's `node`, that this
+/// core allocated is taken back with a plain store (see `state`) and pushed on the array.
 #[inline(always)]
-pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFree {
-    let Some(st) = cc.hot_state(addr) else {
+pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, node: NodeId, addr: usize) -> HotFree {
+    let Some((st, home)) = cc.hot_state(addr) else {
         return HotFree::Outside;
     };
-    if st.observe(Ordering::Relaxed) != state::allocated(me) {
-        return HotFree::Other(st);
+    if home != node || st.observe(Ordering::Relaxed) != state::allocated(me) {
+        return HotFree::Other(st, home);
     }
     take_back_local(cc, me, addr, st)
 }

@@ -6,17 +6,19 @@ use super::*;
 use crate::slab::CheckedOp;
 
 impl CoreGuard<'_> {
-    /// A free at a slot start of the hot slab of an object this core does not hold as
-    /// allocated (allocated on another core, or not allocated at all).
+    /// A free at a slot start of the hot slab (of node `home`) of an object this core does not
+    /// hold as allocated (allocated on another core, or not allocated at all), or of another
+    /// node's slab.
     #[inline(always)]
     pub(super) fn free_hot_other(
         &mut self,
         real: usize,
         addr: usize,
         st: StateRef,
+        home: NodeId,
     ) -> Result<(), FreeError> {
         let s = st.observe(Ordering::Relaxed);
-        self.free_other(real, addr, st, self.node, s)
+        self.free_other(real, addr, st, home, s)
     }
 
     /// `free_real` outside the hot slab (and every free of a checked cache).
@@ -52,10 +54,11 @@ impl CoreGuard<'_> {
         let at = locate_entry(map, e, states, real as u32, &cc.layout, addr)?;
         // kfree (`owner` given) spreads over many classes' slabs: only frees by handle make a
         // slab hot.
-        if at.home == node && owner.is_none() {
+        if owner.is_none() {
             cc.hot_slab = Some(HotSlab {
                 first: at.first,
                 states: at.states,
+                home: at.home,
             });
         }
         let st = at.state;

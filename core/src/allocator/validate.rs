@@ -79,11 +79,10 @@ impl Allocator {
                     });
                 }
                 if let Some(h) = cc.and_then(|cc| cc.hot_slab) {
-                    let home = self.topology.node_of(CoreId(ci as u8));
                     let ok = match self.map.lookup(h.first) {
                         Entry::Slab { cache, node, head } => {
                             cache == real as u32
-                                && Some(node) == home
+                                && node == h.home
                                 && h.first
                                     == self.map.frame_addr(head)
                                         + cc.map_or(0, |cc| cc.layout.obj_offset as usize)

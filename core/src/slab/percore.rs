@@ -29,6 +29,7 @@ use super::page_map::StateRef;
 use super::params::{CacheId, OwnerId};
 use super::{NewSlab, Padded};
 use crate::meta::{try_vec, MetaError};
+use crate::topology::NodeId;
 
 /// Marks a vacant handle.
 pub const NO_CACHE: u32 = u32::MAX;
@@ -39,13 +40,18 @@ pub struct Handle {
     pub real: u32,
 }
 
-/// A slab a free on this core found last: a free inside it is checked with no page map read.
+/// A slab a free by handle on this core found last: a free inside it is checked with no page
+/// map read. It may be another node's slab (a consumer freeing a producer's objects): only a
+/// slab of this core's node takes the local fast free, since the core's array holds only its
+/// node's objects.
 #[derive(Clone, Copy, Debug)]
 pub struct HotSlab {
     /// Address of the first object.
     pub first: usize,
     /// State byte of the first object.
     pub states: StateRef,
+    /// The slab's node.
+    pub home: NodeId,
 }
 
 /// One real cache as seen by one core.
@@ -69,9 +75,10 @@ pub struct CoreCache {
 }
 
 impl CoreCache {
-    /// The state byte of the object at `addr` if `addr` is a slot start in the hot slab.
+    /// The state byte of the object at `addr` and the slab's node, if `addr` is a slot start
+    /// in the hot slab.
     #[inline(always)]
-    pub fn hot_state(&self, addr: usize) -> Option<StateRef> {
+    pub fn hot_state(&self, addr: usize) -> Option<(StateRef, NodeId)> {
         let h = self.hot_slab?;
         let off = addr.wrapping_sub(h.first);
         if off >= self.layout.span as usize {
@@ -80,7 +87,7 @@ impl CoreCache {
         let idx = self.layout.index_of(off)?;
         // SAFETY: a hot slab is a live slab of this cache (module invariant) and `h.states` its
         // object 0's state byte; `off` is below the slab's span, so `idx` is below its objects.
-        Some(unsafe { h.states.nth(idx) })
+        Some((unsafe { h.states.nth(idx) }, h.home))
     }
 
     /// The core's view of `cache`; its arrays are allocated fallibly
