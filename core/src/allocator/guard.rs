@@ -100,7 +100,7 @@ impl<'a> CoreGuard<'a> {
         match self.state.hot(id) {
             Some(cc) => {
                 let real = cc.real as usize;
-                let step = free_in_hot_slab(cc, me, self.node, addr);
+                let step = free_in_hot_slab(cc, me, addr);
                 self.finish_free(real, addr, step)
             }
             None => self.free_miss(id, addr),
@@ -200,7 +200,7 @@ impl<'a> CoreGuard<'a> {
     pub(super) fn free_real(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
         let me = self.core.0;
         let step = match self.state.cache_mut(real) {
-            Some(cc) => free_in_hot_slab(cc, me, self.node, addr),
+            Some(cc) => free_in_hot_slab(cc, me, addr),
             None => HotFree::Outside,
         };
         self.finish_free(real, addr, step)
@@ -267,7 +267,7 @@ impl CacheRef<'_, '_> {
         // SAFETY: as in `alloc`.
         let cc = unsafe { self.cache.as_mut() };
         let real = cc.real as usize;
-        let step = free_in_hot_slab(cc, me, self.guard.node, addr);
+        let step = free_in_hot_slab(cc, me, addr);
         self.guard.finish_free(real, addr, step)
     }
 }
@@ -285,15 +285,15 @@ pub(super) enum HotFree {
     Outside,
 }
 
-/// The fast free: an object at a slot start of the hot slab, of this core's `node`, that this
+/// The fast free: an object at a slot start of the hot slab, of this core's node, that this
 /// core allocated is taken back with a plain store (see `state`) and pushed on the array.
 #[inline(always)]
-pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, node: NodeId, addr: usize) -> HotFree {
-    let Some((st, home)) = cc.hot_state(addr) else {
+pub(super) fn free_in_hot_slab(cc: &mut CoreCache, me: u8, addr: usize) -> HotFree {
+    let Some((st, h)) = cc.hot_state(addr) else {
         return HotFree::Outside;
     };
-    if home != node || st.observe(Ordering::Relaxed) != state::allocated(me) {
-        return HotFree::Other(st, home);
+    if st.observe(Ordering::Relaxed) != h.mine {
+        return HotFree::Other(st, h.home);
     }
     take_back_local(cc, me, addr, st)
 }

@@ -59,6 +59,11 @@ impl CoreGuard<'_> {
                 first: at.first,
                 states: at.states,
                 home: at.home,
+                mine: if at.home == node {
+                    state::allocated(me)
+                } else {
+                    state::NEVER
+                },
             });
         }
         let st = at.state;

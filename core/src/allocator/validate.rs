@@ -81,8 +81,13 @@ impl Allocator {
                 if let Some(h) = cc.and_then(|cc| cc.hot_slab) {
                     let ok = match self.map.lookup(h.first) {
                         Entry::Slab { cache, node, head } => {
+                            let mine = match self.topology.node_of(CoreId(ci as u8)) {
+                                Some(n) if n == h.home => state::allocated(ci as u8),
+                                _ => state::NEVER,
+                            };
                             cache == real as u32
                                 && node == h.home
+                                && h.mine == mine
                                 && h.first
                                     == self.map.frame_addr(head)
                                         + cc.map_or(0, |cc| cc.layout.obj_offset as usize)

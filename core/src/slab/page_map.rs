@@ -75,6 +75,10 @@ pub mod state {
         s & (KIND | QUARANTINE) == ALLOCATED | QUARANTINE
     }
 
+    /// A value no object's observed state takes (an allocated object has `EVER`, a quarantined
+    /// one core 0): compared with it, every state differs.
+    pub const NEVER: u8 = ALLOCATED | QUARANTINE | CORE;
+
     #[inline(always)]
     pub const fn allocated(core: u8) -> u8 {
         EVER | ALLOCATED | core

@@ -52,6 +52,9 @@ pub struct HotSlab {
     pub states: StateRef,
     /// The slab's node.
     pub home: NodeId,
+    /// The state of an object this core allocated from the slab if the slab is of this core's
+    /// node (`state::allocated`), else `state::NEVER`: the fast free's one comparison.
+    pub mine: u8,
 }
 
 /// One real cache as seen by one core.
@@ -78,8 +81,8 @@ impl CoreCache {
     /// The state byte of the object at `addr` and the slab's node, if `addr` is a slot start
     /// in the hot slab.
     #[inline(always)]
-    pub fn hot_state(&self, addr: usize) -> Option<(StateRef, NodeId)> {
-        let h = self.hot_slab?;
+    pub fn hot_state(&self, addr: usize) -> Option<(StateRef, &HotSlab)> {
+        let h = self.hot_slab.as_ref()?;
         let off = addr.wrapping_sub(h.first);
         if off >= self.layout.span as usize {
             return None;
@@ -87,7 +90,7 @@ impl CoreCache {
         let idx = self.layout.index_of(off)?;
         // SAFETY: a hot slab is a live slab of this cache (module invariant) and `h.states` its
         // object 0's state byte; `off` is below the slab's span, so `idx` is below its objects.
-        Some((unsafe { h.states.nth(idx) }, h.home))
+        Some((unsafe { h.states.nth(idx) }, h))
     }
 
     /// The core's view of `cache`; its arrays are allocated fallibly
