@@ -45,6 +45,11 @@ pub struct Heap {
 }
 
 static HEAP: spin::Once<Heap> = spin::Once::new();
+
+/// See [`Heap::takes_buddy_block`]: the rounding rule alone.
+fn fits_buddy_block(size: usize) -> bool {
+    size <= MAP_THRESHOLD_START || size.next_power_of_two() - size <= size / 4
+}
 /// 0: not built; 1: being built; 2: built.
 static STATE: AtomicU8 = AtomicU8::new(0);
 static FORK: ForkLock = ForkLock(AtomicUsize::new(0));
@@ -268,6 +273,15 @@ impl Heap {
         self.map_threshold.load(Ordering::Relaxed)
     }
 
+    /// Whether a request of `size` bytes above the classes takes a buddy block: up to the
+    /// mapping threshold, and above where it starts only if the block (a power of two) wastes at
+    /// most a quarter of the request, so a buffer of a power of two plus a header (`2 MiB + 8`)
+    /// is mapped to its pages instead of taking twice its size from the arena.
+    #[inline]
+    pub fn takes_buddy_block(&self, size: usize) -> bool {
+        size <= self.map_threshold() && fits_buddy_block(size)
+    }
+
     /// The length of the block mapped on its own at `p`, if it is one.
     pub fn mapped_len(&self, p: usize) -> Option<usize> {
         let _fork = FORK.read();
@@ -320,5 +334,24 @@ pub fn die(msg: &[u8]) -> ! {
     unsafe {
         libc::write(2, msg.as_ptr().cast(), msg.len());
         libc::abort()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_blocks_above_the_starting_threshold_take_the_arena_only_when_they_fill_it() {
+        // Up to where the threshold starts, every size takes a buddy block (as glibc's heap).
+        assert!(fits_buddy_block(MAP_THRESHOLD_START));
+        assert!(fits_buddy_block(64 * 1024 + 8));
+        // Above, a power of two plus a header would waste half its block: mapped.
+        assert!(!fits_buddy_block((2 << 20) + 8));
+        assert!(!fits_buddy_block((256 << 10) + 8));
+        // A block it nearly fills, or fills, stays in the arena.
+        assert!(fits_buddy_block(2 << 20));
+        assert!(fits_buddy_block((4 << 20) - (512 << 10)));
+        assert!(!fits_buddy_block(3 << 20));
     }
 }

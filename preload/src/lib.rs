@@ -4,13 +4,15 @@
 //! allocator: `LD_PRELOAD=target/release/libmemserver_preload.so program ...`.
 //!
 //! Where a request goes:
-//! - up to 8 KiB: a size class (`classes`: 16-byte steps to 128 bytes, then four per doubling),
+//! - up to 8 KiB: a size class (`classes`: 16-byte steps to 128 bytes, then four or eight per
+//!   doubling),
 //!   through the thread's magazine (`magazine`) over the per-core arrays;
 //! - up to the mapping threshold: a buddy block through the core (aligned to its own size);
 //! - above, or when the arena is full: a mapping of its own, unmapped on `free`. As glibc's
 //!   `M_MMAP_THRESHOLD`, the threshold starts at 128 KiB and rises to the size of each mapped
 //!   block freed (up to the largest buddy block, 4 MiB), so a program that keeps making and
-//!   freeing blocks of one large size soon takes them from the arena.
+//!   freeing blocks of one large size soon takes them from the arena; above 128 KiB only when
+//!   the power-of-two block wastes at most a quarter of the request (`2 MiB + 8` is mapped).
 //!
 //! The arena (1 GiB of address space by default, `MEMSERVER_PRELOAD_ARENA=512M` etc.) is
 //! reserved when the first call builds the heap (`heap`); the core's metadata comes from
@@ -63,7 +65,7 @@ fn early(size: usize, align: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn large(heap: &Heap, size: usize, align: usize) -> *mut u8 {
-    if size <= heap.map_threshold() && align <= KMALLOC_MAX_SIZE {
+    if heap.takes_buddy_block(size) && align <= KMALLOC_MAX_SIZE {
         let want = size.max(align).max(classes::MAX + 1);
         if let Ok(p) = heap.with_core(|g, set| g.kmalloc(set, want)) {
             if p % align == 0 {
