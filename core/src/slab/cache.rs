@@ -290,15 +290,7 @@ impl Cache {
         while let Some(first) = objs.first() {
             let node = node_of(env.map, first.addr);
             let mut nc = self.node(node).lock();
-            let mut i = 0;
-            while i < objs.len() {
-                if node_of(env.map, objs[i].addr) == node {
-                    let o = objs.swap_remove(i);
-                    nc.give_back(core::iter::once(o), env.map, use_shared, holder);
-                } else {
-                    i += 1;
-                }
-            }
+            nc.give_back_of_node(node, objs, env.map, use_shared, holder);
             if nc.slabs_on(List::Free) > self.keep_empty(&nc) {
                 self.trim_wanted.store(true, Ordering::Relaxed);
                 env.trim_pending.store(true, Ordering::Release);

@@ -16,8 +16,9 @@ use super::array::Obj;
 use super::debug::TrackPair;
 use super::error::Invariant;
 use super::layout::Layout;
-use super::page_map::{state, Entry, PageMap, StateTable};
+use super::page_map::{state, Entry, PageMap, StateRef, StateTable};
 use super::random::FreelistRng;
+use crate::topology::NodeId;
 use crate::meta::{try_vec, MetaAccount, MetaError};
 use alloc::sync::Arc;
 
@@ -180,6 +181,26 @@ impl Holder {
     }
 }
 
+/// A give-back in progress: whose objects, whether the shared array takes them, the slab whose
+/// list is not settled yet (`NIL`: none) and the stale objects dropped.
+struct GiveBack {
+    holder: Holder,
+    use_shared: bool,
+    slab: u32,
+    stale: usize,
+}
+
+impl GiveBack {
+    fn new(holder: Holder, use_shared: bool) -> Self {
+        GiveBack {
+            holder,
+            use_shared,
+            slab: NIL,
+            stale: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct NodeCache {
     recs: Vec<Option<SlabRec>>,
@@ -328,17 +349,22 @@ impl NodeCache {
                 if rest > 0 && rest <= rec.objects() / 4 && out.len() + rec.free.len() <= max {
                     n = rec.free.len();
                 }
+                let states = map.states_base(rec.head).cast_mut();
                 for _ in 0..n {
                     let idx = rec.free.pop().expect("counted") as usize;
-                    let st = rec.states.get(idx);
-                    let s = st.load(Ordering::Relaxed);
-                    st.store(state::cached(core, state::ever(s)), Ordering::Relaxed);
+                    debug_assert!(idx < rec.objects());
+                    // SAFETY: the record's slab is published at its head while it is listed (so
+                    // `states` is its state bytes), `idx` came from its free stack (so it is
+                    // below its objects), and the object's holders keep the state only while
+                    // the slab lives (the `PageMap` invariant).
+                    let state = unsafe { StateRef::from_base(states, idx) };
+                    let s = state.get().load(Ordering::Relaxed);
+                    state
+                        .get()
+                        .store(state::cached(core, state::ever(s)), Ordering::Relaxed);
                     out.push(Obj {
                         addr: rec.base + l.obj_offset as usize + idx * l.stride as usize,
-                        // SAFETY: the record's slab is published at its head while it is
-                        // listed, `idx` came from its free stack, and the object's holders
-                        // keep the state only while the slab lives (the `PageMap` invariant).
-                        state: unsafe { map.state(rec.head, idx) },
+                        state,
                     });
                 }
                 self.free_in_slabs -= n;
@@ -358,23 +384,89 @@ impl NodeCache {
         use_shared: bool,
         holder: Holder,
     ) -> usize {
-        let mut stale = 0;
+        let mut back = GiveBack::new(holder, use_shared);
         for o in objs {
-            let s = o.state.get().load(Ordering::Relaxed);
-            if !holder.holds(s) {
-                stale += 1;
-                continue;
-            }
-            if use_shared && self.shared.len() < self.shared_limit && self.shared_room() {
-                o.state
-                    .get()
-                    .store(state::SHARED | state::ever(s), Ordering::Relaxed);
-                self.shared.push(o);
-            } else {
-                self.put(o, map, s);
+            match map.lookup(o.addr) {
+                Entry::Slab { head, .. } => self.give_back_one(&mut back, o, map, head),
+                _ => debug_assert!(false, "object {:#x} has no slab", o.addr),
             }
         }
-        stale
+        self.finish(back)
+    }
+
+    /// [`give_back`](Self::give_back) of the objects of `objs` whose slab is on this node,
+    /// `node`, in one pass that reads each object's page-map entry once; the others stay in
+    /// `objs`, in their order. Returns how many were stale.
+    pub fn give_back_of_node(
+        &mut self,
+        node: NodeId,
+        objs: &mut Vec<Obj>,
+        map: &PageMap,
+        use_shared: bool,
+        holder: Holder,
+    ) -> usize {
+        let mut back = GiveBack::new(holder, use_shared);
+        let mut kept = 0;
+        for i in 0..objs.len() {
+            let o = objs[i];
+            match map.lookup(o.addr) {
+                Entry::Slab { node: n, head, .. } if n == node => {
+                    self.give_back_one(&mut back, o, map, head)
+                }
+                Entry::Slab { .. } => {
+                    objs[kept] = o;
+                    kept += 1;
+                }
+                _ => debug_assert!(false, "cached object {:#x} has no slab", o.addr),
+            }
+        }
+        objs.truncate(kept);
+        self.finish(back)
+    }
+
+    /// One object of a give-back, of the slab whose head frame is `head`.
+    #[inline(always)]
+    fn give_back_one(&mut self, back: &mut GiveBack, o: Obj, map: &PageMap, head: u32) {
+        let s = o.state.get().load(Ordering::Relaxed);
+        if !back.holder.holds(s) {
+            back.stale += 1;
+            return;
+        }
+        if back.use_shared && self.shared.len() < self.shared_limit && self.shared_room() {
+            o.state
+                .get()
+                .store(state::SHARED | state::ever(s), Ordering::Relaxed);
+            self.shared.push(o);
+            return;
+        }
+        let i = map.rec_of(head);
+        let Some(rec) = self.recs.get_mut(i as usize).and_then(Option::as_mut) else {
+            debug_assert!(false, "slab record {i} missing");
+            return;
+        };
+        let idx = o.state.index_in(rec.states.as_ptr());
+        debug_assert!(idx < rec.objects() && !rec.free.contains(&(idx as u16)));
+        o.state
+            .get()
+            .store(state::SLAB | state::ever(s), Ordering::Relaxed);
+        rec.free.push(idx as u16);
+        self.free_in_slabs += 1;
+        // Objects freed together are mostly of one slab: its list is settled when the next
+        // object is of another slab, or at the end.
+        if back.slab != i {
+            if back.slab != NIL {
+                self.relist(back.slab);
+            }
+            back.slab = i;
+        }
+    }
+
+    /// Ends a give-back: lists the last slab it touched; returns its stale count.
+    fn finish(&mut self, back: GiveBack) -> usize {
+        if back.slab != NIL {
+            self.relist(back.slab);
+        }
+        back.stale
     }
 
     /// Whether the shared array can take one more object without allocating, growing it
@@ -407,26 +499,6 @@ impl NodeCache {
     }
 
     /// Returns one object (currently in state `s`, held by the caller) to its slab's free stack.
-    fn put(&mut self, o: Obj, map: &PageMap, s: u8) {
-        let Entry::Slab { head, .. } = map.lookup(o.addr) else {
-            debug_assert!(false, "object {:#x} has no slab", o.addr);
-            return;
-        };
-        let i = map.rec_of(head);
-        let Some(rec) = self.recs.get_mut(i as usize).and_then(Option::as_mut) else {
-            debug_assert!(false, "slab record {i} missing");
-            return;
-        };
-        let idx = o.state.index_in(rec.states.as_ptr());
-        debug_assert!(idx < rec.objects() && !rec.free.contains(&(idx as u16)));
-        o.state
-            .get()
-            .store(state::SLAB | state::ever(s), Ordering::Relaxed);
-        rec.free.push(idx as u16);
-        self.free_in_slabs += 1;
-        self.relist(i);
-    }
-
     /// Returns every quarantined object of this node's slabs to its slab's free stack, after
     /// `repair(addr)` has restored its free-state bytes; returns how many. The caller holds
     /// every core lock (no one else reads a quarantined object's state).

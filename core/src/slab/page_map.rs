@@ -440,7 +440,7 @@ impl PageMap {
     /// A slab is published at `head` (the caller read an `Entry::Slab` with this head, or holds
     /// the slab's node lock), `idx` is below its objects, and the result is used only while the
     /// slab stays published (see [`StateRef::from_base`]).
-    #[inline(always)]
+    #[cfg(test)]
     pub unsafe fn state(&self, head: u32, idx: usize) -> StateRef {
         let base = self.slots[head as usize].states.load(Ordering::Relaxed);
         // SAFETY: the caller's contract above.
