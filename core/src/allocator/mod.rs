@@ -248,6 +248,7 @@ impl Allocator {
     }
 
     /// Takes core `core`'s lock for a batch of operations.
+    #[inline]
     pub fn core(&self, core: CoreId) -> Result<CoreGuard<'_>, CoreError> {
         let node = self
             .topology
