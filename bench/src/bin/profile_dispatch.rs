@@ -1,7 +1,8 @@
-//! `profile_dispatch [N]`: the server's dispatch of register-only Alloc and Free requests (what
-//! one message costs the server with magazines off, without any transport), for
-//! `valgrind --tool=callgrind --toggle-collect='*profile_dispatch::measured*'`. Rounds of 256
-//! allocations then 256 frees of a 64-byte cache, as the on-target bench's direct mode sends them.
+//! `profile_dispatch [N]`: the server's dispatch alone (no transport), for
+//! `valgrind --tool=callgrind --toggle-collect='*profile_dispatch::measured*'`, in N rounds of
+//! what the on-target bench sends for a 64-byte cache: 256 register-only Alloc requests then 256
+//! Free requests (magazines off; `measured_direct`), and 8 Refills of 32 whose addresses are kept
+//! then 8 Drains of them (magazines of 32; `measured_batches`).
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -12,13 +13,13 @@ use memserver::topology::{Topology, MAX_CORES};
 use memserver::Allocator;
 use memserver_client::host::{magazine_page, HostSystem};
 use memserver_client::{Client, Config};
-use memserver_protocol::ops::{AllocReq, FreeReq};
-use memserver_protocol::{Message, Request};
+use memserver_protocol::ops::{AllocReq, DrainReq, FreeReq, RefillReq};
+use memserver_protocol::{MagazinePage, Message, Request};
 
 const ROUND: usize = 256;
 
 #[inline(never)]
-fn measured_rounds(server: &Server, badge: u64, handle: u64, rounds: usize) {
+fn measured_direct(server: &Server, badge: u64, handle: u64, rounds: usize) {
     let mut msg = Message::default();
     let mut objs = [0u64; ROUND];
     for _ in 0..rounds {
@@ -36,6 +37,33 @@ fn measured_rounds(server: &Server, badge: u64, handle: u64, rounds: usize) {
             msg.len = len;
             server.dispatch(0, black_box(badge), &mut msg);
             assert_eq!(msg.label, 0);
+        }
+    }
+}
+
+/// Batches of 32 in flight at once: the bench client's burst of 256.
+const BATCHES: usize = 8;
+
+#[inline(never)]
+fn measured_batches(server: &Server, badge: u64, handle: u64, page: &MagazinePage, rounds: usize) {
+    let mut msg = Message::default();
+    let mut held = [[0u64; 32]; BATCHES];
+    let mut send = |req: Request| {
+        let (label, len) = req.encode(&mut msg.words);
+        msg.label = label;
+        msg.len = len;
+        server.dispatch(0, black_box(badge), &mut msg);
+        assert_eq!(msg.label, 0);
+    };
+    for _ in 0..rounds {
+        for batch in held.iter_mut() {
+            let (slot, count, flags) = (0, 32, 0);
+            send(Request::Refill(RefillReq { handle, slot, count, flags }));
+            page.read_slot(0, batch).expect("slot 0");
+        }
+        for batch in held.iter() {
+            page.write_slot(0, batch).expect("slot 0");
+            send(Request::Drain(DrainReq { handle, slot: 0, count: 32 }));
         }
     }
 }
@@ -64,7 +92,9 @@ fn main() {
     let t = system.transport(0, badge, page.clone()).expect("transport");
     let mut c = Client::connect(t, Config { batch: 0 }).expect("connect");
     let cache = c.kmem_cache_create("bench_64", 64, 8, 0, None).expect("create");
-    measured_rounds(&server, badge, cache.handle(), 3);
-    measured_rounds(&server, badge, cache.handle(), rounds);
-    println!("{} allocs and {} frees", rounds * ROUND, rounds * ROUND);
+    measured_direct(&server, badge, cache.handle(), 3);
+    measured_direct(&server, badge, cache.handle(), rounds);
+    measured_batches(&server, badge, cache.handle(), &page, 3);
+    measured_batches(&server, badge, cache.handle(), &page, rounds);
+    println!("{rounds} rounds of {ROUND} objects, one message each and in batches of 32");
 }
