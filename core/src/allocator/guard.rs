@@ -128,7 +128,7 @@ impl<'a> CoreGuard<'a> {
             .resolve(id)
             .ok_or(refuse(FreeError::BadCache(id)))?;
         for &a in addrs {
-            self.check_real(real, a).map_err(refuse)?;
+            self.check_in_batch(real, a).map_err(refuse)?;
         }
         if let Some(a) = first_repeat(addrs) {
             return Err(refuse(FreeError::DoubleFree {
@@ -164,6 +164,37 @@ impl<'a> CoreGuard<'a> {
             Some((st, _)) if !cc.checked && state::is_live(st.observe(Ordering::Acquire)) => Ok(()),
             _ => self.check_located(cc, real, addr),
         }
+    }
+
+    /// `check_real` for one address of a batch to free: the slab of an object found outside
+    /// the hot slab becomes hot (in a cache without debug checks), so that the batch's next
+    /// objects of that slab are checked, and then freed, with no page map read. Only the hot
+    /// slab changes, and it is a hint: any live slab of the cache may be hot.
+    #[inline(always)]
+    fn check_in_batch(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let cc = self.cache_at(real);
+        match cc.hot_state(addr) {
+            Some((st, _)) if !cc.checked && state::is_live(st.observe(Ordering::Acquire)) => Ok(()),
+            _ if cc.checked => self.check_located(cc, real, addr),
+            _ => self.check_and_heat(real, addr),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_and_heat(&mut self, real: usize, addr: usize) -> Result<(), FreeError> {
+        let (me, node, map) = (self.core.0, self.node, &self.alloc.map);
+        if let Some(cc) = self.state.cache_mut(real) {
+            let (entry, states) = map.lookup_states(addr);
+            if let Ok(at) = locate_entry(map, entry, states, real as u32, &cc.layout, addr) {
+                if state::is_live(at.state.observe(Ordering::Acquire)) {
+                    cc.hot_slab = Some(HotSlab::of(&at, node, me));
+                    return Ok(());
+                }
+            }
+        }
+        // Refused: the precise error.
+        self.check_located(self.cache_at(real), real, addr)
     }
 
     #[cold]

@@ -55,16 +55,7 @@ impl CoreGuard<'_> {
         // kfree (`owner` given) spreads over many classes' slabs: only frees by handle make a
         // slab hot.
         if owner.is_none() {
-            cc.hot_slab = Some(HotSlab {
-                first: at.first,
-                states: at.states,
-                home: at.home,
-                mine: if at.home == node {
-                    state::allocated(me)
-                } else {
-                    state::NEVER
-                },
-            });
+            cc.hot_slab = Some(HotSlab::of(&at, node, me));
         }
         let st = at.state;
         let s = st.observe(Ordering::Relaxed);

@@ -23,9 +23,9 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use super::array::{ArrayCache, Obj};
-use super::cache::Cache;
+use super::cache::{Cache, Located};
 use super::layout::Layout;
-use super::page_map::StateRef;
+use super::page_map::{state, StateRef};
 use super::params::{CacheId, OwnerId};
 use super::{NewSlab, Padded};
 use crate::meta::{try_vec, MetaError};
@@ -55,6 +55,22 @@ pub struct HotSlab {
     /// The state of an object this core allocated from the slab if the slab is of this core's
     /// node (`state::allocated`), else `state::NEVER`: the fast free's one comparison.
     pub mine: u8,
+}
+
+impl HotSlab {
+    /// The slab of object `at`, hot on core `core` of node `node`.
+    pub fn of(at: &Located, node: NodeId, core: u8) -> HotSlab {
+        HotSlab {
+            first: at.first,
+            states: at.states,
+            home: at.home,
+            mine: if at.home == node {
+                state::allocated(core)
+            } else {
+                state::NEVER
+            },
+        }
+    }
 }
 
 /// One real cache as seen by one core.
