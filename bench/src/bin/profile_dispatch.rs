@@ -58,18 +58,30 @@ fn measured_batches(server: &Server, badge: u64, handle: u64, page: &MagazinePag
     for _ in 0..rounds {
         for batch in held.iter_mut() {
             let (slot, count, flags) = (0, 32, 0);
-            send(Request::Refill(RefillReq { handle, slot, count, flags }));
+            send(Request::Refill(RefillReq {
+                handle,
+                slot,
+                count,
+                flags,
+            }));
             page.read_slot(0, batch).expect("slot 0");
         }
         for batch in held.iter() {
             page.write_slot(0, batch).expect("slot 0");
-            send(Request::Drain(DrainReq { handle, slot: 0, count: 32 }));
+            send(Request::Drain(DrainReq {
+                handle,
+                slot: 0,
+                count: 32,
+            }));
         }
     }
 }
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
     let arena = HostArena::new(64 << 20, 1).expect("arena");
     let topo = Topology::uniform(1, 1).expect("topology");
     let alloc = Allocator::new(topo, arena.memory()).expect("allocator");
@@ -91,7 +103,9 @@ fn main() {
     .expect("attach");
     let t = system.transport(0, badge, page.clone()).expect("transport");
     let mut c = Client::connect(t, Config { batch: 0 }).expect("connect");
-    let cache = c.kmem_cache_create("bench_64", 64, 8, 0, None).expect("create");
+    let cache = c
+        .kmem_cache_create("bench_64", 64, 8, 0, None)
+        .expect("create");
     measured_direct(&server, badge, cache.handle(), 3);
     measured_direct(&server, badge, cache.handle(), rounds);
     measured_batches(&server, badge, cache.handle(), &page, 3);

@@ -18,8 +18,8 @@ use super::error::Invariant;
 use super::layout::Layout;
 use super::page_map::{state, Entry, PageMap, StateRef, StateTable};
 use super::random::FreelistRng;
-use crate::topology::NodeId;
 use crate::meta::{try_vec, MetaAccount, MetaError};
+use crate::topology::NodeId;
 use alloc::sync::Arc;
 
 const NIL: u32 = u32::MAX;
